@@ -1,0 +1,19 @@
+//! The wire protocol between callers (our client, Step Functions, boto3) and lock-fn.
+//!
+//! This module is the one definition both crates use: requests are JSON objects with an `op`, answers are
+//! the response structs below, failures are Lambda function errors whose `errorType` is an [`ErrorType`].
+//! Fields may be added over time; none is ever renamed.
+
+mod decode;
+mod error_type;
+mod limits;
+mod request;
+mod response;
+
+pub use decode::InvalidRequest;
+pub use error_type::{ErrorType, FunctionError};
+pub use limits::{MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
+pub use request::{AcquireRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request};
+pub use response::{
+    AcquireResponse, Busy, DescribeResponse, Grant, ReleaseResponse, RenewResponse, Renewal,
+};

@@ -1,0 +1,121 @@
+//! Request types. Serialize them to call lock-fn; lock-fn decodes them with [`Request::from_json`].
+
+use serde::Serialize;
+
+/// One lock operation, as sent on the wire (`{"op": "acquire", ...}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    /// Take the lock (or confirm that this owner already holds it).
+    Acquire(AcquireRequest),
+    /// Give the lock back (holder only).
+    Release(ReleaseRequest),
+    /// Extend the holder's lease.
+    Renew(RenewRequest),
+    /// Read who holds the lock (a consistent read; the only op that reads).
+    Describe(DescribeRequest),
+}
+
+/// `{"op":"acquire","resource_id":..,"duration_ms":..,"owner":..,"wait_ms":..,"on_busy":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AcquireRequest {
+    /// The resource to lock.
+    pub resource_id: String,
+    /// Lease length; the function's default (10 s) when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Who asks. Re-sending the same owner while it holds the lock answers the same grant (idempotent).
+    /// The function generates a 128-bit random owner when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// How long the function may keep trying in-region before answering busy; 0 = one attempt.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub wait_ms: u64,
+    /// What a refusal looks like: a result (default) or a `LockBusy` function error.
+    #[serde(skip_serializing_if = "OnBusy::is_default")]
+    pub on_busy: OnBusy,
+}
+
+/// How a refused acquire is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBusy {
+    /// `{"acquired": false, ...}`: a busy lock is an ordinary outcome.
+    #[default]
+    Result,
+    /// A function error with errorType `LockBusy`, so Step Functions can `Retry` on it.
+    Error,
+}
+
+impl OnBusy {
+    fn is_default(&self) -> bool {
+        *self == OnBusy::Result
+    }
+
+    /// The wire name (`"result"` or `"error"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnBusy::Result => "result",
+            OnBusy::Error => "error",
+        }
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// `{"op":"release","resource_id":..,"owner":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseRequest {
+    /// The locked resource.
+    pub resource_id: String,
+    /// The owner the grant was made to.
+    pub owner: String,
+}
+
+/// `{"op":"renew","resource_id":..,"owner":..,"duration_ms":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenewRequest {
+    /// The locked resource.
+    pub resource_id: String,
+    /// The owner the grant was made to.
+    pub owner: String,
+    /// New lease length counted from now; the function's default when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// `{"op":"describe","resource_id":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DescribeRequest {
+    /// The resource to look at.
+    pub resource_id: String,
+}
+
+impl Request {
+    /// The operation's wire name (`"acquire"`, ...).
+    pub fn op(&self) -> &'static str {
+        match self {
+            Request::Acquire(_) => "acquire",
+            Request::Release(_) => "release",
+            Request::Renew(_) => "renew",
+            Request::Describe(_) => "describe",
+        }
+    }
+
+    /// The resource the request is about.
+    pub fn resource_id(&self) -> &str {
+        match self {
+            Request::Acquire(r) => &r.resource_id,
+            Request::Release(r) => &r.resource_id,
+            Request::Renew(r) => &r.resource_id,
+            Request::Describe(r) => &r.resource_id,
+        }
+    }
+
+    /// The request as a JSON value.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("requests always serialize")
+    }
+}

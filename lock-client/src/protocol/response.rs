@@ -1,0 +1,177 @@
+//! Answers lock-fn gives for each op.
+
+use serde::{Deserialize, Serialize};
+
+/// A granted lock: `{"acquired":true,"resource_id","owner","fence","expires_at_ms","duration_ms",...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Always `true` for a grant.
+    pub acquired: bool,
+    /// The locked resource.
+    pub resource_id: String,
+    /// The owner token to release/renew with.
+    pub owner: String,
+    /// Fencing token: strictly larger than every earlier grant's on this resource.
+    pub fence: u64,
+    /// When the lease ends, in epoch milliseconds by the function's clock.
+    pub expires_at_ms: u64,
+    /// The lease length granted.
+    pub duration_ms: u64,
+    /// When the lease began, in epoch milliseconds by the function's clock.
+    #[serde(default)]
+    pub acquired_at_ms: u64,
+    /// `true` when this owner already held the lock and this answer repeats that grant (same fence).
+    #[serde(default)]
+    pub reacquired: bool,
+}
+
+/// A refused acquire: `{"acquired":false,"resource_id","retry_after_ms","holder_expires_at_ms",...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Busy {
+    /// Always `false` for a refusal.
+    pub acquired: bool,
+    /// The resource someone else holds.
+    pub resource_id: String,
+    /// A hint: how long to wait before trying again.
+    pub retry_after_ms: u64,
+    /// When the holder's lease ends (epoch ms), when the function could learn it; `null` otherwise.
+    pub holder_expires_at_ms: Option<u64>,
+    /// The holder's fence, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder_fence: Option<u64>,
+    /// How many conditional writes the function tried before answering.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// The answer to `acquire`: a grant or a refusal (told apart by `acquired`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AcquireResponse {
+    /// The lock is yours.
+    Granted(Grant),
+    /// Someone else holds it.
+    Busy(Busy),
+}
+
+impl<'de> Deserialize<'de> for AcquireResponse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        match value.get("acquired").and_then(|v| v.as_bool()) {
+            Some(true) => Grant::deserialize(value)
+                .map(AcquireResponse::Granted)
+                .map_err(D::Error::custom),
+            Some(false) => Busy::deserialize(value)
+                .map(AcquireResponse::Busy)
+                .map_err(D::Error::custom),
+            None => Err(D::Error::custom("acquire answer has no boolean `acquired`")),
+        }
+    }
+}
+
+/// The answer to `release`: `{"released":bool,"resource_id",...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseResponse {
+    /// `false` when the caller no longer held the lock (expired and/or taken).
+    pub released: bool,
+    /// The resource.
+    pub resource_id: String,
+    /// When the lease ended, by the function's clock (present when `released`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at_ms: Option<u64>,
+}
+
+/// A successful renewal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Renewal {
+    /// The new end of the lease, epoch ms.
+    pub expires_at_ms: u64,
+    /// The grant's fence (unchanged by renewal).
+    pub fence: u64,
+    /// The lease length counted from the renewal.
+    pub duration_ms: u64,
+}
+
+/// The answer to `renew`: `{"renewed":true,"expires_at_ms","fence",..}` or `{"renewed":false,..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewResponse {
+    /// `false` when the caller no longer holds the lock.
+    pub renewed: bool,
+    /// The resource.
+    pub resource_id: String,
+    /// The renewed lease (present when `renewed`).
+    #[serde(flatten, default)]
+    pub renewal: Option<Renewal>,
+}
+
+/// The answer to `describe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescribeResponse {
+    /// The resource.
+    pub resource_id: String,
+    /// Whether a lease is running now.
+    pub held: bool,
+    /// The holder's owner token (`null` when free).
+    pub owner: Option<String>,
+    /// The holder's fence (`null` when free or when a dynamo-dlm client holds it).
+    pub fence: Option<u64>,
+    /// When the holder's lease ends (`null` when free).
+    pub expires_at_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn grant_and_busy_have_the_documented_fields() {
+        let g = AcquireResponse::Granted(Grant {
+            acquired: true,
+            resource_id: "r".into(),
+            owner: "o".into(),
+            fence: 3,
+            expires_at_ms: 20,
+            duration_ms: 10,
+            acquired_at_ms: 10,
+            reacquired: false,
+        });
+        let v = serde_json::to_value(&g).unwrap();
+        for key in ["acquired", "resource_id", "owner", "fence", "expires_at_ms", "duration_ms"] {
+            assert!(v.get(key).is_some(), "grant lacks {key}");
+        }
+        assert_eq!(serde_json::from_value::<AcquireResponse>(v).unwrap(), g);
+
+        let b = AcquireResponse::Busy(Busy {
+            acquired: false,
+            resource_id: "r".into(),
+            retry_after_ms: 5,
+            holder_expires_at_ms: None,
+            holder_fence: None,
+            attempts: 1,
+        });
+        let v = serde_json::to_value(&b).unwrap();
+        assert_eq!(v["holder_expires_at_ms"], json!(null), "null must be present");
+        assert_eq!(v["acquired"], json!(false));
+        assert_eq!(serde_json::from_value::<AcquireResponse>(v).unwrap(), b);
+    }
+
+    #[test]
+    fn renew_flattens_the_renewal() {
+        let r = RenewResponse {
+            renewed: true,
+            resource_id: "r".into(),
+            renewal: Some(Renewal {
+                expires_at_ms: 9,
+                fence: 2,
+                duration_ms: 4,
+            }),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v, json!({"renewed":true,"resource_id":"r","expires_at_ms":9,"fence":2,"duration_ms":4}));
+        assert_eq!(serde_json::from_value::<RenewResponse>(v).unwrap(), r);
+        let lost: RenewResponse = serde_json::from_value(json!({"renewed":false,"resource_id":"r"})).unwrap();
+        assert_eq!(lost.renewal, None);
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs (idempotently, pinned) every tool the local stack and the tests need, into one cache folder
+# shared by all clones on this machine: $DLM_TOOLS (default ~/.cache/dynamo-dlm-rs).
+#   bash scripts/tools.sh            # install whatever is missing
+#   source scripts/tools.sh --env    # only export PATH/variables pointing at the installed tools
+set -euo pipefail
+
+DLM_TOOLS="${DLM_TOOLS:-$HOME/.cache/dynamo-dlm-rs}"
+DYNALITE_VERSION=4.0.0
+CARGO_LAMBDA_VERSION=1.9.2
+MOTO_VERSION=5.2.5
+DYNAMO_DLM_V1=1.0.0
+DYNAMO_DLM_V2=2.1.0
+export DLM_TOOLS
+export DLM_DYNALITE_CLI="$DLM_TOOLS/node/node_modules/dynalite/cli.js"
+export DLM_PY_TOOLS="$DLM_TOOLS/venv-tools/bin/python"
+export DLM_PY_DLM1="$DLM_TOOLS/venv-dlm1/bin/python"
+export DLM_PY_DLM2="$DLM_TOOLS/venv-dlm2/bin/python"
+case ":$PATH:" in *":$DLM_TOOLS/venv-tools/bin:"*) ;; *) export PATH="$DLM_TOOLS/venv-tools/bin:$PATH" ;; esac
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+
+# venv NAME MARKER PACKAGES... : a venv with exactly these pinned packages; MARKER records what is in it.
+ensure_venv() {
+  local name=$1; shift
+  local dir="$DLM_TOOLS/$name" want="$*"
+  if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$want" ]; then return 0; fi
+  log "installing $want into $dir"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  printf '%s' "$want" > "$dir/.installed"
+}
+
+install_all() {
+  mkdir -p "$DLM_TOOLS/node"
+  if [ ! -f "$DLM_DYNALITE_CLI" ] || ! grep -q "\"version\": \"$DYNALITE_VERSION\"" "$DLM_TOOLS/node/node_modules/dynalite/package.json"; then
+    command -v npm >/dev/null || { log "npm missing: apt-get install -y nodejs npm"; apt-get update -qq && apt-get install -y -qq nodejs npm; }
+    log "installing dynalite@$DYNALITE_VERSION"
+    (cd "$DLM_TOOLS/node" && npm install --silent --no-audit --no-fund "dynalite@$DYNALITE_VERSION" >/dev/null)
+  fi
+  ensure_venv venv-tools "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" "boto3"
+  ensure_venv venv-dlm1 "dynamo-dlm==$DYNAMO_DLM_V1"
+  ensure_venv venv-dlm2 "dynamo-dlm==$DYNAMO_DLM_V2"
+}
+
+if [ "${1:-}" != "--env" ]; then
+  install_all
+fi
