@@ -1,1 +1,17 @@
-fn main() {}
+//! lock-fn's entry point: settings and the DynamoDB client are made once per cold start.
+
+use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use lock_fn::config::Config;
+use lock_fn::engine::LockEngine;
+use lock_fn::handler::handle;
+use lock_fn::store::LockStore;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let store = LockStore::from_env(config.table.clone(), config.store_attempts).await;
+    let engine = LockEngine::new(store, config);
+    run(service_fn(|event: LambdaEvent<Value>| handle(&engine, event))).await
+}

@@ -1,0 +1,147 @@
+//! Function settings, read once from the environment at cold start.
+
+use std::time::Duration;
+
+/// Environment variable naming the lock table (default [`DEFAULT_TABLE`]).
+pub const ENV_TABLE: &str = "LOCK_TABLE";
+/// Environment variable for the lease used when a request has no `duration_ms`.
+pub const ENV_DEFAULT_DURATION_MS: &str = "LOCK_DEFAULT_DURATION_MS";
+/// Environment variable for the longest lease a request may ask for (guards against typos).
+pub const ENV_MAX_DURATION_MS: &str = "LOCK_MAX_DURATION_MS";
+/// Environment variable for how long before the invocation deadline a waiting acquire answers.
+pub const ENV_DEADLINE_MARGIN_MS: &str = "LOCK_DEADLINE_MARGIN_MS";
+/// Environment variable for how many times one throttled or failed write is tried in all.
+pub const ENV_STORE_ATTEMPTS: &str = "LOCK_STORE_ATTEMPTS";
+
+/// Every environment variable lock-fn reads (the SAM template must only set these).
+pub const ALL_ENV: [&str; 5] = [
+    ENV_TABLE,
+    ENV_DEFAULT_DURATION_MS,
+    ENV_MAX_DURATION_MS,
+    ENV_DEADLINE_MARGIN_MS,
+    ENV_STORE_ATTEMPTS,
+];
+
+/// dynamo-dlm's default table name, so both can share one table without configuration.
+pub const DEFAULT_TABLE: &str = "dynamo_dlm_locks";
+
+/// Validated settings of the lock engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// DynamoDB table holding the locks (partition key `resource_id`, String, no sort key).
+    pub table: String,
+    /// Lease when a request does not say (dynamo-dlm's 10 s).
+    pub default_duration: Duration,
+    /// Longest lease a request may ask for.
+    pub max_duration: Duration,
+    /// A waiting acquire answers at the latest this long before the invocation deadline.
+    pub deadline_margin: Duration,
+    /// Attempts per write when DynamoDB throttles or fails transiently (1 = no retry).
+    pub store_attempts: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            table: DEFAULT_TABLE.to_string(),
+            default_duration: Duration::from_secs(10),
+            max_duration: Duration::from_secs(12 * 60 * 60),
+            deadline_margin: Duration::from_millis(300),
+            store_attempts: 6,
+        }
+    }
+}
+
+/// A setting that cannot be used; the function refuses to start with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let millis = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(v) => v.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| {
+                    ConfigError(format!("{name}={v:?} is not a whole number of milliseconds"))
+                }),
+            }
+        };
+        let table = lookup(ENV_TABLE).unwrap_or(defaults.table);
+        if table.len() < 3 || table.len() > 255 {
+            return Err(ConfigError(format!(
+                "{ENV_TABLE}={table:?} is not a valid DynamoDB table name (3 to 255 characters)"
+            )));
+        }
+        let config = Config {
+            table,
+            default_duration: millis(ENV_DEFAULT_DURATION_MS, defaults.default_duration)?,
+            max_duration: millis(ENV_MAX_DURATION_MS, defaults.max_duration)?,
+            deadline_margin: millis(ENV_DEADLINE_MARGIN_MS, defaults.deadline_margin)?,
+            store_attempts: match lookup(ENV_STORE_ATTEMPTS) {
+                None => defaults.store_attempts,
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=20).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError(format!("{ENV_STORE_ATTEMPTS}={v:?} must be 1 to 20"))
+                    })?,
+            },
+        };
+        if config.default_duration.is_zero() || config.default_duration > config.max_duration {
+            return Err(ConfigError(format!(
+                "{ENV_DEFAULT_DURATION_MS} must be between 1 and {ENV_MAX_DURATION_MS} ({} ms)",
+                config.max_duration.as_millis()
+            )));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_dynamo_dlm() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.table, "dynamo_dlm_locks");
+        assert_eq!(c.default_duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn overrides_are_read_and_checked() {
+        let c = from(&[(ENV_TABLE, "locks"), (ENV_DEFAULT_DURATION_MS, "500"), (ENV_MAX_DURATION_MS, "1000")]).unwrap();
+        assert_eq!((c.table.as_str(), c.default_duration.as_millis(), c.max_duration.as_millis()), ("locks", 500, 1000));
+        assert!(from(&[(ENV_DEFAULT_DURATION_MS, "ten")]).unwrap_err().0.contains(ENV_DEFAULT_DURATION_MS));
+        assert!(from(&[(ENV_DEFAULT_DURATION_MS, "0")]).is_err());
+        assert!(from(&[(ENV_DEFAULT_DURATION_MS, "2000"), (ENV_MAX_DURATION_MS, "1000")]).is_err());
+        assert!(from(&[(ENV_STORE_ATTEMPTS, "0")]).is_err());
+        assert!(from(&[(ENV_TABLE, "x")]).is_err());
+    }
+}

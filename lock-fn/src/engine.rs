@@ -1,0 +1,249 @@
+//! The lock engine: turns validated requests into conditional writes and answers.
+
+use std::time::Duration;
+
+use lock_client::protocol::{
+    AcquireRequest, AcquireResponse, Busy, DescribeRequest, DescribeResponse, Grant, OnBusy,
+    ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse, Renewal, Request,
+};
+use tracing::warn;
+
+use crate::backoff::wait_poll_delay;
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::error::LockError;
+use crate::item::LockItem;
+use crate::owner::{generate_owner, redact};
+use crate::reply::Reply;
+use crate::store::{AcquireWrite, LockStore};
+
+/// Retry hint given with a refusal when the holder's lease end is unknown.
+pub const UNKNOWN_HOLDER_RETRY_MS: u64 = 20;
+/// Longest retry hint: holders often release before their lease ends.
+pub const MAX_RETRY_HINT_MS: u64 = 100;
+
+/// Executes lock operations against one table.
+#[derive(Debug, Clone)]
+pub struct LockEngine {
+    store: LockStore,
+    config: Config,
+}
+
+/// An answer and the number of DynamoDB requests it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// The answer.
+    pub reply: Reply,
+    /// DynamoDB requests sent, retries included.
+    pub requests: u32,
+}
+
+impl LockEngine {
+    /// An engine over `store`, with `config`'s defaults and limits.
+    pub fn new(store: LockStore, config: Config) -> Self {
+        LockEngine { store, config }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs one request. `deadline_ms` (epoch ms) bounds how long an acquire may wait.
+    pub async fn execute(&self, request: Request, deadline_ms: Option<u64>) -> Result<Executed, LockError> {
+        match request {
+            Request::Acquire(r) => self.acquire(r, deadline_ms).await,
+            Request::Release(r) => self.release(r).await,
+            Request::Renew(r) => self.renew(r).await,
+            Request::Describe(r) => self.describe(r).await,
+        }
+    }
+
+    /// Acquire: one conditional write, repeated with jittered polling while `wait_ms` allows.
+    pub async fn acquire(&self, req: AcquireRequest, deadline_ms: Option<u64>) -> Result<Executed, LockError> {
+        let duration_ms = self.duration("duration_ms", req.duration_ms)?;
+        let caller_owner = req.owner.is_some();
+        let owner = req.owner.unwrap_or_else(generate_owner);
+        let start = now_ms();
+        let mut wait_until = start.saturating_add(req.wait_ms);
+        if let Some(deadline) = deadline_ms {
+            let margin = self.config.deadline_margin.as_millis() as u64;
+            wait_until = wait_until.min(deadline.saturating_sub(margin));
+        }
+        // Whether this owner may already hold the lock: it chose its own token (a retried call), or
+        // one of our writes failed in a way that may have been applied.
+        let mut may_hold = caller_owner;
+        let mut requests = 0;
+        let mut poll = 0;
+        loop {
+            let write = self.store.acquire(&req.resource_id, &owner, duration_ms).await?;
+            requests += write.attempts;
+            may_hold |= write.ambiguous;
+            let holder = match write.value {
+                AcquireWrite::Granted(item) => {
+                    return Ok(Executed {
+                        reply: Reply::Acquire(AcquireResponse::Granted(grant(item, owner, false))),
+                        requests,
+                    })
+                }
+                AcquireWrite::Refused(Some(holder)) => {
+                    if holder.held_by(&owner, write.now_ms) {
+                        return Ok(Executed {
+                            reply: Reply::Acquire(AcquireResponse::Granted(grant(holder, owner, true))),
+                            requests,
+                        });
+                    }
+                    Some(holder)
+                }
+                AcquireWrite::Refused(None) if may_hold => {
+                    let confirm = self.store.confirm_holder(&req.resource_id, &owner).await?;
+                    requests += confirm.attempts;
+                    if let Some(item) = confirm.value {
+                        return Ok(Executed {
+                            reply: Reply::Acquire(AcquireResponse::Granted(grant(item, owner, true))),
+                            requests,
+                        });
+                    }
+                    None
+                }
+                AcquireWrite::Refused(None) => None,
+            };
+            // Not ours, and it cannot become ours except through one of our own later writes.
+            may_hold = false;
+            let holder_end = holder.as_ref().and_then(LockItem::lease_end_ms);
+            let now = now_ms();
+            poll += 1;
+            let mut delay = wait_poll_delay(poll);
+            if let Some(end) = holder_end {
+                // No point polling before the holder's lease could end... unless it releases early,
+                // which polling catches; so sleep the shorter of the two.
+                delay = delay.min(Duration::from_millis(end.saturating_sub(now) + 1));
+            }
+            if now.saturating_add(delay.as_millis() as u64) >= wait_until {
+                let busy = Busy {
+                    acquired: false,
+                    resource_id: req.resource_id,
+                    retry_after_ms: retry_hint(holder_end, now),
+                    holder_expires_at_ms: holder_end,
+                    holder_fence: holder.and_then(|h| h.fence),
+                    attempts: requests,
+                };
+                return match req.on_busy {
+                    OnBusy::Result => Ok(Executed {
+                        reply: Reply::Acquire(AcquireResponse::Busy(busy)),
+                        requests,
+                    }),
+                    OnBusy::Error => Err(LockError::Busy(busy)),
+                };
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Release: holder-only; `released:false` (and a WARNING) when the lease had ended or was taken.
+    pub async fn release(&self, req: ReleaseRequest) -> Result<Executed, LockError> {
+        let write = self.store.release(&req.resource_id, &req.owner).await?;
+        let released_at_ms = write.value.as_ref().and_then(|item| item.expires_at_ms);
+        if write.value.is_none() {
+            warn!(resource = %req.resource_id, owner = %redact(&req.owner),
+                "release by a non-holder: the lease had expired and/or another owner took the lock");
+        }
+        Ok(Executed {
+            reply: Reply::Release(ReleaseResponse {
+                released: write.value.is_some(),
+                resource_id: req.resource_id,
+                released_at_ms,
+            }),
+            requests: write.attempts,
+        })
+    }
+
+    /// Renew: moves the holder's lease end to now + duration; the fence stays.
+    pub async fn renew(&self, req: RenewRequest) -> Result<Executed, LockError> {
+        let duration_ms = self.duration("duration_ms", req.duration_ms)?;
+        let write = self.store.renew(&req.resource_id, &req.owner, duration_ms).await?;
+        let renewal = write.value.map(|item| Renewal {
+            expires_at_ms: item.expires_at_ms.unwrap_or_default(),
+            fence: item.fence.unwrap_or_default(),
+            duration_ms,
+        });
+        if renewal.is_none() {
+            warn!(resource = %req.resource_id, owner = %redact(&req.owner),
+                "renew by a non-holder: the lease had expired and/or another owner took the lock");
+        }
+        Ok(Executed {
+            reply: Reply::Renew(RenewResponse {
+                renewed: renewal.is_some(),
+                resource_id: req.resource_id,
+                renewal,
+            }),
+            requests: write.attempts,
+        })
+    }
+
+    /// Describe: a consistent read of the item.
+    pub async fn describe(&self, req: DescribeRequest) -> Result<Executed, LockError> {
+        let read = self.store.read(&req.resource_id).await?;
+        let held = read.value.filter(|item| item.is_held_at(read.now_ms));
+        Ok(Executed {
+            reply: Reply::Describe(DescribeResponse {
+                resource_id: req.resource_id,
+                held: held.is_some(),
+                fence: held.as_ref().and_then(|h| h.fence),
+                expires_at_ms: held.as_ref().and_then(LockItem::lease_end_ms),
+                owner: held.and_then(|h| h.owner),
+            }),
+            requests: read.attempts,
+        })
+    }
+
+    /// The lease to grant: the request's, or the default; above the maximum is an error.
+    fn duration(&self, field: &str, requested: Option<u64>) -> Result<u64, LockError> {
+        let max = self.config.max_duration.as_millis() as u64;
+        match requested {
+            None => Ok(self.config.default_duration.as_millis() as u64),
+            Some(ms) if ms > max => Err(LockError::InvalidRequest(format!(
+                "field `{field}`: is {ms}; the maximum lease is {max} ms"
+            ))),
+            Some(ms) => Ok(ms),
+        }
+    }
+}
+
+/// The grant answer for an item `owner` holds.
+fn grant(item: LockItem, owner: String, reacquired: bool) -> Grant {
+    let expires_at_ms = item.expires_at_ms.unwrap_or_default();
+    let acquired_at_ms = item.acquired_at_ms.unwrap_or_default();
+    Grant {
+        acquired: true,
+        resource_id: item.resource_id,
+        owner,
+        fence: item.fence.unwrap_or_default(),
+        expires_at_ms,
+        duration_ms: expires_at_ms.saturating_sub(acquired_at_ms),
+        acquired_at_ms,
+        reacquired,
+    }
+}
+
+/// When a refused caller should try again: when the holder's lease ends, but no later than
+/// [`MAX_RETRY_HINT_MS`] (holders often release early).
+fn retry_hint(holder_end: Option<u64>, now: u64) -> u64 {
+    match holder_end {
+        Some(end) => end.saturating_sub(now).clamp(1, MAX_RETRY_HINT_MS),
+        None => UNKNOWN_HOLDER_RETRY_MS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_hint_is_bounded() {
+        assert_eq!(retry_hint(None, 5), UNKNOWN_HOLDER_RETRY_MS);
+        assert_eq!(retry_hint(Some(10), 5), 5);
+        assert_eq!(retry_hint(Some(5), 10), 1);
+        assert_eq!(retry_hint(Some(100_000), 0), MAX_RETRY_HINT_MS);
+    }
+}

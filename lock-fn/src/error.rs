@@ -1,0 +1,116 @@
+//! The function's typed errors and their stable `errorType` names.
+
+use lambda_runtime::Diagnostic;
+use lock_client::protocol::{Busy, ErrorType, InvalidRequest};
+
+use crate::store_error::StoreError;
+
+/// Why a lock operation did not produce a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockError {
+    /// The request is malformed or out of range; nothing was written.
+    InvalidRequest(String),
+    /// The lock is held and the caller asked for `"on_busy":"error"`.
+    Busy(Busy),
+    /// DynamoDB failed after retries (or retrying could not help).
+    Store(StoreError),
+}
+
+impl LockError {
+    /// The stable wire name of this error.
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            LockError::InvalidRequest(_) => ErrorType::InvalidRequest,
+            LockError::Busy(_) => ErrorType::LockBusy,
+            LockError::Store(StoreError::Throttled(_)) => ErrorType::Throttled,
+            LockError::Store(StoreError::Unavailable(_)) => ErrorType::StoreUnavailable,
+            LockError::Store(StoreError::Misconfigured(_) | StoreError::BadItem(_)) => {
+                ErrorType::Misconfigured
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::InvalidRequest(m) => write!(f, "invalid request: {m}"),
+            LockError::Busy(b) => {
+                write!(f, "lock {:?} is held by another owner", b.resource_id)?;
+                if let Some(end) = b.holder_expires_at_ms {
+                    write!(f, " until {end} (epoch ms)")?;
+                }
+                write!(f, "; retry after {} ms", b.retry_after_ms)
+            }
+            LockError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LockError {}
+
+impl From<InvalidRequest> for LockError {
+    fn from(e: InvalidRequest) -> Self {
+        LockError::InvalidRequest(e.to_string())
+    }
+}
+
+impl From<StoreError> for LockError {
+    fn from(e: StoreError) -> Self {
+        LockError::Store(e)
+    }
+}
+
+impl From<LockError> for Diagnostic {
+    fn from(e: LockError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.error_type().as_str().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_carry_the_wire_names_not_rust_type_names() {
+        let cases = [
+            (LockError::InvalidRequest("x".into()), "InvalidRequest"),
+            (
+                LockError::Busy(Busy {
+                    acquired: false,
+                    resource_id: "r".into(),
+                    retry_after_ms: 5,
+                    holder_expires_at_ms: Some(9),
+                    holder_fence: None,
+                    attempts: 1,
+                }),
+                "LockBusy",
+            ),
+            (LockError::Store(StoreError::Throttled("t".into())), "Throttled"),
+            (LockError::Store(StoreError::Unavailable("u".into())), "StoreUnavailable"),
+            (LockError::Store(StoreError::Misconfigured("m".into())), "Misconfigured"),
+        ];
+        for (err, name) in cases {
+            let message = err.to_string();
+            let d: Diagnostic = err.into();
+            assert_eq!(d.error_type, name);
+            assert_eq!(d.error_message, message);
+        }
+    }
+
+    #[test]
+    fn busy_message_says_until_when() {
+        let e = LockError::Busy(Busy {
+            acquired: false,
+            resource_id: "orders/42".into(),
+            retry_after_ms: 12,
+            holder_expires_at_ms: Some(1000),
+            holder_fence: None,
+            attempts: 1,
+        });
+        assert_eq!(e.to_string(), "lock \"orders/42\" is held by another owner until 1000 (epoch ms); retry after 12 ms");
+    }
+}

@@ -1,0 +1,43 @@
+//! The Lambda handler: decode, execute, log one line, answer.
+
+use std::time::Instant;
+
+use lambda_runtime::LambdaEvent;
+use lock_client::protocol::Request;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::engine::LockEngine;
+use crate::error::LockError;
+
+/// Handles one invocation. Every outcome is logged as one structured line (op, resource, outcome,
+/// fence, DynamoDB requests, latency); owner tokens never appear in full.
+pub async fn handle(engine: &LockEngine, event: LambdaEvent<Value>) -> Result<Value, LockError> {
+    let started = Instant::now();
+    let request = match Request::from_json(&event.payload) {
+        Ok(request) => request,
+        Err(e) => {
+            warn!(outcome = "invalid", error = %e, "rejected request");
+            return Err(e.into());
+        }
+    };
+    let (op, resource) = (request.op(), request.resource_id().to_string());
+    let result = engine.execute(request, Some(event.context.deadline)).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(done) => {
+            info!(op, resource = %resource, outcome = done.reply.outcome(), fence = done.reply.fence(),
+                requests = done.requests, latency_ms, "lock operation");
+            Ok(done.reply.to_json())
+        }
+        Err(e) => {
+            match &e {
+                LockError::Busy(b) => info!(op, resource = %resource, outcome = "busy_error",
+                    fence = b.holder_fence, requests = b.attempts, latency_ms, "lock operation"),
+                other => warn!(op, resource = %resource, outcome = "error", error_type = other.error_type().as_str(),
+                    error = %other, latency_ms, "lock operation failed"),
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! lock-fn: a distributed lock whose every operation is one DynamoDB conditional write, run as an
+//! AWS Lambda function beside its table. See DESIGN.md for the item format and the fencing argument.
+
+pub mod backoff;
+pub mod clock;
+pub mod config;
+pub mod expressions;
+pub mod item;
+pub mod owner;
+pub mod store;
+pub mod store_error;
+pub mod engine;
+pub mod error;
+pub mod handler;
+pub mod reply;

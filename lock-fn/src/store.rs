@@ -1,0 +1,324 @@
+//! The DynamoDB mapping: each lock operation as one conditional write (or, for describe, one
+//! consistent read), retried with backoff on throttling and transient failures.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::Client;
+use tracing::warn;
+
+use crate::backoff::store_retry_delay;
+use crate::clock::{ceil_secs, floor_secs, now_ms};
+use crate::expressions::*;
+use crate::item::*;
+use crate::store_error::{classify, Failure, StoreError};
+
+/// Fences issued on a fresh item start at `now_ms * FENCE_FLOOR_PER_MS` (see DESIGN.md).
+pub const FENCE_FLOOR_PER_MS: u64 = 1000;
+
+/// The lock table, seen through the conditional writes the engine needs.
+#[derive(Debug, Clone)]
+pub struct LockStore {
+    client: Client,
+    table: String,
+    attempts: u32,
+}
+
+/// The result of an acquire write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcquireWrite {
+    /// The write went through; the item as written.
+    Granted(LockItem),
+    /// The condition failed; the holder's item when DynamoDB returned it (ALL_OLD), else `None`.
+    Refused(Option<LockItem>),
+}
+
+/// A store result with what it took to get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempted<T> {
+    /// The outcome of the last attempt.
+    pub value: T,
+    /// Requests sent (1 when nothing was retried).
+    pub attempts: u32,
+    /// A transient failure came first: an earlier attempt may have been applied unseen.
+    pub ambiguous: bool,
+    /// The function's clock at the last attempt.
+    pub now_ms: u64,
+}
+
+impl LockStore {
+    /// A store on `table` that tries each write at most `attempts` times.
+    pub fn new(client: Client, table: impl Into<String>, attempts: u32) -> Self {
+        LockStore {
+            client,
+            table: table.into(),
+            attempts: attempts.max(1),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Takes the lock for `owner` if it is free at the function's now (ACQUIRE_CONDITION), raising
+    /// the fence. A refusal carries the holder's item when DynamoDB returned it.
+    pub async fn acquire(
+        &self,
+        resource_id: &str,
+        owner: &str,
+        duration_ms: u64,
+    ) -> Result<Attempted<AcquireWrite>, StoreError> {
+        self.with_retries("acquire", resource_id, |now| async move {
+            let exp_ms = now.saturating_add(duration_ms);
+            let sent = self
+                .update(resource_id)
+                .update_expression(ACQUIRE_UPDATE)
+                .condition_expression(ACQUIRE_CONDITION)
+                .set_expression_attribute_names(names(&[
+                    ("#rid", ATTR_RESOURCE_ID),
+                    ("#rc", ATTR_RELEASE_CODE),
+                    ("#exp_ms", ATTR_EXPIRES_AT_MS),
+                    ("#exp", ATTR_EXPIRES),
+                    ("#acq", ATTR_ACQUIRED_AT_MS),
+                    ("#fence", ATTR_FENCE),
+                ]))
+                .set_expression_attribute_values(values(&[
+                    (":owner", s(owner)),
+                    (":exp_ms", n(exp_ms)),
+                    (":exp_s", n(ceil_secs(exp_ms))),
+                    (":now_ms", n(now)),
+                    (":now_s", n(floor_secs(now))),
+                    (":fence_floor", n(now.saturating_mul(FENCE_FLOOR_PER_MS))),
+                    (":one", n(1)),
+                ]))
+                .send()
+                .await;
+            Ok(match self.conditional(sent)? {
+                Ok(item) => AcquireWrite::Granted(item),
+                Err(holder) => AcquireWrite::Refused(holder),
+            })
+        })
+        .await
+    }
+
+    /// Confirms that `owner` holds an unexpired lease and returns its item, without changing the
+    /// grant (used for an idempotent re-acquire when a refusal did not say who holds the lock).
+    pub async fn confirm_holder(
+        &self,
+        resource_id: &str,
+        owner: &str,
+    ) -> Result<Attempted<Option<LockItem>>, StoreError> {
+        self.with_retries("confirm", resource_id, |now| async move {
+            let sent = self
+                .update(resource_id)
+                .update_expression(CONFIRM_UPDATE)
+                .condition_expression(HOLDER_CONDITION)
+                .set_expression_attribute_names(names(&[
+                    ("#rc", ATTR_RELEASE_CODE),
+                    ("#exp_ms", ATTR_EXPIRES_AT_MS),
+                ]))
+                .set_expression_attribute_values(values(&[(":owner", s(owner)), (":now_ms", n(now))]))
+                .send()
+                .await;
+            Ok(self.conditional(sent)?.ok())
+        })
+        .await
+    }
+
+    /// Moves the end of `owner`'s unexpired lease to now + `duration_ms`; `None` when not the holder.
+    pub async fn renew(
+        &self,
+        resource_id: &str,
+        owner: &str,
+        duration_ms: u64,
+    ) -> Result<Attempted<Option<LockItem>>, StoreError> {
+        self.with_retries("renew", resource_id, |now| async move {
+            let exp_ms = now.saturating_add(duration_ms);
+            let sent = self
+                .update(resource_id)
+                .update_expression(RENEW_UPDATE)
+                .condition_expression(HOLDER_CONDITION)
+                .set_expression_attribute_names(names(&[
+                    ("#rc", ATTR_RELEASE_CODE),
+                    ("#exp_ms", ATTR_EXPIRES_AT_MS),
+                    ("#exp", ATTR_EXPIRES),
+                ]))
+                .set_expression_attribute_values(values(&[
+                    (":owner", s(owner)),
+                    (":now_ms", n(now)),
+                    (":exp_ms", n(exp_ms)),
+                    (":exp_s", n(ceil_secs(exp_ms))),
+                ]))
+                .send()
+                .await;
+            Ok(self.conditional(sent)?.ok())
+        })
+        .await
+    }
+
+    /// Ends `owner`'s unexpired lease now, keeping the item (and so the fence); `None` when not
+    /// the holder.
+    pub async fn release(
+        &self,
+        resource_id: &str,
+        owner: &str,
+    ) -> Result<Attempted<Option<LockItem>>, StoreError> {
+        self.with_retries("release", resource_id, |now| async move {
+            let sent = self
+                .update(resource_id)
+                .update_expression(RELEASE_UPDATE)
+                .condition_expression(HOLDER_CONDITION)
+                .set_expression_attribute_names(names(&[
+                    ("#rc", ATTR_RELEASE_CODE),
+                    ("#exp_ms", ATTR_EXPIRES_AT_MS),
+                    ("#exp", ATTR_EXPIRES),
+                    ("#acq", ATTR_ACQUIRED_AT_MS),
+                ]))
+                .set_expression_attribute_values(values(&[
+                    (":owner", s(owner)),
+                    (":now_ms", n(now)),
+                    (":now_s", n(floor_secs(now))),
+                ]))
+                .send()
+                .await;
+            Ok(self.conditional(sent)?.ok())
+        })
+        .await
+    }
+
+    /// Reads the item with a consistent read (describe only; the lock path never reads).
+    pub async fn read(&self, resource_id: &str) -> Result<Attempted<Option<LockItem>>, StoreError> {
+        self.with_retries("describe", resource_id, |_| async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(ATTR_RESOURCE_ID, s(resource_id))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify(&e, &self.table))?;
+            out.item()
+                .map(LockItem::try_from)
+                .transpose()
+                .map_err(|e| Failure::Final(StoreError::BadItem(e)))
+        })
+        .await
+    }
+
+    /// An UpdateItem on the resource's item, asking for the new item on success and the old one
+    /// on a failed condition.
+    fn update(&self, resource_id: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(ATTR_RESOURCE_ID, s(resource_id))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+    }
+
+    /// Splits a conditional write's result: `Ok(Ok(new item))` when applied, `Ok(Err(old item if
+    /// returned))` when the condition failed, `Err` for every other failure.
+    fn conditional(
+        &self,
+        sent: Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>>,
+    ) -> Result<Result<LockItem, Option<LockItem>>, Failure> {
+        let bad_item = |e| Failure::Final(StoreError::BadItem(e));
+        match sent {
+            Ok(out) => {
+                let attrs = out.attributes().ok_or_else(|| {
+                    Failure::Final(StoreError::Unavailable("an applied write returned no item".into()))
+                })?;
+                Ok(Ok(LockItem::try_from(attrs).map_err(bad_item)?))
+            }
+            Err(SdkError::ServiceError(ctx)) if ctx.err().is_conditional_check_failed_exception() => {
+                let UpdateItemError::ConditionalCheckFailedException(e) = ctx.err() else {
+                    unreachable!("checked just above")
+                };
+                let old = e.item().map(LockItem::try_from).transpose().map_err(bad_item)?;
+                Ok(Err(old))
+            }
+            Err(e) => Err(classify(&e, &self.table)),
+        }
+    }
+
+    async fn with_retries<T, F, Fut>(
+        &self,
+        op: &'static str,
+        resource_id: &str,
+        mut attempt: F,
+    ) -> Result<Attempted<T>, StoreError>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut ambiguous = false;
+        let mut n = 1;
+        loop {
+            let now = now_ms();
+            let failure = match attempt(now).await {
+                Ok(value) => {
+                    return Ok(Attempted {
+                        value,
+                        attempts: n,
+                        ambiguous,
+                        now_ms: now,
+                    })
+                }
+                Err(Failure::Final(e)) => return Err(e),
+                Err(f) => f,
+            };
+            ambiguous |= matches!(failure, Failure::Transient(_));
+            if n >= self.attempts {
+                warn!(op, resource = %resource_id, attempts = n, error = ?failure, "DynamoDB write failed; no attempt left");
+                return Err(failure.exhausted(n));
+            }
+            let delay = store_retry_delay(n);
+            warn!(op, resource = %resource_id, attempt = n, delay_ms = delay.as_millis() as u64, error = ?failure, "DynamoDB throttled or failed; backing off");
+            tokio::time::sleep(delay).await;
+            n += 1;
+        }
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+fn values(pairs: &[(&str, AttributeValue)]) -> Option<HashMap<String, AttributeValue>> {
+    Some(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+}
+
+impl LockStore {
+    /// A store whose DynamoDB client comes from the default AWS configuration chain
+    /// (`AWS_ENDPOINT_URL_DYNAMODB` is honoured). SDK retries are off: [`LockStore`] retries
+    /// itself, so that it can log every backoff and keep acquire's idempotency bookkeeping.
+    pub async fn from_env(table: impl Into<String>, attempts: u32) -> Self {
+        use aws_config::retry::RetryConfig;
+        use aws_config::timeout::TimeoutConfig;
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&shared)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(2))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(3))
+                    .build(),
+            )
+            .build();
+        LockStore::new(Client::from_conf(config), table, attempts)
+    }
+}

@@ -1,0 +1,117 @@
+//! How DynamoDB failures are classified: retried (throttling, transient) or surfaced at once.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+
+use crate::item::ItemFormatError;
+
+/// A store failure that reaches the caller (after retries, where retrying made sense).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// DynamoDB still throttled after every attempt.
+    Throttled(String),
+    /// DynamoDB failed or could not be reached.
+    Unavailable(String),
+    /// The table is missing, has another key schema, or we lack permission.
+    Misconfigured(String),
+    /// The stored item is not in the lock format.
+    BadItem(ItemFormatError),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Throttled(m) => write!(f, "DynamoDB is throttling: {m}"),
+            StoreError::Unavailable(m) => write!(f, "DynamoDB is unavailable: {m}"),
+            StoreError::Misconfigured(m) => write!(f, "the lock table is misconfigured: {m}"),
+            StoreError::BadItem(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What one failed attempt means for the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Not applied; retry after a backoff.
+    Throttled(String),
+    /// May or may not have been applied (timeout, reset, 5xx); retry after a backoff.
+    Transient(String),
+    /// Retrying will not help.
+    Final(StoreError),
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+const TRANSIENT_CODES: &[&str] = &[
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "ReplicatedWriteConflictException",
+];
+const MISCONFIGURED_CODES: &[&str] = &[
+    "ResourceNotFoundException",
+    "ValidationException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "MissingAuthenticationTokenException",
+    "InvalidSignatureException",
+];
+
+/// Classifies an SDK error of any DynamoDB operation. `table` names the table in messages.
+pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: &SdkError<E, HttpResponse>,
+    table: &str,
+) -> Failure {
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code().unwrap_or("");
+            let message = format!(
+                "{code}: {} (table {table}, HTTP {})",
+                ctx.err().message().unwrap_or("no message"),
+                ctx.raw().status().as_u16()
+            );
+            if THROTTLING_CODES.contains(&code) {
+                Failure::Throttled(message)
+            } else if TRANSIENT_CODES.contains(&code) || (code.is_empty() && ctx.raw().status().is_server_error()) {
+                Failure::Transient(message)
+            } else if MISCONFIGURED_CODES.contains(&code) {
+                Failure::Final(StoreError::Misconfigured(message))
+            } else {
+                Failure::Final(StoreError::Unavailable(message))
+            }
+        }
+        SdkError::TimeoutError(_) => Failure::Transient("request timed out".into()),
+        SdkError::DispatchFailure(_) => Failure::Transient(format!("could not send the request: {}", source_chain(err))),
+        SdkError::ResponseError(_) => Failure::Transient(format!("unreadable response: {}", source_chain(err))),
+        other => Failure::Final(StoreError::Unavailable(source_chain(other))),
+    }
+}
+
+/// An error with its sources, one after the other.
+fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
+}
+
+impl Failure {
+    /// The failure as the caller sees it once no attempt is left.
+    pub fn exhausted(self, attempts: u32) -> StoreError {
+        match self {
+            Failure::Throttled(m) => StoreError::Throttled(format!("{m}; gave up after {attempts} attempts")),
+            Failure::Transient(m) => StoreError::Unavailable(format!("{m}; gave up after {attempts} attempts")),
+            Failure::Final(e) => e,
+        }
+    }
+}
