@@ -76,9 +76,15 @@ impl Config {
         let millis = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
             match lookup(name) {
                 None => Ok(default),
-                Some(v) => v.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| {
-                    ConfigError(format!("{name}={v:?} is not a whole number of milliseconds"))
-                }),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(Duration::from_millis)
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "{name}={v:?} is not a whole number of milliseconds"
+                        ))
+                    }),
             }
         };
         let table = lookup(ENV_TABLE).unwrap_or(defaults.table);
@@ -136,11 +142,30 @@ mod tests {
 
     #[test]
     fn overrides_are_read_and_checked() {
-        let c = from(&[(ENV_TABLE, "locks"), (ENV_DEFAULT_DURATION_MS, "500"), (ENV_MAX_DURATION_MS, "1000")]).unwrap();
-        assert_eq!((c.table.as_str(), c.default_duration.as_millis(), c.max_duration.as_millis()), ("locks", 500, 1000));
-        assert!(from(&[(ENV_DEFAULT_DURATION_MS, "ten")]).unwrap_err().0.contains(ENV_DEFAULT_DURATION_MS));
+        let c = from(&[
+            (ENV_TABLE, "locks"),
+            (ENV_DEFAULT_DURATION_MS, "500"),
+            (ENV_MAX_DURATION_MS, "1000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.table.as_str(),
+                c.default_duration.as_millis(),
+                c.max_duration.as_millis()
+            ),
+            ("locks", 500, 1000)
+        );
+        assert!(from(&[(ENV_DEFAULT_DURATION_MS, "ten")])
+            .unwrap_err()
+            .0
+            .contains(ENV_DEFAULT_DURATION_MS));
         assert!(from(&[(ENV_DEFAULT_DURATION_MS, "0")]).is_err());
-        assert!(from(&[(ENV_DEFAULT_DURATION_MS, "2000"), (ENV_MAX_DURATION_MS, "1000")]).is_err());
+        assert!(from(&[
+            (ENV_DEFAULT_DURATION_MS, "2000"),
+            (ENV_MAX_DURATION_MS, "1000")
+        ])
+        .is_err());
         assert!(from(&[(ENV_STORE_ATTEMPTS, "0")]).is_err());
         assert!(from(&[(ENV_TABLE, "x")]).is_err());
     }

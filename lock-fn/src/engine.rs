@@ -50,7 +50,11 @@ impl LockEngine {
     }
 
     /// Runs one request. `deadline_ms` (epoch ms) bounds how long an acquire may wait.
-    pub async fn execute(&self, request: Request, deadline_ms: Option<u64>) -> Result<Executed, LockError> {
+    pub async fn execute(
+        &self,
+        request: Request,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
         match request {
             Request::Acquire(r) => self.acquire(r, deadline_ms).await,
             Request::Release(r) => self.release(r).await,
@@ -60,7 +64,11 @@ impl LockEngine {
     }
 
     /// Acquire: one conditional write, repeated with jittered polling while `wait_ms` allows.
-    pub async fn acquire(&self, req: AcquireRequest, deadline_ms: Option<u64>) -> Result<Executed, LockError> {
+    pub async fn acquire(
+        &self,
+        req: AcquireRequest,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
         let caller_owner = req.owner.is_some();
         let owner = req.owner.unwrap_or_else(generate_owner);
@@ -76,7 +84,10 @@ impl LockEngine {
         let mut requests = 0;
         let mut poll = 0;
         loop {
-            let write = self.store.acquire(&req.resource_id, &owner, duration_ms).await?;
+            let write = self
+                .store
+                .acquire(&req.resource_id, &owner, duration_ms)
+                .await?;
             requests += write.attempts;
             may_hold |= write.ambiguous;
             let holder = match write.value {
@@ -89,7 +100,9 @@ impl LockEngine {
                 AcquireWrite::Refused(Some(holder)) => {
                     if holder.held_by(&owner, write.now_ms) {
                         return Ok(Executed {
-                            reply: Reply::Acquire(AcquireResponse::Granted(grant(holder, owner, true))),
+                            reply: Reply::Acquire(AcquireResponse::Granted(grant(
+                                holder, owner, true,
+                            ))),
                             requests,
                         });
                     }
@@ -100,7 +113,9 @@ impl LockEngine {
                     requests += confirm.attempts;
                     if let Some(item) = confirm.value {
                         return Ok(Executed {
-                            reply: Reply::Acquire(AcquireResponse::Granted(grant(item, owner, true))),
+                            reply: Reply::Acquire(AcquireResponse::Granted(grant(
+                                item, owner, true,
+                            ))),
                             requests,
                         });
                     }
@@ -119,7 +134,7 @@ impl LockEngine {
                 // which polling catches; so sleep the shorter of the two.
                 delay = delay.min(Duration::from_millis(end.saturating_sub(now) + 1));
             }
-            if now.saturating_add(delay.as_millis() as u64) >= wait_until {
+            if now >= wait_until {
                 let busy = Busy {
                     acquired: false,
                     resource_id: req.resource_id,
@@ -136,7 +151,8 @@ impl LockEngine {
                     OnBusy::Error => Err(LockError::Busy(busy)),
                 };
             }
-            tokio::time::sleep(delay).await;
+            // The last attempt falls on the end of the wait.
+            tokio::time::sleep(delay.min(Duration::from_millis(wait_until - now))).await;
         }
     }
 
@@ -161,7 +177,10 @@ impl LockEngine {
     /// Renew: moves the holder's lease end to now + duration; the fence stays.
     pub async fn renew(&self, req: RenewRequest) -> Result<Executed, LockError> {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
-        let write = self.store.renew(&req.resource_id, &req.owner, duration_ms).await?;
+        let write = self
+            .store
+            .renew(&req.resource_id, &req.owner, duration_ms)
+            .await?;
         let renewal = write.value.map(|item| Renewal {
             expires_at_ms: item.expires_at_ms.unwrap_or_default(),
             fence: item.fence.unwrap_or_default(),

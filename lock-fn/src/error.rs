@@ -89,9 +89,18 @@ mod tests {
                 }),
                 "LockBusy",
             ),
-            (LockError::Store(StoreError::Throttled("t".into())), "Throttled"),
-            (LockError::Store(StoreError::Unavailable("u".into())), "StoreUnavailable"),
-            (LockError::Store(StoreError::Misconfigured("m".into())), "Misconfigured"),
+            (
+                LockError::Store(StoreError::Throttled("t".into())),
+                "Throttled",
+            ),
+            (
+                LockError::Store(StoreError::Unavailable("u".into())),
+                "StoreUnavailable",
+            ),
+            (
+                LockError::Store(StoreError::Misconfigured("m".into())),
+                "Misconfigured",
+            ),
         ];
         for (err, name) in cases {
             let message = err.to_string();
@@ -111,6 +120,9 @@ mod tests {
             holder_fence: None,
             attempts: 1,
         });
-        assert_eq!(e.to_string(), "lock \"orders/42\" is held by another owner until 1000 (epoch ms); retry after 12 ms");
+        assert_eq!(
+            e.to_string(),
+            "lock \"orders/42\" is held by another owner until 1000 (epoch ms); retry after 12 ms"
+        );
     }
 }

@@ -34,8 +34,10 @@ pub async fn handle(engine: &LockEngine, event: LambdaEvent<Value>) -> Result<Va
             match &e {
                 LockError::Busy(b) => info!(op, resource = %resource, outcome = "busy_error",
                     fence = b.holder_fence, requests = b.attempts, latency_ms, "lock operation"),
-                other => warn!(op, resource = %resource, outcome = "error", error_type = other.error_type().as_str(),
-                    error = %other, latency_ms, "lock operation failed"),
+                other => {
+                    warn!(op, resource = %resource, outcome = "error", error_type = other.error_type().as_str(),
+                    error = %other, latency_ms, "lock operation failed")
+                }
             }
             Err(e)
         }

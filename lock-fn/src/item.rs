@@ -85,21 +85,31 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
     }
 }
 
-fn string(map: &HashMap<String, AttributeValue>, name: &str) -> Result<Option<String>, ItemFormatError> {
+fn string(
+    map: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Result<Option<String>, ItemFormatError> {
     match map.get(name) {
         None | Some(AttributeValue::Null(_)) => Ok(None),
         Some(AttributeValue::S(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ItemFormatError(format!("`{name}` is {other:?}, not a string"))),
+        Some(other) => Err(ItemFormatError(format!(
+            "`{name}` is {other:?}, not a string"
+        ))),
     }
 }
 
-fn number(map: &HashMap<String, AttributeValue>, name: &str) -> Result<Option<u64>, ItemFormatError> {
+fn number(
+    map: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Result<Option<u64>, ItemFormatError> {
     match map.get(name) {
         None | Some(AttributeValue::Null(_)) => Ok(None),
-        Some(AttributeValue::N(n)) => parse_whole_number(n)
-            .map(Some)
-            .ok_or_else(|| ItemFormatError(format!("`{name}` = {n} is not a whole non-negative number"))),
-        Some(other) => Err(ItemFormatError(format!("`{name}` is {other:?}, not a number"))),
+        Some(AttributeValue::N(n)) => parse_whole_number(n).map(Some).ok_or_else(|| {
+            ItemFormatError(format!("`{name}` = {n} is not a whole non-negative number"))
+        }),
+        Some(other) => Err(ItemFormatError(format!(
+            "`{name}` is {other:?}, not a number"
+        ))),
     }
 }
 
@@ -121,7 +131,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
     fn s(v: &str) -> AttributeValue {
         AttributeValue::S(v.into())
@@ -175,7 +188,11 @@ mod tests {
 
     #[test]
     fn python_style_numbers_parse_and_garbage_is_rejected() {
-        let ok = LockItem::try_from(&map(&[(ATTR_RESOURCE_ID, s("r")), (ATTR_EXPIRES, n("12.0"))])).unwrap();
+        let ok = LockItem::try_from(&map(&[
+            (ATTR_RESOURCE_ID, s("r")),
+            (ATTR_EXPIRES, n("12.0")),
+        ]))
+        .unwrap();
         assert_eq!(ok.expires_secs, Some(12));
         for bad in [
             map(&[(ATTR_EXPIRES, n("1"))]),

@@ -4,12 +4,12 @@
 pub mod backoff;
 pub mod clock;
 pub mod config;
-pub mod expressions;
-pub mod item;
-pub mod owner;
-pub mod store;
-pub mod store_error;
 pub mod engine;
 pub mod error;
+pub mod expressions;
 pub mod handler;
+pub mod item;
+pub mod owner;
 pub mod reply;
+pub mod store;
+pub mod store_error;

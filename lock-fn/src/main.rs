@@ -13,5 +13,8 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let store = LockStore::from_env(config.table.clone(), config.store_attempts).await;
     let engine = LockEngine::new(store, config);
-    run(service_fn(|event: LambdaEvent<Value>| handle(&engine, event))).await
+    run(service_fn(|event: LambdaEvent<Value>| {
+        handle(&engine, event)
+    }))
+    .await
 }

@@ -29,7 +29,12 @@ mod tests {
 
     #[test]
     fn redaction_never_shows_the_whole_token() {
-        for owner in ["a", "abcd", "0123456789abcdef0123456789abcdef", "arn:aws:states:eu-west-1:1:execution:sm:run-1"] {
+        for owner in [
+            "a",
+            "abcd",
+            "0123456789abcdef0123456789abcdef",
+            "arn:aws:states:eu-west-1:1:execution:sm:run-1",
+        ] {
             let r = redact(owner);
             assert!(!r.contains(owner), "{r} shows {owner}");
         }

@@ -122,7 +122,10 @@ impl LockStore {
                     ("#rc", ATTR_RELEASE_CODE),
                     ("#exp_ms", ATTR_EXPIRES_AT_MS),
                 ]))
-                .set_expression_attribute_values(values(&[(":owner", s(owner)), (":now_ms", n(now))]))
+                .set_expression_attribute_values(values(&[
+                    (":owner", s(owner)),
+                    (":now_ms", n(now)),
+                ]))
                 .send()
                 .await;
             Ok(self.conditional(sent)?.ok())
@@ -213,7 +216,10 @@ impl LockStore {
 
     /// An UpdateItem on the resource's item, asking for the new item on success and the old one
     /// on a failed condition.
-    fn update(&self, resource_id: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    fn update(
+        &self,
+        resource_id: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -232,15 +238,23 @@ impl LockStore {
         match sent {
             Ok(out) => {
                 let attrs = out.attributes().ok_or_else(|| {
-                    Failure::Final(StoreError::Unavailable("an applied write returned no item".into()))
+                    Failure::Final(StoreError::Unavailable(
+                        "an applied write returned no item".into(),
+                    ))
                 })?;
                 Ok(Ok(LockItem::try_from(attrs).map_err(bad_item)?))
             }
-            Err(SdkError::ServiceError(ctx)) if ctx.err().is_conditional_check_failed_exception() => {
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
                 let UpdateItemError::ConditionalCheckFailedException(e) = ctx.err() else {
                     unreachable!("checked just above")
                 };
-                let old = e.item().map(LockItem::try_from).transpose().map_err(bad_item)?;
+                let old = e
+                    .item()
+                    .map(LockItem::try_from)
+                    .transpose()
+                    .map_err(bad_item)?;
                 Ok(Err(old))
             }
             Err(e) => Err(classify(&e, &self.table)),
@@ -295,11 +309,21 @@ fn n(v: u64) -> AttributeValue {
 }
 
 fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
-    Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
 }
 
 fn values(pairs: &[(&str, AttributeValue)]) -> Option<HashMap<String, AttributeValue>> {
-    Some(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
 }
 
 impl LockStore {

@@ -1,7 +1,7 @@
 //! How DynamoDB failures are classified: retried (throttling, transient) or surfaced at once.
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::item::ItemFormatError;
 
@@ -78,7 +78,9 @@ pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
             );
             if THROTTLING_CODES.contains(&code) {
                 Failure::Throttled(message)
-            } else if TRANSIENT_CODES.contains(&code) || (code.is_empty() && ctx.raw().status().is_server_error()) {
+            } else if TRANSIENT_CODES.contains(&code)
+                || (code.is_empty() && ctx.raw().status().is_server_error())
+            {
                 Failure::Transient(message)
             } else if MISCONFIGURED_CODES.contains(&code) {
                 Failure::Final(StoreError::Misconfigured(message))
@@ -87,8 +89,12 @@ pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
             }
         }
         SdkError::TimeoutError(_) => Failure::Transient("request timed out".into()),
-        SdkError::DispatchFailure(_) => Failure::Transient(format!("could not send the request: {}", source_chain(err))),
-        SdkError::ResponseError(_) => Failure::Transient(format!("unreadable response: {}", source_chain(err))),
+        SdkError::DispatchFailure(_) => {
+            Failure::Transient(format!("could not send the request: {}", source_chain(err)))
+        }
+        SdkError::ResponseError(_) => {
+            Failure::Transient(format!("unreadable response: {}", source_chain(err)))
+        }
         other => Failure::Final(StoreError::Unavailable(source_chain(other))),
     }
 }
@@ -109,8 +115,12 @@ impl Failure {
     /// The failure as the caller sees it once no attempt is left.
     pub fn exhausted(self, attempts: u32) -> StoreError {
         match self {
-            Failure::Throttled(m) => StoreError::Throttled(format!("{m}; gave up after {attempts} attempts")),
-            Failure::Transient(m) => StoreError::Unavailable(format!("{m}; gave up after {attempts} attempts")),
+            Failure::Throttled(m) => {
+                StoreError::Throttled(format!("{m}; gave up after {attempts} attempts"))
+            }
+            Failure::Transient(m) => {
+                StoreError::Unavailable(format!("{m}; gave up after {attempts} attempts"))
+            }
             Failure::Final(e) => e,
         }
     }

@@ -43,7 +43,14 @@ impl fmt::Display for InvalidRequest {
 
 impl std::error::Error for InvalidRequest {}
 
-const ACQUIRE_FIELDS: &[&str] = &["op", "resource_id", "duration_ms", "owner", "wait_ms", "on_busy"];
+const ACQUIRE_FIELDS: &[&str] = &[
+    "op",
+    "resource_id",
+    "duration_ms",
+    "owner",
+    "wait_ms",
+    "on_busy",
+];
 const RELEASE_FIELDS: &[&str] = &["op", "resource_id", "owner"];
 const RENEW_FIELDS: &[&str] = &["op", "resource_id", "owner", "duration_ms"];
 const DESCRIBE_FIELDS: &[&str] = &["op", "resource_id"];
@@ -227,10 +234,7 @@ impl Fields<'_> {
             Some(Value::String(s)) if s == "error" => Ok(OnBusy::Error),
             Some(Value::String(s)) => Err(InvalidRequest::field(
                 "on_busy",
-                format!(
-                    "must be \"result\" or \"error\", got {:?}",
-                    truncate(s, 64)
-                ),
+                format!("must be \"result\" or \"error\", got {:?}", truncate(s, 64)),
             )),
             Some(other) => Err(InvalidRequest::field(
                 "on_busy",
@@ -329,29 +333,117 @@ mod tests {
             (json!([1]), None, "JSON object"),
             (json!({}), Some("op"), "required"),
             (json!({"op": 3}), Some("op"), "must be a string"),
-            (json!({"op":"lock","resource_id":"r"}), Some("op"), "unknown op"),
+            (
+                json!({"op":"lock","resource_id":"r"}),
+                Some("op"),
+                "unknown op",
+            ),
             (json!({"op":"acquire"}), Some("resource_id"), "required"),
-            (json!({"op":"acquire","resource_id":""}), Some("resource_id"), "empty"),
-            (json!({"op":"acquire","resource_id":7}), Some("resource_id"), "must be a string"),
-            (json!({"op":"acquire","resource_id":long_id}), Some("resource_id"), "maximum is 2048"),
-            (json!({"op":"acquire","resource_id":"r","duration_ms":0}), Some("duration_ms"), "at least 1"),
-            (json!({"op":"acquire","resource_id":"r","duration_ms":-5}), Some("duration_ms"), "negative"),
-            (json!({"op":"acquire","resource_id":"r","duration_ms":1.5}), Some("duration_ms"), "whole number"),
-            (json!({"op":"acquire","resource_id":"r","duration_ms":"10s"}), Some("duration_ms"), "whole number"),
-            (json!({"op":"acquire","resource_id":"r","duration_ms":1e300}), Some("duration_ms"), "out of range"),
-            (json!({"op":"acquire","resource_id":"r","owner":""}), Some("owner"), "empty"),
-            (json!({"op":"acquire","resource_id":"r","owner":long_owner}), Some("owner"), "maximum is 1024"),
-            (json!({"op":"acquire","resource_id":"r","owner":{"a":1}}), Some("owner"), "must be a string"),
-            (json!({"op":"acquire","resource_id":"r","wait_ms":-1}), Some("wait_ms"), "negative"),
-            (json!({"op":"acquire","resource_id":"r","wait_ms":MAX_WAIT_MS + 1}), Some("wait_ms"), "maximum"),
-            (json!({"op":"acquire","resource_id":"r","on_busy":"panic"}), Some("on_busy"), "\"result\" or \"error\""),
-            (json!({"op":"acquire","resource_id":"r","on_busy":true}), Some("on_busy"), "must be the string"),
-            (json!({"op":"acquire","resource_id":"r","colour":"red"}), Some("colour"), "unknown field"),
-            (json!({"op":"release","resource_id":"r"}), Some("owner"), "required"),
-            (json!({"op":"release","resource_id":"r","owner":"o","duration_ms":5}), Some("duration_ms"), "unknown field"),
-            (json!({"op":"renew","resource_id":"r"}), Some("owner"), "required"),
-            (json!({"op":"renew","resource_id":"r","owner":"o","duration_ms":0}), Some("duration_ms"), "at least 1"),
-            (json!({"op":"describe","resource_id":"r","owner":"o"}), Some("owner"), "unknown field"),
+            (
+                json!({"op":"acquire","resource_id":""}),
+                Some("resource_id"),
+                "empty",
+            ),
+            (
+                json!({"op":"acquire","resource_id":7}),
+                Some("resource_id"),
+                "must be a string",
+            ),
+            (
+                json!({"op":"acquire","resource_id":long_id}),
+                Some("resource_id"),
+                "maximum is 2048",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","duration_ms":0}),
+                Some("duration_ms"),
+                "at least 1",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","duration_ms":-5}),
+                Some("duration_ms"),
+                "negative",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","duration_ms":1.5}),
+                Some("duration_ms"),
+                "whole number",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","duration_ms":"10s"}),
+                Some("duration_ms"),
+                "whole number",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","duration_ms":1e300}),
+                Some("duration_ms"),
+                "out of range",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","owner":""}),
+                Some("owner"),
+                "empty",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","owner":long_owner}),
+                Some("owner"),
+                "maximum is 1024",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","owner":{"a":1}}),
+                Some("owner"),
+                "must be a string",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","wait_ms":-1}),
+                Some("wait_ms"),
+                "negative",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","wait_ms":MAX_WAIT_MS + 1}),
+                Some("wait_ms"),
+                "maximum",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","on_busy":"panic"}),
+                Some("on_busy"),
+                "\"result\" or \"error\"",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","on_busy":true}),
+                Some("on_busy"),
+                "must be the string",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","colour":"red"}),
+                Some("colour"),
+                "unknown field",
+            ),
+            (
+                json!({"op":"release","resource_id":"r"}),
+                Some("owner"),
+                "required",
+            ),
+            (
+                json!({"op":"release","resource_id":"r","owner":"o","duration_ms":5}),
+                Some("duration_ms"),
+                "unknown field",
+            ),
+            (
+                json!({"op":"renew","resource_id":"r"}),
+                Some("owner"),
+                "required",
+            ),
+            (
+                json!({"op":"renew","resource_id":"r","owner":"o","duration_ms":0}),
+                Some("duration_ms"),
+                "at least 1",
+            ),
+            (
+                json!({"op":"describe","resource_id":"r","owner":"o"}),
+                Some("owner"),
+                "unknown field",
+            ),
         ];
         for (value, field, needle) in cases {
             let err = reject(value.clone());
@@ -367,7 +459,10 @@ mod tests {
     fn limits_are_inclusive() {
         let id = "x".repeat(MAX_RESOURCE_ID_BYTES);
         let owner = "o".repeat(MAX_OWNER_BYTES);
-        assert!(Request::from_json(&json!({"op":"acquire","resource_id":id,"owner":owner,"wait_ms":MAX_WAIT_MS})).is_ok());
+        assert!(Request::from_json(
+            &json!({"op":"acquire","resource_id":id,"owner":owner,"wait_ms":MAX_WAIT_MS})
+        )
+        .is_ok());
     }
 
     #[test]

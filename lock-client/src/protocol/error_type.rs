@@ -72,7 +72,13 @@ mod tests {
         let names: Vec<_> = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
         assert_eq!(
             names,
-            ["InvalidRequest", "LockBusy", "Throttled", "StoreUnavailable", "Misconfigured"]
+            [
+                "InvalidRequest",
+                "LockBusy",
+                "Throttled",
+                "StoreUnavailable",
+                "Misconfigured"
+            ]
         );
         for t in ErrorType::ALL {
             assert_eq!(ErrorType::from_name(t.as_str()), Some(t));

@@ -138,7 +138,14 @@ mod tests {
             reacquired: false,
         });
         let v = serde_json::to_value(&g).unwrap();
-        for key in ["acquired", "resource_id", "owner", "fence", "expires_at_ms", "duration_ms"] {
+        for key in [
+            "acquired",
+            "resource_id",
+            "owner",
+            "fence",
+            "expires_at_ms",
+            "duration_ms",
+        ] {
             assert!(v.get(key).is_some(), "grant lacks {key}");
         }
         assert_eq!(serde_json::from_value::<AcquireResponse>(v).unwrap(), g);
@@ -152,7 +159,11 @@ mod tests {
             attempts: 1,
         });
         let v = serde_json::to_value(&b).unwrap();
-        assert_eq!(v["holder_expires_at_ms"], json!(null), "null must be present");
+        assert_eq!(
+            v["holder_expires_at_ms"],
+            json!(null),
+            "null must be present"
+        );
         assert_eq!(v["acquired"], json!(false));
         assert_eq!(serde_json::from_value::<AcquireResponse>(v).unwrap(), b);
     }
@@ -169,9 +180,13 @@ mod tests {
             }),
         };
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v, json!({"renewed":true,"resource_id":"r","expires_at_ms":9,"fence":2,"duration_ms":4}));
+        assert_eq!(
+            v,
+            json!({"renewed":true,"resource_id":"r","expires_at_ms":9,"fence":2,"duration_ms":4})
+        );
         assert_eq!(serde_json::from_value::<RenewResponse>(v).unwrap(), r);
-        let lost: RenewResponse = serde_json::from_value(json!({"renewed":false,"resource_id":"r"})).unwrap();
+        let lost: RenewResponse =
+            serde_json::from_value(json!({"renewed":false,"resource_id":"r"})).unwrap();
         assert_eq!(lost.renewal, None);
     }
 }

@@ -1,0 +1,130 @@
+//! Mapping of DynamoDB failures (mocked: throttling cannot be provoked on dynalite) to retries,
+//! WARNING logs and typed errors.
+
+use aws_sdk_dynamodb::error::ErrorMetadata;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::error::{
+    InternalServerError, ProvisionedThroughputExceededException, ResourceNotFoundException,
+};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use lock_client::protocol::{AcquireRequest, OnBusy};
+use lock_fn::config::Config;
+use lock_fn::engine::LockEngine;
+use lock_fn::store::LockStore;
+
+fn throttled() -> UpdateItemError {
+    UpdateItemError::ProvisionedThroughputExceededException(
+        ProvisionedThroughputExceededException::builder()
+            .message("slow down")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("ProvisionedThroughputExceededException")
+                    .message("slow down")
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// lock-fn turns SDK retries off and retries itself (see `LockStore::from_env`); so do the mocks.
+fn no_sdk_retries(c: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    c.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+}
+
+fn engine(client: Client, attempts: u32) -> LockEngine {
+    let config = Config {
+        store_attempts: attempts,
+        table: "locks".into(),
+        ..Config::default()
+    };
+    LockEngine::new(LockStore::new(client, "locks", attempts), config)
+}
+
+fn request() -> AcquireRequest {
+    AcquireRequest {
+        resource_id: "r".into(),
+        duration_ms: Some(1000),
+        owner: None,
+        wait_ms: 0,
+        on_busy: OnBusy::Result,
+    }
+}
+
+#[tokio::test]
+async fn throttling_that_clears_is_invisible_to_the_caller() {
+    let rule = mock!(Client::update_item)
+        .sequence()
+        .error(throttled)
+        .output(|| {
+            UpdateItemOutput::builder()
+                .attributes("resource_id", AttributeValue::S("r".into()))
+                .attributes("release_code", AttributeValue::S("o".into()))
+                .attributes("expires_at_ms", AttributeValue::N("2000".into()))
+                .attributes("acquired_at_ms", AttributeValue::N("1000".into()))
+                .attributes("fence", AttributeValue::N("5".into()))
+                .build()
+        })
+        .build();
+    let client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::Sequential,
+        [&rule],
+        no_sdk_retries
+    );
+    let done = engine(client, 3).acquire(request(), None).await.unwrap();
+    assert_eq!(done.reply.outcome(), "granted");
+    assert_eq!((done.reply.fence(), done.requests), (Some(5), 2));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_then_store_unavailable() {
+    let rule = mock!(Client::update_item).then_error(|| {
+        UpdateItemError::InternalServerError(
+            InternalServerError::builder()
+                .message("boom")
+                .meta(ErrorMetadata::builder().code("InternalServerError").build())
+                .build(),
+        )
+    });
+    let client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        [&rule],
+        no_sdk_retries
+    );
+    let err = engine(client, 2)
+        .acquire(request(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "StoreUnavailable");
+    assert_eq!(rule.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_missing_table_is_misconfigured_at_once() {
+    let rule = mock!(Client::update_item).then_error(|| {
+        UpdateItemError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        [&rule],
+        no_sdk_retries
+    );
+    let err = engine(client, 5)
+        .acquire(request(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "Misconfigured");
+    assert_eq!(rule.num_calls(), 1, "no retry can fix a missing table");
+}

@@ -1,0 +1,220 @@
+//! Shared set-up for lock-fn's integration tests: a DynamoDB client on the local stack's dynalite (or
+//! moto), fresh tables, engines, and request shorthands.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use lock_client::protocol::{
+    AcquireRequest, AcquireResponse, DescribeRequest, DescribeResponse, OnBusy, ReleaseRequest,
+    ReleaseResponse, RenewRequest, RenewResponse,
+};
+use lock_fn::config::Config;
+use lock_fn::engine::LockEngine;
+use lock_fn::error::LockError;
+use lock_fn::reply::Reply;
+use lock_fn::store::LockStore;
+
+/// The dynalite endpoint the stack script exported.
+pub fn dynalite_endpoint() -> String {
+    std::env::var("DLM_TEST_DYNAMODB_ENDPOINT").expect(
+        "DLM_TEST_DYNAMODB_ENDPOINT is not set: run the tests with `bash scripts/test.sh` \
+         (or `bash scripts/stack.sh up && source .stack/env` first)",
+    )
+}
+
+/// The moto endpoint the stack script exported (`--moto`).
+pub fn moto_endpoint() -> String {
+    std::env::var("DLM_TEST_MOTO_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .expect("DLM_TEST_MOTO_ENDPOINT is not set: run the tests with `bash scripts/test.sh`")
+}
+
+/// A DynamoDB client for a local endpoint (SDK retries off, as in lock-fn).
+pub fn client(endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
+static TABLES: AtomicU32 = AtomicU32::new(0);
+
+/// A new table with the lock schema (partition key `resource_id` S, no sort key).
+pub async fn fresh_table(client: &Client) -> String {
+    let name = format!(
+        "locks-{}-{}",
+        std::process::id(),
+        TABLES.fetch_add(1, Ordering::SeqCst)
+    );
+    create_table(client, &name, false).await;
+    name
+}
+
+/// Creates `name`; with `sort_key`, the dynamo-dlm 2.x schema (sort key `concurrency_id` N).
+pub async fn create_table(client: &Client, name: &str, sort_key: bool) {
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("resource_id", ScalarAttributeType::S))
+        .key_schema(key("resource_id", KeyType::Hash));
+    if sort_key {
+        req = req
+            .attribute_definitions(attr("concurrency_id", ScalarAttributeType::N))
+            .key_schema(key("concurrency_id", KeyType::Range));
+    }
+    req.send().await.expect("create table");
+    for _ in 0..100 {
+        let t = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .expect("describe table");
+        if t.table().and_then(|t| t.table_status()).map(|s| s.as_str()) == Some("ACTIVE") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("table {name} never became ACTIVE");
+}
+
+fn attr(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(t)
+        .build()
+        .unwrap()
+}
+
+fn key(name: &str, t: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(t)
+        .build()
+        .unwrap()
+}
+
+/// An engine on a fresh dynalite table, with the default settings.
+pub async fn dynalite_engine() -> (LockEngine, Client, String) {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    (engine_on(&client, &table, Config::default()), client, table)
+}
+
+/// An engine on `table` with `config` (its table name is replaced by `table`).
+pub fn engine_on(client: &Client, table: &str, config: Config) -> LockEngine {
+    let config = Config {
+        table: table.to_string(),
+        ..config
+    };
+    LockEngine::new(
+        LockStore::new(client.clone(), table, config.store_attempts),
+        config,
+    )
+}
+
+/// `acquire` with a lease, an optional owner and no waiting.
+pub fn acq(resource: &str, duration_ms: u64, owner: Option<&str>) -> AcquireRequest {
+    AcquireRequest {
+        resource_id: resource.into(),
+        duration_ms: Some(duration_ms),
+        owner: owner.map(Into::into),
+        wait_ms: 0,
+        on_busy: OnBusy::Result,
+    }
+}
+
+/// Runs an acquire and returns its answer (panics on errors).
+pub async fn acquire(engine: &LockEngine, req: AcquireRequest) -> AcquireResponse {
+    match engine.acquire(req, None).await.expect("acquire").reply {
+        Reply::Acquire(r) => r,
+        other => panic!("acquire answered {other:?}"),
+    }
+}
+
+/// Runs an acquire that must be granted; returns the grant.
+pub async fn granted(engine: &LockEngine, req: AcquireRequest) -> lock_client::protocol::Grant {
+    match acquire(engine, req).await {
+        AcquireResponse::Granted(g) => g,
+        AcquireResponse::Busy(b) => panic!("expected a grant, got {b:?}"),
+    }
+}
+
+/// Runs an acquire that must be refused; returns the refusal.
+pub async fn refused(engine: &LockEngine, req: AcquireRequest) -> lock_client::protocol::Busy {
+    match acquire(engine, req).await {
+        AcquireResponse::Busy(b) => b,
+        AcquireResponse::Granted(g) => panic!("expected a refusal, got {g:?}"),
+    }
+}
+
+/// Releases and returns the answer.
+pub async fn release(engine: &LockEngine, resource: &str, owner: &str) -> ReleaseResponse {
+    let req = ReleaseRequest {
+        resource_id: resource.into(),
+        owner: owner.into(),
+    };
+    match engine.release(req).await.expect("release").reply {
+        Reply::Release(r) => r,
+        other => panic!("release answered {other:?}"),
+    }
+}
+
+/// Renews and returns the answer.
+pub async fn renew(
+    engine: &LockEngine,
+    resource: &str,
+    owner: &str,
+    duration_ms: u64,
+) -> RenewResponse {
+    let req = RenewRequest {
+        resource_id: resource.into(),
+        owner: owner.into(),
+        duration_ms: Some(duration_ms),
+    };
+    match engine.renew(req).await.expect("renew").reply {
+        Reply::Renew(r) => r,
+        other => panic!("renew answered {other:?}"),
+    }
+}
+
+/// Describes and returns the answer.
+pub async fn describe(engine: &LockEngine, resource: &str) -> DescribeResponse {
+    match engine
+        .describe(DescribeRequest {
+            resource_id: resource.into(),
+        })
+        .await
+        .expect("describe")
+        .reply
+    {
+        Reply::Describe(r) => r,
+        other => panic!("describe answered {other:?}"),
+    }
+}
+
+/// The error type name of a failed operation.
+pub fn error_name(result: Result<lock_fn::engine::Executed, LockError>) -> &'static str {
+    result.expect_err("expected an error").error_type().as_str()
+}
+
+/// Sleeps until the function's clock passes `epoch_ms`.
+pub async fn sleep_until_ms(epoch_ms: u64) {
+    let now = lock_fn::clock::now_ms();
+    if epoch_ms >= now {
+        tokio::time::sleep(Duration::from_millis(epoch_ms - now + 2)).await;
+    }
+}
