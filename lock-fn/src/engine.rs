@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use lock_client::protocol::{
-    AcquireRequest, AcquireResponse, Busy, DescribeRequest, DescribeResponse, Grant, OnBusy,
-    ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse, Renewal, Request,
+    new_owner_token, AcquireRequest, AcquireResponse, Busy, DescribeRequest, DescribeResponse,
+    Grant, OnBusy, ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse, Renewal, Request,
 };
 use tracing::warn;
 
@@ -13,7 +13,7 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::error::LockError;
 use crate::item::LockItem;
-use crate::owner::{generate_owner, redact};
+use crate::owner::redact;
 use crate::reply::Reply;
 use crate::store::{AcquireWrite, LockStore};
 
@@ -71,7 +71,7 @@ impl LockEngine {
     ) -> Result<Executed, LockError> {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
         let caller_owner = req.owner.is_some();
-        let owner = req.owner.unwrap_or_else(generate_owner);
+        let owner = req.owner.unwrap_or_else(new_owner_token);
         let start = now_ms();
         let mut wait_until = start.saturating_add(req.wait_ms);
         if let Some(deadline) = deadline_ms {

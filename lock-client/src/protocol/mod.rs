@@ -7,12 +7,14 @@
 mod decode;
 mod error_type;
 mod limits;
+mod owner_token;
 mod request;
 mod response;
 
 pub use decode::InvalidRequest;
 pub use error_type::{ErrorType, FunctionError};
 pub use limits::{MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
+pub use owner_token::new_owner_token;
 pub use request::{AcquireRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request};
 pub use response::{
     AcquireResponse, Busy, DescribeResponse, Grant, ReleaseResponse, RenewResponse, Renewal,

@@ -1,0 +1,42 @@
+//! Exit codes and one-line error reports.
+
+use std::process::ExitCode;
+
+use lock_client::ClientError;
+
+/// dlm's exit codes (documented in `dlm --help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// Any other failure.
+    Other = 1,
+    /// The lock was busy (or stayed busy for the whole wait).
+    Busy = 3,
+    /// lock-fn answered with a function error.
+    Function = 4,
+    /// The endpoint could not be reached, or there is no such function.
+    Unreachable = 5,
+    /// The lock was lost or not held.
+    Lost = 6,
+}
+
+impl Exit {
+    /// As a process exit code.
+    pub fn code(self) -> ExitCode {
+        ExitCode::from(self as u8)
+    }
+}
+
+/// Prints `e` as one line on stderr and returns its exit code.
+pub fn fail(e: &ClientError) -> ExitCode {
+    eprintln!("dlm: {e}");
+    match e {
+        ClientError::Timeout { .. } => Exit::Busy,
+        ClientError::Function { .. } => Exit::Function,
+        ClientError::UnknownFunction(_) | ClientError::Unreachable(_) => Exit::Unreachable,
+        ClientError::LockLost { .. } => Exit::Lost,
+        _ => Exit::Other,
+    }
+    .code()
+}

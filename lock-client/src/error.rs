@@ -1,0 +1,84 @@
+//! The client's typed errors.
+
+use crate::protocol::ErrorType;
+
+/// Why a lock call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// lock-fn answered with a function error; `error_type` is one of [`ErrorType`]'s names
+    /// (or the runtime's, e.g. `Runtime.ExitError`, when the function itself crashed).
+    Function {
+        /// The `errorType` string.
+        error_type: String,
+        /// The `errorMessage`.
+        message: String,
+    },
+    /// `acquire_timeout` gave up: the lock stayed busy for the whole wait.
+    Timeout {
+        /// The resource that stayed busy.
+        resource_id: String,
+        /// When the holder's lease ends (epoch ms), when known.
+        holder_expires_at_ms: Option<u64>,
+    },
+    /// The lock was lost while held (expired and/or taken): work done under it was not exclusive.
+    LockLost {
+        /// The resource.
+        resource_id: String,
+        /// The fence of the lost grant.
+        fence: u64,
+    },
+    /// No function by that name (or ARN) exists at the endpoint.
+    UnknownFunction(String),
+    /// The Lambda endpoint could not be reached (connection refused, DNS, timeout).
+    Unreachable(String),
+    /// The Lambda service refused or failed the invocation (throttling, permissions, 5xx).
+    Invoke(String),
+    /// The function's answer did not match the protocol.
+    BadResponse(String),
+    /// The client was configured wrongly (e.g. an unparsable `DLM_DURATION`).
+    Config(String),
+}
+
+impl ClientError {
+    /// The lock-fn error type, when this is a function error lock-fn raised.
+    pub fn function_error_type(&self) -> Option<ErrorType> {
+        match self {
+            ClientError::Function { error_type, .. } => ErrorType::from_name(error_type),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Function {
+                error_type,
+                message,
+            } => write!(f, "lock function error {error_type}: {message}"),
+            ClientError::Timeout {
+                resource_id,
+                holder_expires_at_ms,
+            } => {
+                write!(f, "timed out waiting for lock {resource_id:?}")?;
+                if let Some(end) = holder_expires_at_ms {
+                    write!(f, " (holder's lease ends at {end} epoch ms)")?;
+                }
+                Ok(())
+            }
+            ClientError::LockLost { resource_id, fence } => {
+                write!(f, "lock {resource_id:?} (fence {fence}) was lost while held: it expired and/or another owner took it")
+            }
+            ClientError::UnknownFunction(m) => write!(f, "unknown lock function: {m}"),
+            ClientError::Unreachable(m) => write!(f, "Lambda endpoint unreachable: {m}"),
+            ClientError::Invoke(m) => write!(f, "invocation failed: {m}"),
+            ClientError::BadResponse(m) => {
+                write!(f, "unexpected answer from the lock function: {m}")
+            }
+            ClientError::Config(m) => write!(f, "client configuration: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}

@@ -1,0 +1,168 @@
+//! [`LockGuard`]: a held lock.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::client::LockClient;
+use crate::error::ClientError;
+use crate::lease_watch::{spawn_renewer, LeaseState, LeaseWatch};
+use crate::protocol::Grant;
+
+/// A held lock. Release it with [`LockGuard::release`]; dropping it instead makes a best-effort
+/// release in the background when a tokio runtime is available (otherwise the lease simply runs
+/// out: the lease, not the drop, is the guarantee).
+///
+/// ```no_run
+/// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
+/// let mut guard = client.acquire("reports/daily").await?;
+/// let lease = guard.auto_renew();
+/// // ... before each protected write:
+/// assert!(lease.is_held());
+/// write_with_fence(guard.fence());
+/// let still_held = guard.release().await?;
+/// # Ok(()) }
+/// # fn write_with_fence(_: u64) {}
+/// ```
+#[must_use = "the lock is released (best effort) as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct LockGuard {
+    client: LockClient,
+    grant: Grant,
+    state: watch::Sender<LeaseState>,
+    renewer: Option<JoinHandle<()>>,
+    released: bool,
+}
+
+impl LockGuard {
+    pub(crate) fn new(client: LockClient, grant: Grant, sent: Instant) -> Self {
+        let (state, _) = watch::channel(LeaseState {
+            expires_at_ms: grant.expires_at_ms,
+            local_deadline: sent + Duration::from_millis(grant.duration_ms),
+            lost: false,
+        });
+        LockGuard {
+            client,
+            grant,
+            state,
+            renewer: None,
+            released: false,
+        }
+    }
+
+    /// The locked resource.
+    pub fn resource(&self) -> &str {
+        &self.grant.resource_id
+    }
+
+    /// The owner token (needed to release or renew from elsewhere, e.g. `dlm release --owner`).
+    pub fn owner(&self) -> &str {
+        &self.grant.owner
+    }
+
+    /// The fencing token: pass it to the protected resource, which should reject smaller ones.
+    pub fn fence(&self) -> u64 {
+        self.grant.fence
+    }
+
+    /// Current lease end by the function's clock, epoch ms (follows renewals).
+    pub fn expires_at_ms(&self) -> u64 {
+        self.state.borrow().expires_at_ms
+    }
+
+    /// The grant as the function answered it.
+    pub fn grant(&self) -> &Grant {
+        &self.grant
+    }
+
+    /// Whether the lease is still ours, as far as this process can tell.
+    pub fn is_held(&self) -> bool {
+        self.watch().is_held()
+    }
+
+    /// A handle on the lease's state, for checks before protected work.
+    pub fn watch(&self) -> LeaseWatch {
+        LeaseWatch::new(self.state.subscribe())
+    }
+
+    /// Starts renewing in the background every third of the lease; the returned watch reports loss.
+    /// Stopped by release or drop. Calling it again only returns another watch.
+    pub fn auto_renew(&mut self) -> LeaseWatch {
+        if self.renewer.is_none() {
+            self.renewer = Some(spawn_renewer(
+                self.client.clone(),
+                self.grant.resource_id.clone(),
+                self.grant.owner.clone(),
+                self.state.clone(),
+            ));
+        }
+        self.watch()
+    }
+
+    /// Extends the lease by the client's duration from now; `false` when the lock was already lost.
+    pub async fn renew(&mut self) -> Result<bool, ClientError> {
+        let sent = Instant::now();
+        let duration = self.client.duration();
+        let r = self
+            .client
+            .renew_owner(&self.grant.resource_id, &self.grant.owner, duration)
+            .await?;
+        match r.renewal {
+            Some(renewal) if r.renewed => {
+                self.state.send_modify(|s| {
+                    s.expires_at_ms = renewal.expires_at_ms;
+                    s.local_deadline = sent + duration;
+                });
+                Ok(true)
+            }
+            _ => {
+                self.state.send_modify(|s| s.lost = true);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Releases the lock. `Ok(false)` means it was no longer ours (expired and/or taken by someone
+    /// else): work done under it may have overlapped another holder's. Logged at WARNING.
+    pub async fn release(mut self) -> Result<bool, ClientError> {
+        self.stop_renewing();
+        self.released = true;
+        let r = self
+            .client
+            .release_owner(&self.grant.resource_id, &self.grant.owner)
+            .await?;
+        if !r.released {
+            tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
+                "released a lock that was no longer held: it expired and/or was taken by another owner");
+        }
+        Ok(r.released)
+    }
+
+    fn stop_renewing(&mut self) {
+        if let Some(task) = self.renewer.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        self.stop_renewing();
+        if self.released {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let (client, resource, owner) = (
+                self.client.clone(),
+                self.grant.resource_id.clone(),
+                self.grant.owner.clone(),
+            );
+            handle.spawn(async move {
+                if let Err(e) = client.release_owner(&resource, &owner).await {
+                    tracing::warn!(resource = %resource, error = %e, "best-effort release on drop failed; the lease will run out");
+                }
+            });
+        }
+    }
+}

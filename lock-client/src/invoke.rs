@@ -1,0 +1,184 @@
+//! One request/response invocation of lock-fn through the Lambda Invoke API.
+
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::invoke::InvokeError;
+use aws_sdk_lambda::primitives::Blob;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+use crate::error::ClientError;
+use crate::protocol::{FunctionError, Request};
+
+/// How many times a transport failure (never a function answer) is retried.
+const TRANSPORT_ATTEMPTS: u32 = 3;
+
+/// Invokes one function; cheap to clone (one shared connection pool).
+#[derive(Debug, Clone)]
+pub struct Invoker {
+    lambda: aws_sdk_lambda::Client,
+    function: String,
+}
+
+impl Invoker {
+    /// An invoker of `function` (name or ARN) through `lambda`.
+    pub fn new(lambda: aws_sdk_lambda::Client, function: impl Into<String>) -> Self {
+        Invoker {
+            lambda,
+            function: function.into(),
+        }
+    }
+
+    /// The function invoked.
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+
+    /// The same connection pool, another function.
+    pub fn with_function(&self, function: impl Into<String>) -> Self {
+        Invoker {
+            lambda: self.lambda.clone(),
+            function: function.into(),
+        }
+    }
+
+    /// Sends `request` and decodes the answer as `T`.
+    ///
+    /// Function errors come back as [`ClientError::Function`] whether the endpoint says so the way
+    /// real Lambda does (HTTP 200 + `X-Amz-Function-Error`) or the way `cargo lambda watch` does
+    /// (HTTP 500 with the error JSON). Transport failures are retried a few times with the *same*
+    /// request: every lock request is idempotent for its owner, so a retry cannot create a second grant.
+    pub async fn call<T: DeserializeOwned>(&self, request: &Request) -> Result<T, ClientError> {
+        self.call_raw(&request.to_json()).await
+    }
+
+    /// Sends any JSON payload (e.g. one the protocol types cannot express, to test validation) and
+    /// decodes the answer as `T`; errors and retries as for [`Invoker::call`].
+    pub async fn call_raw<T: DeserializeOwned>(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<T, ClientError> {
+        let payload = serde_json::to_vec(payload).expect("JSON values always serialize");
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .lambda
+                .invoke()
+                .function_name(&self.function)
+                .payload(Blob::new(payload.clone()))
+                .send()
+                .await;
+            match self.interpret(sent) {
+                Err(Retry::Transient(e)) if attempt < TRANSPORT_ATTEMPTS => {
+                    tracing::warn!(function = %self.function, attempt, error = %e, "invoke failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(
+                        20 * u64::from(attempt) + fastrand::u64(0..20),
+                    ))
+                    .await;
+                    attempt += 1;
+                }
+                Err(Retry::Transient(e) | Retry::Final(e)) => return Err(e),
+                Ok(bytes) => {
+                    return serde_json::from_slice(&bytes).map_err(|e| {
+                        ClientError::BadResponse(format!(
+                            "{e}: {}",
+                            String::from_utf8_lossy(&bytes)
+                        ))
+                    })
+                }
+            }
+        }
+    }
+
+    fn interpret(
+        &self,
+        sent: Result<
+            aws_sdk_lambda::operation::invoke::InvokeOutput,
+            SdkError<InvokeError, HttpResponse>,
+        >,
+    ) -> Result<Vec<u8>, Retry> {
+        match sent {
+            Ok(out) => {
+                let bytes = out
+                    .payload()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default();
+                match out.function_error() {
+                    Some(_) => Err(Retry::Final(function_error(
+                        &bytes,
+                        out.status_code() as u16,
+                    ))),
+                    None => Ok(bytes),
+                }
+            }
+            Err(SdkError::ServiceError(ctx)) => {
+                let status = ctx.raw().status().as_u16();
+                let body = ctx.raw().body().bytes().unwrap_or_default();
+                if let Ok(fe) = serde_json::from_slice::<FunctionError>(body) {
+                    // The local emulator's way of answering a function error.
+                    return Err(Retry::Final(ClientError::Function {
+                        error_type: fe.error_type,
+                        message: fe.error_message,
+                    }));
+                }
+                let err = ctx.err();
+                let detail =
+                    format!(
+                        "{}: {} (HTTP {status})",
+                        err.code().unwrap_or("error"),
+                        err.message().map(str::to_string).unwrap_or_else(|| {
+                            String::from_utf8_lossy(body).chars().take(200).collect()
+                        })
+                    );
+                if err.is_resource_not_found_exception()
+                    || (status == 404 && String::from_utf8_lossy(body).contains("Missing function"))
+                {
+                    Err(Retry::Final(ClientError::UnknownFunction(format!(
+                        "{}: {detail}",
+                        self.function
+                    ))))
+                } else if err.is_too_many_requests_exception()
+                    || err.is_service_exception()
+                    || status >= 500
+                {
+                    Err(Retry::Transient(ClientError::Invoke(detail)))
+                } else {
+                    Err(Retry::Final(ClientError::Invoke(detail)))
+                }
+            }
+            Err(e @ SdkError::DispatchFailure(_)) | Err(e @ SdkError::TimeoutError(_)) => {
+                Err(Retry::Transient(ClientError::Unreachable(error_chain(&e))))
+            }
+            Err(e) => Err(Retry::Transient(ClientError::Invoke(error_chain(&e)))),
+        }
+    }
+}
+
+enum Retry {
+    Transient(ClientError),
+    Final(ClientError),
+}
+
+fn function_error(bytes: &[u8], status: u16) -> ClientError {
+    match serde_json::from_slice::<FunctionError>(bytes) {
+        Ok(fe) => ClientError::Function {
+            error_type: fe.error_type,
+            message: fe.error_message,
+        },
+        Err(_) => ClientError::Function {
+            error_type: "Unhandled".into(),
+            message: format!("HTTP {status}: {}", String::from_utf8_lossy(bytes)),
+        },
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
+}
