@@ -122,14 +122,13 @@ impl Invoker {
                     }));
                 }
                 let err = ctx.err();
-                let detail =
-                    format!(
-                        "{}: {} (HTTP {status})",
-                        err.code().unwrap_or("error"),
-                        err.message().map(str::to_string).unwrap_or_else(|| {
-                            String::from_utf8_lossy(body).chars().take(200).collect()
-                        })
-                    );
+                let detail = format!(
+                    "{}: {} (HTTP {status})",
+                    err.code().unwrap_or("error"),
+                    err.message().map(str::to_string).unwrap_or_else(|| {
+                        String::from_utf8_lossy(body).chars().take(200).collect()
+                    })
+                );
                 if err.is_resource_not_found_exception()
                     || (status == 404 && String::from_utf8_lossy(body).contains("Missing function"))
                 {

@@ -1,0 +1,157 @@
+//! The `dlm` binary end to end against the local stack.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::*;
+
+fn dlm(args: &[&str]) -> std::process::Output {
+    lambda_endpoint();
+    Command::new(env!("CARGO_BIN_EXE_dlm"))
+        .args(args)
+        .output()
+        .expect("run dlm")
+}
+
+#[test]
+fn dlm_run_serializes_read_modify_write_across_processes() {
+    let r = resource("counter");
+    let dir = std::env::temp_dir().join(format!("dlm-counter-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let counter = dir.join("counter");
+    let fences = dir.join("fences");
+    std::fs::write(&counter, "0").unwrap();
+    std::fs::write(&fences, "").unwrap();
+    // A racy read-modify-write: without the lock, concurrent runs lose updates.
+    let script = format!(
+        "n=$(cat {c}); sleep 0.02; echo $((n+1)) > {c}; echo $DLM_FENCE >> {f}",
+        c = counter.display(),
+        f = fences.display()
+    );
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (r, script) = (r.clone(), script.clone());
+            std::thread::spawn(move || {
+                for _ in 0..8 {
+                    let out = dlm(&["run", &r, "--duration", "5s", "--", "sh", "-c", &script]);
+                    assert!(
+                        out.status.success(),
+                        "dlm run failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&counter).unwrap().trim(),
+        "32",
+        "no update may be lost"
+    );
+    let fences: Vec<u64> = std::fs::read_to_string(&fences)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(fences.len(), 32);
+    assert!(
+        fences.windows(2).all(|w| w[0] < w[1]),
+        "fences rise in the order the work ran: {fences:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn dlm_run_passes_the_exit_code_and_frees_the_lock() {
+    let r = resource("exit-code");
+    let out = dlm(&["run", &r, "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    let status: Value = serde_json::from_slice(&dlm(&["status", &r]).stdout).unwrap();
+    assert_eq!(status["held"], false);
+}
+
+#[test]
+fn dlm_run_says_loudly_when_the_lock_is_lost() {
+    let r = resource("run-lost");
+    // The command force-releases its own lock through dlm, then another owner takes it.
+    let script = format!(
+        "dlm_bin={bin}; $dlm_bin release {r} --owner $DLM_OWNER >/dev/null && $dlm_bin acquire {r} --duration 30s >/dev/null && sleep 1",
+        bin = env!("CARGO_BIN_EXE_dlm")
+    );
+    let out = dlm(&["run", &r, "--duration", "600ms", "--", "sh", "-c", &script]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LOCK LOST"));
+}
+
+#[test]
+fn acquire_release_status_and_exit_codes() {
+    let r = resource("cli");
+    let out = dlm(&["acquire", &r, "--duration", "30s"]);
+    assert!(out.status.success());
+    let grant: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let owner = grant["owner"].as_str().unwrap().to_string();
+    assert!(grant["fence"].as_u64().unwrap() > 0);
+
+    assert_eq!(dlm(&["acquire", &r]).status.code(), Some(3), "busy");
+    assert_eq!(
+        dlm(&["acquire", &r, "--wait", "300ms"]).status.code(),
+        Some(3),
+        "still busy after waiting"
+    );
+    let status: Value = serde_json::from_slice(&dlm(&["status", &r]).stdout).unwrap();
+    assert_eq!(status["owner"], owner.as_str());
+
+    let renewed = dlm(&["renew", &r, "--owner", &owner, "--duration", "40s"]);
+    assert!(renewed.status.success());
+    assert_eq!(
+        dlm(&["release", &r, "--owner", "not-me"]).status.code(),
+        Some(6)
+    );
+    let released = dlm(&["release", &r, "--owner", &owner]);
+    assert!(released.status.success());
+    let body: Value = serde_json::from_slice(&released.stdout).unwrap();
+    assert_eq!(body["released"], true);
+
+    assert_eq!(
+        dlm(&["acquire", ""]).status.code(),
+        Some(4),
+        "function error"
+    );
+    assert_eq!(
+        dlm(&["--function", "nope", "status", "x"]).status.code(),
+        Some(5),
+        "unknown function"
+    );
+    let no_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let offline = Command::new(env!("CARGO_BIN_EXE_dlm"))
+        .args(["status", "x"])
+        .env(
+            "AWS_ENDPOINT_URL_LAMBDA",
+            format!("http://127.0.0.1:{no_port}"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(offline.status.code(), Some(5), "unreachable endpoint");
+    assert!(
+        String::from_utf8_lossy(&offline.stderr).starts_with("dlm: Lambda endpoint unreachable")
+    );
+    assert_eq!(
+        dlm(&["acquire", &r, "--duration", "soon"]).status.code(),
+        Some(2),
+        "usage error"
+    );
+}

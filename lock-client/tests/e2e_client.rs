@@ -1,0 +1,264 @@
+//! The client end to end: client -> cargo lambda watch (real Invoke API) -> lock-fn -> dynalite.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use lock_client::protocol::ErrorType;
+use lock_client::ClientError;
+use serde_json::{json, Value};
+use support::*;
+
+#[tokio::test]
+async fn acquire_release_and_try_acquire() {
+    let client = client().await.with_duration(Duration::from_secs(30));
+    let r = resource("basic");
+    let guard = client.acquire(&r).await.unwrap();
+    assert_eq!(guard.resource(), r);
+    assert_eq!(guard.owner().len(), 32);
+    assert!(
+        client.try_acquire(&r).await.unwrap().is_none(),
+        "held: try_acquire must refuse"
+    );
+    let status = client.describe(&r).await.unwrap();
+    assert_eq!((status.held, status.fence), (true, Some(guard.fence())));
+    let fence = guard.fence();
+    assert!(guard.release().await.unwrap());
+    let again = client
+        .try_acquire(&r)
+        .await
+        .unwrap()
+        .expect("free after release");
+    assert!(again.fence() > fence);
+    assert!(again.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn acquire_timeout_gives_up_and_acquire_waits_for_release() {
+    let client = client().await.with_duration(Duration::from_secs(30));
+    let r = resource("timeout");
+    let holder = client.acquire(&r).await.unwrap();
+    let started = Instant::now();
+    let err = client
+        .acquire_timeout(&r, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+
+    let waiter = {
+        let (client, r) = (client.clone(), r.clone());
+        tokio::spawn(async move { client.acquire(&r).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fence = holder.fence();
+    assert!(holder.release().await.unwrap());
+    let next = waiter.await.unwrap().unwrap();
+    assert!(next.fence() > fence);
+    next.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn renew_extends_and_auto_renew_keeps_a_short_lease_alive() {
+    let client = client().await.with_duration(Duration::from_millis(400));
+    let r = resource("renew");
+    let mut guard = client.acquire(&r).await.unwrap();
+    let first_end = guard.expires_at_ms();
+    assert!(guard.renew().await.unwrap());
+    assert!(guard.expires_at_ms() >= first_end);
+    let lease = guard.auto_renew();
+    tokio::time::sleep(Duration::from_millis(1500)).await; // several lease lengths
+    assert!(
+        lease.is_held(),
+        "auto-renew must keep the lease: {:?}",
+        lease.state()
+    );
+    assert!(client.try_acquire(&r).await.unwrap().is_none());
+    assert!(guard.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_lost_lock_is_reported_to_the_holder() {
+    let client = client().await.with_duration(Duration::from_millis(300));
+    let r = resource("lost");
+    let guard = client.acquire(&r).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await; // the lease runs out
+    let thief = client
+        .with_duration(Duration::from_secs(30))
+        .acquire(&r)
+        .await
+        .unwrap();
+    assert!(thief.fence() > guard.fence());
+    assert!(!guard.is_held());
+    assert!(
+        !guard.release().await.unwrap(),
+        "release must say the lock was lost"
+    );
+
+    thief.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_lock_reports_a_loss_instead_of_the_result() {
+    let client = client().await;
+    let r = resource("lost-with-lock");
+    let short = client.with_duration(Duration::from_millis(300));
+    let outcome = short
+        .with_lock(&r, |mut lease| {
+            let (client, r) = (client.clone(), r.clone());
+            async move {
+                // An operator force-releases the lock and someone else takes it mid-work.
+                let owner = client.describe(&r).await.unwrap().owner.unwrap();
+                assert!(client.release_owner(&r, &owner).await.unwrap().released);
+                let thief = client
+                    .with_duration(Duration::from_secs(30))
+                    .acquire(&r)
+                    .await
+                    .unwrap();
+                tokio::time::timeout(Duration::from_secs(2), lease.lost())
+                    .await
+                    .expect("auto-renew notices the loss");
+                assert!(!lease.is_held());
+                thief.release().await.unwrap()
+            }
+        })
+        .await;
+    assert!(
+        matches!(outcome, Err(ClientError::LockLost { .. })),
+        "{outcome:?}"
+    );
+
+    let fine = short
+        .with_lock(&r, |lease| async move { lease.is_held() })
+        .await;
+    assert_eq!(fine, Ok(true));
+}
+
+#[tokio::test]
+async fn renewal_refused_after_takeover_marks_the_lease_lost() {
+    let client = client().await.with_duration(Duration::from_millis(300));
+    let r = resource("lost-watch");
+    let mut guard = client.acquire(&r).await.unwrap();
+    // The holder pauses past its lease (no auto-renew), someone else takes the lock, then it renews.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let thief = client
+        .with_duration(Duration::from_secs(30))
+        .acquire(&r)
+        .await
+        .unwrap();
+    assert!(!guard.renew().await.unwrap());
+    assert!(guard.watch().state().lost);
+    thief.release().await.unwrap();
+    assert!(!guard.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn function_errors_arrive_typed() {
+    let client = client().await;
+    let err = client.try_acquire("").await.unwrap_err();
+    assert_eq!(
+        err.function_error_type(),
+        Some(ErrorType::InvalidRequest),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("resource_id"));
+    let err = client
+        .with_duration(Duration::from_secs(100 * 24 * 3600))
+        .try_acquire("x")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.function_error_type(),
+        Some(ErrorType::InvalidRequest),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_invalid_request_is_rejected_by_the_real_handler() {
+    let client = client().await;
+    let long = "x".repeat(2049);
+    let cases = [
+        json!(["not", "an", "object"]),
+        json!({"resource_id": "r"}),
+        json!({"op": "unlock", "resource_id": "r"}),
+        json!({"op": "acquire"}),
+        json!({"op": "acquire", "resource_id": ""}),
+        json!({"op": "acquire", "resource_id": long}),
+        json!({"op": "acquire", "resource_id": 5}),
+        json!({"op": "acquire", "resource_id": "r", "duration_ms": 0}),
+        json!({"op": "acquire", "resource_id": "r", "duration_ms": -1}),
+        json!({"op": "acquire", "resource_id": "r", "duration_ms": "10"}),
+        json!({"op": "acquire", "resource_id": "r", "duration_ms": 99_999_999_999u64}),
+        json!({"op": "acquire", "resource_id": "r", "owner": ""}),
+        json!({"op": "acquire", "resource_id": "r", "owner": "o".repeat(1025)}),
+        json!({"op": "acquire", "resource_id": "r", "wait_ms": -5}),
+        json!({"op": "acquire", "resource_id": "r", "on_busy": "maybe"}),
+        json!({"op": "acquire", "resource_id": "r", "extra": true}),
+        json!({"op": "release", "resource_id": "r"}),
+        json!({"op": "renew", "resource_id": "r", "owner": 3}),
+    ];
+    for payload in cases {
+        let err = client
+            .invoker()
+            .call_raw::<Value>(&payload)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.function_error_type(),
+            Some(ErrorType::InvalidRequest),
+            "{payload}: {err:?}"
+        );
+    }
+    // Nothing was written for any of them.
+    let d = client.describe("r").await.unwrap();
+    assert!(!d.held);
+}
+
+#[tokio::test]
+async fn on_busy_error_is_lock_busy_through_the_invoke_api() {
+    let client = client().await.with_duration(Duration::from_secs(30));
+    let r = resource("busy-error");
+    let guard = client.acquire(&r).await.unwrap();
+    let err = client
+        .invoker()
+        .call_raw::<Value>(&json!({"op":"acquire","resource_id":r,"on_busy":"error"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.function_error_type(), Some(ErrorType::LockBusy));
+    guard.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_function_and_unreachable_endpoint_are_told_apart() {
+    let client = client().await;
+    let err = client
+        .with_function("no-such-function")
+        .try_acquire("x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::UnknownFunction(_)), "{err:?}");
+
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .build();
+    let offline =
+        lock_client::LockClient::new(aws_sdk_lambda::Client::from_conf(config), "lock-fn");
+    let err = offline.try_acquire("x").await.unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable(_)), "{err:?}");
+}

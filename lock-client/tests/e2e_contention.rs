@@ -1,0 +1,116 @@
+//! Mutual exclusion through the real handler: 32 clients -> cargo lambda watch -> several lock-fn
+//! processes -> dynalite, with the history checker.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lock_client::history::{check, GrantRecord};
+use lock_client::protocol::{new_owner_token, AcquireResponse};
+use support::*;
+
+const CLIENTS: usize = 32;
+const GRANTS: usize = 300;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
+    let base = client().await;
+    let r = resource("hot");
+    let grants = Arc::new(AtomicUsize::new(0));
+    let lost = Arc::new(AtomicUsize::new(0));
+    let history = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (base, r, grants, lost, history) = (
+            base.clone(),
+            r.clone(),
+            grants.clone(),
+            lost.clone(),
+            history.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while grants.load(Ordering::SeqCst) < GRANTS {
+                let duration = fastrand::u64(100..=200);
+                let client = base.with_duration(Duration::from_millis(duration));
+                let owner = new_owner_token();
+                let (AcquireResponse::Granted(g), _) = client
+                    .acquire_once(&r, &owner, Duration::ZERO)
+                    .await
+                    .unwrap()
+                else {
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(20..60))).await;
+                    continue;
+                };
+                grants.fetch_add(1, Ordering::SeqCst);
+                let hold = if fastrand::u8(0..10) == 0 {
+                    duration + 10
+                } else {
+                    fastrand::u64(0..3)
+                };
+                tokio::time::sleep(Duration::from_millis(hold)).await;
+                let rel = client.release_owner(&r, &owner).await.unwrap();
+                let ended_at_ms = match rel.released_at_ms {
+                    Some(at) if rel.released => at,
+                    _ => {
+                        lost.fetch_add(1, Ordering::SeqCst);
+                        g.expires_at_ms
+                    }
+                };
+                history.lock().unwrap().push(GrantRecord {
+                    fence: g.fence,
+                    acquired_at_ms: g.acquired_at_ms,
+                    ended_at_ms,
+                });
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let history = history.lock().unwrap();
+    let checked = check(&history).unwrap_or_else(|v| panic!("{v}"));
+    let lost = lost.load(Ordering::SeqCst);
+    eprintln!("{checked} grants through the Invoke API checked; {lost} leases expired while held");
+    assert!(checked >= GRANTS);
+    assert!(lost > 0, "some leases must expire while held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_blocking_clients_each_get_the_lock_with_rising_fences() {
+    let base = client().await.with_duration(Duration::from_secs(5));
+    let r = resource("queue");
+    let history = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (base, r, history) = (base.clone(), r.clone(), history.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                let guard = base.acquire(&r).await.unwrap();
+                let g = guard.grant().clone();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                assert!(
+                    guard.release().await.unwrap(),
+                    "a 5 s lease cannot run out here"
+                );
+                let d = base.describe(&r).await.unwrap();
+                assert!(d.fence.is_none_or(|f| f > g.fence));
+                history.lock().unwrap().push(g);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let grants = history.lock().unwrap();
+    assert_eq!(
+        grants.len(),
+        48,
+        "every blocking acquire eventually succeeds"
+    );
+    let mut fences: Vec<u64> = grants.iter().map(|g| g.fence).collect();
+    fences.sort();
+    fences.dedup();
+    assert_eq!(fences.len(), 48, "no fence granted twice");
+}

@@ -1,0 +1,32 @@
+//! Set-up for end-to-end tests: a client of lock-fn behind the local stack's `cargo lambda watch`.
+#![allow(dead_code)]
+
+use lock_client::LockClient;
+
+/// The local emulator's endpoint; refuses anything but loopback so tests never reach AWS.
+pub fn lambda_endpoint() -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_LAMBDA").expect(
+        "AWS_ENDPOINT_URL_LAMBDA is not set: run the tests with `bash scripts/test.sh` \
+         (or `bash scripts/stack.sh up && source .stack/env` first)",
+    );
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "tests only talk to loopback, not {endpoint}"
+    );
+    endpoint
+}
+
+/// A client of the stack's lock-fn.
+pub async fn client() -> LockClient {
+    lambda_endpoint();
+    LockClient::from_env().await.expect("client from env")
+}
+
+/// A resource name no other test uses.
+pub fn resource(name: &str) -> String {
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        lock_client::protocol::new_owner_token()
+    )
+}
