@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test against the real local stack: installs what is missing, brings the stack up
 # (dynalite, moto, cargo lambda watch + lock-fn processes), runs the Rust test suites, and always
-# stops every server it started.
+# stops every server it started. Extra arguments go to `cargo test` (e.g. `-p lock-fn`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,5 +10,10 @@ trap 'bash "$ROOT/scripts/stack.sh" down' EXIT
 bash scripts/stack.sh up --moto --functions 4
 # shellcheck disable=SC1091
 source "$DLM_STACK_DIR/env"
-cargo test --workspace --all-targets --no-fail-fast "$@"
-cargo test --workspace --doc
+log="$DLM_STACK_DIR/cargo-test.log"
+status=0
+{ cargo test --workspace --all-targets --no-fail-fast "$@" && cargo test --workspace --doc "$@"; } 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "all suites: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

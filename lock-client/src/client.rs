@@ -92,6 +92,13 @@ impl LockClient {
     }
 
     /// The same client with another lease length for the locks it takes.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
+    /// let long = client.with_duration(std::time::Duration::from_secs(120));
+    /// let guard = long.acquire("reports/monthly").await?;
+    /// # guard.release().await?; Ok(()) }
+    /// ```
     pub fn with_duration(&self, duration: Duration) -> LockClient {
         LockClient {
             duration,
@@ -130,6 +137,19 @@ impl LockClient {
     }
 
     /// Takes the lock, or gives up with [`ClientError::Timeout`] after `timeout`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
+    /// use std::time::Duration;
+    /// match client.acquire_timeout("orders/42", Duration::from_secs(5)).await {
+    ///     Ok(guard) => { guard.release().await?; }
+    ///     Err(lock_client::ClientError::Timeout { holder_expires_at_ms, .. }) => {
+    ///         eprintln!("still busy; holder's lease ends at {holder_expires_at_ms:?}");
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire_timeout(
         &self,
         resource: &str,
@@ -140,6 +160,15 @@ impl LockClient {
     }
 
     /// Takes the lock if it is free now (one invoke); `None` when someone else holds it.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
+    /// if let Some(guard) = client.try_acquire("cron/nightly").await? {
+    ///     // only one scheduler instance gets here
+    ///     guard.release().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn try_acquire(&self, resource: &str) -> Result<Option<LockGuard>, ClientError> {
         let owner = new_owner_token();
         match self.acquire_once(resource, &owner, Duration::ZERO).await? {
@@ -254,7 +283,14 @@ impl LockClient {
         Ok((self.invoker.call(&request).await?, sent))
     }
 
-    /// Raw `release` of `owner`'s grant.
+    /// Raw `release` of `owner`'s grant (what `dlm release --owner` does).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient, owner: String) -> Result<(), lock_client::ClientError> {
+    /// let answer = client.release_owner("orders/42", &owner).await?;
+    /// if !answer.released { eprintln!("it was no longer ours"); }
+    /// # Ok(()) }
+    /// ```
     pub async fn release_owner(
         &self,
         resource: &str,
@@ -283,6 +319,13 @@ impl LockClient {
     }
 
     /// Who holds `resource` now (a consistent read).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
+    /// let status = client.describe("orders/42").await?;
+    /// println!("held: {}, until {:?}", status.held, status.expires_at_ms);
+    /// # Ok(()) }
+    /// ```
     pub async fn describe(&self, resource: &str) -> Result<DescribeResponse, ClientError> {
         self.invoker
             .call(&Request::Describe(DescribeRequest {
@@ -311,6 +354,12 @@ pub(crate) fn millis(d: Duration) -> u64 {
 }
 
 /// Parses a human duration: `500ms`, `10s`, `2m`, `1h 30m`; a bare number is seconds (as in dynamo-dlm).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(lock_client::parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+/// assert_eq!(lock_client::parse_duration("10"), Ok(Duration::from_secs(10)));
+/// ```
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<u64>() {

@@ -3,6 +3,17 @@
 use crate::protocol::ErrorType;
 
 /// Why a lock call failed.
+///
+/// ```no_run
+/// # async fn demo(client: lock_client::LockClient) {
+/// use lock_client::protocol::ErrorType;
+/// match client.try_acquire("orders/42").await {
+///     Err(e) if e.function_error_type() == Some(ErrorType::Misconfigured) => eprintln!("deployment problem: {e}"),
+///     Err(lock_client::ClientError::Unreachable(why)) => eprintln!("offline: {why}"),
+///     other => drop(other),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientError {

@@ -87,6 +87,19 @@ impl LockGuard {
     }
 
     /// Starts renewing in the background every third of the lease; the returned watch reports loss.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
+    /// let mut guard = client.acquire("migrations").await?;
+    /// let mut lease = guard.auto_renew();
+    /// tokio::select! {
+    ///     _ = long_running_work() => {}
+    ///     _ = lease.lost() => eprintln!("lock lost: stopping"),
+    /// }
+    /// guard.release().await?;
+    /// # Ok(()) }
+    /// # async fn long_running_work() {}
+    /// ```
     /// Stopped by release or drop. Calling it again only returns another watch.
     pub fn auto_renew(&mut self) -> LeaseWatch {
         if self.renewer.is_none() {

@@ -41,6 +41,15 @@ impl std::error::Error for Violation {}
 
 /// Checks one resource's grants; `Ok` carries how many were checked.
 ///
+/// ```
+/// use lock_client::history::{check, GrantRecord};
+/// let a = GrantRecord { fence: 1, acquired_at_ms: 0, ended_at_ms: 10 };
+/// let b = GrantRecord { fence: 2, acquired_at_ms: 10, ended_at_ms: 20 };
+/// assert_eq!(check(&[b, a]), Ok(2));
+/// let overlapping = GrantRecord { fence: 3, acquired_at_ms: 15, ended_at_ms: 30 };
+/// assert!(check(&[a, b, overlapping]).is_err());
+/// ```
+///
 /// Sorted by start time, each grant must begin no earlier than the previous one ended, and carry a
 /// strictly greater fence. Two grants with the same fence are a double grant.
 pub fn check(records: &[GrantRecord]) -> Result<usize, Violation> {

@@ -54,6 +54,15 @@ impl Invoker {
 
     /// Sends any JSON payload (e.g. one the protocol types cannot express, to test validation) and
     /// decodes the answer as `T`; errors and retries as for [`Invoker::call`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
+    /// let answer: serde_json::Value = client
+    ///     .invoker()
+    ///     .call_raw(&serde_json::json!({"op": "describe", "resource_id": "orders/42"}))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn call_raw<T: DeserializeOwned>(
         &self,
         payload: &serde_json::Value,

@@ -6,7 +6,7 @@ use lock_client::protocol::{Busy, ErrorType, InvalidRequest};
 use crate::store_error::StoreError;
 
 /// Why a lock operation did not produce a result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum LockError {
     /// The request is malformed or out of range; nothing was written.
     InvalidRequest(String),
@@ -48,6 +48,13 @@ impl std::fmt::Display for LockError {
 }
 
 impl std::error::Error for LockError {}
+
+/// The runtime logs handler errors with `{:?}`: show the wire name and message, not Rust internals.
+impl std::fmt::Debug for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {self}", self.error_type())
+    }
+}
 
 impl From<InvalidRequest> for LockError {
     fn from(e: InvalidRequest) -> Self {

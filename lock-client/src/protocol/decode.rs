@@ -57,6 +57,11 @@ const DESCRIBE_FIELDS: &[&str] = &["op", "resource_id"];
 
 impl Request {
     /// Decodes raw JSON bytes (what a Lambda invocation carries).
+    ///
+    /// ```
+    /// let r = lock_client::protocol::Request::from_slice(br#"{"op":"describe","resource_id":"a"}"#);
+    /// assert!(r.is_ok());
+    /// ```
     pub fn from_slice(bytes: &[u8]) -> Result<Request, InvalidRequest> {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| InvalidRequest::whole(format!("request is not valid JSON: {e}")))?;
@@ -65,6 +70,15 @@ impl Request {
 
     /// Decodes and validates one request. Unknown ops, unknown fields, wrong JSON types, empty or
     /// oversized strings and out-of-range numbers are all rejected.
+    ///
+    /// ```
+    /// use lock_client::protocol::Request;
+    /// use serde_json::json;
+    /// let r = Request::from_json(&json!({"op": "acquire", "resource_id": "orders/42"})).unwrap();
+    /// assert_eq!((r.op(), r.resource_id()), ("acquire", "orders/42"));
+    /// let err = Request::from_json(&json!({"op": "acquire", "resource_id": "r", "duration_ms": 0})).unwrap_err();
+    /// assert_eq!(err.field.as_deref(), Some("duration_ms"));
+    /// ```
     pub fn from_json(value: &Value) -> Result<Request, InvalidRequest> {
         let obj = value.as_object().ok_or_else(|| {
             InvalidRequest::whole(format!(

@@ -5,6 +5,12 @@ use std::fmt;
 
 /// The `errorType` of a lock-fn function error. These strings are public API (Step Functions `Retry` and
 /// `Catch` match on them) and never change.
+///
+/// ```
+/// use lock_client::protocol::ErrorType;
+/// assert_eq!(ErrorType::LockBusy.as_str(), "LockBusy");
+/// assert_eq!(ErrorType::from_name("Throttled"), Some(ErrorType::Throttled));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorType {
     /// The request was malformed; nothing was written.

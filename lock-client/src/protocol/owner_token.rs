@@ -2,6 +2,10 @@
 
 /// A fresh unguessable owner token: 128 random bits from the OS, as 32 lowercase hex digits.
 ///
+/// ```
+/// assert_eq!(lock_client::protocol::new_owner_token().len(), 32);
+/// ```
+///
 /// lock-fn makes one when a request has none; the client makes one before its first invoke so that
 /// every retry of that acquire carries the same owner (and so can never become a second grant).
 pub fn new_owner_token() -> String {

@@ -3,6 +3,19 @@
 use serde::Serialize;
 
 /// One lock operation, as sent on the wire (`{"op": "acquire", ...}`).
+///
+/// ```
+/// use lock_client::protocol::{AcquireRequest, OnBusy, Request};
+/// let r = Request::Acquire(AcquireRequest {
+///     resource_id: "orders/42".into(),
+///     duration_ms: Some(30_000),
+///     owner: None,
+///     wait_ms: 0,
+///     on_busy: OnBusy::Error,
+/// });
+/// assert_eq!(r.to_json().to_string(),
+///     r#"{"duration_ms":30000,"on_busy":"error","op":"acquire","resource_id":"orders/42"}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {

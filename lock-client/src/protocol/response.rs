@@ -45,6 +45,13 @@ pub struct Busy {
 }
 
 /// The answer to `acquire`: a grant or a refusal (told apart by `acquired`).
+///
+/// ```
+/// use lock_client::protocol::AcquireResponse;
+/// let busy: AcquireResponse = serde_json::from_str(
+///     r#"{"acquired":false,"resource_id":"r","retry_after_ms":20,"holder_expires_at_ms":null}"#).unwrap();
+/// assert!(matches!(busy, AcquireResponse::Busy(b) if b.retry_after_ms == 20));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum AcquireResponse {
