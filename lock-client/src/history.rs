@@ -5,6 +5,11 @@
 //! the holder did not release in time. Because the acquire condition compares against exactly these
 //! stored values, a correct lock never yields two intervals that overlap.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::protocol::{Grant, ReleaseResponse};
+
 /// One observed grant on one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrantRecord {
@@ -80,6 +85,45 @@ pub fn check(records: &[GrantRecord]) -> Result<usize, Violation> {
         }
     }
     Ok(sorted.len())
+}
+
+/// A thread-safe collector of one resource's grants, for tests, benchmarks and audits.
+#[derive(Debug, Default)]
+pub struct History {
+    records: Mutex<Vec<GrantRecord>>,
+    lost: AtomicUsize,
+}
+
+impl History {
+    /// Records `grant` as ended by `release`: at the function's release time when it was released in
+    /// time, else at its expiry (and counts it as lost).
+    pub fn record(&self, grant: &Grant, release: &ReleaseResponse) {
+        let ended_at_ms = match release.released_at_ms {
+            Some(at) if release.released => at,
+            _ => {
+                self.lost.fetch_add(1, Ordering::SeqCst);
+                grant.expires_at_ms
+            }
+        };
+        self.records
+            .lock()
+            .expect("history lock")
+            .push(GrantRecord {
+                fence: grant.fence,
+                acquired_at_ms: grant.acquired_at_ms,
+                ended_at_ms,
+            });
+    }
+
+    /// How many recorded grants ran out before their release.
+    pub fn lost(&self) -> usize {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Checks everything recorded so far with [`check`].
+    pub fn check(&self) -> Result<usize, Violation> {
+        check(&self.records.lock().expect("history lock"))
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 use crate::error::ClientError;
+use crate::error_chain::error_chain;
 use crate::protocol::{FunctionError, Request};
 
 /// How many times a transport failure (never a function answer) is retried.
@@ -178,15 +179,4 @@ fn function_error(bytes: &[u8], status: u16) -> ClientError {
             message: format!("HTTP {status}: {}", String::from_utf8_lossy(bytes)),
         },
     }
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        cur = e.source();
-    }
-    out
 }

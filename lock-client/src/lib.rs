@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod error_chain;
 pub mod history;
 pub mod protocol;
 

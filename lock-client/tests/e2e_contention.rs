@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lock_client::history::{check, GrantRecord};
+use lock_client::history::History;
 use lock_client::protocol::{new_owner_token, AcquireResponse};
 use support::*;
 
@@ -19,17 +19,10 @@ async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
     let base = client().await;
     let r = resource("hot");
     let grants = Arc::new(AtomicUsize::new(0));
-    let lost = Arc::new(AtomicUsize::new(0));
-    let history = Arc::new(Mutex::new(Vec::new()));
+    let history = Arc::new(History::default());
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (base, r, grants, lost, history) = (
-            base.clone(),
-            r.clone(),
-            grants.clone(),
-            lost.clone(),
-            history.clone(),
-        );
+        let (base, r, grants, history) = (base.clone(), r.clone(), grants.clone(), history.clone());
         tasks.push(tokio::spawn(async move {
             while grants.load(Ordering::SeqCst) < GRANTS {
                 let duration = fastrand::u64(100..=200);
@@ -50,28 +43,15 @@ async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
                     fastrand::u64(0..3)
                 };
                 tokio::time::sleep(Duration::from_millis(hold)).await;
-                let rel = client.release_owner(&r, &owner).await.unwrap();
-                let ended_at_ms = match rel.released_at_ms {
-                    Some(at) if rel.released => at,
-                    _ => {
-                        lost.fetch_add(1, Ordering::SeqCst);
-                        g.expires_at_ms
-                    }
-                };
-                history.lock().unwrap().push(GrantRecord {
-                    fence: g.fence,
-                    acquired_at_ms: g.acquired_at_ms,
-                    ended_at_ms,
-                });
+                history.record(&g, &client.release_owner(&r, &owner).await.unwrap());
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let history = history.lock().unwrap();
-    let checked = check(&history).unwrap_or_else(|v| panic!("{v}"));
-    let lost = lost.load(Ordering::SeqCst);
+    let checked = history.check().unwrap_or_else(|v| panic!("{v}"));
+    let lost = history.lost();
     eprintln!("{checked} grants through the Invoke API checked; {lost} leases expired while held");
     assert!(checked >= GRANTS);
     assert!(lost > 0, "some leases must expire while held");

@@ -4,6 +4,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::item::ItemFormatError;
+use lock_client::error_chain::error_chain;
 
 /// A store failure that reaches the caller (after retries, where retrying made sense).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,25 +91,13 @@ pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
         }
         SdkError::TimeoutError(_) => Failure::Transient("request timed out".into()),
         SdkError::DispatchFailure(_) => {
-            Failure::Transient(format!("could not send the request: {}", source_chain(err)))
+            Failure::Transient(format!("could not send the request: {}", error_chain(err)))
         }
         SdkError::ResponseError(_) => {
-            Failure::Transient(format!("unreadable response: {}", source_chain(err)))
+            Failure::Transient(format!("unreadable response: {}", error_chain(err)))
         }
-        other => Failure::Final(StoreError::Unavailable(source_chain(other))),
+        other => Failure::Final(StoreError::Unavailable(error_chain(other))),
     }
-}
-
-/// An error with its sources, one after the other.
-fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        cur = e.source();
-    }
-    out
 }
 
 impl Failure {

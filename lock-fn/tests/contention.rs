@@ -4,10 +4,10 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use lock_client::history::{check, GrantRecord};
+use lock_client::history::History;
 use lock_client::protocol::AcquireRequest;
 use support::*;
 
@@ -18,16 +18,10 @@ const GRANTS: usize = 2_000;
 async fn thirty_two_callers_never_overlap_and_fences_rise() {
     let (engine, _, _) = dynalite_engine().await;
     let grants = Arc::new(AtomicUsize::new(0));
-    let history = Arc::new(Mutex::new(Vec::<GrantRecord>::new()));
-    let lost = Arc::new(AtomicUsize::new(0));
+    let history = Arc::new(History::default());
     let mut tasks = Vec::new();
     for _ in 0..CALLERS {
-        let (engine, grants, history, lost) = (
-            engine.clone(),
-            grants.clone(),
-            history.clone(),
-            lost.clone(),
-        );
+        let (engine, grants, history) = (engine.clone(), grants.clone(), history.clone());
         tasks.push(tokio::spawn(async move {
             while grants.load(Ordering::SeqCst) < GRANTS {
                 let duration = fastrand::u64(25..=50);
@@ -48,28 +42,15 @@ async fn thirty_two_callers_never_overlap_and_fences_rise() {
                     fastrand::u64(0..3)
                 };
                 tokio::time::sleep(Duration::from_millis(hold)).await;
-                let rel = release(&engine, "hot", &g.owner).await;
-                let ended_at_ms = match rel.released_at_ms {
-                    Some(at) if rel.released => at,
-                    _ => {
-                        lost.fetch_add(1, Ordering::SeqCst);
-                        g.expires_at_ms
-                    }
-                };
-                history.lock().unwrap().push(GrantRecord {
-                    fence: g.fence,
-                    acquired_at_ms: g.acquired_at_ms,
-                    ended_at_ms,
-                });
+                history.record(&g, &release(&engine, "hot", &g.owner).await);
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let history = history.lock().unwrap();
-    let checked = check(&history).unwrap_or_else(|v| panic!("{v}"));
-    let lost = lost.load(Ordering::SeqCst);
+    let checked = history.check().unwrap_or_else(|v| panic!("{v}"));
+    let lost = history.lost();
     eprintln!("{checked} grants checked, {lost} leases expired before release");
     assert!(checked >= GRANTS);
     assert!(

@@ -1,46 +1,16 @@
 //! Mapping of DynamoDB failures (mocked: throttling cannot be provoked on dynalite) to retries,
 //! WARNING logs and typed errors.
 
+mod support;
+
 use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::error::{
-    InternalServerError, ProvisionedThroughputExceededException, ResourceNotFoundException,
-};
+use aws_sdk_dynamodb::types::error::{InternalServerError, ResourceNotFoundException};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use lock_client::protocol::{AcquireRequest, OnBusy};
-use lock_fn::config::Config;
-use lock_fn::engine::LockEngine;
-use lock_fn::store::LockStore;
-
-fn throttled() -> UpdateItemError {
-    UpdateItemError::ProvisionedThroughputExceededException(
-        ProvisionedThroughputExceededException::builder()
-            .message("slow down")
-            .meta(
-                ErrorMetadata::builder()
-                    .code("ProvisionedThroughputExceededException")
-                    .message("slow down")
-                    .build(),
-            )
-            .build(),
-    )
-}
-
-/// lock-fn turns SDK retries off and retries itself (see `LockStore::from_env`); so do the mocks.
-fn no_sdk_retries(c: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
-    c.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-}
-
-fn engine(client: Client, attempts: u32) -> LockEngine {
-    let config = Config {
-        store_attempts: attempts,
-        table: "locks".into(),
-        ..Config::default()
-    };
-    LockEngine::new(LockStore::new(client, "locks", attempts), config)
-}
+use support::mocks::{mock_engine, no_sdk_retries, throttled};
 
 fn request() -> AcquireRequest {
     AcquireRequest {
@@ -73,7 +43,10 @@ async fn throttling_that_clears_is_invisible_to_the_caller() {
         [&rule],
         no_sdk_retries
     );
-    let done = engine(client, 3).acquire(request(), None).await.unwrap();
+    let done = mock_engine(client, 3)
+        .acquire(request(), None)
+        .await
+        .unwrap();
     assert_eq!(done.reply.outcome(), "granted");
     assert_eq!((done.reply.fence(), done.requests), (Some(5), 2));
 }
@@ -94,7 +67,7 @@ async fn server_errors_are_retried_and_then_store_unavailable() {
         [&rule],
         no_sdk_retries
     );
-    let err = engine(client, 2)
+    let err = mock_engine(client, 2)
         .acquire(request(), None)
         .await
         .unwrap_err();
@@ -121,7 +94,7 @@ async fn a_missing_table_is_misconfigured_at_once() {
         [&rule],
         no_sdk_retries
     );
-    let err = engine(client, 5)
+    let err = mock_engine(client, 5)
         .acquire(request(), None)
         .await
         .unwrap_err();

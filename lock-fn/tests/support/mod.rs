@@ -2,6 +2,8 @@
 //! moto), fresh tables, engines, and request shorthands.
 #![allow(dead_code)]
 
+pub mod mocks;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 

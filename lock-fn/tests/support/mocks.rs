@@ -1,0 +1,39 @@
+//! Mocked DynamoDB answers for failures dynalite cannot produce (throttling, 5xx).
+
+use aws_sdk_dynamodb::error::ErrorMetadata;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+use aws_sdk_dynamodb::Client;
+use lock_fn::config::Config;
+use lock_fn::engine::LockEngine;
+use lock_fn::store::LockStore;
+
+/// A throttling answer, with the error code real DynamoDB sends.
+pub fn throttled() -> UpdateItemError {
+    UpdateItemError::ProvisionedThroughputExceededException(
+        ProvisionedThroughputExceededException::builder()
+            .message("slow down")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("ProvisionedThroughputExceededException")
+                    .message("slow down")
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// lock-fn turns SDK retries off and retries itself (see `LockStore::from_env`); so do the mocks.
+pub fn no_sdk_retries(c: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    c.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+}
+
+/// An engine on a mocked client that tries each write `attempts` times.
+pub fn mock_engine(client: Client, attempts: u32) -> LockEngine {
+    let config = Config {
+        store_attempts: attempts,
+        table: "locks".into(),
+        ..Config::default()
+    };
+    LockEngine::new(LockStore::new(client, "locks", attempts), config)
+}
