@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test against the real local stack: installs what is missing, brings the stack up
-# (dynalite, moto, cargo lambda watch + lock-fn processes), runs the Rust test suites, and always
-# stops every server it started. Extra arguments go to `cargo test` (e.g. `-p lock-fn`).
+# (dynalite, moto, cargo lambda watch + lock-fn processes), runs the Rust test suites and the
+# Step Functions executions (pytest + moto's ASL interpreter), and always stops every server it
+# started. Extra arguments go to `cargo test` (e.g. `-p lock-fn`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,10 +11,13 @@ trap 'bash "$ROOT/scripts/stack.sh" down' EXIT
 bash scripts/stack.sh up --moto --functions 4
 # shellcheck disable=SC1091
 source "$DLM_STACK_DIR/env"
-log="$DLM_STACK_DIR/cargo-test.log"
+log="$DLM_STACK_DIR/test.log"
+: >"$log"
 status=0
-{ cargo test --workspace --all-targets --no-fail-fast "$@" && cargo test --workspace --doc "$@"; } 2>&1 | tee "$log" || status=$?
-# One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+{ cargo test --workspace --all-targets --no-fail-fast "$@" && cargo test --workspace --doc "$@"; } 2>&1 | tee -a "$log" || status=$?
+"$DLM_PY_TOOLS" -m pytest -q -p no:cacheprovider tests/stepfunctions 2>&1 | tee -a "$log" || status=$?
+# One closing line for the whole run, summed over every cargo test binary and pytest.
+awk '/^test result:/ || /^(=+ )?[0-9]+ (passed|failed)/ {
+       for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "all suites: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -3,12 +3,16 @@
 # shared by all clones on this machine: $DLM_TOOLS (default ~/.cache/dynamo-dlm-rs).
 #   bash scripts/tools.sh            # install whatever is missing
 #   source scripts/tools.sh --env    # only export PATH/variables pointing at the installed tools
+#   DLM_WITH_SAM=1 bash scripts/tools.sh   # also aws-sam-cli and cfn-lint (template checks)
 set -euo pipefail
 
 DLM_TOOLS="${DLM_TOOLS:-$HOME/.cache/dynamo-dlm-rs}"
 DYNALITE_VERSION=4.0.0
 CARGO_LAMBDA_VERSION=1.9.2
 MOTO_VERSION=5.2.5
+SAM_VERSION=1.170.0
+CFN_LINT_VERSION=1.58.0
+PYTEST_VERSION=8.3.5
 DYNAMO_DLM_V1=1.0.0
 DYNAMO_DLM_V2=2.1.0
 export DLM_TOOLS
@@ -16,6 +20,8 @@ export DLM_DYNALITE_CLI="$DLM_TOOLS/node/node_modules/dynalite/cli.js"
 export DLM_PY_TOOLS="$DLM_TOOLS/venv-tools/bin/python"
 export DLM_PY_DLM1="$DLM_TOOLS/venv-dlm1/bin/python"
 export DLM_PY_DLM2="$DLM_TOOLS/venv-dlm2/bin/python"
+export DLM_SAM="$DLM_TOOLS/venv-sam/bin/sam"
+export DLM_CFN_LINT="$DLM_TOOLS/venv-sam/bin/cfn-lint"
 case ":$PATH:" in *":$DLM_TOOLS/venv-tools/bin:"*) ;; *) export PATH="$DLM_TOOLS/venv-tools/bin:$PATH" ;; esac
 
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -39,9 +45,12 @@ install_all() {
     log "installing dynalite@$DYNALITE_VERSION"
     (cd "$DLM_TOOLS/node" && npm install --silent --no-audit --no-fund "dynalite@$DYNALITE_VERSION" >/dev/null)
   fi
-  ensure_venv venv-tools "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION" "boto3"
+  ensure_venv venv-tools "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server,stepfunctions]==$MOTO_VERSION" "boto3" "pytest==$PYTEST_VERSION"
   ensure_venv venv-dlm1 "dynamo-dlm==$DYNAMO_DLM_V1"
   ensure_venv venv-dlm2 "dynamo-dlm==$DYNAMO_DLM_V2"
+  if [ "${DLM_WITH_SAM:-0}" = 1 ]; then
+    ensure_venv venv-sam "aws-sam-cli==$SAM_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+  fi
 }
 
 if [ "${1:-}" != "--env" ]; then

@@ -7,6 +7,7 @@ use crate::error::ClientError;
 use crate::guard::LockGuard;
 use crate::invoke::Invoker;
 use crate::lease_watch::LeaseWatch;
+pub use crate::protocol::DEFAULT_FUNCTION;
 use crate::protocol::{
     new_owner_token, AcquireRequest, AcquireResponse, Busy, DescribeRequest, DescribeResponse,
     ErrorType, OnBusy, ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse, Request,
@@ -16,8 +17,6 @@ use crate::protocol::{
 pub const ENV_FUNCTION: &str = "DLM_FUNCTION";
 /// Environment variable with the default lease, as a human duration (`500ms`, `10s`, `2m`).
 pub const ENV_DURATION: &str = "DLM_DURATION";
-/// The function name the SAM template deploys by default.
-pub const DEFAULT_FUNCTION: &str = "dynamo-dlm-lock";
 /// dynamo-dlm's default lease.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 

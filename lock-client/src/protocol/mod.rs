@@ -4,6 +4,9 @@
 //! the response structs below, failures are Lambda function errors whose `errorType` is an [`ErrorType`].
 //! Fields may be added over time; none is ever renamed.
 
+/// The function name the SAM template deploys by default, and the client's default target.
+pub const DEFAULT_FUNCTION: &str = "dynamo-dlm-lock";
+
 mod decode;
 mod error_type;
 mod limits;

@@ -1,0 +1,221 @@
+//! template.yaml and the state machines agree with what lock-fn reads, writes and emits.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use lock_client::protocol::{ErrorType, Request, DEFAULT_FUNCTION};
+use lock_fn::config::{ALL_ENV, DEFAULT_TABLE, ENV_TABLE};
+use lock_fn::item::{ATTR_EXPIRES, ATTR_RESOURCE_ID};
+use serde_json::Value as Json;
+use serde_yaml_ng::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    &t["Resources"][name]
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn function_env_names_are_exactly_ones_lock_fn_reads() {
+    let t = template();
+    let vars = resource(&t, "LockFunction")["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap();
+    for name in vars.keys() {
+        let name = name.as_str().unwrap();
+        assert!(
+            ALL_ENV.contains(&name),
+            "template sets {name}, which lock-fn never reads"
+        );
+    }
+    assert!(vars.contains_key(ENV_TABLE));
+}
+
+#[test]
+fn names_and_defaults_match_the_code() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["LockTableName"]["Default"].as_str(),
+        Some(DEFAULT_TABLE)
+    );
+    assert_eq!(
+        t["Parameters"]["LockFunctionName"]["Default"].as_str(),
+        Some(DEFAULT_FUNCTION)
+    );
+    let table = &resource(&t, "LockTable")["Properties"];
+    assert_eq!(
+        table["KeySchema"].as_sequence().unwrap().len(),
+        1,
+        "no sort key"
+    );
+    assert_eq!(
+        table["KeySchema"][0]["AttributeName"].as_str(),
+        Some(ATTR_RESOURCE_ID)
+    );
+    assert_eq!(
+        table["AttributeDefinitions"][0]["AttributeType"].as_str(),
+        Some("S")
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(ATTR_EXPIRES)
+    );
+    assert_eq!(
+        resource(&t, "LockTable")["DeletionPolicy"].as_str(),
+        Some("Retain")
+    );
+
+    let f = resource(&t, "LockFunction");
+    assert_eq!(
+        f["Metadata"]["BuildMethod"].as_str(),
+        Some("rust-cargolambda")
+    );
+    assert_eq!(
+        f["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("lock-fn")
+    );
+    assert_eq!(f["Properties"]["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(f["Properties"]["Handler"].as_str(), Some("bootstrap"));
+    assert_eq!(strings(&f["Properties"]["Architectures"]), ["arm64"]);
+}
+
+#[test]
+fn the_function_may_only_touch_its_table_item_by_item() {
+    let t = template();
+    let policies = resource(&t, "LockFunction")["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(policies.len(), 1);
+    let statements = policies[0]["Statement"].as_sequence().unwrap();
+    assert_eq!(statements.len(), 1);
+    let actions: BTreeSet<String> = strings(&statements[0]["Action"]).into_iter().collect();
+    let wanted: BTreeSet<String> = [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(actions, wanted);
+    let target = format!("{:?}", statements[0]["Resource"]);
+    assert!(
+        target.contains("LockTable.Arn"),
+        "policy resource is the lock table only: {target}"
+    );
+}
+
+/// Every ASL file the template deploys.
+fn state_machines() -> Vec<(String, Json)> {
+    let t = template();
+    let mut out = Vec::new();
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() == Some("AWS::Serverless::StateMachine") {
+            let file = r["Properties"]["DefinitionUri"].as_str().unwrap();
+            let text = std::fs::read_to_string(root().join(file)).unwrap();
+            out.push((
+                name.as_str().unwrap().to_string(),
+                serde_json::from_str(&text).unwrap(),
+            ));
+        }
+    }
+    assert_eq!(out.len(), 2, "the example and its cleanup");
+    out
+}
+
+fn walk<'a>(v: &'a Json, key: &str, found: &mut Vec<&'a Json>) {
+    match v {
+        Json::Object(m) => {
+            for (k, child) in m {
+                if k == key {
+                    found.push(child);
+                }
+                walk(child, key, found);
+            }
+        }
+        Json::Array(a) => a.iter().for_each(|c| walk(c, key, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_error_the_state_machines_match_is_one_lock_fn_emits() {
+    for (name, asl) in state_machines() {
+        let mut lists = Vec::new();
+        walk(&asl, "ErrorEquals", &mut lists);
+        assert!(!lists.is_empty());
+        for e in lists.iter().flat_map(|l| l.as_array().unwrap()) {
+            let e = e.as_str().unwrap();
+            let known = e.starts_with("States.")
+                || e.starts_with("Lambda.")
+                || ErrorType::from_name(e).is_some();
+            assert!(known, "{name} matches {e:?}, which lock-fn never emits");
+        }
+    }
+}
+
+#[test]
+fn busy_retries_back_off_with_full_jitter() {
+    let (_, example) = state_machines()
+        .into_iter()
+        .find(|(n, _)| n == "LockExampleStateMachine")
+        .unwrap();
+    let retry = &example["States"]["AcquireLock"]["Retry"];
+    let busy = retry
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ErrorEquals"] == serde_json::json!(["LockBusy"]))
+        .unwrap();
+    assert_eq!(busy["JitterStrategy"], "FULL");
+    assert!(busy["BackoffRate"].as_f64().unwrap() > 1.0);
+    assert_eq!(
+        example["States"]["AcquireLock"]["Parameters"]["Payload"]["on_busy"],
+        "error"
+    );
+}
+
+#[test]
+fn every_payload_the_state_machines_send_is_a_valid_request() {
+    for (name, asl) in state_machines() {
+        let mut payloads = Vec::new();
+        walk(&asl, "Payload", &mut payloads);
+        let payloads: Vec<_> = payloads.into_iter().filter(|p| p.is_object()).collect();
+        assert!(!payloads.is_empty());
+        for p in payloads {
+            // "field.$": JSONPath fills in a string at run time; stand one in.
+            let concrete: serde_json::Map<String, Json> = p
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| match k.strip_suffix(".$") {
+                    Some(field) => (field.to_string(), Json::String("from-path".into())),
+                    None => (k.clone(), v.clone()),
+                })
+                .collect();
+            let request = Json::Object(concrete);
+            assert!(
+                Request::from_json(&request).is_ok(),
+                "{name} sends {request}, which lock-fn rejects"
+            );
+        }
+    }
+}

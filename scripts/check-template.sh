@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Template checks: cfn-lint, `sam validate --lint`, and (unless --no-build) `sam build`, which builds
+# the arm64 release bootstrap with cargo-lambda; reports the bootstrap's and its zip's sizes.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+DLM_WITH_SAM=1 bash scripts/tools.sh
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh --env
+export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+"$DLM_CFN_LINT" template.yaml
+echo "[template] cfn-lint: clean"
+"$DLM_SAM" validate --lint
+if [ "${1:-}" != "--no-build" ]; then
+  started=$(date +%s)
+  "$DLM_SAM" build --beta-features
+  bootstrap=.aws-sam/build/LockFunction/bootstrap
+  file "$bootstrap" 2>/dev/null || true
+  zip_size=$(python3 -c 'import io,sys,zipfile; b=io.BytesIO(); z=zipfile.ZipFile(b,"w",zipfile.ZIP_DEFLATED); z.write(sys.argv[1],"bootstrap"); z.close(); print(len(b.getvalue()))' "$bootstrap")
+  echo "[template] sam build: $(( $(date +%s) - started )) s; bootstrap $(stat -c %s "$bootstrap") bytes, zipped $zip_size bytes"
+fi
