@@ -2,7 +2,7 @@
 # The local stack: dynalite (DynamoDB), optional moto, `cargo lambda watch` (Lambda Invoke/Runtime API
 # emulator) and prebuilt lock-fn processes, all on 127.0.0.1, started and stopped by PID.
 #
-#   bash scripts/stack.sh up [--functions N] [--release] [--moto] [--dynalite-path DIR]
+#   bash scripts/stack.sh up [--functions N] [--echo N] [--release] [--moto] [--dynalite-path DIR]
 #   bash scripts/stack.sh down
 #   source .stack/env        # endpoints, credentials and DLM_FUNCTION for dlm, tests and boto3
 set -euo pipefail
@@ -46,10 +46,11 @@ stop_all() {
 }
 
 up() {
-  local functions=2 profile=debug moto=0 dynalite_path=""
+  local functions=2 echo=0 profile=debug moto=0 dynalite_path=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --functions) functions=$2; shift 2 ;;
+      --echo) echo=$2; shift 2 ;;
       --release) profile=release; shift ;;
       --moto) moto=1; shift ;;
       --dynalite-path) dynalite_path=$2; shift 2 ;;
@@ -92,6 +93,7 @@ ENV
 
   log "building lock-fn ($profile)"
   local build=(cargo build -p lock-fn --bin lock-fn --quiet)
+  [ "$echo" -gt 0 ] && build+=(-p bench --bin echo-fn)
   [ "$profile" = release ] && build+=(--release)
   (cd "$ROOT" && "${build[@]}")
   local target_dir
@@ -106,6 +108,11 @@ ENV
     LOCK_TABLE="$table" RUST_LOG="${RUST_LOG:-info}" \
       start_bg "lock-fn-$i" "$STATE/lock-fn-$i.log" "$target_dir/$profile/lock-fn"
   done
+  for i in $(seq 1 "$echo"); do
+    AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$wport/.rt/echo-fn" AWS_LAMBDA_FUNCTION_NAME=echo-fn \
+    AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
+      start_bg "echo-fn-$i" "$STATE/echo-fn-$i.log" "$target_dir/$profile/echo-fn"
+  done
   log "up: dynalite :$dport${mport:+, moto :$mport}, cargo lambda watch :$wport, $functions lock-fn process(es); table $table"
   log "use it:  source $STATE/env && cargo run -q -p lock-client --bin dlm -- status my-resource"
 }
@@ -113,5 +120,5 @@ ENV
 case "${1:-}" in
   up) shift; up "$@" ;;
   down) stop_all; log "stopped" ;;
-  *) echo "usage: $0 up [--functions N] [--release] [--moto] [--dynalite-path DIR] | down" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--functions N] [--echo N] [--release] [--moto] [--dynalite-path DIR] | down" >&2; exit 2 ;;
 esac

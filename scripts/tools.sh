@@ -4,6 +4,7 @@
 #   bash scripts/tools.sh            # install whatever is missing
 #   source scripts/tools.sh --env    # only export PATH/variables pointing at the installed tools
 #   DLM_WITH_SAM=1 bash scripts/tools.sh   # also aws-sam-cli and cfn-lint (template checks)
+#   DLM_WITH_BENCH=1 bash scripts/tools.sh # also matplotlib (benchmark charts)
 set -euo pipefail
 
 DLM_TOOLS="${DLM_TOOLS:-$HOME/.cache/dynamo-dlm-rs}"
@@ -13,6 +14,7 @@ MOTO_VERSION=5.2.5
 SAM_VERSION=1.170.0
 CFN_LINT_VERSION=1.58.0
 PYTEST_VERSION=8.3.5
+MATPLOTLIB_VERSION=3.11.2
 DYNAMO_DLM_V1=1.0.0
 DYNAMO_DLM_V2=2.1.0
 export DLM_TOOLS
@@ -21,6 +23,7 @@ export DLM_PY_TOOLS="$DLM_TOOLS/venv-tools/bin/python"
 export DLM_PY_DLM1="$DLM_TOOLS/venv-dlm1/bin/python"
 export DLM_PY_DLM2="$DLM_TOOLS/venv-dlm2/bin/python"
 export DLM_SAM="$DLM_TOOLS/venv-sam/bin/sam"
+export DLM_PY_BENCH="$DLM_TOOLS/venv-bench/bin/python"
 export DLM_CFN_LINT="$DLM_TOOLS/venv-sam/bin/cfn-lint"
 case ":$PATH:" in *":$DLM_TOOLS/venv-tools/bin:"*) ;; *) export PATH="$DLM_TOOLS/venv-tools/bin:$PATH" ;; esac
 
@@ -48,6 +51,9 @@ install_all() {
   ensure_venv venv-tools "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server,stepfunctions]==$MOTO_VERSION" "boto3" "pytest==$PYTEST_VERSION"
   ensure_venv venv-dlm1 "dynamo-dlm==$DYNAMO_DLM_V1"
   ensure_venv venv-dlm2 "dynamo-dlm==$DYNAMO_DLM_V2"
+  if [ "${DLM_WITH_BENCH:-0}" = 1 ]; then
+    ensure_venv venv-bench "matplotlib==$MATPLOTLIB_VERSION"
+  fi
   if [ "${DLM_WITH_SAM:-0}" = 1 ]; then
     ensure_venv venv-sam "aws-sam-cli==$SAM_VERSION" "cfn-lint==$CFN_LINT_VERSION"
   fi

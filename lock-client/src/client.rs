@@ -48,6 +48,8 @@ pub struct WaitProgress {
     pub holder_expires_at_ms: Option<u64>,
     /// Refusals so far.
     pub refusals: u32,
+    /// DynamoDB requests the function spent on the latest refusal (its failed conditional writes).
+    pub last_attempts: u32,
 }
 
 impl LockClient {
@@ -213,6 +215,7 @@ impl LockClient {
                 elapsed: started.elapsed(),
                 holder_expires_at_ms: busy.holder_expires_at_ms,
                 refusals,
+                last_attempts: busy.attempts,
             });
             let mut delay = poll_delay(busy.retry_after_ms, refusals);
             if let Some(deadline) = deadline {

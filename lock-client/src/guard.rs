@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 use crate::client::LockClient;
 use crate::error::ClientError;
 use crate::lease_watch::{spawn_renewer, LeaseState, LeaseWatch};
-use crate::protocol::Grant;
+use crate::protocol::{Grant, ReleaseResponse};
 
 /// A held lock. Release it with [`LockGuard::release`]; dropping it instead makes a best-effort
 /// release in the background when a tokio runtime is available (otherwise the lease simply runs
@@ -138,7 +138,13 @@ impl LockGuard {
 
     /// Releases the lock. `Ok(false)` means it was no longer ours (expired and/or taken by someone
     /// else): work done under it may have overlapped another holder's. Logged at WARNING.
-    pub async fn release(mut self) -> Result<bool, ClientError> {
+    pub async fn release(self) -> Result<bool, ClientError> {
+        Ok(self.release_with_answer().await?.released)
+    }
+
+    /// Like [`LockGuard::release`], with the function's whole answer (e.g. `released_at_ms`, the end
+    /// of the lease on the function's clock).
+    pub async fn release_with_answer(mut self) -> Result<ReleaseResponse, ClientError> {
         self.stop_renewing();
         self.released = true;
         let r = self
@@ -149,7 +155,7 @@ impl LockGuard {
             tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
                 "released a lock that was no longer held: it expired and/or was taken by another owner");
         }
-        Ok(r.released)
+        Ok(r)
     }
 
     fn stop_renewing(&mut self) {

@@ -93,7 +93,9 @@ impl LockEngine {
             let holder = match write.value {
                 AcquireWrite::Granted(item) => {
                     return Ok(Executed {
-                        reply: Reply::Acquire(AcquireResponse::Granted(grant(item, owner, false))),
+                        reply: Reply::Acquire(AcquireResponse::Granted(grant(
+                            item, owner, false, requests,
+                        ))),
                         requests,
                     })
                 }
@@ -101,7 +103,7 @@ impl LockEngine {
                     if holder.held_by(&owner, write.now_ms) {
                         return Ok(Executed {
                             reply: Reply::Acquire(AcquireResponse::Granted(grant(
-                                holder, owner, true,
+                                holder, owner, true, requests,
                             ))),
                             requests,
                         });
@@ -114,7 +116,7 @@ impl LockEngine {
                     if let Some(item) = confirm.value {
                         return Ok(Executed {
                             reply: Reply::Acquire(AcquireResponse::Granted(grant(
-                                item, owner, true,
+                                item, owner, true, requests,
                             ))),
                             requests,
                         });
@@ -230,7 +232,7 @@ impl LockEngine {
 }
 
 /// The grant answer for an item `owner` holds.
-fn grant(item: LockItem, owner: String, reacquired: bool) -> Grant {
+fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u32) -> Grant {
     let expires_at_ms = item.expires_at_ms.unwrap_or_default();
     let acquired_at_ms = item.acquired_at_ms.unwrap_or_default();
     Grant {
@@ -242,6 +244,7 @@ fn grant(item: LockItem, owner: String, reacquired: bool) -> Grant {
         duration_ms: expires_at_ms.saturating_sub(acquired_at_ms),
         acquired_at_ms,
         reacquired,
+        attempts,
     }
 }
 

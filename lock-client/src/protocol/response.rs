@@ -23,6 +23,9 @@ pub struct Grant {
     /// `true` when this owner already held the lock and this answer repeats that grant (same fence).
     #[serde(default)]
     pub reacquired: bool,
+    /// How many DynamoDB requests the function sent for this answer (refused attempts included).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 /// A refused acquire: `{"acquired":false,"resource_id","retry_after_ms","holder_expires_at_ms",...}`.
@@ -143,6 +146,7 @@ mod tests {
             duration_ms: 10,
             acquired_at_ms: 10,
             reacquired: false,
+            attempts: 1,
         });
         let v = serde_json::to_value(&g).unwrap();
         for key in [

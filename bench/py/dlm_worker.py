@@ -1,0 +1,51 @@
+"""A dynamo-dlm contention worker for the benchmark: THREADS threads, each looping acquire ->
+critical section -> release on one resource until SECONDS have passed. Prints one JSON document:
+{"grants": [{"acq": epoch_s, "rel_start": epoch_s, "rel_end": epoch_s, "puts": n}, ...]}.
+
+Usage: python dlm_worker.py TABLE RESOURCE SECONDS THREADS CRITICAL_MS
+Endpoint and credentials come from the AWS_* environment (set before dynamo_dlm is imported).
+"""
+import json
+import sys
+import threading
+import time
+
+table, resource = sys.argv[1], sys.argv[2]
+seconds, threads, critical_ms = float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+
+import dynamo_dlm  # noqa: E402
+from dynamo_dlm import DynamoDbLock  # noqa: E402
+
+grants = []
+mutex = threading.Lock()
+deadline = time.time() + seconds
+
+
+def worker():
+    lock = DynamoDbLock(resource, duration=10, table_name=table)
+    puts = [0]
+    original = lock._table.put_item
+
+    def counted_put(**kwargs):
+        puts[0] += 1
+        return original(**kwargs)
+
+    lock._table.put_item = counted_put
+    while time.time() < deadline:
+        puts[0] = 0
+        lock.acquire()
+        acq = time.time()
+        time.sleep(critical_ms / 1000)
+        rel_start = time.time()
+        lock.release()
+        rel_end = time.time()
+        with mutex:
+            grants.append({"acq": acq, "rel_start": rel_start, "rel_end": rel_end, "puts": puts[0]})
+
+
+pool = [threading.Thread(target=worker) for _ in range(threads)]
+for t in pool:
+    t.start()
+for t in pool:
+    t.join()
+print(json.dumps({"version": getattr(dynamo_dlm, "__version__", "?"), "grants": grants}))

@@ -1,0 +1,143 @@
+//! (4) Deployable size and the time from process start to the first answered invoke.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::primitives::Blob;
+use serde::Serialize;
+
+use crate::stats::{summarize, Summary};
+
+#[derive(Debug, Serialize)]
+pub struct StartupResult {
+    /// Size of the arm64 deployment zip (`cargo lambda build --release --arm64 --output-format zip`).
+    pub zip_bytes: Option<u64>,
+    /// Process start to first answered invoke (release build on this machine).
+    pub lock_fn_first_answer: Summary,
+    pub echo_fn_first_answer: Summary,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub async fn run(
+    workspace: &str,
+    lock_fn_bin: &str,
+    echo_fn_bin: &str,
+    zip: Option<&str>,
+    rounds: usize,
+    dynamodb_endpoint: &str,
+) -> StartupResult {
+    let port = free_port();
+    let mut watch = tokio::process::Command::new("cargo")
+        .args([
+            "lambda",
+            "watch",
+            "--only-lambda-apis",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ])
+        .current_dir(workspace)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start cargo lambda watch");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&shared)
+            .endpoint_url(&endpoint)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let lock_fn = first_answers(
+        &lambda,
+        port,
+        "lock-fn",
+        lock_fn_bin,
+        rounds,
+        dynamodb_endpoint,
+    )
+    .await;
+    let echo_fn = first_answers(
+        &lambda,
+        port,
+        "echo-fn",
+        echo_fn_bin,
+        rounds,
+        dynamodb_endpoint,
+    )
+    .await;
+    watch.kill().await.ok();
+    StartupResult {
+        zip_bytes: zip.and_then(|z| std::fs::metadata(z).ok()).map(|m| m.len()),
+        lock_fn_first_answer: summarize(&lock_fn),
+        echo_fn_first_answer: summarize(&echo_fn),
+    }
+}
+
+async fn first_answers(
+    lambda: &aws_sdk_lambda::Client,
+    port: u16,
+    name: &str,
+    bin: &str,
+    rounds: usize,
+    dynamodb_endpoint: &str,
+) -> Vec<Duration> {
+    let mut out = Vec::new();
+    for _ in 0..rounds {
+        // The invoke waits in the emulator until a runtime process picks it up.
+        let invoke = {
+            let lambda = lambda.clone();
+            let name = name.to_string();
+            tokio::spawn(async move {
+                let payload = br#"{"op":"describe","resource_id":"bench/startup"}"#.to_vec();
+                lambda
+                    .invoke()
+                    .function_name(name)
+                    .payload(Blob::new(payload))
+                    .send()
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(bin)
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt/{name}"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start function");
+        let answer = invoke.await.unwrap().expect("first invoke");
+        out.push(started.elapsed());
+        assert!(answer.function_error().is_none());
+        child.kill().await.ok();
+    }
+    out
+}
