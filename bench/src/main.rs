@@ -8,6 +8,7 @@ mod env;
 mod spread;
 mod startup;
 mod stats;
+mod store_cost;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +32,12 @@ struct Args {
     /// The arm64 deployment zip, when built.
     #[arg(long)]
     zip: Option<String>,
+    /// Run only this section (for tuning; no report is written).
+    #[arg(long, value_parser = ["cycle", "contention", "spread", "store"])]
+    only: Option<String>,
+    /// Contention: seconds per variant (overrides the mode's default).
+    #[arg(long)]
+    seconds: Option<f64>,
 }
 
 const CRITICAL: Duration = Duration::from_millis(1);
@@ -45,6 +52,10 @@ async fn main() {
     } else {
         (2000, 20.0, 10)
     };
+    let secs = args.seconds.unwrap_or(secs);
+    if let Some(only) = args.only.as_deref() {
+        return tune(only, &stack, &table, cycles, secs).await;
+    }
     let py1 = std::env::var("DLM_PY_DLM1").expect("DLM_PY_DLM1");
     let py2 = std::env::var("DLM_PY_DLM2").expect("DLM_PY_DLM2");
     let v2_table = format!("bench_v2_{}", std::process::id());
@@ -139,6 +150,50 @@ async fn main() {
         eprintln!("[bench] OVERLAPPING GRANTS SEEN");
         std::process::exit(1);
     }
+}
+
+/// One section alone, printed as JSON (for tuning runs).
+async fn tune(only: &str, stack: &env::Stack, table: &str, cycles: usize, secs: f64) {
+    let out = match only {
+        "cycle" => {
+            let mut c = serde_json::to_value(cycle::run(stack, table, cycles).await).unwrap();
+            c.as_object_mut()
+                .unwrap()
+                .retain(|k, _| !k.starts_with("samples"));
+            c
+        }
+        "contention" => {
+            let tag = std::process::id();
+            let polling = stack.lock.with_duration(Duration::from_secs(10));
+            let waiting = polling.with_wait_chunk(Duration::from_secs(2));
+            let mut rows = vec![
+                contention::ours(
+                    "ours (client polling)",
+                    &polling,
+                    &format!("bench/t-poll-{tag}"),
+                    32,
+                    secs,
+                    CRITICAL,
+                )
+                .await,
+                contention::ours(
+                    "ours (in-function wait)",
+                    &waiting,
+                    &format!("bench/t-wait-{tag}"),
+                    32,
+                    secs,
+                    CRITICAL,
+                )
+                .await,
+            ];
+            rows.iter_mut().for_each(|r| r.handoffs_ms.clear());
+            serde_json::to_value(rows).unwrap()
+        }
+        "spread" => serde_json::to_value(spread::run(stack, table, 1000, 64, secs).await).unwrap(),
+        "store" => store_cost::run(stack, table, cycles).await,
+        other => panic!("--only {other} is not supported here"),
+    };
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }
 
 fn print_table(

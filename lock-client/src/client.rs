@@ -298,9 +298,21 @@ impl LockClient {
         resource: &str,
         owner: &str,
     ) -> Result<ReleaseResponse, ClientError> {
+        self.release_grant(resource, owner, None).await
+    }
+
+    /// Raw `release` naming the grant's fence too, so that a release retried after a lost answer is
+    /// still answered `released: true` (what [`LockGuard::release`] sends).
+    pub async fn release_grant(
+        &self,
+        resource: &str,
+        owner: &str,
+        fence: Option<u64>,
+    ) -> Result<ReleaseResponse, ClientError> {
         let request = Request::Release(ReleaseRequest {
             resource_id: resource.into(),
             owner: owner.into(),
+            fence,
         });
         self.invoker.call(&request).await
     }

@@ -149,7 +149,11 @@ impl LockGuard {
         self.released = true;
         let r = self
             .client
-            .release_owner(&self.grant.resource_id, &self.grant.owner)
+            .release_grant(
+                &self.grant.resource_id,
+                &self.grant.owner,
+                Some(self.grant.fence),
+            )
             .await?;
         if !r.released {
             tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
@@ -177,8 +181,9 @@ impl Drop for LockGuard {
                 self.grant.resource_id.clone(),
                 self.grant.owner.clone(),
             );
+            let fence = self.grant.fence;
             handle.spawn(async move {
-                if let Err(e) = client.release_owner(&resource, &owner).await {
+                if let Err(e) = client.release_grant(&resource, &owner, Some(fence)).await {
                     tracing::warn!(resource = %resource, error = %e, "best-effort release on drop failed; the lease will run out");
                 }
             });

@@ -15,7 +15,7 @@ use crate::error::LockError;
 use crate::item::LockItem;
 use crate::owner::redact;
 use crate::reply::Reply;
-use crate::store::{AcquireWrite, LockStore};
+use crate::store::{AcquireWrite, LockStore, ReleaseWrite};
 
 /// Retry hint given with a refusal when the holder's lease end is unknown.
 pub const UNKNOWN_HOLDER_RETRY_MS: u64 = 20;
@@ -159,20 +159,40 @@ impl LockEngine {
     }
 
     /// Release: holder-only; `released:false` (and a WARNING) when the lease had ended or was taken.
+    ///
+    /// A release repeated after its first answer was lost (an ambiguous attempt here, or a caller
+    /// retry that names the grant's fence) is recognised by the record the first one left in the
+    /// item, and answered `released:true` with the original release time.
     pub async fn release(&self, req: ReleaseRequest) -> Result<Executed, LockError> {
         let write = self.store.release(&req.resource_id, &req.owner).await?;
-        let released_at_ms = write.value.as_ref().and_then(|item| item.expires_at_ms);
-        if write.value.is_none() {
+        let mut requests = write.attempts;
+        let released_at_ms = match write.value {
+            ReleaseWrite::Released { at_ms } => Some(at_ms),
+            ReleaseWrite::NotHolder(Some(old)) => {
+                let ours = write.ambiguous || req.fence.is_some();
+                old.released_by(&req.owner, req.fence).filter(|_| ours)
+            }
+            ReleaseWrite::NotHolder(None) if write.ambiguous || req.fence.is_some() => {
+                let confirm = self
+                    .store
+                    .confirm_released(&req.resource_id, &req.owner, req.fence)
+                    .await?;
+                requests += confirm.attempts;
+                confirm.value
+            }
+            ReleaseWrite::NotHolder(None) => None,
+        };
+        if released_at_ms.is_none() {
             warn!(resource = %req.resource_id, owner = %redact(&req.owner),
                 "release by a non-holder: the lease had expired and/or another owner took the lock");
         }
         Ok(Executed {
             reply: Reply::Release(ReleaseResponse {
-                released: write.value.is_some(),
+                released: released_at_ms.is_some(),
                 resource_id: req.resource_id,
                 released_at_ms,
             }),
-            requests: write.attempts,
+            requests,
         })
     }
 

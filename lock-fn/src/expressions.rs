@@ -23,7 +23,18 @@ pub const RENEW_UPDATE: &str = "SET #exp_ms = :exp_ms, #exp = :exp_s";
 
 /// Release ends the lease now but keeps the item, so the fence keeps counting up; `expires` becomes
 /// "now" (rounded down) so dynamo-dlm clients see the lock free at once and TTL can delete it later.
-pub const RELEASE_UPDATE: &str = "SET #exp_ms = :now_ms, #exp = :now_s REMOVE #rc, #acq";
+/// It records who released which grant when, so that a repeated release can be recognised.
+pub const RELEASE_UPDATE: &str =
+    "SET #exp_ms = :now_ms, #exp = :now_s, #rb = :owner, #rat = :now_ms, \
+     #rf = #fence REMOVE #rc, #acq";
+
+/// A repeated release (its first answer lost) is recognised by the record the first one left:
+/// same owner and, when the caller sent it, same fence.
+pub const RELEASED_CONDITION: &str = "#rb = :owner";
+/// [`RELEASED_CONDITION`] when the caller sent the grant's fence.
+pub const RELEASED_FENCE_CONDITION: &str = "#rb = :owner AND #rf = :fence";
+/// The confirming write changes nothing.
+pub const CONFIRM_RELEASE_UPDATE: &str = "SET #rb = :owner";
 
 /// Re-acquire by the current holder writes nothing new: it only confirms (and returns) the grant.
 pub const CONFIRM_UPDATE: &str = "SET #rc = :owner";

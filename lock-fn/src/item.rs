@@ -20,6 +20,12 @@ pub const ATTR_EXPIRES_AT_MS: &str = "expires_at_ms";
 pub const ATTR_FENCE: &str = "fence";
 /// When the current grant began, epoch ms.
 pub const ATTR_ACQUIRED_AT_MS: &str = "acquired_at_ms";
+/// Owner of the last released grant (kept so that a repeated release is recognised).
+pub const ATTR_RELEASED_BY: &str = "released_by";
+/// Fence of the last released grant.
+pub const ATTR_RELEASED_FENCE: &str = "released_fence";
+/// When the last release happened, epoch ms.
+pub const ATTR_RELEASED_AT_MS: &str = "released_at_ms";
 
 /// One lock item, as read back from DynamoDB.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +42,19 @@ pub struct LockItem {
     pub fence: Option<u64>,
     /// When the last grant began (lock-fn items).
     pub acquired_at_ms: Option<u64>,
+    /// The last release: who released which fence when (lock-fn items that were released).
+    pub last_release: Option<LastRelease>,
+}
+
+/// The record a release leaves in the item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRelease {
+    /// The releasing owner.
+    pub owner: String,
+    /// The released grant's fence.
+    pub fence: Option<u64>,
+    /// When it was released, epoch ms.
+    pub at_ms: u64,
 }
 
 /// An item that does not have the lock format.
@@ -62,7 +81,16 @@ impl LockItem {
         self.owner.is_some() && self.lease_end_ms().is_some_and(|end| end > now_ms)
     }
 
-    /// The holder's owner at `now_ms`, if the lock is held by that owner.
+    /// Whether the item records that `owner` released the grant with `fence` (any grant of that
+    /// owner when `fence` is `None`); returns when.
+    pub fn released_by(&self, owner: &str, fence: Option<u64>) -> Option<u64> {
+        self.last_release
+            .as_ref()
+            .filter(|r| r.owner == owner && (fence.is_none() || r.fence == fence))
+            .map(|r| r.at_ms)
+    }
+
+    /// Whether `owner` holds the lock at `now_ms`.
     pub fn held_by(&self, owner: &str, now_ms: u64) -> bool {
         self.is_held_at(now_ms) && self.owner.as_deref() == Some(owner)
     }
@@ -81,6 +109,17 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
             expires_secs: number(map, ATTR_EXPIRES)?,
             fence: number(map, ATTR_FENCE)?,
             acquired_at_ms: number(map, ATTR_ACQUIRED_AT_MS)?,
+            last_release: match (
+                string(map, ATTR_RELEASED_BY)?,
+                number(map, ATTR_RELEASED_AT_MS)?,
+            ) {
+                (Some(owner), Some(at_ms)) => Some(LastRelease {
+                    owner,
+                    fence: number(map, ATTR_RELEASED_FENCE)?,
+                    at_ms,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -159,6 +198,22 @@ mod tests {
         assert!(!item.is_held_at(10_500));
         assert!(item.held_by("o", 0) && !item.held_by("p", 0));
         assert_eq!((item.fence, item.acquired_at_ms), (Some(7), Some(500)));
+        assert_eq!(item.last_release, None);
+    }
+
+    #[test]
+    fn the_last_release_is_recognised_by_owner_and_fence() {
+        let item = LockItem::try_from(&map(&[
+            (ATTR_RESOURCE_ID, s("r")),
+            (ATTR_RELEASED_BY, s("o")),
+            (ATTR_RELEASED_FENCE, n("7")),
+            (ATTR_RELEASED_AT_MS, n("900")),
+        ]))
+        .unwrap();
+        assert_eq!(item.released_by("o", Some(7)), Some(900));
+        assert_eq!(item.released_by("o", None), Some(900));
+        assert_eq!(item.released_by("o", Some(8)), None);
+        assert_eq!(item.released_by("p", Some(7)), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use lock_fn::handler::handle;
 use lock_fn::store::LockStore;
 use serde_json::Value;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;

@@ -37,6 +37,18 @@ pub enum AcquireWrite {
     Refused(Option<LockItem>),
 }
 
+/// The result of a release write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseWrite {
+    /// The lease ended at `at_ms` (the function's clock).
+    Released {
+        /// Release time, epoch ms.
+        at_ms: u64,
+    },
+    /// The caller did not hold an unexpired lease; the item when DynamoDB returned it.
+    NotHolder(Option<LockItem>),
+}
+
 /// A store result with what it took to get it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempted<T> {
@@ -99,7 +111,7 @@ impl LockStore {
                 .send()
                 .await;
             Ok(match self.conditional(sent)? {
-                Ok(item) => AcquireWrite::Granted(item),
+                Ok(item) => AcquireWrite::Granted(item.ok_or_else(no_item)?),
                 Err(holder) => AcquireWrite::Refused(holder),
             })
         })
@@ -128,7 +140,7 @@ impl LockStore {
                 ]))
                 .send()
                 .await;
-            Ok(self.conditional(sent)?.ok())
+            Ok(self.conditional(sent)?.ok().flatten())
         })
         .await
     }
@@ -159,21 +171,22 @@ impl LockStore {
                 ]))
                 .send()
                 .await;
-            Ok(self.conditional(sent)?.ok())
+            Ok(self.conditional(sent)?.ok().flatten())
         })
         .await
     }
 
-    /// Ends `owner`'s unexpired lease now, keeping the item (and so the fence); `None` when not
-    /// the holder.
+    /// Ends `owner`'s unexpired lease now, keeping the item (and so the fence). `Ok(value)` is
+    /// `Released` or, when `owner` was not the holder, `NotHolder` with the old item if returned.
     pub async fn release(
         &self,
         resource_id: &str,
         owner: &str,
-    ) -> Result<Attempted<Option<LockItem>>, StoreError> {
+    ) -> Result<Attempted<ReleaseWrite>, StoreError> {
         self.with_retries("release", resource_id, |now| async move {
             let sent = self
                 .update(resource_id)
+                .return_values(ReturnValue::None)
                 .update_expression(RELEASE_UPDATE)
                 .condition_expression(HOLDER_CONDITION)
                 .set_expression_attribute_names(names(&[
@@ -181,6 +194,10 @@ impl LockStore {
                     ("#exp_ms", ATTR_EXPIRES_AT_MS),
                     ("#exp", ATTR_EXPIRES),
                     ("#acq", ATTR_ACQUIRED_AT_MS),
+                    ("#rb", ATTR_RELEASED_BY),
+                    ("#rat", ATTR_RELEASED_AT_MS),
+                    ("#rf", ATTR_RELEASED_FENCE),
+                    ("#fence", ATTR_FENCE),
                 ]))
                 .set_expression_attribute_values(values(&[
                     (":owner", s(owner)),
@@ -189,7 +206,45 @@ impl LockStore {
                 ]))
                 .send()
                 .await;
-            Ok(self.conditional(sent)?.ok())
+            Ok(match self.conditional(sent)? {
+                Ok(_) => ReleaseWrite::Released { at_ms: now },
+                Err(old) => ReleaseWrite::NotHolder(old),
+            })
+        })
+        .await
+    }
+
+    /// Whether the item records that `owner` released (the grant with `fence`, when given): the
+    /// release time, or `None`. A no-op conditional write, used after an ambiguous release attempt.
+    pub async fn confirm_released(
+        &self,
+        resource_id: &str,
+        owner: &str,
+        fence: Option<u64>,
+    ) -> Result<Attempted<Option<u64>>, StoreError> {
+        self.with_retries("confirm_release", resource_id, |_| async move {
+            let mut names_used = vec![("#rb", ATTR_RELEASED_BY)];
+            let mut values_used = vec![(":owner", s(owner))];
+            let condition = match fence {
+                Some(f) => {
+                    names_used.push(("#rf", ATTR_RELEASED_FENCE));
+                    values_used.push((":fence", n(f)));
+                    RELEASED_FENCE_CONDITION
+                }
+                None => RELEASED_CONDITION,
+            };
+            let sent = self
+                .update(resource_id)
+                .update_expression(CONFIRM_RELEASE_UPDATE)
+                .condition_expression(condition)
+                .set_expression_attribute_names(names(&names_used))
+                .set_expression_attribute_values(values(&values_used))
+                .send()
+                .await;
+            Ok(match self.conditional(sent)? {
+                Ok(Some(item)) => item.released_by(owner, fence),
+                _ => None,
+            })
         })
         .await
     }
@@ -228,22 +283,19 @@ impl LockStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
     }
 
-    /// Splits a conditional write's result: `Ok(Ok(new item))` when applied, `Ok(Err(old item if
-    /// returned))` when the condition failed, `Err` for every other failure.
+    /// Splits a conditional write's result: `Ok(Ok(new item if asked for))` when applied,
+    /// `Ok(Err(old item if returned))` when the condition failed, `Err` for every other failure.
     fn conditional(
         &self,
         sent: Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>>,
-    ) -> Result<Result<LockItem, Option<LockItem>>, Failure> {
+    ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
         let bad_item = |e| Failure::Final(StoreError::BadItem(e));
         match sent {
-            Ok(out) => {
-                let attrs = out.attributes().ok_or_else(|| {
-                    Failure::Final(StoreError::Unavailable(
-                        "an applied write returned no item".into(),
-                    ))
-                })?;
-                Ok(Ok(LockItem::try_from(attrs).map_err(bad_item)?))
-            }
+            Ok(out) => Ok(Ok(out
+                .attributes()
+                .map(LockItem::try_from)
+                .transpose()
+                .map_err(bad_item)?)),
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {
@@ -298,6 +350,12 @@ impl LockStore {
             n += 1;
         }
     }
+}
+
+fn no_item() -> Failure {
+    Failure::Final(StoreError::Unavailable(
+        "an applied write returned no item".into(),
+    ))
 }
 
 fn s(v: &str) -> AttributeValue {

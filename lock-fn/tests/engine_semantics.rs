@@ -320,3 +320,55 @@ async fn items_written_by_dynamo_dlm_are_honoured_by_whole_seconds() {
         "a fence-less item starts at the clock floor"
     );
 }
+
+#[tokio::test]
+async fn a_repeated_release_naming_the_fence_is_answered_like_the_first() {
+    let (engine, _, _) = dynalite_engine().await;
+    let release_fenced = |owner: &str, fence: Option<u64>| {
+        let req = lock_client::protocol::ReleaseRequest {
+            resource_id: "r".into(),
+            owner: owner.into(),
+            fence,
+        };
+        let engine = engine.clone();
+        async move {
+            match engine.release(req).await.unwrap().reply {
+                lock_fn::reply::Reply::Release(r) => r,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let g = granted(&engine, acq("r", 60_000, Some("o"))).await;
+    let first = release_fenced("o", Some(g.fence)).await;
+    assert!(first.released);
+    let again = release_fenced("o", Some(g.fence)).await;
+    assert_eq!(
+        (again.released, again.released_at_ms),
+        (true, first.released_at_ms),
+        "same answer again"
+    );
+    assert!(
+        !release_fenced("o", None).await.released,
+        "without the fence a repeat is not recognised"
+    );
+    assert!(
+        !release_fenced("o", Some(g.fence + 1)).await.released,
+        "another grant's fence is not ours"
+    );
+
+    let h = granted(&engine, acq("r", 60_000, Some("p"))).await;
+    assert_eq!(
+        release_fenced("o", Some(g.fence)).await.released_at_ms,
+        first.released_at_ms,
+        "still recognised while p holds"
+    );
+    assert!(
+        describe(&engine, "r").await.held,
+        "and p's lock is untouched"
+    );
+    assert!(release_fenced("p", Some(h.fence)).await.released);
+    assert!(
+        !release_fenced("o", Some(g.fence)).await.released,
+        "p's release replaced the record"
+    );
+}

@@ -51,7 +51,7 @@ const ACQUIRE_FIELDS: &[&str] = &[
     "wait_ms",
     "on_busy",
 ];
-const RELEASE_FIELDS: &[&str] = &["op", "resource_id", "owner"];
+const RELEASE_FIELDS: &[&str] = &["op", "resource_id", "owner", "fence"];
 const RENEW_FIELDS: &[&str] = &["op", "resource_id", "owner", "duration_ms"];
 const DESCRIBE_FIELDS: &[&str] = &["op", "resource_id"];
 
@@ -113,6 +113,7 @@ impl Request {
                 Ok(Request::Release(ReleaseRequest {
                     resource_id: fields.resource_id()?,
                     owner: fields.required_owner()?,
+                    fence: fields.millis("fence")?,
                 }))
             }
             "renew" => {
@@ -180,6 +181,7 @@ impl Fields<'_> {
         }
     }
 
+    /// A non-negative whole number (milliseconds, or a fence).
     fn millis(&self, name: &str) -> Result<Option<u64>, InvalidRequest> {
         let Some(value) = self.get(name) else {
             return Ok(None);
@@ -188,7 +190,8 @@ impl Fields<'_> {
             return Err(InvalidRequest::field(
                 name,
                 format!(
-                    "must be a whole number of milliseconds, got {}",
+                    "must be a whole number{}, got {}",
+                    unit(name),
                     json_kind(value)
                 ),
             ));
@@ -199,7 +202,7 @@ impl Fields<'_> {
         let message = if n.as_i64().is_some() || n.as_f64().is_some_and(|f| f < 0.0) {
             format!("must not be negative, got {n}")
         } else if n.as_f64().is_some_and(|f| f.fract() != 0.0) {
-            format!("must be a whole number of milliseconds, got {n}")
+            format!("must be a whole number{}, got {n}", unit(name))
         } else {
             format!("is out of range, got {n}")
         };
@@ -261,6 +264,15 @@ impl Fields<'_> {
     }
 }
 
+/// " of milliseconds" for durations; nothing for counters such as `fence`.
+fn unit(field: &str) -> &'static str {
+    if field.ends_with("_ms") {
+        " of milliseconds"
+    } else {
+        ""
+    }
+}
+
 fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -317,6 +329,7 @@ mod tests {
             Request::Release(ReleaseRequest {
                 resource_id: "r".into(),
                 owner: "me".into(),
+                fence: Some(3),
             }),
             Request::Renew(RenewRequest {
                 resource_id: "r".into(),

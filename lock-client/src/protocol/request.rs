@@ -85,6 +85,10 @@ pub struct ReleaseRequest {
     pub resource_id: String,
     /// The owner the grant was made to.
     pub owner: String,
+    /// The grant's fence (optional). With it, a release that is repeated after its first answer was
+    /// lost is recognised and answered `released: true` again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fence: Option<u64>,
 }
 
 /// `{"op":"renew","resource_id":..,"owner":..,"duration_ms":..}`.

@@ -166,6 +166,7 @@ pub async fn refused(engine: &LockEngine, req: AcquireRequest) -> lock_client::p
 /// Releases and returns the answer.
 pub async fn release(engine: &LockEngine, resource: &str, owner: &str) -> ReleaseResponse {
     let req = ReleaseRequest {
+        fence: None,
         resource_id: resource.into(),
         owner: owner.into(),
     };
