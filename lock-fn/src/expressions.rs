@@ -1,40 +1,92 @@
 //! Every DynamoDB expression lock-fn sends, as named constants (DESIGN.md explains each).
 //!
-//! Placeholders: `#rid` resource_id, `#rc` release_code, `#exp` expires (s), `#exp_ms` expires_at_ms,
-//! `#fence` fence, `#acq` acquired_at_ms.
+//! Attribute names are written out (none is a DynamoDB reserved word, which dynalite checks like
+//! DynamoDB does); values are placeholders: `:now_ms` and `:now_s` are the function's clock.
 
 /// Acquire succeeds when there is no item, the lock-fn lease has ended, or (an item dynamo-dlm wrote,
 /// with no ms field) its whole-second lease has ended - the same test dynamo-dlm applies.
-pub const ACQUIRE_CONDITION: &str = "attribute_not_exists(#rid) OR #exp_ms <= :now_ms \
-     OR (attribute_not_exists(#exp_ms) AND #exp <= :now_s)";
+pub const ACQUIRE_CONDITION: &str =
+    "attribute_not_exists(resource_id) OR expires_at_ms <= :now_ms \
+     OR (attribute_not_exists(expires_at_ms) AND expires <= :now_s)";
 
 /// Acquire writes the new holder and lease, and raises the fence: by one over the stored fence, or,
 /// when the item has none (new, deleted by TTL, or overwritten by dynamo-dlm), to a floor derived from
 /// the clock that exceeds every fence issued before.
-pub const ACQUIRE_UPDATE: &str = "SET #rc = :owner, #exp_ms = :exp_ms, #exp = :exp_s, \
-     #acq = :now_ms, #fence = if_not_exists(#fence, :fence_floor) + :one";
+pub const ACQUIRE_UPDATE: &str =
+    "SET release_code = :owner, expires_at_ms = :exp_ms, expires = :exp_s, \
+     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one";
 
 /// Holder-only operations (renew, release, idempotent re-acquire) require the caller to be the
 /// owner of a lease that has not ended.
-pub const HOLDER_CONDITION: &str = "#rc = :owner AND #exp_ms > :now_ms";
+pub const HOLDER_CONDITION: &str = "release_code = :owner AND expires_at_ms > :now_ms";
 
 /// Renew moves the lease end (ms and seconds); the fence stays.
-pub const RENEW_UPDATE: &str = "SET #exp_ms = :exp_ms, #exp = :exp_s";
+pub const RENEW_UPDATE: &str = "SET expires_at_ms = :exp_ms, expires = :exp_s";
 
 /// Release ends the lease now but keeps the item, so the fence keeps counting up; `expires` becomes
 /// "now" (rounded down) so dynamo-dlm clients see the lock free at once and TTL can delete it later.
 /// It records who released which grant when, so that a repeated release can be recognised.
 pub const RELEASE_UPDATE: &str =
-    "SET #exp_ms = :now_ms, #exp = :now_s, #rb = :owner, #rat = :now_ms, \
-     #rf = #fence REMOVE #rc, #acq";
+    "SET expires_at_ms = :now_ms, expires = :now_s, released_by = :owner, released_at_ms = :now_ms, \
+     released_fence = fence REMOVE release_code, acquired_at_ms";
 
 /// A repeated release (its first answer lost) is recognised by the record the first one left:
 /// same owner and, when the caller sent it, same fence.
-pub const RELEASED_CONDITION: &str = "#rb = :owner";
+pub const RELEASED_CONDITION: &str = "released_by = :owner";
 /// [`RELEASED_CONDITION`] when the caller sent the grant's fence.
-pub const RELEASED_FENCE_CONDITION: &str = "#rb = :owner AND #rf = :fence";
+pub const RELEASED_FENCE_CONDITION: &str = "released_by = :owner AND released_fence = :fence";
 /// The confirming write changes nothing.
-pub const CONFIRM_RELEASE_UPDATE: &str = "SET #rb = :owner";
+pub const CONFIRM_RELEASE_UPDATE: &str = "SET released_by = :owner";
 
 /// Re-acquire by the current holder writes nothing new: it only confirms (and returns) the grant.
-pub const CONFIRM_UPDATE: &str = "SET #rc = :owner";
+pub const CONFIRM_UPDATE: &str = "SET release_code = :owner";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::*;
+
+    #[test]
+    fn expressions_name_only_item_attributes() {
+        let known = [
+            ATTR_RESOURCE_ID,
+            ATTR_RELEASE_CODE,
+            ATTR_EXPIRES,
+            ATTR_EXPIRES_AT_MS,
+            ATTR_FENCE,
+            ATTR_ACQUIRED_AT_MS,
+            ATTR_RELEASED_BY,
+            ATTR_RELEASED_FENCE,
+            ATTR_RELEASED_AT_MS,
+        ];
+        let keywords = [
+            "SET",
+            "REMOVE",
+            "OR",
+            "AND",
+            "attribute_not_exists",
+            "if_not_exists",
+        ];
+        for e in [
+            ACQUIRE_CONDITION,
+            ACQUIRE_UPDATE,
+            HOLDER_CONDITION,
+            RENEW_UPDATE,
+            RELEASE_UPDATE,
+            RELEASED_CONDITION,
+            RELEASED_FENCE_CONDITION,
+            CONFIRM_RELEASE_UPDATE,
+            CONFIRM_UPDATE,
+        ] {
+            for word in e.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
+                if word.is_empty() || word.starts_with(':') || keywords.contains(&word) {
+                    continue;
+                }
+                assert!(
+                    known.contains(&word),
+                    "{word:?} in {e:?} is not a lock item attribute"
+                );
+            }
+        }
+    }
+}

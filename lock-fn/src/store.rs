@@ -91,14 +91,6 @@ impl LockStore {
                 .update(resource_id)
                 .update_expression(ACQUIRE_UPDATE)
                 .condition_expression(ACQUIRE_CONDITION)
-                .set_expression_attribute_names(names(&[
-                    ("#rid", ATTR_RESOURCE_ID),
-                    ("#rc", ATTR_RELEASE_CODE),
-                    ("#exp_ms", ATTR_EXPIRES_AT_MS),
-                    ("#exp", ATTR_EXPIRES),
-                    ("#acq", ATTR_ACQUIRED_AT_MS),
-                    ("#fence", ATTR_FENCE),
-                ]))
                 .set_expression_attribute_values(values(&[
                     (":owner", s(owner)),
                     (":exp_ms", n(exp_ms)),
@@ -130,10 +122,6 @@ impl LockStore {
                 .update(resource_id)
                 .update_expression(CONFIRM_UPDATE)
                 .condition_expression(HOLDER_CONDITION)
-                .set_expression_attribute_names(names(&[
-                    ("#rc", ATTR_RELEASE_CODE),
-                    ("#exp_ms", ATTR_EXPIRES_AT_MS),
-                ]))
                 .set_expression_attribute_values(values(&[
                     (":owner", s(owner)),
                     (":now_ms", n(now)),
@@ -158,11 +146,6 @@ impl LockStore {
                 .update(resource_id)
                 .update_expression(RENEW_UPDATE)
                 .condition_expression(HOLDER_CONDITION)
-                .set_expression_attribute_names(names(&[
-                    ("#rc", ATTR_RELEASE_CODE),
-                    ("#exp_ms", ATTR_EXPIRES_AT_MS),
-                    ("#exp", ATTR_EXPIRES),
-                ]))
                 .set_expression_attribute_values(values(&[
                     (":owner", s(owner)),
                     (":now_ms", n(now)),
@@ -189,16 +172,6 @@ impl LockStore {
                 .return_values(ReturnValue::None)
                 .update_expression(RELEASE_UPDATE)
                 .condition_expression(HOLDER_CONDITION)
-                .set_expression_attribute_names(names(&[
-                    ("#rc", ATTR_RELEASE_CODE),
-                    ("#exp_ms", ATTR_EXPIRES_AT_MS),
-                    ("#exp", ATTR_EXPIRES),
-                    ("#acq", ATTR_ACQUIRED_AT_MS),
-                    ("#rb", ATTR_RELEASED_BY),
-                    ("#rat", ATTR_RELEASED_AT_MS),
-                    ("#rf", ATTR_RELEASED_FENCE),
-                    ("#fence", ATTR_FENCE),
-                ]))
                 .set_expression_attribute_values(values(&[
                     (":owner", s(owner)),
                     (":now_ms", n(now)),
@@ -223,11 +196,9 @@ impl LockStore {
         fence: Option<u64>,
     ) -> Result<Attempted<Option<u64>>, StoreError> {
         self.with_retries("confirm_release", resource_id, |_| async move {
-            let mut names_used = vec![("#rb", ATTR_RELEASED_BY)];
             let mut values_used = vec![(":owner", s(owner))];
             let condition = match fence {
                 Some(f) => {
-                    names_used.push(("#rf", ATTR_RELEASED_FENCE));
                     values_used.push((":fence", n(f)));
                     RELEASED_FENCE_CONDITION
                 }
@@ -237,7 +208,6 @@ impl LockStore {
                 .update(resource_id)
                 .update_expression(CONFIRM_RELEASE_UPDATE)
                 .condition_expression(condition)
-                .set_expression_attribute_names(names(&names_used))
                 .set_expression_attribute_values(values(&values_used))
                 .send()
                 .await;
@@ -364,15 +334,6 @@ fn s(v: &str) -> AttributeValue {
 
 fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
-}
-
-fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
-    Some(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
 }
 
 fn values(pairs: &[(&str, AttributeValue)]) -> Option<HashMap<String, AttributeValue>> {
