@@ -22,6 +22,8 @@ pub struct ContentionResult {
     pub wasted_writes_per_grant: f64,
     /// Release (or expiry) to the next grant, ms.
     pub handoff: Summary,
+    /// Grant to release, by the function's clock (ours only), ms.
+    pub hold: Summary,
     /// Pairs of grants that overlapped (must be 0).
     pub overlaps: usize,
     pub handoffs_ms: Vec<f64>,
@@ -102,7 +104,12 @@ pub async fn ours(
         })
         .collect();
     let wasted = *wasted.lock().unwrap();
+    let holds: Vec<f64> = history
+        .iter()
+        .map(|h| h.ended_at_ms.saturating_sub(h.acquired_at_ms) as f64)
+        .collect();
     ContentionResult {
+        hold: summarize_ms(holds),
         variant: variant.to_string(),
         workers,
         seconds: elapsed,
@@ -169,7 +176,9 @@ pub async fn dynamo_dlm(
         .map(|w| (w[1].0 - w[0].2).max(0.0))
         .collect();
     let wasted: u64 = grants.iter().map(|g| g.3.saturating_sub(1)).sum();
+    let holds: Vec<f64> = grants.iter().map(|g| g.1 - g.0).collect();
     ContentionResult {
+        hold: summarize_ms(holds),
         variant: variant.to_string(),
         workers: processes * threads,
         seconds: elapsed,

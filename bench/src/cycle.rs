@@ -41,7 +41,7 @@ pub async fn run(stack: &Stack, table: &str, cycles: usize) -> CycleResult {
         let owner = new_owner_token();
         let (answer, _) = stack
             .lock
-            .acquire_once("bench/cycle", &owner, Duration::ZERO)
+            .acquire_once("bench/cycle", &owner, Duration::ZERO, true)
             .await
             .expect("acquire");
         assert!(

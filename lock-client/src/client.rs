@@ -172,7 +172,10 @@ impl LockClient {
     /// ```
     pub async fn try_acquire(&self, resource: &str) -> Result<Option<LockGuard>, ClientError> {
         let owner = new_owner_token();
-        match self.acquire_once(resource, &owner, Duration::ZERO).await? {
+        match self
+            .acquire_once(resource, &owner, Duration::ZERO, true)
+            .await?
+        {
             (AcquireResponse::Granted(g), sent) => Ok(Some(LockGuard::new(self.clone(), g, sent))),
             (AcquireResponse::Busy(_), _) => Ok(None),
         }
@@ -189,24 +192,29 @@ impl LockClient {
         // One owner for the whole wait: every invoke, retried or not, is the same request for the
         // same owner, so a lost answer is recovered by the next invoke instead of leaking a grant.
         let owner = new_owner_token();
+        // Until an invoke goes unanswered, this owner cannot hold the lock unseen.
+        let mut fresh = true;
         let started = Instant::now();
         let mut refusals = 0u32;
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let wait = left.map_or(self.wait_chunk, |l| l.min(self.wait_chunk));
-            let busy = match self.acquire_once(resource, &owner, wait).await {
+            let busy = match self.acquire_once(resource, &owner, wait, fresh).await {
                 Ok((AcquireResponse::Granted(g), sent)) => {
                     return Ok(LockGuard::new(self.clone(), g, sent))
                 }
                 Ok((AcquireResponse::Busy(b), _)) => b,
-                Err(e) if waiting_cures(&e) => Busy {
-                    acquired: false,
-                    resource_id: resource.to_string(),
-                    retry_after_ms: 100,
-                    holder_expires_at_ms: None,
-                    holder_fence: None,
-                    attempts: 0,
-                },
+                Err(e) if waiting_cures(&e) => {
+                    fresh = false;
+                    Busy {
+                        acquired: false,
+                        resource_id: resource.to_string(),
+                        retry_after_ms: 100,
+                        holder_expires_at_ms: None,
+                        holder_fence: None,
+                        attempts: 0,
+                    }
+                }
                 Err(e) => return Err(e),
             };
             refusals += 1;
@@ -268,11 +276,15 @@ impl LockClient {
 
     /// One raw `acquire` invoke, with an explicit owner and in-function wait; also returns when it
     /// was sent (a conservative start for the lease on this machine's clock).
+    ///
+    /// `fresh_owner`: no earlier invoke with this owner went unanswered (see
+    /// [`AcquireRequest::fresh_owner`]); pass `false` when unsure.
     pub async fn acquire_once(
         &self,
         resource: &str,
         owner: &str,
         wait: Duration,
+        fresh_owner: bool,
     ) -> Result<(AcquireResponse, Instant), ClientError> {
         let sent = Instant::now();
         let request = Request::Acquire(AcquireRequest {
@@ -281,6 +293,7 @@ impl LockClient {
             owner: Some(owner.to_string()),
             wait_ms: millis(wait),
             on_busy: OnBusy::Result,
+            fresh_owner,
         });
         Ok((self.invoker.call(&request).await?, sent))
     }

@@ -68,7 +68,7 @@ impl Invoker {
         &self,
         payload: &serde_json::Value,
     ) -> Result<T, ClientError> {
-        let payload = serde_json::to_vec(payload).expect("JSON values always serialize");
+        let mut payload = serde_json::to_vec(payload).expect("JSON values always serialize");
         let mut attempt = 1;
         loop {
             let sent = self
@@ -81,6 +81,9 @@ impl Invoker {
             match self.interpret(sent) {
                 Err(Retry::Transient(e)) if attempt < TRANSPORT_ATTEMPTS => {
                     tracing::warn!(function = %self.function, attempt, error = %e, "invoke failed; retrying");
+                    // The failed invoke may have run: this owner may hold the lock now, so the
+                    // retry must not promise a fresh owner.
+                    payload = without_fresh_owner(payload);
                     tokio::time::sleep(Duration::from_millis(
                         20 * u64::from(attempt) + fastrand::u64(0..20),
                     ))
@@ -163,6 +166,17 @@ impl Invoker {
     }
 }
 
+/// The payload without `"fresh_owner": true`.
+fn without_fresh_owner(payload: Vec<u8>) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(&payload) {
+        Ok(serde_json::Value::Object(mut m)) if m.contains_key("fresh_owner") => {
+            m.remove("fresh_owner");
+            serde_json::to_vec(&m).expect("JSON values always serialize")
+        }
+        _ => payload,
+    }
+}
+
 enum Retry {
     Transient(ClientError),
     Final(ClientError),
@@ -178,5 +192,22 @@ fn function_error(bytes: &[u8], status: u16) -> ClientError {
             error_type: "Unhandled".into(),
             message: format!("HTTP {status}: {}", String::from_utf8_lossy(bytes)),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_drop_the_fresh_owner_promise() {
+        let p = br#"{"op":"acquire","resource_id":"r","owner":"o","fresh_owner":true}"#.to_vec();
+        let v: serde_json::Value = serde_json::from_slice(&without_fresh_owner(p)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"op":"acquire","resource_id":"r","owner":"o"})
+        );
+        let other = br#"{"op":"describe","resource_id":"r"}"#.to_vec();
+        assert_eq!(without_fresh_owner(other.clone()), other);
     }
 }

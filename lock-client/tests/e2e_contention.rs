@@ -29,7 +29,7 @@ async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
                 let client = base.with_duration(Duration::from_millis(duration));
                 let owner = new_owner_token();
                 let (AcquireResponse::Granted(g), _) = client
-                    .acquire_once(&r, &owner, Duration::ZERO)
+                    .acquire_once(&r, &owner, Duration::ZERO, true)
                     .await
                     .unwrap()
                 else {

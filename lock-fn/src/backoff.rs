@@ -8,11 +8,13 @@ pub fn store_retry_delay(attempt: u32) -> Duration {
     full_jitter(25, 800, attempt)
 }
 
-/// Delay before the next acquire attempt while waiting for a busy lock: exponential from 2 ms,
-/// capped at 64 ms, "equal jitter" (at least half the step) so waiters neither stampede nor starve.
-pub fn wait_poll_delay(attempt: u32) -> Duration {
-    let step = exp_step(2, 64, attempt);
-    Duration::from_micros(step * 500 + fastrand::u64(0..=step * 500))
+/// Delay before the next acquire attempt while waiting for a busy lock: uniform in
+/// `[interval / 2, 3 * interval / 2]`. No ramp from short delays: every waiter polls at the same
+/// average rate from its first refusal on, and the jitter spreads the waiters' polls evenly, so that
+/// after a release the next poll comes about `interval / waiters` later.
+pub fn wait_poll_delay(interval: Duration) -> Duration {
+    let us = interval.as_micros() as u64;
+    Duration::from_micros(us / 2 + fastrand::u64(0..=us))
 }
 
 /// Random in `[0, min(cap, base * 2^(attempt-1))]` milliseconds.
@@ -31,15 +33,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delays_grow_and_stay_within_their_caps() {
+    fn delays_stay_within_their_bounds() {
+        let interval = Duration::from_millis(40);
         for attempt in 1..40 {
             assert!(store_retry_delay(attempt) <= Duration::from_millis(800));
-            let d = wait_poll_delay(attempt);
-            let step = exp_step(2, 64, attempt);
-            assert!(d >= Duration::from_micros(step * 500) && d <= Duration::from_millis(step));
+            let d = wait_poll_delay(interval);
+            assert!(
+                d >= Duration::from_millis(20) && d <= Duration::from_millis(60),
+                "{d:?}"
+            );
         }
-        assert_eq!(exp_step(2, 64, 1), 2);
-        assert_eq!(exp_step(2, 64, 3), 8);
-        assert_eq!(exp_step(2, 64, 30), 64);
+        assert_eq!(exp_step(25, 800, 1), 25);
+        assert_eq!(exp_step(25, 800, 3), 100);
+        assert_eq!(exp_step(25, 800, 30), 800);
     }
 }

@@ -12,14 +12,17 @@ pub const ENV_MAX_DURATION_MS: &str = "LOCK_MAX_DURATION_MS";
 pub const ENV_DEADLINE_MARGIN_MS: &str = "LOCK_DEADLINE_MARGIN_MS";
 /// Environment variable for how many times one throttled or failed write is tried in all.
 pub const ENV_STORE_ATTEMPTS: &str = "LOCK_STORE_ATTEMPTS";
+/// Environment variable for the mean interval between one waiter's attempts during `wait_ms`.
+pub const ENV_WAIT_POLL_MS: &str = "LOCK_WAIT_POLL_MS";
 
 /// Every environment variable lock-fn reads (the SAM template must only set these).
-pub const ALL_ENV: [&str; 5] = [
+pub const ALL_ENV: [&str; 6] = [
     ENV_TABLE,
     ENV_DEFAULT_DURATION_MS,
     ENV_MAX_DURATION_MS,
     ENV_DEADLINE_MARGIN_MS,
     ENV_STORE_ATTEMPTS,
+    ENV_WAIT_POLL_MS,
 ];
 
 /// dynamo-dlm's default table name, so both can share one table without configuration.
@@ -38,6 +41,8 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// Attempts per write when DynamoDB throttles or fails transiently (1 = no retry).
     pub store_attempts: u32,
+    /// Mean interval between one waiter's attempts while an acquire waits (`wait_ms`).
+    pub wait_poll: Duration,
 }
 
 impl Default for Config {
@@ -48,6 +53,7 @@ impl Default for Config {
             max_duration: Duration::from_secs(12 * 60 * 60),
             deadline_margin: Duration::from_millis(300),
             store_attempts: 6,
+            wait_poll: Duration::from_millis(64),
         }
     }
 }
@@ -98,6 +104,7 @@ impl Config {
             default_duration: millis(ENV_DEFAULT_DURATION_MS, defaults.default_duration)?,
             max_duration: millis(ENV_MAX_DURATION_MS, defaults.max_duration)?,
             deadline_margin: millis(ENV_DEADLINE_MARGIN_MS, defaults.deadline_margin)?,
+            wait_poll: millis(ENV_WAIT_POLL_MS, defaults.wait_poll)?.max(Duration::from_millis(1)),
             store_attempts: match lookup(ENV_STORE_ATTEMPTS) {
                 None => defaults.store_attempts,
                 Some(v) => v

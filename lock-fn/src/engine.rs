@@ -80,9 +80,8 @@ impl LockEngine {
         }
         // Whether this owner may already hold the lock: it chose its own token (a retried call), or
         // one of our writes failed in a way that may have been applied.
-        let mut may_hold = caller_owner;
+        let mut may_hold = caller_owner && !req.fresh_owner;
         let mut requests = 0;
-        let mut poll = 0;
         loop {
             let write = self
                 .store
@@ -129,8 +128,7 @@ impl LockEngine {
             may_hold = false;
             let holder_end = holder.as_ref().and_then(LockItem::lease_end_ms);
             let now = now_ms();
-            poll += 1;
-            let mut delay = wait_poll_delay(poll);
+            let mut delay = wait_poll_delay(self.config.wait_poll);
             if let Some(end) = holder_end {
                 // No point polling before the holder's lease could end... unless it releases early,
                 // which polling catches; so sleep the shorter of the two.

@@ -22,7 +22,8 @@ pub async fn handle(engine: &LockEngine, event: LambdaEvent<Value>) -> Result<Va
         }
     };
     let (op, resource) = (request.op(), request.resource_id().to_string());
-    let result = engine.execute(request, Some(event.context.deadline)).await;
+    let deadline = deadline_epoch_ms(event.context.deadline, crate::clock::now_ms());
+    let result = engine.execute(request, Some(deadline)).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(done) => {
@@ -41,5 +42,33 @@ pub async fn handle(engine: &LockEngine, event: LambdaEvent<Value>) -> Result<Va
             }
             Err(e)
         }
+    }
+}
+
+/// The invocation deadline in epoch ms. Real Lambda sends epoch ms; `cargo lambda watch` sends the
+/// invocation's time limit in ms (600000). A value that cannot be an epoch time (before 2001) is
+/// read as a limit counted from now.
+pub fn deadline_epoch_ms(raw: u64, now_ms: u64) -> u64 {
+    if raw < 1_000_000_000_000 {
+        now_ms.saturating_add(raw)
+    } else {
+        raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_deadlines_pass_and_emulator_limits_count_from_now() {
+        assert_eq!(
+            deadline_epoch_ms(1_795_000_000_000, 1_794_999_999_000),
+            1_795_000_000_000
+        );
+        assert_eq!(
+            deadline_epoch_ms(600_000, 1_795_000_000_000),
+            1_795_000_600_000
+        );
     }
 }

@@ -19,6 +19,7 @@ fn request() -> AcquireRequest {
         owner: None,
         wait_ms: 0,
         on_busy: OnBusy::Result,
+        fresh_owner: false,
     }
 }
 

@@ -47,6 +47,7 @@ async fn throttling_is_retried_with_warnings_then_surfaces_as_throttled() {
         owner: None,
         wait_ms: 0,
         on_busy: OnBusy::Result,
+        fresh_owner: false,
     };
     let err = mock_engine(client, 3)
         .acquire(request, None)

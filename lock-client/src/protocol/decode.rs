@@ -44,6 +44,7 @@ impl fmt::Display for InvalidRequest {
 impl std::error::Error for InvalidRequest {}
 
 const ACQUIRE_FIELDS: &[&str] = &[
+    "fresh_owner",
     "op",
     "resource_id",
     "duration_ms",
@@ -106,6 +107,7 @@ impl Request {
                     owner: fields.optional_owner()?,
                     wait_ms: fields.wait_ms()?,
                     on_busy: fields.on_busy()?,
+                    fresh_owner: fields.flag("fresh_owner")?,
                 }))
             }
             "release" => {
@@ -207,6 +209,17 @@ impl Fields<'_> {
             format!("is out of range, got {n}")
         };
         Err(InvalidRequest::field(name, message))
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, InvalidRequest> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(InvalidRequest::field(
+                name,
+                format!("must be true or false, got {}", json_kind(other)),
+            )),
+        }
     }
 
     fn resource_id(&self) -> Result<String, InvalidRequest> {
@@ -312,6 +325,7 @@ mod tests {
                 owner: None,
                 wait_ms: 0,
                 on_busy: OnBusy::Result,
+                fresh_owner: false,
             })
         );
     }
@@ -325,6 +339,7 @@ mod tests {
                 owner: Some("me".into()),
                 wait_ms: 7,
                 on_busy: OnBusy::Error,
+                fresh_owner: false,
             }),
             Request::Release(ReleaseRequest {
                 resource_id: "r".into(),

@@ -12,6 +12,7 @@ use serde::Serialize;
 ///     owner: None,
 ///     wait_ms: 0,
 ///     on_busy: OnBusy::Error,
+///     fresh_owner: false,
 /// });
 /// assert_eq!(r.to_json().to_string(),
 ///     r#"{"duration_ms":30000,"on_busy":"error","op":"acquire","resource_id":"orders/42"}"#);
@@ -47,6 +48,12 @@ pub struct AcquireRequest {
     /// What a refusal looks like: a result (default) or a `LockBusy` function error.
     #[serde(skip_serializing_if = "OnBusy::is_default")]
     pub on_busy: OnBusy,
+    /// The caller promises that no earlier acquire with this `owner` can have been granted unseen
+    /// (this is its first invoke with the owner, or every earlier one was answered). Lets the
+    /// function skip the idempotency check that costs a write when DynamoDB does not return the
+    /// holder on a refusal. A false promise can only make the caller's own acquire fail.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fresh_owner: bool,
 }
 
 /// How a refused acquire is reported.

@@ -136,6 +136,7 @@ pub fn acq(resource: &str, duration_ms: u64, owner: Option<&str>) -> AcquireRequ
         owner: owner.map(Into::into),
         wait_ms: 0,
         on_busy: OnBusy::Result,
+        fresh_owner: false,
     }
 }
 
