@@ -14,8 +14,8 @@ use serde::Serialize;
 ///     on_busy: OnBusy::Error,
 ///     fresh_owner: false,
 /// });
-/// assert_eq!(r.to_json().to_string(),
-///     r#"{"duration_ms":30000,"on_busy":"error","op":"acquire","resource_id":"orders/42"}"#);
+/// assert_eq!(r.to_json(), serde_json::json!(
+///     {"op": "acquire", "resource_id": "orders/42", "duration_ms": 30000, "on_busy": "error"}));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
