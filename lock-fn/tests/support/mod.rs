@@ -2,6 +2,7 @@
 //! moto), fresh tables, engines, and request shorthands.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod mocks;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,194 @@
+//! A fault-injecting HTTP proxy in front of dynalite (the project's own test tooling).
+//!
+//! It forwards DynamoDB requests one by one and, at set rates, answers a throttling error or a 500
+//! itself, delays the request, resets the connection, or - the dangerous one - forwards the request,
+//! lets dynalite apply it, and then drops the answer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Rates (0..=1) of each fault, drawn independently per request in this order.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Faults {
+    /// Answer `ProvisionedThroughputExceededException` (not forwarded).
+    pub throttle: f64,
+    /// Answer HTTP 500 `InternalServerError` (not forwarded).
+    pub server_error: f64,
+    /// Close the connection without an answer (not forwarded).
+    pub reset: f64,
+    /// Forward, let it apply, then close the connection without the answer.
+    pub lose_answer: f64,
+    /// Delay the request by `latency` before forwarding.
+    pub slow: f64,
+    /// The added latency.
+    pub latency: Duration,
+}
+
+/// What the proxy did so far.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub forwarded: AtomicU64,
+    pub throttled: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub resets: AtomicU64,
+    pub lost_answers: AtomicU64,
+    pub delayed: AtomicU64,
+}
+
+/// A running proxy.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    faults: Arc<Mutex<Faults>>,
+    /// What it did.
+    pub counts: Arc<Counts>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (an `http://127.0.0.1:PORT` endpoint) on a free loopback port.
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let upstream: SocketAddr = upstream.trim_start_matches("http://").parse().expect("upstream address");
+        assert!(upstream.ip().is_loopback(), "the proxy only forwards to loopback");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let counts = Arc::new(Counts::default());
+        let (f, c) = (faults.clone(), counts.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                let (f, c) = (f.clone(), c.clone());
+                tokio::spawn(async move {
+                    let _ = serve(client, upstream, f, c).await;
+                });
+            }
+        });
+        FaultProxy { addr, faults, counts }
+    }
+
+    /// The endpoint to give the DynamoDB client.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Changes the fault rates (applies to the next request).
+    pub fn set(&self, faults: Faults) {
+        *self.faults.lock().unwrap() = faults;
+    }
+}
+
+enum Action {
+    Forward,
+    Throttle,
+    ServerError,
+    Reset,
+    LoseAnswer,
+}
+
+fn choose(f: &Faults) -> (Action, bool) {
+    let slow = fastrand::f64() < f.slow;
+    let action = if fastrand::f64() < f.throttle {
+        Action::Throttle
+    } else if fastrand::f64() < f.server_error {
+        Action::ServerError
+    } else if fastrand::f64() < f.reset {
+        Action::Reset
+    } else if fastrand::f64() < f.lose_answer {
+        Action::LoseAnswer
+    } else {
+        Action::Forward
+    };
+    (action, slow)
+}
+
+async fn serve(mut client: TcpStream, upstream: SocketAddr, faults: Arc<Mutex<Faults>>, counts: Arc<Counts>) -> std::io::Result<()> {
+    let mut up: Option<TcpStream> = None;
+    let mut buf = Vec::new();
+    loop {
+        let Some(request) = read_message(&mut client, &mut buf).await? else { return Ok(()) };
+        let f = *faults.lock().unwrap();
+        let (action, slow) = choose(&f);
+        if slow {
+            counts.delayed.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(f.latency).await;
+        }
+        match action {
+            Action::Throttle => {
+                counts.throttled.fetch_add(1, Ordering::Relaxed);
+                client.write_all(&error_response(400, "ProvisionedThroughputExceededException", "injected throttling")).await?;
+            }
+            Action::ServerError => {
+                counts.server_errors.fetch_add(1, Ordering::Relaxed);
+                client.write_all(&error_response(500, "InternalServerError", "injected server error")).await?;
+            }
+            Action::Reset => {
+                counts.resets.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Action::Forward | Action::LoseAnswer => {
+                if up.is_none() {
+                    up = Some(TcpStream::connect(upstream).await?);
+                }
+                let conn = up.as_mut().unwrap();
+                conn.write_all(&request).await?;
+                let mut up_buf = Vec::new();
+                let Some(response) = read_message(conn, &mut up_buf).await? else { return Ok(()) };
+                if matches!(action, Action::LoseAnswer) {
+                    counts.lost_answers.fetch_add(1, Ordering::Relaxed);
+                    return Ok(()); // applied upstream; the answer never arrives
+                }
+                counts.forwarded.fetch_add(1, Ordering::Relaxed);
+                client.write_all(&response).await?;
+            }
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 message (head and a Content-Length body); `None` at a clean end of stream.
+async fn read_message<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<Vec<u8>>> {
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 8192];
+        let n = r.read(&mut chunk).await?;
+        if n == 0 {
+            return if buf.is_empty() { Ok(None) } else { Err(std::io::ErrorKind::UnexpectedEof.into()) };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap_or(0))
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 8192];
+        let n = r.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let message: Vec<u8> = buf.drain(..head_end + length).collect();
+    Ok(Some(message))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn error_response(status: u16, code: &str, message: &str) -> Vec<u8> {
+    let body = format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#);
+    let reason = if status == 500 { "Internal Server Error" } else { "Bad Request" };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: injected\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
