@@ -162,7 +162,10 @@ impl LockEngine {
     /// retry that names the grant's fence) is recognised by the record the first one left in the
     /// item, and answered `released:true` with the original release time.
     pub async fn release(&self, req: ReleaseRequest) -> Result<Executed, LockError> {
-        let write = self.store.release(&req.resource_id, &req.owner).await?;
+        let write = self
+            .store
+            .release(&req.resource_id, &req.owner, req.fence)
+            .await?;
         let mut requests = write.attempts;
         let released_at_ms = match write.value {
             ReleaseWrite::Released { at_ms } => Some(at_ms),

@@ -30,6 +30,22 @@ pub const RELEASE_UPDATE: &str =
     "SET expires_at_ms = :now_ms, expires = :now_s, released_by = :owner, released_at_ms = :now_ms, \
      released_fence = fence REMOVE release_code, acquired_at_ms";
 
+/// A release that names its grant's fence must match it (the fence identifies the grant).
+pub const HOLDER_FENCE_CONDITION: &str =
+    "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence";
+
+/// A release that names its fence also records itself in slot `#slot` = `rel_<fence mod 16>`,
+/// `{f: fence, o: owner, t: time}`: the last sixteen grants' releases stay recognisable however many
+/// other releases follow (fences of one item's life are consecutive).
+pub const RELEASE_FENCED_UPDATE: &str =
+    "SET expires_at_ms = :now_ms, expires = :now_s, released_by = :owner, released_at_ms = :now_ms, \
+     released_fence = fence, #slot = :record REMOVE release_code, acquired_at_ms";
+
+/// A repeated fenced release is recognised by its slot.
+pub const SLOT_RELEASED_CONDITION: &str = "#slot.f = :fence AND #slot.o = :owner";
+/// The confirming write for [`SLOT_RELEASED_CONDITION`] changes nothing.
+pub const CONFIRM_SLOT_UPDATE: &str = "SET #slot.o = :owner";
+
 /// A repeated release (its first answer lost) is recognised by the record the first one left:
 /// same owner and, when the caller sent it, same fence.
 pub const RELEASED_CONDITION: &str = "released_by = :owner";
@@ -77,7 +93,16 @@ mod tests {
             RELEASED_FENCE_CONDITION,
             CONFIRM_RELEASE_UPDATE,
             CONFIRM_UPDATE,
+            HOLDER_FENCE_CONDITION,
+            RELEASE_FENCED_UPDATE,
+            SLOT_RELEASED_CONDITION,
+            CONFIRM_SLOT_UPDATE,
         ] {
+            // `#slot` names a release slot; `f` and `o` are the fields of its record.
+            let e = e
+                .replace("#slot.f", "")
+                .replace("#slot.o", "")
+                .replace("#slot", "");
             for word in e.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
                 if word.is_empty() || word.starts_with(':') || keywords.contains(&word) {
                     continue;

@@ -26,6 +26,13 @@ pub const ATTR_RELEASED_BY: &str = "released_by";
 pub const ATTR_RELEASED_FENCE: &str = "released_fence";
 /// When the last release happened, epoch ms.
 pub const ATTR_RELEASED_AT_MS: &str = "released_at_ms";
+/// How many fenced releases stay recognisable (slots `rel_0` .. `rel_15`).
+pub const RELEASE_SLOTS: u64 = 16;
+
+/// The slot attribute a fenced release of `fence` records itself in.
+pub fn release_slot(fence: u64) -> String {
+    format!("rel_{}", fence % RELEASE_SLOTS)
+}
 
 /// One lock item, as read back from DynamoDB.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +51,8 @@ pub struct LockItem {
     pub acquired_at_ms: Option<u64>,
     /// The last release: who released which fence when (lock-fn items that were released).
     pub last_release: Option<LastRelease>,
+    /// Recent fenced releases, from the `rel_*` slots.
+    pub slot_releases: Vec<LastRelease>,
 }
 
 /// The record a release leaves in the item.
@@ -84,9 +93,9 @@ impl LockItem {
     /// Whether the item records that `owner` released the grant with `fence` (any grant of that
     /// owner when `fence` is `None`); returns when.
     pub fn released_by(&self, owner: &str, fence: Option<u64>) -> Option<u64> {
-        self.last_release
-            .as_ref()
-            .filter(|r| r.owner == owner && (fence.is_none() || r.fence == fence))
+        let matches = |r: &&LastRelease| r.owner == owner && (fence.is_none() || r.fence == fence);
+        let slot = fence.and_then(|_| self.slot_releases.iter().find(matches));
+        slot.or(self.last_release.as_ref().filter(matches))
             .map(|r| r.at_ms)
     }
 
@@ -120,6 +129,19 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
                 }),
                 _ => None,
             },
+            slot_releases: (0..RELEASE_SLOTS)
+                .filter_map(|i| match map.get(&format!("rel_{i}")) {
+                    Some(AttributeValue::M(slot)) => Some(slot),
+                    _ => None,
+                })
+                .map(|slot| {
+                    Ok(LastRelease {
+                        owner: string(slot, "o")?.unwrap_or_default(),
+                        fence: number(slot, "f")?,
+                        at_ms: number(slot, "t")?.unwrap_or_default(),
+                    })
+                })
+                .collect::<Result<_, ItemFormatError>>()?,
         })
     }
 }

@@ -159,24 +159,36 @@ impl LockStore {
         .await
     }
 
-    /// Ends `owner`'s unexpired lease now, keeping the item (and so the fence). `Ok(value)` is
-    /// `Released` or, when `owner` was not the holder, `NotHolder` with the old item if returned.
+    /// Ends `owner`'s unexpired lease now, keeping the item (and so the fence). With `fence`, only
+    /// that grant is released, and the release is also recorded in its slot (see
+    /// [`RELEASE_FENCED_UPDATE`]). `NotHolder` carries the old item when DynamoDB returned it.
     pub async fn release(
         &self,
         resource_id: &str,
         owner: &str,
+        fence: Option<u64>,
     ) -> Result<Attempted<ReleaseWrite>, StoreError> {
         self.with_retries("release", resource_id, |now| async move {
-            let sent = self
-                .update(resource_id)
-                .return_values(ReturnValue::None)
-                .update_expression(RELEASE_UPDATE)
-                .condition_expression(HOLDER_CONDITION)
-                .set_expression_attribute_values(values(&[
-                    (":owner", s(owner)),
-                    (":now_ms", n(now)),
-                    (":now_s", n(floor_secs(now))),
-                ]))
+            let mut vals = vec![
+                (":owner", s(owner)),
+                (":now_ms", n(now)),
+                (":now_s", n(floor_secs(now))),
+            ];
+            let mut req = self.update(resource_id).return_values(ReturnValue::None);
+            req = match fence {
+                None => req
+                    .update_expression(RELEASE_UPDATE)
+                    .condition_expression(HOLDER_CONDITION),
+                Some(f) => {
+                    vals.push((":fence", n(f)));
+                    vals.push((":record", release_record(owner, f, now)));
+                    req.update_expression(RELEASE_FENCED_UPDATE)
+                        .condition_expression(HOLDER_FENCE_CONDITION)
+                        .expression_attribute_names("#slot", release_slot(f))
+                }
+            };
+            let sent = req
+                .set_expression_attribute_values(values(&vals))
                 .send()
                 .await;
             Ok(match self.conditional(sent)? {
@@ -188,7 +200,7 @@ impl LockStore {
     }
 
     /// Whether the item records that `owner` released (the grant with `fence`, when given): the
-    /// release time, or `None`. A no-op conditional write, used after an ambiguous release attempt.
+    /// release time, or `None`. A no-op conditional write, used when no old item came back.
     pub async fn confirm_released(
         &self,
         resource_id: &str,
@@ -196,22 +208,22 @@ impl LockStore {
         fence: Option<u64>,
     ) -> Result<Attempted<Option<u64>>, StoreError> {
         self.with_retries("confirm_release", resource_id, |_| async move {
-            let mut values_used = vec![(":owner", s(owner))];
-            let condition = match fence {
-                Some(f) => {
-                    values_used.push((":fence", n(f)));
-                    RELEASED_FENCE_CONDITION
-                }
-                None => RELEASED_CONDITION,
+            let mut req = self.update(resource_id);
+            req = match fence {
+                None => req
+                    .update_expression(CONFIRM_RELEASE_UPDATE)
+                    .condition_expression(RELEASED_CONDITION)
+                    .set_expression_attribute_values(values(&[(":owner", s(owner))])),
+                Some(f) => req
+                    .update_expression(CONFIRM_SLOT_UPDATE)
+                    .condition_expression(SLOT_RELEASED_CONDITION)
+                    .expression_attribute_names("#slot", release_slot(f))
+                    .set_expression_attribute_values(values(&[
+                        (":owner", s(owner)),
+                        (":fence", n(f)),
+                    ])),
             };
-            let sent = self
-                .update(resource_id)
-                .update_expression(CONFIRM_RELEASE_UPDATE)
-                .condition_expression(condition)
-                .set_expression_attribute_values(values(&values_used))
-                .send()
-                .await;
-            Ok(match self.conditional(sent)? {
+            Ok(match self.conditional(req.send().await)? {
                 Ok(Some(item)) => item.released_by(owner, fence),
                 _ => None,
             })
@@ -320,6 +332,15 @@ impl LockStore {
             n += 1;
         }
     }
+}
+
+/// The `{f, o, t}` record a fenced release leaves in its slot.
+fn release_record(owner: &str, fence: u64, now: u64) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("f".to_string(), n(fence)),
+        ("o".to_string(), s(owner)),
+        ("t".to_string(), n(now)),
+    ]))
 }
 
 fn no_item() -> Failure {

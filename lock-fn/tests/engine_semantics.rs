@@ -367,8 +367,18 @@ async fn a_repeated_release_naming_the_fence_is_answered_like_the_first() {
         "and p's lock is untouched"
     );
     assert!(release_fenced("p", Some(h.fence)).await.released);
+    assert_eq!(
+        release_fenced("o", Some(g.fence)).await.released_at_ms,
+        first.released_at_ms,
+        "its slot keeps o's release recognisable after p's release"
+    );
+    // Sixteen grants later the slot is reused.
+    for _ in 0..16 {
+        let x = granted(&engine, acq("r", 60_000, None)).await;
+        assert!(release_fenced(&x.owner, Some(x.fence)).await.released);
+    }
     assert!(
         !release_fenced("o", Some(g.fence)).await.released,
-        "p's release replaced the record"
+        "the slot now holds a later release"
     );
 }

@@ -33,19 +33,31 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
     let end = Instant::now() + PHASE;
     let mut tasks = Vec::new();
     for w in 0..WORKERS {
-        let (engine, histories, grants, errors) = (engine.clone(), histories.clone(), grants.clone(), errors.clone());
+        let (engine, histories, grants, errors) = (
+            engine.clone(),
+            histories.clone(),
+            grants.clone(),
+            errors.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let r = w % RESOURCES;
             let resource = format!("faulty-{r}");
             while Instant::now() < end {
-                let req = AcquireRequest { wait_ms: 100, ..acq(&resource, fastrand::u64(40..=80), None) };
+                let req = AcquireRequest {
+                    wait_ms: 100,
+                    ..acq(&resource, fastrand::u64(40..=80), None)
+                };
                 let g = match engine.acquire(req, None).await {
                     Ok(done) => match done.reply {
                         Reply::Acquire(AcquireResponse::Granted(g)) => g,
                         _ => continue,
                     },
                     Err(e) => {
-                        *errors.lock().unwrap().entry(e.error_type().as_str()).or_default() += 1;
+                        *errors
+                            .lock()
+                            .unwrap()
+                            .entry(e.error_type().as_str())
+                            .or_default() += 1;
                         continue;
                     }
                 };
@@ -53,14 +65,22 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
                 tokio::time::sleep(Duration::from_millis(fastrand::u64(0..3))).await;
                 // Release until there is an answer: naming the fence makes a repeat exact.
                 let answer = loop {
-                    let req = ReleaseRequest { resource_id: resource.clone(), owner: g.owner.clone(), fence: Some(g.fence) };
+                    let req = ReleaseRequest {
+                        resource_id: resource.clone(),
+                        owner: g.owner.clone(),
+                        fence: Some(g.fence),
+                    };
                     match engine.release(req).await {
                         Ok(done) => match done.reply {
                             Reply::Release(answer) => break answer,
                             other => panic!("release answered {other:?}"),
                         },
                         Err(e) => {
-                            *errors.lock().unwrap().entry(e.error_type().as_str()).or_default() += 1;
+                            *errors
+                                .lock()
+                                .unwrap()
+                                .entry(e.error_type().as_str())
+                                .or_default() += 1;
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
                     }
@@ -83,13 +103,19 @@ async fn recovery(engine: &LockEngine) -> Duration {
     let started = Instant::now();
     for r in 0..RESOURCES {
         loop {
-            let req = AcquireRequest { wait_ms: 1000, ..acq(&format!("faulty-{r}"), 1, None) };
+            let req = AcquireRequest {
+                wait_ms: 1000,
+                ..acq(&format!("faulty-{r}"), 1, None)
+            };
             if let Ok(done) = engine.acquire(req, None).await {
                 if done.reply.outcome() == "granted" {
                     break;
                 }
             }
-            assert!(started.elapsed() < Duration::from_secs(10), "no grant 10 s after the faults stopped");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no grant 10 s after the faults stopped"
+            );
         }
     }
     started.elapsed()
@@ -100,32 +126,97 @@ async fn no_double_grant_and_fast_recovery_under_store_faults() {
     let direct = client(&dynalite_endpoint());
     let table = fresh_table(&direct).await;
     let proxy = FaultProxy::start(&dynalite_endpoint()).await;
-    let engine = engine_on(&client(&proxy.endpoint()), &table, Config { store_attempts: 6, ..Config::default() });
-    let histories = Arc::new((0..RESOURCES).map(|_| History::default()).collect::<Vec<_>>());
+    let engine = engine_on(
+        &client(&proxy.endpoint()),
+        &table,
+        Config {
+            store_attempts: 6,
+            ..Config::default()
+        },
+    );
+    let histories = Arc::new(
+        (0..RESOURCES)
+            .map(|_| History::default())
+            .collect::<Vec<_>>(),
+    );
     let none = Faults::default();
     let phases = [
         ("no faults", none),
-        ("throttling 30%", Faults { throttle: 0.3, ..none }),
-        ("HTTP 500 20%", Faults { server_error: 0.2, ..none }),
+        (
+            "throttling 30%",
+            Faults {
+                throttle: 0.3,
+                ..none
+            },
+        ),
+        (
+            "HTTP 500 20%",
+            Faults {
+                server_error: 0.2,
+                ..none
+            },
+        ),
         ("connection resets 10%", Faults { reset: 0.1, ..none }),
-        ("applied, answer lost 20%", Faults { lose_answer: 0.2, ..none }),
-        ("+40 ms latency 30%", Faults { slow: 0.3, latency: Duration::from_millis(40), ..none }),
-        ("all of them", Faults { throttle: 0.1, server_error: 0.1, reset: 0.05, lose_answer: 0.1, slow: 0.2, latency: Duration::from_millis(40) }),
+        (
+            "applied, answer lost 20%",
+            Faults {
+                lose_answer: 0.2,
+                ..none
+            },
+        ),
+        (
+            "+40 ms latency 30%",
+            Faults {
+                slow: 0.3,
+                latency: Duration::from_millis(40),
+                ..none
+            },
+        ),
+        (
+            "all of them",
+            Faults {
+                throttle: 0.1,
+                server_error: 0.1,
+                reset: 0.05,
+                lose_answer: 0.1,
+                slow: 0.2,
+                latency: Duration::from_millis(40),
+            },
+        ),
     ];
-    eprintln!("{:<26} {:>7} {:>12} {:>40}", "phase", "grants", "recovery ms", "errors seen by callers (typed)");
+    eprintln!(
+        "{:<26} {:>7} {:>12} {:>40}",
+        "phase", "grants", "recovery ms", "errors seen by callers (typed)"
+    );
     for (name, faults) in phases {
         proxy.set(faults);
         let outcome = run_phase(&engine, &histories).await;
         proxy.set(none);
         let recovered = recovery(&engine).await;
-        eprintln!("{name:<26} {:>7} {:>12} {:>40}", outcome.grants, recovered.as_millis(), format!("{:?}", outcome.errors));
-        assert!(outcome.grants > 20, "{name}: grants must continue under faults ({} granted)", outcome.grants);
+        eprintln!(
+            "{name:<26} {:>7} {:>12} {:>40}",
+            outcome.grants,
+            recovered.as_millis(),
+            format!("{:?}", outcome.errors)
+        );
+        assert!(
+            outcome.grants > 20,
+            "{name}: grants must continue under faults ({} granted)",
+            outcome.grants
+        );
         for kind in outcome.errors.keys() {
-            assert!(["Throttled", "StoreUnavailable"].contains(kind), "{name}: unexpected error type {kind}");
+            assert!(
+                ["Throttled", "StoreUnavailable"].contains(kind),
+                "{name}: unexpected error type {kind}"
+            );
         }
-        assert!(recovered < Duration::from_secs(2), "{name}: recovery took {recovered:?}");
+        assert!(
+            recovered < Duration::from_secs(2),
+            "{name}: recovery took {recovered:?}"
+        );
         for (r, h) in histories.iter().enumerate() {
-            h.check().unwrap_or_else(|v| panic!("{name}, resource {r}: {v}"));
+            h.check()
+                .unwrap_or_else(|v| panic!("{name}, resource {r}: {v}"));
         }
     }
     let c = &proxy.counts;
@@ -135,7 +226,16 @@ async fn no_double_grant_and_fast_recovery_under_store_faults() {
         c.forwarded.load(Relaxed), c.throttled.load(Relaxed), c.server_errors.load(Relaxed), c.resets.load(Relaxed),
         c.lost_answers.load(Relaxed), c.delayed.load(Relaxed), histories.iter().map(History::lost).sum::<usize>()
     );
-    for (what, n) in [("throttled", &c.throttled), ("500s", &c.server_errors), ("resets", &c.resets), ("lost answers", &c.lost_answers), ("delays", &c.delayed)] {
-        assert!(n.load(Relaxed) > 50, "too few {what} injected to prove anything");
+    for (what, n) in [
+        ("throttled", &c.throttled),
+        ("500s", &c.server_errors),
+        ("resets", &c.resets),
+        ("lost answers", &c.lost_answers),
+        ("delays", &c.delayed),
+    ] {
+        assert!(
+            n.load(Relaxed) > 50,
+            "too few {what} injected to prove anything"
+        );
     }
 }

@@ -51,8 +51,14 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (an `http://127.0.0.1:PORT` endpoint) on a free loopback port.
     pub async fn start(upstream: &str) -> FaultProxy {
-        let upstream: SocketAddr = upstream.trim_start_matches("http://").parse().expect("upstream address");
-        assert!(upstream.ip().is_loopback(), "the proxy only forwards to loopback");
+        let upstream: SocketAddr = upstream
+            .trim_start_matches("http://")
+            .parse()
+            .expect("upstream address");
+        assert!(
+            upstream.ip().is_loopback(),
+            "the proxy only forwards to loopback"
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let faults = Arc::new(Mutex::new(Faults::default()));
@@ -60,14 +66,20 @@ impl FaultProxy {
         let (f, c) = (faults.clone(), counts.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { return };
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
                 let (f, c) = (f.clone(), c.clone());
                 tokio::spawn(async move {
                     let _ = serve(client, upstream, f, c).await;
                 });
             }
         });
-        FaultProxy { addr, faults, counts }
+        FaultProxy {
+            addr,
+            faults,
+            counts,
+        }
     }
 
     /// The endpoint to give the DynamoDB client.
@@ -105,11 +117,18 @@ fn choose(f: &Faults) -> (Action, bool) {
     (action, slow)
 }
 
-async fn serve(mut client: TcpStream, upstream: SocketAddr, faults: Arc<Mutex<Faults>>, counts: Arc<Counts>) -> std::io::Result<()> {
+async fn serve(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    faults: Arc<Mutex<Faults>>,
+    counts: Arc<Counts>,
+) -> std::io::Result<()> {
     let mut up: Option<TcpStream> = None;
     let mut buf = Vec::new();
     loop {
-        let Some(request) = read_message(&mut client, &mut buf).await? else { return Ok(()) };
+        let Some(request) = read_message(&mut client, &mut buf).await? else {
+            return Ok(());
+        };
         let f = *faults.lock().unwrap();
         let (action, slow) = choose(&f);
         if slow {
@@ -119,11 +138,23 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, faults: Arc<Mutex<Fa
         match action {
             Action::Throttle => {
                 counts.throttled.fetch_add(1, Ordering::Relaxed);
-                client.write_all(&error_response(400, "ProvisionedThroughputExceededException", "injected throttling")).await?;
+                client
+                    .write_all(&error_response(
+                        400,
+                        "ProvisionedThroughputExceededException",
+                        "injected throttling",
+                    ))
+                    .await?;
             }
             Action::ServerError => {
                 counts.server_errors.fetch_add(1, Ordering::Relaxed);
-                client.write_all(&error_response(500, "InternalServerError", "injected server error")).await?;
+                client
+                    .write_all(&error_response(
+                        500,
+                        "InternalServerError",
+                        "injected server error",
+                    ))
+                    .await?;
             }
             Action::Reset => {
                 counts.resets.fetch_add(1, Ordering::Relaxed);
@@ -136,7 +167,9 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, faults: Arc<Mutex<Fa
                 let conn = up.as_mut().unwrap();
                 conn.write_all(&request).await?;
                 let mut up_buf = Vec::new();
-                let Some(response) = read_message(conn, &mut up_buf).await? else { return Ok(()) };
+                let Some(response) = read_message(conn, &mut up_buf).await? else {
+                    return Ok(());
+                };
                 if matches!(action, Action::LoseAnswer) {
                     counts.lost_answers.fetch_add(1, Ordering::Relaxed);
                     return Ok(()); // applied upstream; the answer never arrives
@@ -149,7 +182,10 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, faults: Arc<Mutex<Fa
 }
 
 /// Reads one HTTP/1.1 message (head and a Content-Length body); `None` at a clean end of stream.
-async fn read_message<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<Vec<u8>>> {
+async fn read_message<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<Vec<u8>>> {
     let head_end = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
             break i + 4;
@@ -157,7 +193,11 @@ async fn read_message<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std
         let mut chunk = [0u8; 8192];
         let n = r.read(&mut chunk).await?;
         if n == 0 {
-            return if buf.is_empty() { Ok(None) } else { Err(std::io::ErrorKind::UnexpectedEof.into()) };
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
         }
         buf.extend_from_slice(&chunk[..n]);
     };
@@ -184,8 +224,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn error_response(status: u16, code: &str, message: &str) -> Vec<u8> {
-    let body = format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#);
-    let reason = if status == 500 { "Internal Server Error" } else { "Bad Request" };
+    let body =
+        format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#);
+    let reason = if status == 500 {
+        "Internal Server Error"
+    } else {
+        "Bad Request"
+    };
     format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: injected\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
