@@ -1,9 +1,8 @@
 //! Where the write time goes: lock-fn's conditional writes against the bare dynamo-dlm ones, from the
 //! same process to the same dynalite (used with `--only store` while tuning).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use lock_client::protocol::new_owner_token;
 use serde_json::{json, Value};
 
@@ -24,24 +23,17 @@ pub async fn run(stack: &Stack, table: &str, n: usize) -> Value {
         store.acquire(&key, "o", 10_000).await.unwrap();
         ours.push(t.elapsed());
         let t = Instant::now();
-        store.release(&key, "o").await.unwrap();
+        store.release(&key, "o", None).await.unwrap();
         ours_release.push(t.elapsed());
     }
-    let _ = ReturnValue::AllNew;
     json!({
         "bare_conditional_put": summarize(&bare),
         "lock_fn_acquire_update": summarize(&ours),
         "lock_fn_release_update": summarize(&ours_release),
         "n": n,
-        "note": Duration::ZERO.as_millis(),
     })
 }
 
 fn lock_fn_store(stack: &Stack, table: &str) -> lock_fn::store::LockStore {
     lock_fn::store::LockStore::new(stack.dynamodb.clone(), table, 1)
-}
-
-#[allow(dead_code)]
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.into())
 }
