@@ -1,0 +1,583 @@
+//! `dlm-faults`: process-level faults on the real stack under contention - kill -9 of lock-fn
+//! processes (some, then all) and of dynalite (restarted on its data), and a client killed while
+//! holding - with the history checker, per-fault grants, recovery times and the errors callers saw;
+//! then an optional soak that watches lock-fn's memory. Run it through `bash scripts/faults.sh`.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use clap::Parser;
+use lock_client::history::History;
+use lock_client::{ClientError, LockClient};
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    workspace: String,
+    #[arg(long)]
+    lock_fn_bin: String,
+    #[arg(long)]
+    dlm_bin: String,
+    #[arg(long)]
+    dynalite_cli: String,
+    /// Seconds of 1,000 resources x 64 workers after the faults (0: none).
+    #[arg(long, default_value_t = 0)]
+    soak_secs: u64,
+    #[arg(long, default_value = "bench-out/faults.json")]
+    out: String,
+}
+
+const FUNCTIONS: usize = 4;
+const WORKERS: usize = 8;
+const RESOURCES: usize = 2;
+const LEASE: Duration = Duration::from_millis(500);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_port(port: u16) {
+    for _ in 0..600 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+struct Stack {
+    args: Args,
+    data: tempdir::Dir,
+    dynalite_port: u16,
+    watch_port: u16,
+    dynalite: Option<Child>,
+    watch: Option<Child>,
+    functions: Vec<Option<Child>>,
+}
+
+mod tempdir {
+    /// A folder removed on drop.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Stack {
+    async fn start(args: Args) -> Stack {
+        let data =
+            tempdir::Dir(std::env::temp_dir().join(format!("dlm-faults-{}", std::process::id())));
+        std::fs::create_dir_all(&data.0).unwrap();
+        let mut s = Stack {
+            args,
+            data,
+            dynalite_port: free_port(),
+            watch_port: free_port(),
+            dynalite: None,
+            watch: None,
+            functions: Vec::new(),
+        };
+        s.start_dynalite().await;
+        s.watch = Some(
+            Command::new("cargo")
+                .args([
+                    "lambda",
+                    "watch",
+                    "--only-lambda-apis",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    &s.watch_port.to_string(),
+                ])
+                .current_dir(&s.args.workspace)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("cargo lambda watch"),
+        );
+        wait_port(s.watch_port).await;
+        for i in 0..FUNCTIONS {
+            s.functions.push(None);
+            s.start_function(i);
+        }
+        s
+    }
+
+    async fn start_dynalite(&mut self) {
+        self.dynalite = Some(
+            Command::new("node")
+                .args([
+                    &self.args.dynalite_cli,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &self.dynalite_port.to_string(),
+                ])
+                .args([
+                    "--createTableMs",
+                    "0",
+                    "--deleteTableMs",
+                    "0",
+                    "--updateTableMs",
+                    "0",
+                    "--path",
+                ])
+                .arg(&self.data.0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("dynalite"),
+        );
+        wait_port(self.dynalite_port).await;
+    }
+
+    fn start_function(&mut self, i: usize) {
+        self.functions[i] = Some(
+            Command::new(&self.args.lock_fn_bin)
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{}/.rt/lock-fn", self.watch_port),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", "lock-fn")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb())
+                .env("LOCK_TABLE", "dynamo_dlm_locks")
+                .env("RUST_LOG", "error")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("lock-fn"),
+        );
+    }
+
+    async fn kill_function(&mut self, i: usize) {
+        if let Some(mut c) = self.functions[i].take() {
+            c.kill().await.ok(); // SIGKILL
+        }
+    }
+
+    fn dynamodb(&self) -> String {
+        format!("http://127.0.0.1:{}", self.dynalite_port)
+    }
+
+    fn lambda(&self) -> String {
+        format!("http://127.0.0.1:{}", self.watch_port)
+    }
+
+    fn function_pids(&self) -> Vec<u32> {
+        self.functions
+            .iter()
+            .flatten()
+            .filter_map(|c| c.id())
+            .collect()
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Observed {
+    grants: Mutex<Vec<Instant>>,
+    errors: Mutex<BTreeMap<String, usize>>,
+}
+
+fn error_kind(e: &ClientError) -> String {
+    match e {
+        ClientError::Function { error_type, .. } => error_type.clone(),
+        ClientError::Timeout { .. } => "Timeout (still busy)".into(),
+        ClientError::Unreachable(_) => "Unreachable".into(),
+        ClientError::Invoke(_) => "Invoke".into(),
+        ClientError::UnknownFunction(_) => "UnknownFunction".into(),
+        other => format!("{other:?}").chars().take(30).collect(),
+    }
+}
+
+async fn worker(
+    client: LockClient,
+    resource: String,
+    history: Arc<History>,
+    seen: Arc<Observed>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let guard = match client
+            .acquire_timeout(&resource, Duration::from_secs(2))
+            .await
+        {
+            Ok(g) => g,
+            Err(e) => {
+                *seen
+                    .errors
+                    .lock()
+                    .unwrap()
+                    .entry(error_kind(&e))
+                    .or_default() += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        seen.grants.lock().unwrap().push(Instant::now());
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..5))).await;
+        let grant = guard.grant().clone();
+        std::mem::forget(guard); // released below, explicitly and until answered
+        let answer = loop {
+            match client
+                .release_grant(&resource, &grant.owner, Some(grant.fence))
+                .await
+            {
+                Ok(a) => break a,
+                Err(e) => {
+                    *seen
+                        .errors
+                        .lock()
+                        .unwrap()
+                        .entry(error_kind(&e))
+                        .or_default() += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        history.record(&grant, &answer);
+    }
+}
+
+fn grants_in(seen: &Observed, from: Instant, to: Instant) -> usize {
+    seen.grants
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| **t >= from && **t < to)
+        .count()
+}
+
+fn first_grant_after(seen: &Observed, t: Instant) -> Option<Duration> {
+    seen.grants
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|g| **g >= t)
+        .min()
+        .map(|g| *g - t)
+}
+
+async fn wait_for_grant_after(seen: &Observed, t: Instant) -> Option<Duration> {
+    for _ in 0..300 {
+        if let Some(d) = first_grant_after(seen, t) {
+            return Some(d);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = Args::parse();
+    let soak_secs = args.soak_secs;
+    let out = args.out.clone();
+    let dlm_bin = args.dlm_bin.clone();
+    let mut stack = Stack::start(args).await;
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&shared)
+            .endpoint_url(stack.dynamodb())
+            .build(),
+    );
+    let attr = AttributeDefinition::builder()
+        .attribute_name("resource_id")
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap();
+    let key = KeySchemaElement::builder()
+        .attribute_name("resource_id")
+        .key_type(KeyType::Hash)
+        .build()
+        .unwrap();
+    dynamodb
+        .create_table()
+        .table_name("dynamo_dlm_locks")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr)
+        .key_schema(key)
+        .send()
+        .await
+        .expect("table");
+    // Invokes whose function process dies never get an answer: give up after a while.
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&shared)
+            .endpoint_url(stack.lambda())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .build(),
+            )
+            .build(),
+    );
+    let client = LockClient::new(lambda, "lock-fn").with_duration(LEASE);
+
+    let histories: Vec<Arc<History>> = (0..RESOURCES)
+        .map(|_| Arc::new(History::default()))
+        .collect();
+    let seen = Arc::new(Observed::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for w in 0..WORKERS {
+        let r = w % RESOURCES;
+        tasks.push(tokio::spawn(worker(
+            client.clone(),
+            format!("faults/{r}"),
+            histories[r].clone(),
+            seen.clone(),
+            stop.clone(),
+        )));
+    }
+    let settle = Duration::from_secs(2);
+    let mut rows = Vec::new();
+    let mut errors_before = BTreeMap::new();
+    let mut phase = |name: &str,
+                     before: (Instant, Instant),
+                     recovered_at: Instant,
+                     after: Option<Duration>,
+                     seen: &Observed| {
+        let now = seen.errors.lock().unwrap().clone();
+        let delta: BTreeMap<String, usize> = now
+            .iter()
+            .map(|(k, v)| (k.clone(), v - errors_before.get(k).copied().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        errors_before = now;
+        let window = Duration::from_secs(2);
+        let row = json!({
+            "fault": name,
+            "grants_per_s_before": grants_in(seen, before.0, before.1) as f64 / (before.1 - before.0).as_secs_f64(),
+            "grants_per_s_after": grants_in(seen, recovered_at, recovered_at + window) as f64 / window.as_secs_f64(),
+            "first_grant_after_recovery_ms": after.map(|d| d.as_millis() as u64),
+            "errors_seen_by_callers": delta,
+        });
+        eprintln!("[faults] {row}");
+        rows.push(row);
+    };
+
+    let t0 = Instant::now();
+    tokio::time::sleep(settle).await;
+    let baseline = (t0, Instant::now());
+
+    // 1. kill -9 one lock-fn process mid-request, restart it.
+    let b = Instant::now();
+    tokio::time::sleep(settle).await;
+    stack.kill_function(0).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.start_function(0);
+    let restarted = Instant::now();
+    let after = wait_for_grant_after(&seen, restarted).await;
+    tokio::time::sleep(settle).await;
+    phase(
+        "kill -9 one of 4 lock-fn processes",
+        (b, b + settle),
+        restarted,
+        after,
+        &seen,
+    );
+
+    // 2. kill -9 all of them at once, restart.
+    let b = Instant::now();
+    tokio::time::sleep(settle).await;
+    for i in 0..FUNCTIONS {
+        stack.kill_function(i).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 0..FUNCTIONS {
+        stack.start_function(i);
+    }
+    let restarted = Instant::now();
+    let after = wait_for_grant_after(&seen, restarted).await;
+    tokio::time::sleep(settle).await;
+    phase(
+        "kill -9 all lock-fn processes",
+        (b, b + settle),
+        restarted,
+        after,
+        &seen,
+    );
+
+    // 3. kill -9 dynalite, restart it on the same data.
+    let b = Instant::now();
+    tokio::time::sleep(settle).await;
+    if let Some(mut d) = stack.dynalite.take() {
+        d.kill().await.ok();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.start_dynalite().await;
+    let restarted = Instant::now();
+    let after = wait_for_grant_after(&seen, restarted).await;
+    tokio::time::sleep(settle).await;
+    phase(
+        "kill -9 dynalite, restart on its data",
+        (b, b + settle),
+        restarted,
+        after,
+        &seen,
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let total_grants = seen.grants.lock().unwrap().len();
+    let mut violations = 0;
+    for (r, h) in histories.iter().enumerate() {
+        if let Err(v) = h.check() {
+            eprintln!("[faults] VIOLATION on resource {r}: {v}");
+            violations += 1;
+        }
+    }
+
+    // 4. A client killed while holding: the lock frees at expiry and not before.
+    let orphan = "faults/orphan";
+    let mut dlm = Command::new(&dlm_bin)
+        .args(["run", orphan, "--duration", "2s", "--", "sleep", "30"])
+        .env("AWS_ENDPOINT_URL_LAMBDA", stack.lambda())
+        .env("DLM_FUNCTION", "lock-fn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("dlm run");
+    let held = loop {
+        let d = client.describe(orphan).await.expect("describe");
+        if d.held {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    dlm.kill().await.ok(); // kill -9 while holding (its renewals stop)
+    let killed_at_ms = lock_client::lambda_lease::now_ms();
+    let probe = client.with_duration(Duration::from_secs(1));
+    let granted = loop {
+        if let Some(g) = probe.try_acquire(orphan).await.expect("try_acquire") {
+            break g;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Its lease may have been renewed once more just before the kill: judge by the stored lease end.
+    let freed_early = granted.grant().acquired_at_ms < held.expires_at_ms.unwrap_or(0);
+    let orphan_row = json!({
+        "fault": "client killed while holding (dlm run, 2 s lease)",
+        "lease_end_seen_ms_after_kill": held.expires_at_ms.unwrap_or(0) as i64 - killed_at_ms as i64,
+        "granted_ms_after_lease_end": granted.grant().acquired_at_ms as i64 - held.expires_at_ms.unwrap_or(0) as i64,
+        "freed_before_expiry": freed_early,
+    });
+    eprintln!("[faults] {orphan_row}");
+    rows.push(orphan_row);
+    granted.release().await.ok();
+
+    // Soak: many resources, many workers; lock-fn's memory should stay flat.
+    let mut soak = json!(null);
+    if soak_secs > 0 {
+        let pids = stack.function_pids();
+        let rss = |pids: &[u32]| pids.iter().map(|p| rss_kb(*p)).sum::<u64>();
+        let start_rss = rss(&pids);
+        let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+        let grants = Arc::new(Mutex::new(0u64));
+        let end = Instant::now() + Duration::from_secs(soak_secs);
+        let mut soakers = Vec::new();
+        for _ in 0..64 {
+            let (client, errors, grants) = (client.clone(), errors.clone(), grants.clone());
+            soakers.push(tokio::spawn(async move {
+                while Instant::now() < end {
+                    let r = format!("soak/{}", fastrand::usize(0..1000));
+                    match client.try_acquire(&r).await {
+                        Ok(Some(g)) => {
+                            *grants.lock().unwrap() += 1;
+                            if let Err(e) = g.release().await {
+                                *errors.lock().unwrap().entry(error_kind(&e)).or_default() += 1;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => *errors.lock().unwrap().entry(error_kind(&e)).or_default() += 1,
+                    }
+                }
+            }));
+        }
+        let mut samples = vec![start_rss];
+        while Instant::now() < end {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            samples.push(rss(&pids));
+        }
+        for s in soakers {
+            s.await.unwrap();
+        }
+        let n = samples.len();
+        let first_half_max = samples[..n / 2].iter().max().copied().unwrap_or(0);
+        let second_half_max = samples[n / 2..].iter().max().copied().unwrap_or(0);
+        soak = json!({
+            "seconds": soak_secs,
+            "grants": *grants.lock().unwrap(),
+            "errors": errors.lock().unwrap().clone(),
+            "lock_fn_rss_kb_start": start_rss,
+            "lock_fn_rss_kb_max_first_half": first_half_max,
+            "lock_fn_rss_kb_max_second_half": second_half_max,
+            "lock_fn_rss_kb_end": samples.last().copied().unwrap_or(0),
+        });
+        eprintln!("[faults] soak {soak}");
+    }
+
+    let report = json!({
+        "baseline_grants_per_s": grants_in(&seen, baseline.0, baseline.1) as f64 / (baseline.1 - baseline.0).as_secs_f64(),
+        "total_grants": total_grants,
+        "violations": violations,
+        "lost_leases": histories.iter().map(|h| h.lost()).sum::<usize>(),
+        "faults": rows,
+        "errors_seen_by_callers": seen.errors.lock().unwrap().clone(),
+        "soak": soak,
+    });
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        std::fs::create_dir_all(dir).ok();
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    let recovered = report["faults"].as_array().unwrap().iter().all(|r| {
+        r.get("first_grant_after_recovery_ms")
+            .is_none_or(|v| v.as_u64().is_some_and(|ms| ms < 10_000))
+    });
+    if violations > 0 || freed_early || !recovered {
+        eprintln!("[faults] FAILED: violations {violations}, orphan freed early {freed_early}, recovered {recovered}");
+        std::process::exit(1);
+    }
+    println!(
+        "faults: {} passed, 0 failed",
+        report["faults"].as_array().unwrap().len() + 1
+    );
+}
