@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Process-level fault suite on the real stack (its own dynalite with --path, cargo lambda watch, 4
-# lock-fn processes): kill -9 of lock-fn processes (one, then all) and of dynalite, a client killed
-# while holding, then a soak of 1,000 resources x 64 workers that watches lock-fn's memory.
+# lock-fn processes): kill -9 of lock-fn processes (one, then all) and of dynalite, store faults
+# injected by a proxy between lock-fn and dynalite (throttling, 500s, resets, latency, lost answers),
+# a client killed while holding, then a soak of 1,000 resources x 64 workers that watches memory.
 #   bash scripts/faults.sh           # full: 5-minute soak, writes FAULTS.md
 #   bash scripts/faults.sh --quick   # CI: 15-second soak, writes bench-out/faults.json only
-# (Store-level faults - throttling, 500s, resets, latency, lost answers - are in `cargo test`:
-# lock-fn/tests/faults.rs, through a fault proxy.)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -26,17 +25,17 @@ r = json.load(open("bench-out/faults.json"))
 print("# Fault suite (process level)\n")
 print("`bash scripts/faults.sh` (full; `--quick` in CI). 8 workers on 2 resources, 500 ms leases, through the real client -> `cargo lambda watch` -> 4 lock-fn processes -> dynalite (`--path`). Every grant is checked with the history checker.\n")
 print(f"Baseline {r['baseline_grants_per_s']:.0f} grants/s; {r['total_grants']} grants in all; **{r['violations']} violations**; {r['lost_leases']} leases ran out while held.\n")
-print("| fault | grants/s before | first grant after recovery | grants/s after | errors seen by callers (typed) |")
+print("| fault | grants/s before (process faults) or during (store faults) | first grant after recovery | grants/s after | errors seen by callers (typed) |")
 print("|---|---|---|---|---|")
 for f in r["faults"]:
-    if "grants_per_s_before" in f:
-        print(f"| {f['fault']} | {f['grants_per_s_before']:.0f} | {f['first_grant_after_recovery_ms']} ms | {f['grants_per_s_after']:.0f} | {f['errors_seen_by_callers'] or 'none'} |")
+    if "grants_per_s_before_or_during" in f:
+        print(f"| {f['fault']} | {f['grants_per_s_before_or_during']:.0f} | {f['first_grant_after_recovery_ms']} ms | {f['grants_per_s_after']:.0f} | {f['errors_seen_by_callers'] or 'none'} |")
     else:
         print(f"| {f['fault']} | | granted {f['granted_ms_after_lease_end']} ms after the lease end (freed early: {f['freed_before_expiry']}) | | |")
 s = r.get("soak")
 if s:
     print(f"\nSoak: {s['seconds']} s of 1,000 resources x 64 workers: {s['grants']} grants, errors {s['errors'] or 'none'}; lock-fn RSS (4 processes) {s['lock_fn_rss_kb_start']} KB at start, max {s['lock_fn_rss_kb_max_first_half']} KB in the first half, max {s['lock_fn_rss_kb_max_second_half']} KB in the second, {s['lock_fn_rss_kb_end']} KB at the end.")
-print("\nStore-level faults (throttling, 500s, connection resets, added latency, applied-but-answer-lost writes) run in `cargo test` through a fault proxy: `lock-fn/tests/faults.rs`.")
+print("\nThe same store faults also run in `cargo test` against the engine with 16 callers and the history checker per phase: `lock-fn/tests/faults.rs`.")
 PY
   echo "[faults] wrote FAULTS.md"
 fi

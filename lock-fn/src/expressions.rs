@@ -34,17 +34,17 @@ pub const RELEASE_UPDATE: &str =
 pub const HOLDER_FENCE_CONDITION: &str =
     "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence";
 
-/// A release that names its fence also records itself in slot `#slot` = `rel_<fence mod 16>`,
-/// `{f: fence, o: owner, t: time}`: the last sixteen grants' releases stay recognisable however many
-/// other releases follow (fences of one item's life are consecutive).
+/// A release that names its fence also records itself in slot `#slot` = `rel_<fence mod 8>`,
+/// `{f: fence, o: owner digest, t: time}`: the last eight grants' releases stay recognisable however
+/// many other releases follow (fences of one item's life are consecutive).
 pub const RELEASE_FENCED_UPDATE: &str =
     "SET expires_at_ms = :now_ms, expires = :now_s, released_by = :owner, released_at_ms = :now_ms, \
      released_fence = fence, #slot = :record REMOVE release_code, acquired_at_ms";
 
 /// A repeated fenced release is recognised by its slot.
-pub const SLOT_RELEASED_CONDITION: &str = "#slot.f = :fence AND #slot.o = :owner";
+pub const SLOT_RELEASED_CONDITION: &str = "#slot.f = :fence AND #slot.o = :digest";
 /// The confirming write for [`SLOT_RELEASED_CONDITION`] changes nothing.
-pub const CONFIRM_SLOT_UPDATE: &str = "SET #slot.o = :owner";
+pub const CONFIRM_SLOT_UPDATE: &str = "SET #slot.o = :digest";
 
 /// A repeated release (its first answer lost) is recognised by the record the first one left:
 /// same owner and, when the caller sent it, same fence.

@@ -26,8 +26,20 @@ pub const ATTR_RELEASED_BY: &str = "released_by";
 pub const ATTR_RELEASED_FENCE: &str = "released_fence";
 /// When the last release happened, epoch ms.
 pub const ATTR_RELEASED_AT_MS: &str = "released_at_ms";
-/// How many fenced releases stay recognisable (slots `rel_0` .. `rel_15`).
-pub const RELEASE_SLOTS: u64 = 16;
+/// How many fenced releases stay recognisable (slots `rel_0` .. `rel_7`). Each slot is about 55
+/// bytes, so the item stays under 1 KB (one write unit) with owner tokens of any length.
+pub const RELEASE_SLOTS: u64 = 8;
+
+/// The owner as a slot stores it: 64 bits of FNV-1a, in hex (short whatever the owner's length;
+/// only ever compared with the same owner's digest, among the last few releases).
+pub fn owner_digest(owner: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in owner.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
 
 /// The slot attribute a fenced release of `fence` records itself in.
 pub fn release_slot(fence: u64) -> String {
@@ -51,7 +63,7 @@ pub struct LockItem {
     pub acquired_at_ms: Option<u64>,
     /// The last release: who released which fence when (lock-fn items that were released).
     pub last_release: Option<LastRelease>,
-    /// Recent fenced releases, from the `rel_*` slots.
+    /// Recent fenced releases, from the `rel_*` slots (their `owner` is the [`owner_digest`]).
     pub slot_releases: Vec<LastRelease>,
 }
 
@@ -93,10 +105,17 @@ impl LockItem {
     /// Whether the item records that `owner` released the grant with `fence` (any grant of that
     /// owner when `fence` is `None`); returns when.
     pub fn released_by(&self, owner: &str, fence: Option<u64>) -> Option<u64> {
-        let matches = |r: &&LastRelease| r.owner == owner && (fence.is_none() || r.fence == fence);
-        let slot = fence.and_then(|_| self.slot_releases.iter().find(matches));
-        slot.or(self.last_release.as_ref().filter(matches))
-            .map(|r| r.at_ms)
+        let digest = owner_digest(owner);
+        let slot = fence.and_then(|f| {
+            self.slot_releases
+                .iter()
+                .find(|r| r.owner == digest && r.fence == Some(f))
+        });
+        let last = self
+            .last_release
+            .as_ref()
+            .filter(|r| r.owner == owner && (fence.is_none() || r.fence == fence));
+        slot.or(last).map(|r| r.at_ms)
     }
 
     /// Whether `owner` holds the lock at `now_ms`.

@@ -219,7 +219,7 @@ impl LockStore {
                     .condition_expression(SLOT_RELEASED_CONDITION)
                     .expression_attribute_names("#slot", release_slot(f))
                     .set_expression_attribute_values(values(&[
-                        (":owner", s(owner)),
+                        (":digest", s(&owner_digest(owner))),
                         (":fence", n(f)),
                     ])),
             };
@@ -338,7 +338,7 @@ impl LockStore {
 fn release_record(owner: &str, fence: u64, now: u64) -> AttributeValue {
     AttributeValue::M(HashMap::from([
         ("f".to_string(), n(fence)),
-        ("o".to_string(), s(owner)),
+        ("o".to_string(), s(&owner_digest(owner))),
         ("t".to_string(), n(now)),
     ]))
 }

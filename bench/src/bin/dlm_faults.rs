@@ -18,6 +18,10 @@ use lock_client::{ClientError, LockClient};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
+#[path = "../fault_proxy.rs"]
+mod fault_proxy;
+use fault_proxy::{FaultProxy, Faults};
+
 #[derive(Parser)]
 struct Args {
     #[arg(long)]
@@ -69,6 +73,8 @@ struct Stack {
     dynalite: Option<Child>,
     watch: Option<Child>,
     functions: Vec<Option<Child>>,
+    /// Where lock-fn processes send DynamoDB requests, when not straight to dynalite.
+    via: Option<String>,
 }
 
 mod tempdir {
@@ -94,6 +100,7 @@ impl Stack {
             dynalite: None,
             watch: None,
             functions: Vec::new(),
+            via: None,
         };
         s.start_dynalite().await;
         s.watch = Some(
@@ -161,7 +168,10 @@ impl Stack {
                 .env("AWS_LAMBDA_FUNCTION_NAME", "lock-fn")
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-                .env("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb())
+                .env(
+                    "AWS_ENDPOINT_URL_DYNAMODB",
+                    self.via.clone().unwrap_or_else(|| self.dynamodb()),
+                )
                 .env("LOCK_TABLE", "dynamo_dlm_locks")
                 .env("RUST_LOG", "error")
                 .stdout(Stdio::null())
@@ -333,14 +343,15 @@ async fn main() {
         .send()
         .await
         .expect("table");
-    // Invokes whose function process dies never get an answer: give up after a while.
+    // Invokes whose function process dies never get an answer: give up after a while - but only
+    // after lock-fn's own retry budget (~3 s), or a retried release can outlive its slot.
     let lambda = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::config::Builder::from(&shared)
             .endpoint_url(stack.lambda())
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(15))
                     .build(),
             )
             .build(),
@@ -381,7 +392,7 @@ async fn main() {
         let window = Duration::from_secs(2);
         let row = json!({
             "fault": name,
-            "grants_per_s_before": grants_in(seen, before.0, before.1) as f64 / (before.1 - before.0).as_secs_f64(),
+            "grants_per_s_before_or_during": grants_in(seen, before.0, before.1) as f64 / (before.1 - before.0).as_secs_f64(),
             "grants_per_s_after": grants_in(seen, recovered_at, recovered_at + window) as f64 / window.as_secs_f64(),
             "first_grant_after_recovery_ms": after.map(|d| d.as_millis() as u64),
             "errors_seen_by_callers": delta,
@@ -450,6 +461,69 @@ async fn main() {
         after,
         &seen,
     );
+
+    // 4. Store faults through the whole stack: lock-fn processes now reach dynalite through the
+    //    fault proxy, which injects one kind of fault at a time.
+    let proxy = FaultProxy::start(&stack.dynamodb()).await;
+    stack.via = Some(proxy.endpoint());
+    for i in 0..FUNCTIONS {
+        stack.kill_function(i).await;
+        stack.start_function(i);
+    }
+    let none = Faults::default();
+    for (name, faults) in [
+        (
+            "DynamoDB throttling 30%",
+            Faults {
+                throttle: 0.3,
+                ..none
+            },
+        ),
+        (
+            "DynamoDB HTTP 500 20%",
+            Faults {
+                server_error: 0.2,
+                ..none
+            },
+        ),
+        ("connection resets 10%", Faults { reset: 0.1, ..none }),
+        (
+            "+40 ms latency 30%",
+            Faults {
+                slow: 0.3,
+                latency: Duration::from_millis(40),
+                ..none
+            },
+        ),
+        (
+            "writes applied, answers lost 20%",
+            Faults {
+                lose_answer: 0.2,
+                ..none
+            },
+        ),
+    ] {
+        let b = Instant::now();
+        proxy.set(faults);
+        tokio::time::sleep(settle).await;
+        proxy.set(none);
+        let healed = Instant::now();
+        let after = wait_for_grant_after(&seen, healed).await;
+        tokio::time::sleep(settle).await;
+        phase(name, (b, healed), healed, after, &seen);
+    }
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &proxy.counts;
+        eprintln!(
+            "[faults] proxy injected {} throttles, {} 500s, {} resets, {} delays, {} lost answers",
+            c.throttled.load(Relaxed),
+            c.server_errors.load(Relaxed),
+            c.resets.load(Relaxed),
+            c.delayed.load(Relaxed),
+            c.lost_answers.load(Relaxed)
+        );
+    }
 
     stop.store(true, Ordering::Relaxed);
     for t in tasks {

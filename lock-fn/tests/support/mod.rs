@@ -2,6 +2,8 @@
 //! moto), fresh tables, engines, and request shorthands.
 #![allow(dead_code)]
 
+/// The fault proxy lives with the benchmark tools (the process-level suite uses it too).
+#[path = "../../../bench/src/fault_proxy.rs"]
 pub mod fault_proxy;
 pub mod mocks;
 

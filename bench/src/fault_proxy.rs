@@ -1,4 +1,5 @@
-//! A fault-injecting HTTP proxy in front of dynalite (the project's own test tooling).
+//! A fault-injecting HTTP proxy in front of dynalite (the project's own test tooling), used by
+//! lock-fn's store-fault test and by `dlm-faults`.
 //!
 //! It forwards DynamoDB requests one by one and, at set rates, answers a throttling error or a 500
 //! itself, delays the request, resets the connection, or - the dangerous one - forwards the request,
