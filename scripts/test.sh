@@ -16,8 +16,10 @@ log="$DLM_STACK_DIR/test.log"
 status=0
 { cargo test --workspace --all-targets --no-fail-fast "$@" && cargo test --workspace --doc "$@"; } 2>&1 | tee -a "$log" || status=$?
 "$DLM_PY_TOOLS" -m pytest -q -p no:cacheprovider tests/stepfunctions 2>&1 | tee -a "$log" || status=$?
+bash "$ROOT/scripts/stack.sh" down
+trap - EXIT
 # One closing line for the whole run, summed over every cargo test binary and pytest.
 awk '/^test result:/ || /^(=+ )?[0-9]+ (passed|failed)/ {
        for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
-     END { printf "all suites: %d passed, %d failed\n", p, f }' "$log"
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"
