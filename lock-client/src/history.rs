@@ -92,6 +92,7 @@ pub fn check(records: &[GrantRecord]) -> Result<usize, Violation> {
 pub struct History {
     records: Mutex<Vec<GrantRecord>>,
     lost: AtomicUsize,
+    unknown_end: AtomicUsize,
 }
 
 impl History {
@@ -113,6 +114,25 @@ impl History {
                 acquired_at_ms: grant.acquired_at_ms,
                 ended_at_ms,
             });
+    }
+
+    /// Records a grant whose end cannot be known: its release answer was lost to the caller and a
+    /// later attempt could no longer tell (the grant is then checked by its start and fence only).
+    pub fn record_unknown_end(&self, grant: &Grant) {
+        self.unknown_end.fetch_add(1, Ordering::SeqCst);
+        self.records
+            .lock()
+            .expect("history lock")
+            .push(GrantRecord {
+                fence: grant.fence,
+                acquired_at_ms: grant.acquired_at_ms,
+                ended_at_ms: grant.acquired_at_ms,
+            });
+    }
+
+    /// How many grants were recorded with [`History::record_unknown_end`].
+    pub fn unknown_ends(&self) -> usize {
+        self.unknown_end.load(Ordering::SeqCst)
     }
 
     /// How many recorded grants ran out before their release.
