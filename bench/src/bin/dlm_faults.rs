@@ -261,6 +261,7 @@ async fn worker(
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..5))).await;
         let grant = guard.grant().clone();
         std::mem::forget(guard); // released below, explicitly and until answered
+        let mut retried = false;
         let answer = loop {
             match client
                 .release_grant(&resource, &grant.owner, Some(grant.fence))
@@ -268,6 +269,7 @@ async fn worker(
             {
                 Ok(a) => break a,
                 Err(e) => {
+                    retried = true;
                     *seen
                         .errors
                         .lock()
@@ -278,7 +280,12 @@ async fn worker(
                 }
             }
         };
-        history.record(&grant, &answer);
+        if retried && !answer.released {
+            // An earlier attempt may have released it, unseen, and its slot may be reused by now.
+            history.record_unknown_end(&grant);
+        } else {
+            history.record(&grant, &answer);
+        }
     }
 }
 
@@ -633,6 +640,7 @@ async fn main() {
         "total_grants": total_grants,
         "violations": violations,
         "lost_leases": histories.iter().map(|h| h.lost()).sum::<usize>(),
+        "grants_with_unknown_end": histories.iter().map(|h| h.unknown_ends()).sum::<usize>(),
         "faults": rows,
         "errors_seen_by_callers": seen.errors.lock().unwrap().clone(),
         "soak": soak,
