@@ -43,6 +43,9 @@ const FUNCTIONS: usize = 4;
 const WORKERS: usize = 8;
 const RESOURCES: usize = 2;
 const LEASE: Duration = Duration::from_millis(500);
+/// Invokes whose function process dies never get an answer: give up after a while - but only
+/// after lock-fn's own retry budget (~3 s), or a retried release can outlive its slot.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -220,6 +223,8 @@ fn rss_kb(pid: u32) -> u64 {
 struct Observed {
     grants: Mutex<Vec<Instant>>,
     errors: Mutex<BTreeMap<String, usize>>,
+    /// fence -> the grant and the release answer, to explain a violation.
+    detail: Mutex<BTreeMap<u64, String>>,
 }
 
 fn error_kind(e: &ClientError) -> String {
@@ -263,11 +268,17 @@ async fn worker(
         std::mem::forget(guard); // released below, explicitly and until answered
         let mut retried = false;
         let answer = loop {
+            let sent = Instant::now();
             match client
                 .release_grant(&resource, &grant.owner, Some(grant.fence))
                 .await
             {
-                Ok(a) => break a,
+                Ok(a) => {
+                    // An answer after a whole attempt timeout means the invoker resent the release
+                    // (the first invoke hung on a killed process): the same ambiguity as an error.
+                    retried |= sent.elapsed() >= ATTEMPT_TIMEOUT;
+                    break a;
+                }
                 Err(e) => {
                     retried = true;
                     *seen
@@ -280,6 +291,10 @@ async fn worker(
                 }
             }
         };
+        seen.detail.lock().unwrap().insert(
+            grant.fence,
+            format!("{grant:?} / release retried: {retried} / {answer:?}"),
+        );
         if retried && !answer.released {
             // An earlier attempt may have released it, unseen, and its slot may be reused by now.
             history.record_unknown_end(&grant);
@@ -358,7 +373,7 @@ async fn main() {
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(15))
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                     .build(),
             )
             .build(),
@@ -541,6 +556,13 @@ async fn main() {
     for (r, h) in histories.iter().enumerate() {
         if let Err(v) = h.check() {
             eprintln!("[faults] VIOLATION on resource {r}: {v}");
+            let detail = seen.detail.lock().unwrap();
+            for f in [v.first.fence, v.second.fence] {
+                eprintln!(
+                    "[faults]   fence {f}: {}",
+                    detail.get(&f).map(String::as_str).unwrap_or("?")
+                );
+            }
             violations += 1;
         }
     }
