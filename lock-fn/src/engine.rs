@@ -192,6 +192,7 @@ impl LockEngine {
                 released: released_at_ms.is_some(),
                 resource_id: req.resource_id,
                 released_at_ms,
+                uncertain: released_at_ms.is_none() && write.ambiguous,
             }),
             requests,
         })

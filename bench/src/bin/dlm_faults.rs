@@ -295,7 +295,7 @@ async fn worker(
             grant.fence,
             format!("{grant:?} / release retried: {retried} / {answer:?}"),
         );
-        if retried && !answer.released {
+        if (retried && !answer.released) || answer.uncertain {
             // An earlier attempt may have released it, unseen, and its slot may be reused by now.
             history.record_unknown_end(&grant);
         } else {

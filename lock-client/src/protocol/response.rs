@@ -90,6 +90,11 @@ pub struct ReleaseResponse {
     /// When the lease ended, by the function's clock (present when `released`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_at_ms: Option<u64>,
+    /// `true` with `released: false` when an attempt of this very release may have been applied
+    /// unseen (its answer was lost) and the record that would tell was already reused: the lock is
+    /// free either way, but whether this caller's lease ended by this release or ran out is unknown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncertain: bool,
 }
 
 /// A successful renewal.

@@ -1,0 +1,61 @@
+//! One caller, half of all DynamoDB answers lost: every grant must be answered once and every
+//! release of a held lock must be answered `released: true`.
+
+mod support;
+
+use lock_client::protocol::{AcquireResponse, ReleaseRequest};
+use lock_fn::config::Config;
+use lock_fn::reply::Reply;
+use support::fault_proxy::{FaultProxy, Faults};
+use support::*;
+
+#[tokio::test]
+async fn lost_answers_never_turn_a_held_release_into_false() {
+    let direct = client(&dynalite_endpoint());
+    let table = fresh_table(&direct).await;
+    let proxy = FaultProxy::start(&dynalite_endpoint()).await;
+    let engine = engine_on(
+        &client(&proxy.endpoint()),
+        &table,
+        Config {
+            store_attempts: 12,
+            ..Config::default()
+        },
+    );
+    proxy.set(Faults {
+        lose_answer: 0.5,
+        ..Faults::default()
+    });
+    for i in 0..40 {
+        let g = match engine
+            .acquire(acq("r", 60_000, None), None)
+            .await
+            .unwrap()
+            .reply
+        {
+            Reply::Acquire(AcquireResponse::Granted(g)) => g,
+            other => panic!("round {i}: {other:?}"),
+        };
+        let req = ReleaseRequest {
+            resource_id: "r".into(),
+            owner: g.owner.clone(),
+            fence: Some(g.fence),
+        };
+        let done = engine.release(req).await.unwrap();
+        let Reply::Release(answer) = done.reply else {
+            panic!()
+        };
+        assert!(
+            answer.released,
+            "round {i}: {g:?} -> {answer:?} after {} requests",
+            done.requests
+        );
+    }
+    assert!(
+        proxy
+            .counts
+            .lost_answers
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 20
+    );
+}
