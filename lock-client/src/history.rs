@@ -106,6 +106,17 @@ impl History {
                 grant.expires_at_ms
             }
         };
+        self.push(grant, ended_at_ms);
+    }
+
+    /// Records a grant whose end cannot be known: its release answer was lost to the caller and a
+    /// later attempt could no longer tell (the grant is then checked by its start and fence only).
+    pub fn record_unknown_end(&self, grant: &Grant) {
+        self.unknown_end.fetch_add(1, Ordering::SeqCst);
+        self.push(grant, grant.acquired_at_ms);
+    }
+
+    fn push(&self, grant: &Grant, ended_at_ms: u64) {
         self.records
             .lock()
             .expect("history lock")
@@ -113,20 +124,6 @@ impl History {
                 fence: grant.fence,
                 acquired_at_ms: grant.acquired_at_ms,
                 ended_at_ms,
-            });
-    }
-
-    /// Records a grant whose end cannot be known: its release answer was lost to the caller and a
-    /// later attempt could no longer tell (the grant is then checked by its start and fence only).
-    pub fn record_unknown_end(&self, grant: &Grant) {
-        self.unknown_end.fetch_add(1, Ordering::SeqCst);
-        self.records
-            .lock()
-            .expect("history lock")
-            .push(GrantRecord {
-                fence: grant.fence,
-                acquired_at_ms: grant.acquired_at_ms,
-                ended_at_ms: grant.acquired_at_ms,
             });
     }
 

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use lock_client::history::History;
 use lock_client::protocol::{AcquireRequest, AcquireResponse, ReleaseRequest};
-use lock_fn::config::Config;
 use lock_fn::engine::LockEngine;
 use lock_fn::reply::Reply;
-use support::fault_proxy::{FaultProxy, Faults};
+use support::fault_proxy::Faults;
 use support::*;
 
 const WORKERS: usize = 16;
@@ -132,17 +131,7 @@ async fn recovery(engine: &LockEngine) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_double_grant_and_fast_recovery_under_store_faults() {
-    let direct = client(&dynalite_endpoint());
-    let table = fresh_table(&direct).await;
-    let proxy = FaultProxy::start(&dynalite_endpoint()).await;
-    let engine = engine_on(
-        &client(&proxy.endpoint()),
-        &table,
-        Config {
-            store_attempts: 6,
-            ..Config::default()
-        },
-    );
+    let (engine, proxy) = proxied_engine(6).await;
     let histories = Arc::new(
         (0..RESOURCES)
             .map(|_| History::default())

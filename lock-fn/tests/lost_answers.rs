@@ -4,24 +4,13 @@
 mod support;
 
 use lock_client::protocol::{AcquireResponse, ReleaseRequest};
-use lock_fn::config::Config;
 use lock_fn::reply::Reply;
-use support::fault_proxy::{FaultProxy, Faults};
+use support::fault_proxy::Faults;
 use support::*;
 
 #[tokio::test]
 async fn lost_answers_never_turn_a_held_release_into_false() {
-    let direct = client(&dynalite_endpoint());
-    let table = fresh_table(&direct).await;
-    let proxy = FaultProxy::start(&dynalite_endpoint()).await;
-    let engine = engine_on(
-        &client(&proxy.endpoint()),
-        &table,
-        Config {
-            store_attempts: 12,
-            ..Config::default()
-        },
-    );
+    let (engine, proxy) = proxied_engine(12).await;
     proxy.set(Faults {
         lose_answer: 0.5,
         ..Faults::default()

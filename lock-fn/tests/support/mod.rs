@@ -119,6 +119,18 @@ pub async fn dynalite_engine() -> (LockEngine, Client, String) {
     (engine_on(&client, &table, Config::default()), client, table)
 }
 
+/// An engine on a fresh dynalite table whose DynamoDB requests pass through a new fault proxy
+/// (no faults until the test sets some); each write is tried `store_attempts` times.
+pub async fn proxied_engine(store_attempts: u32) -> (LockEngine, fault_proxy::FaultProxy) {
+    let table = fresh_table(&client(&dynalite_endpoint())).await;
+    let proxy = fault_proxy::FaultProxy::start(&dynalite_endpoint()).await;
+    let config = Config {
+        store_attempts,
+        ..Config::default()
+    };
+    (engine_on(&client(&proxy.endpoint()), &table, config), proxy)
+}
+
 /// An engine on `table` with `config` (its table name is replaced by `table`).
 pub fn engine_on(client: &Client, table: &str, config: Config) -> LockEngine {
     let config = Config {
