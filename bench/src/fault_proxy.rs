@@ -1,5 +1,6 @@
 //! A fault-injecting HTTP proxy in front of dynalite (the project's own test tooling), used by
-//! lock-fn's store-fault test and by `dlm-faults`.
+//! lock-fn's store-fault test and by `dlm-faults`; lock-client's tests put it in front of the
+//! Lambda emulator to lose invoke answers.
 //!
 //! It forwards DynamoDB requests one by one and, at set rates, answers a throttling error or a 500
 //! itself, delays the request, resets the connection, or - the dangerous one - forwards the request,
@@ -45,6 +46,7 @@ pub struct Counts {
 pub struct FaultProxy {
     addr: SocketAddr,
     faults: Arc<Mutex<Faults>>,
+    forced_losses: Arc<AtomicU64>,
     /// What it did.
     pub counts: Arc<Counts>,
 }
@@ -64,21 +66,23 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap();
         let faults = Arc::new(Mutex::new(Faults::default()));
         let counts = Arc::new(Counts::default());
-        let (f, c) = (faults.clone(), counts.clone());
+        let forced_losses = Arc::new(AtomicU64::new(0));
+        let (f, c, l) = (faults.clone(), counts.clone(), forced_losses.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let (f, c) = (f.clone(), c.clone());
+                let (f, c, l) = (f.clone(), c.clone(), l.clone());
                 tokio::spawn(async move {
-                    let _ = serve(client, upstream, f, c).await;
+                    let _ = serve(client, upstream, f, c, l).await;
                 });
             }
         });
         FaultProxy {
             addr,
             faults,
+            forced_losses,
             counts,
         }
     }
@@ -91,6 +95,11 @@ impl FaultProxy {
     /// Changes the fault rates (applies to the next request).
     pub fn set(&self, faults: Faults) {
         *self.faults.lock().unwrap() = faults;
+    }
+
+    /// Forwards the next `n` requests and loses their answers, whatever the rates say.
+    pub fn lose_next_answers(&self, n: u64) {
+        self.forced_losses.store(n, Ordering::SeqCst);
     }
 }
 
@@ -123,6 +132,7 @@ async fn serve(
     upstream: SocketAddr,
     faults: Arc<Mutex<Faults>>,
     counts: Arc<Counts>,
+    forced_losses: Arc<AtomicU64>,
 ) -> std::io::Result<()> {
     let mut up: Option<TcpStream> = None;
     let mut buf = Vec::new();
@@ -131,7 +141,14 @@ async fn serve(
             return Ok(());
         };
         let f = *faults.lock().unwrap();
-        let (action, slow) = choose(&f);
+        let forced = forced_losses
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let (action, slow) = if forced {
+            (Action::LoseAnswer, false)
+        } else {
+            choose(&f)
+        };
         if slow {
             counts.delayed.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(f.latency).await;

@@ -327,7 +327,18 @@ impl LockClient {
             owner: owner.into(),
             fence,
         });
-        self.invoker.call(&request).await
+        let counted = self
+            .invoker
+            .call_resent::<ReleaseResponse>(&request)
+            .await?;
+        let resent = counted.resent();
+        let mut answer = counted.answer;
+        // A resent release answered `false` may be answering for an earlier attempt of itself that
+        // ran unseen (its invoke timed out on a dying process, say): that ending is unknowable here.
+        if resent && !answer.released {
+            answer.uncertain = true;
+        }
+        Ok(answer)
     }
 
     /// Raw `renew` of `owner`'s grant for `duration` from now.

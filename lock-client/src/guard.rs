@@ -137,7 +137,8 @@ impl LockGuard {
     }
 
     /// Releases the lock. `Ok(false)` means it was no longer ours (expired and/or taken by someone
-    /// else): work done under it may have overlapped another holder's. Logged at WARNING.
+    /// else): work done under it may have overlapped another holder's. Logged at WARNING. Use
+    /// [`LockGuard::release_with_answer`] to tell that apart from an unknowable outcome (`uncertain`).
     pub async fn release(self) -> Result<bool, ClientError> {
         Ok(self.release_with_answer().await?.released)
     }
@@ -155,7 +156,10 @@ impl LockGuard {
                 Some(self.grant.fence),
             )
             .await?;
-        if !r.released {
+        if r.uncertain {
+            tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
+                "release outcome unknown: an earlier attempt may have released the lock unseen, or it had expired; it is free either way");
+        } else if !r.released {
             tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
                 "released a lock that was no longer held: it expired and/or was taken by another owner");
         }

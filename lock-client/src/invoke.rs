@@ -68,6 +68,22 @@ impl Invoker {
         &self,
         payload: &serde_json::Value,
     ) -> Result<T, ClientError> {
+        Ok(self.call_counted(payload).await?.answer)
+    }
+
+    /// As [`Invoker::call`], also telling whether the request had to be resent: an earlier attempt
+    /// may then have run unseen (e.g. its function process died, or its answer was lost on the way).
+    pub async fn call_resent<T: DeserializeOwned>(
+        &self,
+        request: &Request,
+    ) -> Result<Counted<T>, ClientError> {
+        self.call_counted(&request.to_json()).await
+    }
+
+    async fn call_counted<T: DeserializeOwned>(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<Counted<T>, ClientError> {
         let mut payload = serde_json::to_vec(payload).expect("JSON values always serialize");
         let mut attempt = 1;
         loop {
@@ -92,12 +108,16 @@ impl Invoker {
                 }
                 Err(Retry::Transient(e) | Retry::Final(e)) => return Err(e),
                 Ok(bytes) => {
-                    return serde_json::from_slice(&bytes).map_err(|e| {
+                    let answer = serde_json::from_slice(&bytes).map_err(|e| {
                         ClientError::BadResponse(format!(
                             "{e}: {}",
                             String::from_utf8_lossy(&bytes)
                         ))
-                    })
+                    })?;
+                    return Ok(Counted {
+                        answer,
+                        attempts: attempt,
+                    });
                 }
             }
         }
@@ -163,6 +183,23 @@ impl Invoker {
             }
             Err(e) => Err(Retry::Transient(ClientError::Invoke(error_chain(&e)))),
         }
+    }
+}
+
+/// An answer and how many invokes it took (more than one: the request was resent after a
+/// transport failure, and an earlier attempt may have run unseen).
+#[derive(Debug, Clone)]
+pub struct Counted<T> {
+    /// The decoded answer.
+    pub answer: T,
+    /// Invokes sent, the answered one included.
+    pub attempts: u32,
+}
+
+impl<T> Counted<T> {
+    /// Whether the request was sent more than once.
+    pub fn resent(&self) -> bool {
+        self.attempts > 1
     }
 }
 

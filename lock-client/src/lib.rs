@@ -41,6 +41,6 @@ pub use error::ClientError;
 #[cfg(feature = "client")]
 pub use guard::LockGuard;
 #[cfg(feature = "client")]
-pub use invoke::Invoker;
+pub use invoke::{Counted, Invoker};
 #[cfg(feature = "client")]
 pub use lease_watch::{LeaseState, LeaseWatch};

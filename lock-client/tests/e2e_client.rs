@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use lock_client::protocol::ErrorType;
@@ -261,4 +262,45 @@ async fn unknown_function_and_unreachable_endpoint_are_told_apart() {
         lock_client::LockClient::new(aws_sdk_lambda::Client::from_conf(config), "lock-fn");
     let err = offline.try_acquire("x").await.unwrap_err();
     assert!(matches!(err, ClientError::Unreachable(_)), "{err:?}");
+}
+
+/// Invoke answers lost on the way back (the function ran): the client resends the same request,
+/// and a resent acquire converges on one grant, a resent release still answers `released: true`,
+/// and a resent release answered `false` is flagged `uncertain` (it may be answering for itself).
+#[tokio::test]
+async fn lost_invoke_answers_converge_and_flag_uncertain_releases() {
+    let (client, proxy) = proxied_client().await;
+    let client = client.with_duration(Duration::from_secs(30));
+    let r = resource("lost-invoke");
+
+    proxy.lose_next_answers(1);
+    let guard = client.acquire(&r).await.unwrap();
+    assert_eq!(proxy.counts.lost_answers.load(Relaxed), 1);
+    let status = client.describe(&r).await.unwrap();
+    assert_eq!(
+        (status.held, status.fence),
+        (true, Some(guard.fence())),
+        "the resent acquire must be the same grant"
+    );
+    assert!(
+        guard.grant().reacquired,
+        "the first attempt granted it: {:?}",
+        guard.grant()
+    );
+
+    let (owner, fence) = (guard.owner().to_string(), guard.fence());
+    std::mem::forget(guard);
+    proxy.lose_next_answers(1);
+    let answer = client.release_grant(&r, &owner, Some(fence)).await.unwrap();
+    assert_eq!(proxy.counts.lost_answers.load(Relaxed), 2);
+    assert!(answer.released && !answer.uncertain, "{answer:?}");
+    assert!(!client.describe(&r).await.unwrap().held);
+
+    // Nothing to release any more: told plainly when sent once, flagged uncertain when resent.
+    let plain = client.release_grant(&r, "never-held", None).await.unwrap();
+    assert!(!plain.released && !plain.uncertain, "{plain:?}");
+    proxy.lose_next_answers(1);
+    let resent = client.release_grant(&r, "never-held", None).await.unwrap();
+    assert_eq!(proxy.counts.lost_answers.load(Relaxed), 3);
+    assert!(!resent.released && resent.uncertain, "{resent:?}");
 }

@@ -93,6 +93,7 @@ pub struct ReleaseResponse {
     /// `true` with `released: false` when an attempt of this very release may have been applied
     /// unseen (its answer was lost) and the record that would tell was already reused: the lock is
     /// free either way, but whether this caller's lease ended by this release or ran out is unknown.
+    /// The client also sets it when it had to resend the release invoke and the answer was `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub uncertain: bool,
 }

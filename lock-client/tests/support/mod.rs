@@ -3,6 +3,9 @@
 
 use lock_client::LockClient;
 
+#[path = "../../../bench/src/fault_proxy.rs"]
+pub mod fault_proxy;
+
 /// The local emulator's endpoint; refuses anything but loopback so tests never reach AWS.
 pub fn lambda_endpoint() -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_LAMBDA").expect(
@@ -29,4 +32,18 @@ pub fn resource(name: &str) -> String {
         std::process::id(),
         lock_client::protocol::new_owner_token()
     )
+}
+
+/// A client of the stack's lock-fn whose invokes go through a fault proxy in front of the emulator.
+pub async fn proxied_client() -> (LockClient, fault_proxy::FaultProxy) {
+    let proxy = fault_proxy::FaultProxy::start(&lambda_endpoint()).await;
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&shared)
+            .endpoint_url(proxy.endpoint())
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let function = client().await.function().to_string();
+    (LockClient::new(lambda, function), proxy)
 }

@@ -70,7 +70,12 @@ async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
             println!("{}", serde_json::to_string(&r).expect("serializes"));
             if !r.released {
                 eprintln!(
-                    "dlm: lock {resource:?} was not held by this owner (expired and/or taken)"
+                    "dlm: lock {resource:?} was not held by this owner (expired and/or taken){}",
+                    if r.uncertain {
+                        ", or an earlier attempt of this release freed it unseen"
+                    } else {
+                        ""
+                    }
                 );
                 return Ok(Exit::Lost.code());
             }
