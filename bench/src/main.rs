@@ -5,6 +5,7 @@
 mod contention;
 mod cycle;
 mod env;
+mod local_procs;
 mod spread;
 mod startup;
 mod stats;

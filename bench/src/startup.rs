@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::primitives::Blob;
 use serde::Serialize;
 
+use crate::local_procs::{free_port, start_watch};
 use crate::stats::{summarize, Summary};
 
 #[derive(Debug, Serialize)]
@@ -17,14 +18,6 @@ pub struct StartupResult {
     pub echo_fn_first_answer: Summary,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub async fn run(
     workspace: &str,
     lock_fn_bin: &str,
@@ -34,32 +27,8 @@ pub async fn run(
     dynamodb_endpoint: &str,
 ) -> StartupResult {
     let port = free_port();
-    let mut watch = tokio::process::Command::new("cargo")
-        .args([
-            "lambda",
-            "watch",
-            "--only-lambda-apis",
-            "-A",
-            "127.0.0.1",
-            "-P",
-            &port.to_string(),
-        ])
-        .current_dir(workspace)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start cargo lambda watch");
+    let mut watch = start_watch(workspace, port).await;
     let endpoint = format!("http://127.0.0.1:{port}");
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let lambda = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::config::Builder::from(&shared)

@@ -18,7 +18,12 @@ use lock_client::{ClientError, LockClient};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
+#[path = "../local_procs.rs"]
+mod local_procs;
+use local_procs::{free_port, start_watch, wait_port};
+
 #[path = "../fault_proxy.rs"]
+#[allow(dead_code)] // shared test tooling: not every helper is used here
 mod fault_proxy;
 use fault_proxy::{FaultProxy, Faults};
 
@@ -43,30 +48,9 @@ const FUNCTIONS: usize = 4;
 const WORKERS: usize = 8;
 const RESOURCES: usize = 2;
 const LEASE: Duration = Duration::from_millis(500);
-/// Invokes whose function process dies never get an answer: give up after a while - but only
-/// after lock-fn's own retry budget (~3 s), or a retried release can outlive its slot.
+/// Invokes whose function process dies never get an answer from the emulator: give up after a
+/// while (the client then resends, and flags a resent release answered `false` as uncertain).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_port(port: u16) {
-    for _ in 0..600 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("nothing listens on {port}");
-}
 
 struct Stack {
     args: Args,
@@ -106,25 +90,7 @@ impl Stack {
             via: None,
         };
         s.start_dynalite().await;
-        s.watch = Some(
-            Command::new("cargo")
-                .args([
-                    "lambda",
-                    "watch",
-                    "--only-lambda-apis",
-                    "-A",
-                    "127.0.0.1",
-                    "-P",
-                    &s.watch_port.to_string(),
-                ])
-                .current_dir(&s.args.workspace)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("cargo lambda watch"),
-        );
-        wait_port(s.watch_port).await;
+        s.watch = Some(start_watch(&s.args.workspace, s.watch_port).await);
         for i in 0..FUNCTIONS {
             s.functions.push(None);
             s.start_function(i);
@@ -191,6 +157,32 @@ impl Stack {
         }
     }
 
+    /// kill -9 what `fault` names.
+    async fn kill(&mut self, fault: ProcessFault) {
+        match fault {
+            ProcessFault::OneFunction => self.kill_function(0).await,
+            ProcessFault::AllFunctions => {
+                for i in 0..FUNCTIONS {
+                    self.kill_function(i).await;
+                }
+            }
+            ProcessFault::Dynalite => {
+                if let Some(mut d) = self.dynalite.take() {
+                    d.kill().await.ok();
+                }
+            }
+        }
+    }
+
+    /// Starts again what [`Stack::kill`] killed.
+    async fn restart(&mut self, fault: ProcessFault) {
+        match fault {
+            ProcessFault::OneFunction => self.start_function(0),
+            ProcessFault::AllFunctions => (0..FUNCTIONS).for_each(|i| self.start_function(i)),
+            ProcessFault::Dynalite => self.start_dynalite().await,
+        }
+    }
+
     fn dynamodb(&self) -> String {
         format!("http://127.0.0.1:{}", self.dynalite_port)
     }
@@ -208,6 +200,24 @@ impl Stack {
     }
 }
 
+/// A process-level fault: which processes get kill -9.
+#[derive(Clone, Copy)]
+enum ProcessFault {
+    OneFunction,
+    AllFunctions,
+    Dynalite,
+}
+
+impl ProcessFault {
+    fn name(self) -> &'static str {
+        match self {
+            ProcessFault::OneFunction => "kill -9 one of 4 lock-fn processes",
+            ProcessFault::AllFunctions => "kill -9 all lock-fn processes",
+            ProcessFault::Dynalite => "kill -9 dynalite, restart on its data",
+        }
+    }
+}
+
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -222,9 +232,11 @@ fn rss_kb(pid: u32) -> u64 {
 #[derive(Default)]
 struct Observed {
     grants: Mutex<Vec<Instant>>,
+    /// When grants began whose end is unknowable (their release outcome was uncertain).
+    unknown_ends: Mutex<Vec<Instant>>,
     errors: Mutex<BTreeMap<String, usize>>,
-    /// fence -> the grant and the release answer, to explain a violation.
-    detail: Mutex<BTreeMap<u64, String>>,
+    /// (resource, fence) -> the grant and the release answer, to explain a violation.
+    detail: Mutex<BTreeMap<(String, u64), String>>,
 }
 
 fn error_kind(e: &ClientError) -> String {
@@ -262,23 +274,18 @@ async fn worker(
                 continue;
             }
         };
-        seen.grants.lock().unwrap().push(Instant::now());
+        let granted_at = Instant::now();
+        seen.grants.lock().unwrap().push(granted_at);
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..5))).await;
         let grant = guard.grant().clone();
         std::mem::forget(guard); // released below, explicitly and until answered
         let mut retried = false;
         let answer = loop {
-            let sent = Instant::now();
             match client
                 .release_grant(&resource, &grant.owner, Some(grant.fence))
                 .await
             {
-                Ok(a) => {
-                    // An answer after a whole attempt timeout means the invoker resent the release
-                    // (the first invoke hung on a killed process): the same ambiguity as an error.
-                    retried |= sent.elapsed() >= ATTEMPT_TIMEOUT;
-                    break a;
-                }
+                Ok(a) => break a,
                 Err(e) => {
                     retried = true;
                     *seen
@@ -292,11 +299,17 @@ async fn worker(
             }
         };
         seen.detail.lock().unwrap().insert(
-            grant.fence,
-            format!("{grant:?} / release retried: {retried} / {answer:?}"),
+            (resource.clone(), grant.fence),
+            format!("{grant:?} / release retried here: {retried} / {answer:?}"),
         );
+        // `uncertain` covers the client's own resends; a release this loop had to repeat after an
+        // error is just as unknowable when answered `false`.
         if (retried && !answer.released) || answer.uncertain {
-            // An earlier attempt may have released it, unseen, and its slot may be reused by now.
+            eprintln!(
+                "[faults] unknown end: {resource} fence {} (release retried here: {retried}, {answer:?})",
+                grant.fence
+            );
+            seen.unknown_ends.lock().unwrap().push(granted_at);
             history.record_unknown_end(&grant);
         } else {
             history.record(&grant, &answer);
@@ -336,6 +349,12 @@ async fn wait_for_grant_after(seen: &Observed, t: Instant) -> Option<Duration> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = Args::parse();
+    // The client's WARNINGs (invoke resends and why) explain any grant with an unknown end.
+    tracing_subscriber::fmt()
+        .with_env_filter("lock_client=warn")
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let soak_secs = args.soak_secs;
     let out = args.out.clone();
     let dlm_bin = args.dlm_bin.clone();
@@ -398,6 +417,7 @@ async fn main() {
     }
     let settle = Duration::from_secs(2);
     let mut rows = Vec::new();
+    let mut windows = Vec::new();
     let mut errors_before = BTreeMap::new();
     let mut phase = |name: &str,
                      before: (Instant, Instant),
@@ -421,70 +441,31 @@ async fn main() {
         });
         eprintln!("[faults] {row}");
         rows.push(row);
+        windows.push((before.0, recovered_at + window));
     };
 
     let t0 = Instant::now();
     tokio::time::sleep(settle).await;
     let baseline = (t0, Instant::now());
 
-    // 1. kill -9 one lock-fn process mid-request, restart it.
-    let b = Instant::now();
-    tokio::time::sleep(settle).await;
-    stack.kill_function(0).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    stack.start_function(0);
-    let restarted = Instant::now();
-    let after = wait_for_grant_after(&seen, restarted).await;
-    tokio::time::sleep(settle).await;
-    phase(
-        "kill -9 one of 4 lock-fn processes",
-        (b, b + settle),
-        restarted,
-        after,
-        &seen,
-    );
-
-    // 2. kill -9 all of them at once, restart.
-    let b = Instant::now();
-    tokio::time::sleep(settle).await;
-    for i in 0..FUNCTIONS {
-        stack.kill_function(i).await;
+    // Process faults: kill -9 mid-request, a second of downtime, restart (dynalite on its data).
+    for fault in [
+        ProcessFault::OneFunction,
+        ProcessFault::AllFunctions,
+        ProcessFault::Dynalite,
+    ] {
+        let b = Instant::now();
+        tokio::time::sleep(settle).await;
+        stack.kill(fault).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stack.restart(fault).await;
+        let restarted = Instant::now();
+        let after = wait_for_grant_after(&seen, restarted).await;
+        tokio::time::sleep(settle).await;
+        phase(fault.name(), (b, b + settle), restarted, after, &seen);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    for i in 0..FUNCTIONS {
-        stack.start_function(i);
-    }
-    let restarted = Instant::now();
-    let after = wait_for_grant_after(&seen, restarted).await;
-    tokio::time::sleep(settle).await;
-    phase(
-        "kill -9 all lock-fn processes",
-        (b, b + settle),
-        restarted,
-        after,
-        &seen,
-    );
 
-    // 3. kill -9 dynalite, restart it on the same data.
-    let b = Instant::now();
-    tokio::time::sleep(settle).await;
-    if let Some(mut d) = stack.dynalite.take() {
-        d.kill().await.ok();
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    stack.start_dynalite().await;
-    let restarted = Instant::now();
-    let after = wait_for_grant_after(&seen, restarted).await;
-    tokio::time::sleep(settle).await;
-    phase(
-        "kill -9 dynalite, restart on its data",
-        (b, b + settle),
-        restarted,
-        after,
-        &seen,
-    );
-
-    // 4. Store faults through the whole stack: lock-fn processes now reach dynalite through the
+    // Store faults through the whole stack: lock-fn processes now reach dynalite through the
     //    fault proxy, which injects one kind of fault at a time.
     let proxy = FaultProxy::start(&stack.dynamodb()).await;
     stack.via = Some(proxy.endpoint());
@@ -534,22 +515,28 @@ async fn main() {
         tokio::time::sleep(settle).await;
         phase(name, (b, healed), healed, after, &seen);
     }
-    {
+    let injected = {
         use std::sync::atomic::Ordering::Relaxed;
         let c = &proxy.counts;
-        eprintln!(
-            "[faults] proxy injected {} throttles, {} 500s, {} resets, {} delays, {} lost answers",
-            c.throttled.load(Relaxed),
-            c.server_errors.load(Relaxed),
-            c.resets.load(Relaxed),
-            c.delayed.load(Relaxed),
-            c.lost_answers.load(Relaxed)
-        );
-    }
+        json!({
+            "throttles": c.throttled.load(Relaxed),
+            "http_500s": c.server_errors.load(Relaxed),
+            "resets": c.resets.load(Relaxed),
+            "delays": c.delayed.load(Relaxed),
+            "lost_answers": c.lost_answers.load(Relaxed),
+        })
+    };
+    eprintln!("[faults] proxy injected {injected}");
 
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
+    }
+    // Releases that hung on a killed process end (and are judged) only after the invoke timeout.
+    let unknown = seen.unknown_ends.lock().unwrap().clone();
+    for (row, (from, to)) in rows.iter_mut().zip(&windows) {
+        row["grants_with_unknown_end"] =
+            json!(unknown.iter().filter(|t| *t >= from && *t < to).count());
     }
     let total_grants = seen.grants.lock().unwrap().len();
     let mut violations = 0;
@@ -560,14 +547,17 @@ async fn main() {
             for f in [v.first.fence, v.second.fence] {
                 eprintln!(
                     "[faults]   fence {f}: {}",
-                    detail.get(&f).map(String::as_str).unwrap_or("?")
+                    detail
+                        .get(&(format!("faults/{r}"), f))
+                        .map(String::as_str)
+                        .unwrap_or("?")
                 );
             }
             violations += 1;
         }
     }
 
-    // 4. A client killed while holding: the lock frees at expiry and not before.
+    // A client killed while holding: the lock frees at expiry and not before.
     let orphan = "faults/orphan";
     let mut dlm = Command::new(&dlm_bin)
         .args(["run", orphan, "--duration", "2s", "--", "sleep", "30"])
@@ -664,6 +654,7 @@ async fn main() {
         "lost_leases": histories.iter().map(|h| h.lost()).sum::<usize>(),
         "grants_with_unknown_end": histories.iter().map(|h| h.unknown_ends()).sum::<usize>(),
         "faults": rows,
+        "proxy_injected": injected,
         "errors_seen_by_callers": seen.errors.lock().unwrap().clone(),
         "soak": soak,
     });
