@@ -206,18 +206,24 @@ async fn waiting_acquire_takes_over_at_expiry_and_gives_up_when_wait_ends() {
     assert!(b.acquired_at_ms >= a.expires_at_ms);
 }
 
+/// Through the real handler, with the invocation deadline in the Lambda context as real Lambda
+/// sends it (epoch ms): a long wait answers busy before the deadline, leaving the margin.
 #[tokio::test]
 async fn waiting_answers_before_the_invocation_deadline() {
     let (engine, _, _) = dynalite_engine().await;
-    granted(&engine, acq("r", 60_000, None)).await;
+    let holder = granted(&engine, acq("r", 60_000, None)).await;
     let margin = engine.config().deadline_margin.as_millis() as u64;
     let deadline = now_ms() + margin + 400;
-    let req = Request::Acquire(AcquireRequest {
-        wait_ms: 60_000,
-        ..acq("r", 1000, None)
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = deadline;
+    let event = serde_json::json!({
+        "op": "acquire", "resource_id": "r", "duration_ms": 1000, "wait_ms": 60_000
     });
     let started = now_ms();
-    let done = engine.execute(req, Some(deadline)).await.unwrap();
+    let answer =
+        lock_fn::handler::handle(&engine, lambda_runtime::LambdaEvent::new(event, context))
+            .await
+            .unwrap();
     let answered = now_ms();
     assert!(
         answered <= deadline - margin + 100,
@@ -229,7 +235,13 @@ async fn waiting_answers_before_the_invocation_deadline() {
         "it did wait ({} ms)",
         answered - started
     );
-    assert_eq!(done.reply.outcome(), "busy");
+    assert_eq!(answer["acquired"], false, "{answer}");
+    assert!(
+        answer["attempts"].as_u64() > Some(1),
+        "it retried: {answer}"
+    );
+    let status = describe(&engine, "r").await;
+    assert_eq!((status.held, status.fence), (true, Some(holder.fence)));
 }
 
 #[tokio::test]
