@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lock_client::protocol::{AcquireRequest, OnBusy, Request};
+use lock_client::protocol::{AcquireRequest, OnBusy};
 use lock_fn::clock::now_ms;
 use lock_fn::config::Config;
 use support::*;
