@@ -1,9 +1,8 @@
 //! Clients for the local stack, from the environment `scripts/stack.sh` writes.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use lock_client::LockClient;
+
+use crate::lock_table::create_lock_table;
 
 /// The local stack's endpoints; refuses anything but loopback.
 pub struct Stack {
@@ -51,32 +50,6 @@ impl Stack {
 
     /// Creates a table with the lock schema; with `sort_key`, dynamo-dlm 2.x's.
     pub async fn create_table(&self, name: &str, sort_key: bool) {
-        let attr = |n: &str, t| {
-            AttributeDefinition::builder()
-                .attribute_name(n)
-                .attribute_type(t)
-                .build()
-                .unwrap()
-        };
-        let key = |n: &str, t| {
-            KeySchemaElement::builder()
-                .attribute_name(n)
-                .key_type(t)
-                .build()
-                .unwrap()
-        };
-        let mut req = self
-            .dynamodb
-            .create_table()
-            .table_name(name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("resource_id", ScalarAttributeType::S))
-            .key_schema(key("resource_id", KeyType::Hash));
-        if sort_key {
-            req = req
-                .attribute_definitions(attr("concurrency_id", ScalarAttributeType::N))
-                .key_schema(key("concurrency_id", KeyType::Range));
-        }
-        req.send().await.expect("create table");
+        create_lock_table(&self.dynamodb, name, sort_key).await;
     }
 }

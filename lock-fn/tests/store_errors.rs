@@ -9,19 +9,7 @@ use aws_sdk_dynamodb::types::error::{InternalServerError, ResourceNotFoundExcept
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use lock_client::protocol::{AcquireRequest, OnBusy};
-use support::mocks::{mock_engine, no_sdk_retries, throttled};
-
-fn request() -> AcquireRequest {
-    AcquireRequest {
-        resource_id: "r".into(),
-        duration_ms: Some(1000),
-        owner: None,
-        wait_ms: 0,
-        on_busy: OnBusy::Result,
-        fresh_owner: false,
-    }
-}
+use support::mocks::{acquire_request, client_always, mock_engine, no_sdk_retries, throttled};
 
 #[tokio::test]
 async fn throttling_that_clears_is_invisible_to_the_caller() {
@@ -45,7 +33,7 @@ async fn throttling_that_clears_is_invisible_to_the_caller() {
         no_sdk_retries
     );
     let done = mock_engine(client, 3)
-        .acquire(request(), None)
+        .acquire(acquire_request(), None)
         .await
         .unwrap();
     assert_eq!(done.reply.outcome(), "granted");
@@ -62,14 +50,8 @@ async fn server_errors_are_retried_and_then_store_unavailable() {
                 .build(),
         )
     });
-    let client = mock_client!(
-        aws_sdk_dynamodb,
-        RuleMode::MatchAny,
-        [&rule],
-        no_sdk_retries
-    );
-    let err = mock_engine(client, 2)
-        .acquire(request(), None)
+    let err = mock_engine(client_always(&rule), 2)
+        .acquire(acquire_request(), None)
         .await
         .unwrap_err();
     assert_eq!(err.error_type().as_str(), "StoreUnavailable");
@@ -89,14 +71,8 @@ async fn a_missing_table_is_misconfigured_at_once() {
                 .build(),
         )
     });
-    let client = mock_client!(
-        aws_sdk_dynamodb,
-        RuleMode::MatchAny,
-        [&rule],
-        no_sdk_retries
-    );
-    let err = mock_engine(client, 5)
-        .acquire(request(), None)
+    let err = mock_engine(client_always(&rule), 5)
+        .acquire(acquire_request(), None)
         .await
         .unwrap_err();
     assert_eq!(err.error_type().as_str(), "Misconfigured");

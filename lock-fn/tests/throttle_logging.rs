@@ -7,9 +7,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
-use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use lock_client::protocol::{AcquireRequest, OnBusy};
-use support::mocks::{mock_engine, no_sdk_retries, throttled};
+use aws_smithy_mocks::mock;
+use support::mocks::{acquire_request, client_always, mock_engine, throttled};
 
 /// Collects log lines written while `f` runs.
 #[derive(Clone, Default)]
@@ -27,12 +26,6 @@ impl Write for Logs {
 #[tokio::test]
 async fn throttling_is_retried_with_warnings_then_surfaces_as_throttled() {
     let rule = mock!(Client::update_item).then_error(throttled);
-    let client = mock_client!(
-        aws_sdk_dynamodb,
-        RuleMode::MatchAny,
-        [&rule],
-        no_sdk_retries
-    );
     let logs = Logs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -41,16 +34,8 @@ async fn throttling_is_retried_with_warnings_then_surfaces_as_throttled() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let request = AcquireRequest {
-        resource_id: "r".into(),
-        duration_ms: Some(1000),
-        owner: None,
-        wait_ms: 0,
-        on_busy: OnBusy::Result,
-        fresh_owner: false,
-    };
-    let err = mock_engine(client, 3)
-        .acquire(request, None)
+    let err = mock_engine(client_always(&rule), 3)
+        .acquire(acquire_request(), None)
         .await
         .unwrap_err();
     assert_eq!(err.error_type().as_str(), "Throttled");

@@ -9,9 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use clap::Parser;
 use lock_client::history::History;
 use lock_client::{ClientError, LockClient};
@@ -21,6 +18,9 @@ use tokio::process::{Child, Command};
 #[path = "../local_procs.rs"]
 mod local_procs;
 use local_procs::{free_port, start_watch, wait_port};
+
+#[path = "../lock_table.rs"]
+mod lock_table;
 
 #[path = "../fault_proxy.rs"]
 #[allow(dead_code)] // shared test tooling: not every helper is used here
@@ -239,6 +239,17 @@ struct Observed {
     detail: Mutex<BTreeMap<(String, u64), String>>,
 }
 
+impl Observed {
+    fn count_error(&self, e: &ClientError) {
+        *self
+            .errors
+            .lock()
+            .unwrap()
+            .entry(error_kind(e))
+            .or_default() += 1;
+    }
+}
+
 fn error_kind(e: &ClientError) -> String {
     match e {
         ClientError::Function { error_type, .. } => error_type.clone(),
@@ -264,12 +275,7 @@ async fn worker(
         {
             Ok(g) => g,
             Err(e) => {
-                *seen
-                    .errors
-                    .lock()
-                    .unwrap()
-                    .entry(error_kind(&e))
-                    .or_default() += 1;
+                seen.count_error(&e);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -288,12 +294,7 @@ async fn worker(
                 Ok(a) => break a,
                 Err(e) => {
                     retried = true;
-                    *seen
-                        .errors
-                        .lock()
-                        .unwrap()
-                        .entry(error_kind(&e))
-                        .or_default() += 1;
+                    seen.count_error(&e);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
@@ -365,25 +366,7 @@ async fn main() {
             .endpoint_url(stack.dynamodb())
             .build(),
     );
-    let attr = AttributeDefinition::builder()
-        .attribute_name("resource_id")
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .unwrap();
-    let key = KeySchemaElement::builder()
-        .attribute_name("resource_id")
-        .key_type(KeyType::Hash)
-        .build()
-        .unwrap();
-    dynamodb
-        .create_table()
-        .table_name("dynamo_dlm_locks")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr)
-        .key_schema(key)
-        .send()
-        .await
-        .expect("table");
+    lock_table::create_lock_table(&dynamodb, "dynamo_dlm_locks", false).await;
     // Invokes whose function process dies never get an answer: give up after a while - but only
     // after lock-fn's own retry budget (~3 s), or a retried release can outlive its slot.
     let lambda = aws_sdk_lambda::Client::from_conf(

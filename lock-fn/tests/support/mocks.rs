@@ -4,6 +4,8 @@ use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_sdk_dynamodb::Client;
+use aws_smithy_mocks::{mock_client, Rule, RuleMode};
+use lock_client::protocol::{AcquireRequest, OnBusy};
 use lock_fn::config::Config;
 use lock_fn::engine::LockEngine;
 use lock_fn::store::LockStore;
@@ -36,4 +38,21 @@ pub fn mock_engine(client: Client, attempts: u32) -> LockEngine {
         ..Config::default()
     };
     LockEngine::new(LockStore::new(client, "locks", attempts), config)
+}
+
+/// A mocked client on which `rule` answers every request (SDK retries off).
+pub fn client_always(rule: &Rule) -> Client {
+    mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [rule], no_sdk_retries)
+}
+
+/// A plain acquire of resource `r` for one second, answered at once.
+pub fn acquire_request() -> AcquireRequest {
+    AcquireRequest {
+        resource_id: "r".into(),
+        duration_ms: Some(1000),
+        owner: None,
+        wait_ms: 0,
+        on_busy: OnBusy::Result,
+        fresh_owner: false,
+    }
 }

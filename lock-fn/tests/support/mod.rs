@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 /// The fault proxy lives with the benchmark tools (the process-level suite uses it too).
+#[path = "../../../bench/src/lock_table.rs"]
+mod lock_table;
+
 #[path = "../../../bench/src/fault_proxy.rs"]
 pub mod fault_proxy;
 pub mod mocks;
@@ -10,9 +13,6 @@ pub mod mocks;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_dynamodb::Client;
 use lock_client::protocol::{
     AcquireRequest, AcquireResponse, DescribeRequest, DescribeResponse, OnBusy, ReleaseRequest,
@@ -69,47 +69,7 @@ pub async fn fresh_table(client: &Client) -> String {
 
 /// Creates `name`; with `sort_key`, the dynamo-dlm 2.x schema (sort key `concurrency_id` N).
 pub async fn create_table(client: &Client, name: &str, sort_key: bool) {
-    let mut req = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("resource_id", ScalarAttributeType::S))
-        .key_schema(key("resource_id", KeyType::Hash));
-    if sort_key {
-        req = req
-            .attribute_definitions(attr("concurrency_id", ScalarAttributeType::N))
-            .key_schema(key("concurrency_id", KeyType::Range));
-    }
-    req.send().await.expect("create table");
-    for _ in 0..100 {
-        let t = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .expect("describe table");
-        if t.table().and_then(|t| t.table_status()).map(|s| s.as_str()) == Some("ACTIVE") {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("table {name} never became ACTIVE");
-}
-
-fn attr(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(t)
-        .build()
-        .unwrap()
-}
-
-fn key(name: &str, t: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(t)
-        .build()
-        .unwrap()
+    lock_table::create_lock_table(client, name, sort_key).await;
 }
 
 /// An engine on a fresh dynalite table, with the default settings.
