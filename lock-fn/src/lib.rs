@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod expressions;
 pub mod handler;
+pub mod invocation_loop;
 pub mod item;
 pub mod owner;
 pub mod reply;

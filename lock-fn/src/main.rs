@@ -1,9 +1,10 @@
 //! lock-fn's entry point: settings and the DynamoDB client are made once per cold start.
 
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use lambda_runtime::{tracing, Error, LambdaEvent};
 use lock_fn::config::Config;
 use lock_fn::engine::LockEngine;
 use lock_fn::handler::handle;
+use lock_fn::invocation_loop::run;
 use lock_fn::store::LockStore;
 use serde_json::Value;
 
@@ -13,8 +14,6 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let store = LockStore::from_env(config.table.clone(), config.store_attempts).await;
     let engine = LockEngine::new(store, config);
-    run(service_fn(|event: LambdaEvent<Value>| {
-        handle(&engine, event)
-    }))
-    .await
+    // Not `lambda_runtime::run`: it leaks memory on every invocation (see invocation_loop).
+    run(|event: LambdaEvent<Value>| handle(&engine, event)).await
 }
