@@ -37,7 +37,8 @@ i = r["proxy_injected"]
 print(f"\nThe proxy injected {i['throttles']} throttling answers, {i['http_500s']} HTTP 500s, {i['resets']} connection resets, {i['delays']} delays and {i['lost_answers']} lost answers (writes applied, answers dropped).")
 s = r.get("soak")
 if s:
-    print(f"\nSoak: {s['seconds']} s of 1,000 resources x 64 workers: {s['grants']} grants, errors {s['errors'] or 'none'}; lock-fn RSS (4 processes) {s['lock_fn_rss_kb_start']} KB at start, max {s['lock_fn_rss_kb_max_first_half']} KB in the first half, max {s['lock_fn_rss_kb_max_second_half']} KB in the second, {s['lock_fn_rss_kb_end']} KB at the end.")
+    print(f"\nSoak: {s['seconds']} s of 1,000 resources x 64 workers: {s['grants']} grants, errors {s['errors'] or 'none'}; lock-fn RSS (4 processes) {s['lock_fn_rss_kb_start']} KB at start, max {s['lock_fn_rss_kb_max_first_half']} KB in the first half, max {s['lock_fn_rss_kb_max_second_half']} KB in the second, {s['lock_fn_rss_kb_end']} KB at the end (flat: {s['memory_flat']}). Every 10 s, KB: {', '.join(str(v) for v in s['lock_fn_rss_kb_every_10s'])}.")
+    print("\nThe first full run found lock-fn's memory growing by about 140 bytes per invocation (4 processes: 40 MB -> 93 MB in 5 minutes) while its Rust heap stayed flat. heaptrack pointed at glibc's `setenv`: `lambda_runtime::run` sets `_X_AMZN_TRACE_ID` before every invocation and glibc keeps every value it was ever given. lock-fn now serves invocations with its own loop (`lock-fn/src/invocation_loop.rs`, tested against the emulator's Runtime API in `lock-fn/tests/invocation_loop.rs`), which never writes the environment; the soak above is with that loop.")
 print("\nThe same store faults also run in `cargo test` against the engine with 16 callers and the history checker per phase: `lock-fn/tests/faults.rs`.")
 PY
   echo "[faults] wrote FAULTS.md"

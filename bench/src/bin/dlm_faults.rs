@@ -40,6 +40,9 @@ struct Args {
     /// Seconds of 1,000 resources x 64 workers after the faults (0: none).
     #[arg(long, default_value_t = 0)]
     soak_secs: u64,
+    /// Only the soak (no faults), to watch memory.
+    #[arg(long)]
+    soak_only: bool,
     #[arg(long, default_value = "bench-out/faults.json")]
     out: String,
 }
@@ -356,7 +359,7 @@ async fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let soak_secs = args.soak_secs;
+    let (soak_secs, soak_only) = (args.soak_secs, args.soak_only);
     let out = args.out.clone();
     let dlm_bin = args.dlm_bin.clone();
     let mut stack = Stack::start(args).await;
@@ -367,8 +370,7 @@ async fn main() {
             .build(),
     );
     lock_table::create_lock_table(&dynamodb, "dynamo_dlm_locks", false).await;
-    // Invokes whose function process dies never get an answer: give up after a while - but only
-    // after lock-fn's own retry budget (~3 s), or a retried release can outlive its slot.
+    // Invokes whose function process dies never get an answer: give up after ATTEMPT_TIMEOUT.
     let lambda = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::config::Builder::from(&shared)
             .endpoint_url(stack.lambda())
@@ -381,6 +383,11 @@ async fn main() {
             .build(),
     );
     let client = LockClient::new(lambda, "lock-fn").with_duration(LEASE);
+    if soak_only {
+        let report = soak(&client, stack.function_pids(), soak_secs.max(1)).await;
+        println!("{}", serde_json::to_string_pretty(&report).unwrap());
+        return;
+    }
 
     let histories: Vec<Arc<History>> = (0..RESOURCES)
         .map(|_| Arc::new(History::default()))
@@ -580,55 +587,11 @@ async fn main() {
     granted.release().await.ok();
 
     // Soak: many resources, many workers; lock-fn's memory should stay flat.
-    let mut soak = json!(null);
-    if soak_secs > 0 {
-        let pids = stack.function_pids();
-        let rss = |pids: &[u32]| pids.iter().map(|p| rss_kb(*p)).sum::<u64>();
-        let start_rss = rss(&pids);
-        let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-        let grants = Arc::new(Mutex::new(0u64));
-        let end = Instant::now() + Duration::from_secs(soak_secs);
-        let mut soakers = Vec::new();
-        for _ in 0..64 {
-            let (client, errors, grants) = (client.clone(), errors.clone(), grants.clone());
-            soakers.push(tokio::spawn(async move {
-                while Instant::now() < end {
-                    let r = format!("soak/{}", fastrand::usize(0..1000));
-                    match client.try_acquire(&r).await {
-                        Ok(Some(g)) => {
-                            *grants.lock().unwrap() += 1;
-                            if let Err(e) = g.release().await {
-                                *errors.lock().unwrap().entry(error_kind(&e)).or_default() += 1;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => *errors.lock().unwrap().entry(error_kind(&e)).or_default() += 1,
-                    }
-                }
-            }));
-        }
-        let mut samples = vec![start_rss];
-        while Instant::now() < end {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            samples.push(rss(&pids));
-        }
-        for s in soakers {
-            s.await.unwrap();
-        }
-        let n = samples.len();
-        let first_half_max = samples[..n / 2].iter().max().copied().unwrap_or(0);
-        let second_half_max = samples[n / 2..].iter().max().copied().unwrap_or(0);
-        soak = json!({
-            "seconds": soak_secs,
-            "grants": *grants.lock().unwrap(),
-            "errors": errors.lock().unwrap().clone(),
-            "lock_fn_rss_kb_start": start_rss,
-            "lock_fn_rss_kb_max_first_half": first_half_max,
-            "lock_fn_rss_kb_max_second_half": second_half_max,
-            "lock_fn_rss_kb_end": samples.last().copied().unwrap_or(0),
-        });
-        eprintln!("[faults] soak {soak}");
-    }
+    let soak = if soak_secs > 0 {
+        soak(&client, stack.function_pids(), soak_secs).await
+    } else {
+        json!(null)
+    };
 
     let report = json!({
         "baseline_grants_per_s": grants_in(&seen, baseline.0, baseline.1) as f64 / (baseline.1 - baseline.0).as_secs_f64(),
@@ -650,12 +613,68 @@ async fn main() {
         r.get("first_grant_after_recovery_ms")
             .is_none_or(|v| v.as_u64().is_some_and(|ms| ms < 10_000))
     });
-    if violations > 0 || freed_early || !recovered {
-        eprintln!("[faults] FAILED: violations {violations}, orphan freed early {freed_early}, recovered {recovered}");
+    let memory_flat = soak["memory_flat"].as_bool().unwrap_or(true);
+    if violations > 0 || freed_early || !recovered || !memory_flat {
+        eprintln!("[faults] FAILED: violations {violations}, orphan freed early {freed_early}, recovered {recovered}, memory flat {memory_flat}");
         std::process::exit(1);
     }
     println!(
         "faults: {} passed, 0 failed",
         report["faults"].as_array().unwrap().len() + 1
     );
+}
+
+/// 1,000 resources x 64 workers for `secs` through `client`, sampling the RSS of `pids` (lock-fn
+/// processes) every second.
+async fn soak(client: &LockClient, pids: Vec<u32>, secs: u64) -> serde_json::Value {
+    let rss = |pids: &[u32]| pids.iter().map(|p| rss_kb(*p)).sum::<u64>();
+    let start_rss = rss(&pids);
+    let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let grants = Arc::new(Mutex::new(0u64));
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut soakers = Vec::new();
+    for _ in 0..64 {
+        let (client, errors, grants) = (client.clone(), errors.clone(), grants.clone());
+        soakers.push(tokio::spawn(async move {
+            while Instant::now() < end {
+                let r = format!("soak/{}", fastrand::usize(0..1000));
+                match client.try_acquire(&r).await {
+                    Ok(Some(g)) => {
+                        *grants.lock().unwrap() += 1;
+                        if let Err(e) = g.release().await {
+                            *errors.lock().unwrap().entry(error_kind(&e)).or_default() += 1;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => *errors.lock().unwrap().entry(error_kind(&e)).or_default() += 1,
+                }
+            }
+        }));
+    }
+    let mut samples = vec![start_rss];
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        samples.push(rss(&pids));
+    }
+    for s in soakers {
+        s.await.unwrap();
+    }
+    let n = samples.len();
+    let first_half_max = samples[..n / 2].iter().max().copied().unwrap_or(0);
+    let second_half_max = samples[n / 2..].iter().max().copied().unwrap_or(0);
+    // Flat: the second half never exceeds the first half's peak (warm-up included) by over 5 %.
+    let flat = second_half_max as f64 <= first_half_max as f64 * 1.05;
+    let soak = json!({
+        "seconds": secs,
+        "memory_flat": flat,
+        "grants": *grants.lock().unwrap(),
+        "errors": errors.lock().unwrap().clone(),
+        "lock_fn_rss_kb_start": start_rss,
+        "lock_fn_rss_kb_max_first_half": first_half_max,
+        "lock_fn_rss_kb_max_second_half": second_half_max,
+        "lock_fn_rss_kb_end": samples.last().copied().unwrap_or(0),
+        "lock_fn_rss_kb_every_10s": samples.iter().step_by(10).collect::<Vec<_>>(),
+    });
+    eprintln!("[faults] soak {soak}");
+    soak
 }
