@@ -3,10 +3,8 @@
 
 mod support;
 
-use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use lambda_runtime::{Context, LambdaEvent};
@@ -14,17 +12,7 @@ use lock_client::protocol::Request;
 use lock_fn::handler::handle;
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use support::mocks::{mock_engine, no_sdk_retries};
-
-fn not_found() -> ResourceNotFoundException {
-    ResourceNotFoundException::builder()
-        .meta(
-            ErrorMetadata::builder()
-                .code("ResourceNotFoundException")
-                .build(),
-        )
-        .build()
-}
+use support::mocks::{mock_engine, no_sdk_retries, not_found};
 
 fn event_strategy() -> impl Strategy<Value = Value> {
     let field = prop_oneof![

@@ -5,11 +5,13 @@ mod support;
 
 use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::error::{InternalServerError, ResourceNotFoundException};
+use aws_sdk_dynamodb::types::error::InternalServerError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use support::mocks::{acquire_request, client_always, mock_engine, no_sdk_retries, throttled};
+use support::mocks::{
+    acquire_request, client_always, mock_engine, no_sdk_retries, not_found, throttled,
+};
 
 #[tokio::test]
 async fn throttling_that_clears_is_invisible_to_the_caller() {
@@ -60,17 +62,8 @@ async fn server_errors_are_retried_and_then_store_unavailable() {
 
 #[tokio::test]
 async fn a_missing_table_is_misconfigured_at_once() {
-    let rule = mock!(Client::update_item).then_error(|| {
-        UpdateItemError::ResourceNotFoundException(
-            ResourceNotFoundException::builder()
-                .meta(
-                    ErrorMetadata::builder()
-                        .code("ResourceNotFoundException")
-                        .build(),
-                )
-                .build(),
-        )
-    });
+    let rule = mock!(Client::update_item)
+        .then_error(|| UpdateItemError::ResourceNotFoundException(not_found()));
     let err = mock_engine(client_always(&rule), 5)
         .acquire(acquire_request(), None)
         .await

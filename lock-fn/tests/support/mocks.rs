@@ -2,7 +2,9 @@
 
 use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+use aws_sdk_dynamodb::types::error::{
+    ProvisionedThroughputExceededException, ResourceNotFoundException,
+};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock_client, Rule, RuleMode};
 use lock_client::protocol::{AcquireRequest, OnBusy};
@@ -23,6 +25,17 @@ pub fn throttled() -> UpdateItemError {
             )
             .build(),
     )
+}
+
+/// A missing-table answer, with the error code real DynamoDB sends.
+pub fn not_found() -> ResourceNotFoundException {
+    ResourceNotFoundException::builder()
+        .meta(
+            ErrorMetadata::builder()
+                .code("ResourceNotFoundException")
+                .build(),
+        )
+        .build()
 }
 
 /// lock-fn turns SDK retries off and retries itself (see `LockStore::from_env`); so do the mocks.
