@@ -1,5 +1,6 @@
-//! Local processes for the benchmark binaries: free loopback ports, waiting for a listener, and a
-//! `cargo lambda watch` emulator (Lambda APIs only) on a given port.
+//! Local processes for the benchmark binaries: free loopback ports, waiting for a listener, a
+//! `cargo lambda watch` emulator (Lambda APIs only) on a given port, and function processes that
+//! serve it.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -50,4 +51,23 @@ pub async fn start_watch(workspace: &str, port: u16) -> Child {
         .expect("start cargo lambda watch");
     wait_port(port).await;
     watch
+}
+
+/// A function process (`bin`) serving `name` through the emulator on `watch_port`, its DynamoDB
+/// requests going to `dynamodb`; quiet, killed on drop. Add settings, then spawn it.
+pub fn function_command(bin: &str, watch_port: u16, name: &str, dynamodb: &str) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{watch_port}/.rt/{name}"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    command
 }

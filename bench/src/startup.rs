@@ -1,12 +1,11 @@
 //! (4) Deployable size and the time from process start to the first answered invoke.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::primitives::Blob;
 use serde::Serialize;
 
-use crate::local_procs::{free_port, start_watch};
+use crate::local_procs::{free_port, function_command, start_watch};
 use crate::stats::{summarize, Summary};
 
 #[derive(Debug, Serialize)]
@@ -88,19 +87,8 @@ async fn first_answers(
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(bin)
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt/{name}"),
-            )
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
+        let mut child = function_command(bin, port, name, dynamodb_endpoint)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .expect("start function");
         let answer = invoke.await.unwrap().expect("first invoke");

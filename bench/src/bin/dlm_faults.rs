@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 
 #[path = "../local_procs.rs"]
 mod local_procs;
-use local_procs::{free_port, start_watch, wait_port};
+use local_procs::{free_port, function_command, start_watch, wait_port};
 
 #[path = "../lock_table.rs"]
 mod lock_table;
@@ -131,26 +131,18 @@ impl Stack {
     }
 
     fn start_function(&mut self, i: usize) {
+        let dynamodb = self.via.clone().unwrap_or_else(|| self.dynamodb());
         self.functions[i] = Some(
-            Command::new(&self.args.lock_fn_bin)
-                .env(
-                    "AWS_LAMBDA_RUNTIME_API",
-                    format!("http://127.0.0.1:{}/.rt/lock-fn", self.watch_port),
-                )
-                .env("AWS_LAMBDA_FUNCTION_NAME", "lock-fn")
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-                .env(
-                    "AWS_ENDPOINT_URL_DYNAMODB",
-                    self.via.clone().unwrap_or_else(|| self.dynamodb()),
-                )
-                .env("LOCK_TABLE", "dynamo_dlm_locks")
-                .env("RUST_LOG", "error")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("lock-fn"),
+            function_command(
+                &self.args.lock_fn_bin,
+                self.watch_port,
+                "lock-fn",
+                &dynamodb,
+            )
+            .env("LOCK_TABLE", "dynamo_dlm_locks")
+            .env("RUST_LOG", "error")
+            .spawn()
+            .expect("lock-fn"),
         );
     }
 
@@ -629,24 +621,23 @@ async fn main() {
 async fn soak(client: &LockClient, pids: Vec<u32>, secs: u64) -> serde_json::Value {
     let rss = |pids: &[u32]| pids.iter().map(|p| rss_kb(*p)).sum::<u64>();
     let start_rss = rss(&pids);
-    let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-    let grants = Arc::new(Mutex::new(0u64));
+    let seen = Arc::new(Observed::default());
     let end = Instant::now() + Duration::from_secs(secs);
     let mut soakers = Vec::new();
     for _ in 0..64 {
-        let (client, errors, grants) = (client.clone(), errors.clone(), grants.clone());
+        let (client, seen) = (client.clone(), seen.clone());
         soakers.push(tokio::spawn(async move {
             while Instant::now() < end {
                 let r = format!("soak/{}", fastrand::usize(0..1000));
                 match client.try_acquire(&r).await {
                     Ok(Some(g)) => {
-                        *grants.lock().unwrap() += 1;
+                        seen.grants.lock().unwrap().push(Instant::now());
                         if let Err(e) = g.release().await {
-                            *errors.lock().unwrap().entry(error_kind(&e)).or_default() += 1;
+                            seen.count_error(&e);
                         }
                     }
                     Ok(None) => {}
-                    Err(e) => *errors.lock().unwrap().entry(error_kind(&e)).or_default() += 1,
+                    Err(e) => seen.count_error(&e),
                 }
             }
         }));
@@ -667,8 +658,8 @@ async fn soak(client: &LockClient, pids: Vec<u32>, secs: u64) -> serde_json::Val
     let soak = json!({
         "seconds": secs,
         "memory_flat": flat,
-        "grants": *grants.lock().unwrap(),
-        "errors": errors.lock().unwrap().clone(),
+        "grants": seen.grants.lock().unwrap().len(),
+        "errors": seen.errors.lock().unwrap().clone(),
         "lock_fn_rss_kb_start": start_rss,
         "lock_fn_rss_kb_max_first_half": first_half_max,
         "lock_fn_rss_kb_max_second_half": second_half_max,
