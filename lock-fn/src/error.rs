@@ -49,7 +49,7 @@ impl std::fmt::Display for LockError {
 
 impl std::error::Error for LockError {}
 
-/// The runtime logs handler errors with `{:?}`: show the wire name and message, not Rust internals.
+/// `{:?}` (test failures, logs) shows the wire name and message, not Rust internals.
 impl std::fmt::Debug for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {self}", self.error_type())

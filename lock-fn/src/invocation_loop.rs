@@ -22,6 +22,8 @@ use lambda_runtime_api_client::{build_request, Client};
 use serde_json::Value;
 use tracing::Instrument;
 
+use crate::error::LockError;
+
 /// Header naming the invocation (Lambda Managed Instances); echoed back on the answer.
 const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
 
@@ -59,10 +61,9 @@ where
                 Ok(answered) => answered.map_err(Into::into),
                 Err(panic) => Err(panic_diagnostic(panic.as_ref())),
             },
-            Err(e) => Err(Diagnostic {
-                error_type: "InvalidRequest".into(),
-                error_message: format!("the payload is not JSON: {e}"),
-            }),
+            Err(e) => {
+                Err(LockError::InvalidRequest(format!("the payload is not JSON: {e}")).into())
+            }
         };
         let answer = match outcome {
             Ok(value) => response_request(&request_id, serde_json::to_vec(&value)?),

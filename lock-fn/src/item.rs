@@ -149,7 +149,7 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
                 _ => None,
             },
             slot_releases: (0..RELEASE_SLOTS)
-                .filter_map(|i| match map.get(&format!("rel_{i}")) {
+                .filter_map(|i| match map.get(&release_slot(i)) {
                     Some(AttributeValue::M(slot)) => Some(slot),
                     _ => None,
                 })
