@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::ClientError;
 use crate::guard::LockGuard;
-use crate::invoke::Invoker;
+use crate::invoke::{Counted, Invoker};
 use crate::lease_watch::LeaseWatch;
 pub use crate::protocol::DEFAULT_FUNCTION;
 use crate::protocol::{
@@ -199,11 +199,17 @@ impl LockClient {
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let wait = left.map_or(self.wait_chunk, |l| l.min(self.wait_chunk));
-            let busy = match self.acquire_once(resource, &owner, wait, fresh).await {
-                Ok((AcquireResponse::Granted(g), sent)) => {
-                    return Ok(LockGuard::new(self.clone(), g, sent))
+            let busy = match self.acquire_counted(resource, &owner, wait, fresh).await {
+                Ok((answer, sent)) => {
+                    // A resent invoke means an earlier one went unanswered: it may yet grant.
+                    fresh &= !answer.resent();
+                    match answer.answer {
+                        AcquireResponse::Granted(g) => {
+                            return Ok(LockGuard::new(self.clone(), g, sent))
+                        }
+                        AcquireResponse::Busy(b) => b,
+                    }
                 }
-                Ok((AcquireResponse::Busy(b), _)) => b,
                 Err(e) if waiting_cures(&e) => {
                     fresh = false;
                     Busy {
@@ -286,6 +292,20 @@ impl LockClient {
         wait: Duration,
         fresh_owner: bool,
     ) -> Result<(AcquireResponse, Instant), ClientError> {
+        let (answer, sent) = self
+            .acquire_counted(resource, owner, wait, fresh_owner)
+            .await?;
+        Ok((answer.answer, sent))
+    }
+
+    /// [`LockClient::acquire_once`], also telling whether the invoke had to be resent.
+    async fn acquire_counted(
+        &self,
+        resource: &str,
+        owner: &str,
+        wait: Duration,
+        fresh_owner: bool,
+    ) -> Result<(Counted<AcquireResponse>, Instant), ClientError> {
         let sent = Instant::now();
         let request = Request::Acquire(AcquireRequest {
             resource_id: resource.to_string(),
@@ -295,7 +315,7 @@ impl LockClient {
             on_busy: OnBusy::Result,
             fresh_owner,
         });
-        Ok((self.invoker.call(&request).await?, sent))
+        Ok((self.invoker.call_resent(&request).await?, sent))
     }
 
     /// Raw `release` of `owner`'s grant (what `dlm release --owner` does).
