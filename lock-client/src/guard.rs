@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::LockClient;
 use crate::error::ClientError;
-use crate::lease_watch::{spawn_renewer, LeaseState, LeaseWatch};
+use crate::lease_watch::{renew_once, spawn_renewer, LeaseState, LeaseWatch};
 use crate::protocol::{Grant, ReleaseResponse};
 
 /// A held lock. Release it with [`LockGuard::release`]; dropping it instead makes a best-effort
@@ -115,25 +115,13 @@ impl LockGuard {
 
     /// Extends the lease by the client's duration from now; `false` when the lock was already lost.
     pub async fn renew(&mut self) -> Result<bool, ClientError> {
-        let sent = Instant::now();
-        let duration = self.client.duration();
-        let r = self
-            .client
-            .renew_owner(&self.grant.resource_id, &self.grant.owner, duration)
-            .await?;
-        match r.renewal {
-            Some(renewal) if r.renewed => {
-                self.state.send_modify(|s| {
-                    s.expires_at_ms = renewal.expires_at_ms;
-                    s.local_deadline = sent + duration;
-                });
-                Ok(true)
-            }
-            _ => {
-                self.state.send_modify(|s| s.lost = true);
-                Ok(false)
-            }
-        }
+        renew_once(
+            &self.client,
+            &self.grant.resource_id,
+            &self.grant.owner,
+            &self.state,
+        )
+        .await
     }
 
     /// Releases the lock. `Ok(false)` means it was no longer ours (expired and/or taken by someone

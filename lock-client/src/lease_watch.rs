@@ -6,6 +6,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::LockClient;
+use crate::error::ClientError;
 
 /// The state of a held lease as the holder sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,27 +64,17 @@ pub(crate) fn spawn_renewer(
             tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now())))
                 .await;
             loop {
-                let sent = Instant::now();
-                if sent >= tx.borrow().local_deadline {
+                if Instant::now() >= tx.borrow().local_deadline {
                     tracing::warn!(resource = %resource, "lease ran out before it could be renewed: lock lost");
                     tx.send_modify(|s| s.lost = true);
                     return;
                 }
-                match client.renew_owner(&resource, &owner, duration).await {
-                    Ok(r) => match r.renewal {
-                        Some(renewal) if r.renewed => {
-                            tx.send_modify(|s| {
-                                s.expires_at_ms = renewal.expires_at_ms;
-                                s.local_deadline = sent + duration;
-                            });
-                            break;
-                        }
-                        _ => {
-                            tracing::warn!(resource = %resource, "renewal refused: lock lost");
-                            tx.send_modify(|s| s.lost = true);
-                            return;
-                        }
-                    },
+                match renew_once(&client, &resource, &owner, &tx).await {
+                    Ok(true) => break,
+                    Ok(false) => {
+                        tracing::warn!(resource = %resource, "renewal refused: lock lost");
+                        return;
+                    }
                     Err(e) => {
                         tracing::warn!(resource = %resource, error = %e, "renewal failed; retrying");
                         tokio::time::sleep((interval / 10).max(Duration::from_millis(5))).await;
@@ -92,4 +83,30 @@ pub(crate) fn spawn_renewer(
             }
         }
     })
+}
+
+/// One renewal of `owner`'s lease for the client's duration, recorded in `tx`: `Ok(true)` when
+/// renewed (new lease ends), `Ok(false)` when refused (the lease is marked lost).
+pub(crate) async fn renew_once(
+    client: &LockClient,
+    resource: &str,
+    owner: &str,
+    tx: &watch::Sender<LeaseState>,
+) -> Result<bool, ClientError> {
+    let sent = Instant::now();
+    let duration = client.duration();
+    let r = client.renew_owner(resource, owner, duration).await?;
+    match r.renewal {
+        Some(renewal) if r.renewed => {
+            tx.send_modify(|s| {
+                s.expires_at_ms = renewal.expires_at_ms;
+                s.local_deadline = sent + duration;
+            });
+            Ok(true)
+        }
+        _ => {
+            tx.send_modify(|s| s.lost = true);
+            Ok(false)
+        }
+    }
 }
