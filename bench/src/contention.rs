@@ -83,14 +83,7 @@ pub async fn ours(
     let records = records.lock().unwrap().clone();
     let history: Vec<GrantRecord> = records
         .iter()
-        .map(|(g, r)| GrantRecord {
-            fence: g.fence,
-            acquired_at_ms: g.acquired_at_ms,
-            ended_at_ms: r
-                .released_at_ms
-                .filter(|_| r.released)
-                .unwrap_or(g.expires_at_ms),
-        })
+        .map(|(g, r)| GrantRecord::ended_by(g, r))
         .collect();
     let overlaps = usize::from(check(&history).is_err());
     let mut sorted: Vec<_> = records.iter().collect();

@@ -21,6 +21,23 @@ pub struct GrantRecord {
     pub ended_at_ms: u64,
 }
 
+impl GrantRecord {
+    /// `grant` as ended by `release`: at the function's release time when it was released in time,
+    /// else at its (last renewed) expiry.
+    pub fn ended_by(grant: &Grant, release: &ReleaseResponse) -> GrantRecord {
+        GrantRecord {
+            fence: grant.fence,
+            acquired_at_ms: grant.acquired_at_ms,
+            ended_at_ms: release_time(release).unwrap_or(grant.expires_at_ms),
+        }
+    }
+}
+
+/// When `release` ended the lease, if it did so in time.
+fn release_time(release: &ReleaseResponse) -> Option<u64> {
+    release.released_at_ms.filter(|_| release.released)
+}
+
 /// A broken invariant: the two grants involved, in grant order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -99,32 +116,25 @@ impl History {
     /// Records `grant` as ended by `release`: at the function's release time when it was released in
     /// time, else at its expiry (and counts it as lost).
     pub fn record(&self, grant: &Grant, release: &ReleaseResponse) {
-        let ended_at_ms = match release.released_at_ms {
-            Some(at) if release.released => at,
-            _ => {
-                self.lost.fetch_add(1, Ordering::SeqCst);
-                grant.expires_at_ms
-            }
-        };
-        self.push(grant, ended_at_ms);
+        if release_time(release).is_none() {
+            self.lost.fetch_add(1, Ordering::SeqCst);
+        }
+        self.push(GrantRecord::ended_by(grant, release));
     }
 
     /// Records a grant whose end cannot be known: its release answer was lost to the caller and a
     /// later attempt could no longer tell (the grant is then checked by its start and fence only).
     pub fn record_unknown_end(&self, grant: &Grant) {
         self.unknown_end.fetch_add(1, Ordering::SeqCst);
-        self.push(grant, grant.acquired_at_ms);
+        self.push(GrantRecord {
+            fence: grant.fence,
+            acquired_at_ms: grant.acquired_at_ms,
+            ended_at_ms: grant.acquired_at_ms,
+        });
     }
 
-    fn push(&self, grant: &Grant, ended_at_ms: u64) {
-        self.records
-            .lock()
-            .expect("history lock")
-            .push(GrantRecord {
-                fence: grant.fence,
-                acquired_at_ms: grant.acquired_at_ms,
-                ended_at_ms,
-            });
+    fn push(&self, record: GrantRecord) {
+        self.records.lock().expect("history lock").push(record);
     }
 
     /// How many grants were recorded with [`History::record_unknown_end`].
