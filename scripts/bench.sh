@@ -11,7 +11,7 @@ DLM_WITH_BENCH=1 bash scripts/tools.sh
 source scripts/tools.sh --env
 export DLM_STACK_DIR="${DLM_STACK_DIR:-$ROOT/.stack-bench}"
 cargo build --release -q -p lock-fn -p bench -p lock-client
-target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+target=$(cargo_target_dir)
 zip="$target/lambda/lock-fn/bootstrap.zip"
 if [ "$quick" = 0 ]; then
   echo "[bench] building the arm64 deployment zip (cargo lambda build --release --arm64)" >&2

@@ -13,8 +13,10 @@ down=0; [ "${1:-}" = "--down" ] && down=1
 bash scripts/stack.sh up --functions 2
 # shellcheck disable=SC1091
 source .stack/env
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh --env
 cargo build -q -p lock-client --bin dlm
-DLM="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/dlm"
+DLM="$(cargo_target_dir)/debug/dlm"
 
 work=$(mktemp -d)
 echo 0 >"$work/counter"

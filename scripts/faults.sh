@@ -14,7 +14,7 @@ bash scripts/tools.sh
 source scripts/tools.sh --env
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 cargo build --release -q -p lock-fn -p lock-client -p bench
-target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+target=$(cargo_target_dir)
 soak=300; [ "$quick" = 1 ] && soak=15
 "$target/release/dlm-faults" --workspace "$ROOT" --lock-fn-bin "$target/release/lock-fn" \
   --dlm-bin "$target/release/dlm" --dynalite-cli "$DLM_DYNALITE_CLI" --soak-secs "$soak" --out bench-out/faults.json

@@ -97,7 +97,7 @@ ENV
   [ "$profile" = release ] && build+=(--release)
   (cd "$ROOT" && "${build[@]}")
   local target_dir
-  target_dir=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  target_dir=$(cd "$ROOT" && cargo_target_dir)
 
   (cd "$ROOT" && start_bg watch "$STATE/watch.log" cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$wport")
   wait_port "$wport" "cargo lambda watch" "$STATE/watch.pid"

@@ -27,6 +27,11 @@ export DLM_PY_BENCH="$DLM_TOOLS/venv-bench/bin/python"
 export DLM_CFN_LINT="$DLM_TOOLS/venv-sam/bin/cfn-lint"
 case ":$PATH:" in *":$DLM_TOOLS/venv-tools/bin:"*) ;; *) export PATH="$DLM_TOOLS/venv-tools/bin:$PATH" ;; esac
 
+# The workspace's cargo target folder (honours CARGO_TARGET_DIR and .cargo/config), for its binaries.
+cargo_target_dir() {
+  cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
 log() { printf '[tools] %s\n' "$*" >&2; }
 
 # venv NAME MARKER PACKAGES... : a venv with exactly these pinned packages; MARKER records what is in it.
