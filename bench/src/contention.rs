@@ -4,10 +4,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lock_client::history::{check, GrantRecord};
-use lock_client::protocol::{Grant, ReleaseResponse};
 use lock_client::{ClientError, LockClient};
+use lock_protocol::{Grant, ReleaseResponse};
 use serde::Serialize;
+use test_support::history::{check, GrantRecord};
 
 use crate::stats::{summarize_ms, Summary};
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::primitives::Blob;
-use lock_client::protocol::{new_owner_token, AcquireResponse};
+use lock_protocol::{new_owner_token, AcquireResponse};
 use serde::Serialize;
 
 use crate::env::Stack;
@@ -140,6 +140,6 @@ pub async fn bare_put(stack: &Stack, table: &str, key: &str, owner: &str) -> Res
         {
             Ok(false)
         }
-        Err(e) => Err(lock_client::error_chain::error_chain(&e)),
+        Err(e) => Err(lock_protocol::error_chain::error_chain(&e)),
     }
 }

@@ -2,7 +2,7 @@
 
 use lock_client::LockClient;
 
-use crate::lock_table::create_lock_table;
+use test_support::lock_table::create_lock_table;
 
 /// The local stack's endpoints; refuses anything but loopback.
 pub struct Stack {

@@ -5,8 +5,6 @@
 mod contention;
 mod cycle;
 mod env;
-mod local_procs;
-mod lock_table;
 mod spread;
 mod startup;
 mod stats;

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lock_client::protocol::new_owner_token;
+use lock_protocol::new_owner_token;
 use serde::Serialize;
 
 use crate::cycle::bare_cycle;

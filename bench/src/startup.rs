@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::primitives::Blob;
 use serde::Serialize;
 
-use crate::local_procs::{free_port, function_command, start_watch};
 use crate::stats::{summarize, Summary};
+use test_support::local_procs::{free_port, function_command, start_watch};
 
 #[derive(Debug, Serialize)]
 pub struct StartupResult {

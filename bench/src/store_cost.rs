@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use lock_client::protocol::new_owner_token;
+use lock_protocol::new_owner_token;
 use serde_json::{json, Value};
 
 use crate::cycle::bare_put;

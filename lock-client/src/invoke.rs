@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 use crate::error::ClientError;
-use crate::error_chain::error_chain;
 use crate::protocol::{FunctionError, Request};
+use lock_protocol::error_chain::error_chain;
 
 /// How many times a transport failure (never a function answer) is retried.
 const TRANSPORT_ATTEMPTS: u32 = 3;

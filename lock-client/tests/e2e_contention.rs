@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lock_client::history::History;
 use lock_client::protocol::{new_owner_token, AcquireResponse};
 use support::*;
+use test_support::history::History;
 
 const CLIENTS: usize = 32;
 const GRANTS: usize = 300;

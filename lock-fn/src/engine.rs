@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lock_client::protocol::{
+use lock_protocol::{
     new_owner_token, AcquireRequest, AcquireResponse, Busy, DescribeRequest, DescribeResponse,
     Grant, OnBusy, ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse, Renewal, Request,
 };

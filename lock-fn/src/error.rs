@@ -1,7 +1,7 @@
 //! The function's typed errors and their stable `errorType` names.
 
 use lambda_runtime::Diagnostic;
-use lock_client::protocol::{Busy, ErrorType, InvalidRequest};
+use lock_protocol::{Busy, ErrorType, InvalidRequest};
 
 use crate::store_error::StoreError;
 

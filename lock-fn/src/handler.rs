@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use lambda_runtime::LambdaEvent;
-use lock_client::protocol::Request;
+use lock_protocol::Request;
 use serde_json::Value;
 use tracing::{info, warn};
 

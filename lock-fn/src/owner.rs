@@ -1,5 +1,5 @@
 //! Owner tokens in logs: redacted, never shown whole. (Tokens are made by
-//! [`lock_client::protocol::new_owner_token`].)
+//! [`lock_protocol::new_owner_token`].)
 
 /// A log-safe form of an owner: a short prefix and the length, never the whole token.
 pub fn redact(owner: &str) -> String {

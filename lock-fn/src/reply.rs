@@ -1,6 +1,6 @@
 //! A successful answer of any op, with what the one-line operation log needs to know about it.
 
-use lock_client::protocol::{AcquireResponse, DescribeResponse, ReleaseResponse, RenewResponse};
+use lock_protocol::{AcquireResponse, DescribeResponse, ReleaseResponse, RenewResponse};
 use serde_json::Value;
 
 /// The answer to one request.

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lock_client::history::History;
-use lock_client::protocol::AcquireRequest;
+use lock_protocol::AcquireRequest;
 use support::*;
+use test_support::history::History;
 
 const CALLERS: usize = 32;
 const GRANTS: usize = 2_000;
@@ -29,9 +29,7 @@ async fn thirty_two_callers_never_overlap_and_fences_rise() {
                     wait_ms: 200,
                     ..acq("hot", duration, None)
                 };
-                let lock_client::protocol::AcquireResponse::Granted(g) =
-                    acquire(&engine, req).await
-                else {
+                let lock_protocol::AcquireResponse::Granted(g) = acquire(&engine, req).await else {
                     continue;
                 };
                 grants.fetch_add(1, Ordering::SeqCst);

@@ -6,9 +6,9 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lock_client::protocol::{AcquireRequest, OnBusy};
 use lock_fn::clock::now_ms;
 use lock_fn::config::Config;
+use lock_protocol::{AcquireRequest, OnBusy};
 use support::*;
 
 #[tokio::test]
@@ -274,7 +274,7 @@ async fn too_long_a_lease_is_invalid_and_writes_nothing() {
     assert_eq!(
         error_name(
             engine
-                .renew(lock_client::protocol::RenewRequest {
+                .renew(lock_protocol::RenewRequest {
                     resource_id: "other".into(),
                     owner: g.owner,
                     duration_ms: Some(61_000)
@@ -337,7 +337,7 @@ async fn items_written_by_dynamo_dlm_are_honoured_by_whole_seconds() {
 async fn a_repeated_release_naming_the_fence_is_answered_like_the_first() {
     let (engine, _, _) = dynalite_engine().await;
     let release_fenced = |owner: &str, fence: Option<u64>| {
-        let req = lock_client::protocol::ReleaseRequest {
+        let req = lock_protocol::ReleaseRequest {
             resource_id: "r".into(),
             owner: owner.into(),
             fence,

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lock_client::history::History;
-use lock_client::protocol::{AcquireRequest, AcquireResponse, ReleaseRequest};
 use lock_fn::engine::LockEngine;
 use lock_fn::reply::Reply;
+use lock_protocol::{AcquireRequest, AcquireResponse, ReleaseRequest};
 use support::fault_proxy::Faults;
 use support::*;
+use test_support::history::History;
 
 const WORKERS: usize = 16;
 const RESOURCES: usize = 2;

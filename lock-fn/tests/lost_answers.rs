@@ -3,8 +3,8 @@
 
 mod support;
 
-use lock_client::protocol::{AcquireResponse, ReleaseRequest};
 use lock_fn::reply::Reply;
+use lock_protocol::{AcquireResponse, ReleaseRequest};
 use support::fault_proxy::Faults;
 use support::*;
 

@@ -84,7 +84,7 @@ async fn dynamo_dlm_lease_is_honoured_until_its_whole_second_expiry() {
     let acquired = py.event("acquired").await;
     py.finish().await;
     refused(&engine, acq("shared", 1000, None)).await;
-    let req = lock_client::protocol::AcquireRequest {
+    let req = lock_protocol::AcquireRequest {
         wait_ms: 5_000,
         ..acq("shared", 1000, None)
     };

@@ -37,8 +37,7 @@ async fn same_owner_reacquire_is_answered_from_the_returned_item() {
         done.requests, 1,
         "one write: the refusal carried the holder"
     );
-    let lock_fn::reply::Reply::Acquire(lock_client::protocol::AcquireResponse::Granted(again)) =
-        done.reply
+    let lock_fn::reply::Reply::Acquire(lock_protocol::AcquireResponse::Granted(again)) = done.reply
     else {
         panic!("expected the same grant again");
     };

@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use lock_client::protocol::{ErrorType, Request, DEFAULT_FUNCTION};
 use lock_fn::config::{ALL_ENV, DEFAULT_TABLE, ENV_TABLE};
 use lock_fn::item::{ATTR_EXPIRES, ATTR_RESOURCE_ID};
+use lock_protocol::{ErrorType, Request, DEFAULT_FUNCTION};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
 

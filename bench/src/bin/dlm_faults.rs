@@ -10,22 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lock_client::history::History;
 use lock_client::{ClientError, LockClient};
 use serde_json::json;
+use test_support::history::History;
 use tokio::process::{Child, Command};
 
-#[path = "../local_procs.rs"]
-mod local_procs;
-use local_procs::{free_port, function_command, start_watch, wait_port};
-
-#[path = "../lock_table.rs"]
-mod lock_table;
-
-#[path = "../fault_proxy.rs"]
-#[allow(dead_code)] // shared test tooling: not every helper is used here
-mod fault_proxy;
-use fault_proxy::{FaultProxy, Faults};
+use test_support::fault_proxy::{FaultProxy, Faults};
+use test_support::local_procs::{free_port, function_command, start_watch, wait_port};
+use test_support::lock_table;
 
 #[derive(Parser)]
 struct Args {

@@ -3,8 +3,7 @@
 
 use lock_client::LockClient;
 
-#[path = "../../../bench/src/fault_proxy.rs"]
-pub mod fault_proxy;
+pub use test_support::fault_proxy;
 
 /// The local emulator's endpoint; refuses anything but loopback so tests never reach AWS.
 pub fn lambda_endpoint() -> String {

@@ -7,10 +7,10 @@ use aws_sdk_dynamodb::types::error::{
 };
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock_client, Rule, RuleMode};
-use lock_client::protocol::{AcquireRequest, OnBusy};
 use lock_fn::config::Config;
 use lock_fn::engine::LockEngine;
 use lock_fn::store::LockStore;
+use lock_protocol::{AcquireRequest, OnBusy};
 
 /// A throttling answer, with the error code real DynamoDB sends.
 pub fn throttled() -> UpdateItemError {

@@ -2,27 +2,23 @@
 //! moto), fresh tables, engines, and request shorthands.
 #![allow(dead_code)]
 
-/// The fault proxy lives with the benchmark tools (the process-level suite uses it too).
-#[path = "../../../bench/src/lock_table.rs"]
-mod lock_table;
-
-#[path = "../../../bench/src/fault_proxy.rs"]
-pub mod fault_proxy;
 pub mod mocks;
+pub use test_support::fault_proxy;
+use test_support::lock_table;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use lock_client::protocol::{
-    AcquireRequest, AcquireResponse, DescribeRequest, DescribeResponse, OnBusy, ReleaseRequest,
-    ReleaseResponse, RenewRequest, RenewResponse,
-};
 use lock_fn::config::Config;
 use lock_fn::engine::LockEngine;
 use lock_fn::error::LockError;
 use lock_fn::reply::Reply;
 use lock_fn::store::LockStore;
+use lock_protocol::{
+    AcquireRequest, AcquireResponse, DescribeRequest, DescribeResponse, OnBusy, ReleaseRequest,
+    ReleaseResponse, RenewRequest, RenewResponse,
+};
 
 /// The dynalite endpoint the stack script exported.
 pub fn dynalite_endpoint() -> String {
@@ -124,7 +120,7 @@ pub async fn acquire(engine: &LockEngine, req: AcquireRequest) -> AcquireRespons
 }
 
 /// Runs an acquire that must be granted; returns the grant.
-pub async fn granted(engine: &LockEngine, req: AcquireRequest) -> lock_client::protocol::Grant {
+pub async fn granted(engine: &LockEngine, req: AcquireRequest) -> lock_protocol::Grant {
     match acquire(engine, req).await {
         AcquireResponse::Granted(g) => g,
         AcquireResponse::Busy(b) => panic!("expected a grant, got {b:?}"),
@@ -132,7 +128,7 @@ pub async fn granted(engine: &LockEngine, req: AcquireRequest) -> lock_client::p
 }
 
 /// Runs an acquire that must be refused; returns the refusal.
-pub async fn refused(engine: &LockEngine, req: AcquireRequest) -> lock_client::protocol::Busy {
+pub async fn refused(engine: &LockEngine, req: AcquireRequest) -> lock_protocol::Busy {
     match acquire(engine, req).await {
         AcquireResponse::Busy(b) => b,
         AcquireResponse::Granted(g) => panic!("expected a refusal, got {g:?}"),

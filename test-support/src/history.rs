@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::protocol::{Grant, ReleaseResponse};
+use lock_protocol::{Grant, ReleaseResponse};
 
 /// One observed grant on one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl std::error::Error for Violation {}
 /// Checks one resource's grants; `Ok` carries how many were checked.
 ///
 /// ```
-/// use lock_client::history::{check, GrantRecord};
+/// use test_support::history::{check, GrantRecord};
 /// let a = GrantRecord { fence: 1, acquired_at_ms: 0, ended_at_ms: 10 };
 /// let b = GrantRecord { fence: 2, acquired_at_ms: 10, ended_at_ms: 20 };
 /// assert_eq!(check(&[b, a]), Ok(2));

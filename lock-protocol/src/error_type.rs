@@ -7,7 +7,7 @@ use std::fmt;
 /// `Catch` match on them) and never change.
 ///
 /// ```
-/// use lock_client::protocol::ErrorType;
+/// use lock_protocol::ErrorType;
 /// assert_eq!(ErrorType::LockBusy.as_str(), "LockBusy");
 /// assert_eq!(ErrorType::from_name("Throttled"), Some(ErrorType::Throttled));
 /// ```

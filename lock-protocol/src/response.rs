@@ -50,7 +50,7 @@ pub struct Busy {
 /// The answer to `acquire`: a grant or a refusal (told apart by `acquired`).
 ///
 /// ```
-/// use lock_client::protocol::AcquireResponse;
+/// use lock_protocol::AcquireResponse;
 /// let busy: AcquireResponse = serde_json::from_str(
 ///     r#"{"acquired":false,"resource_id":"r","retry_after_ms":20,"holder_expires_at_ms":null}"#).unwrap();
 /// assert!(matches!(busy, AcquireResponse::Busy(b) if b.retry_after_ms == 20));

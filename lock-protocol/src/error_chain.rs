@@ -4,7 +4,7 @@
 ///
 /// ```
 /// let io = std::io::Error::other("connection refused");
-/// assert_eq!(lock_client::error_chain::error_chain(&io), "connection refused");
+/// assert_eq!(lock_protocol::error_chain::error_chain(&io), "connection refused");
 /// ```
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();

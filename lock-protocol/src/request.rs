@@ -5,7 +5,7 @@ use serde::Serialize;
 /// One lock operation, as sent on the wire (`{"op": "acquire", ...}`).
 ///
 /// ```
-/// use lock_client::protocol::{AcquireRequest, OnBusy, Request};
+/// use lock_protocol::{AcquireRequest, OnBusy, Request};
 /// let r = Request::Acquire(AcquireRequest {
 ///     resource_id: "orders/42".into(),
 ///     duration_ms: Some(30_000),

@@ -3,7 +3,7 @@
 /// A fresh unguessable owner token: 128 random bits from the OS, as 32 lowercase hex digits.
 ///
 /// ```
-/// assert_eq!(lock_client::protocol::new_owner_token().len(), 32);
+/// assert_eq!(lock_protocol::new_owner_token().len(), 32);
 /// ```
 ///
 /// lock-fn makes one when a request has none; the client makes one before its first invoke so that

@@ -1,7 +1,7 @@
 //! Strict decoding and validation of requests: every problem is an [`InvalidRequest`] naming the field.
 
-use super::limits::{MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
-use super::request::{
+use crate::limits::{MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
+use crate::request::{
     AcquireRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request,
 };
 use serde_json::{Map, Value};
@@ -60,7 +60,7 @@ impl Request {
     /// Decodes raw JSON bytes (what a Lambda invocation carries).
     ///
     /// ```
-    /// let r = lock_client::protocol::Request::from_slice(br#"{"op":"describe","resource_id":"a"}"#);
+    /// let r = lock_protocol::Request::from_slice(br#"{"op":"describe","resource_id":"a"}"#);
     /// assert!(r.is_ok());
     /// ```
     pub fn from_slice(bytes: &[u8]) -> Result<Request, InvalidRequest> {
@@ -73,7 +73,7 @@ impl Request {
     /// oversized strings and out-of-range numbers are all rejected.
     ///
     /// ```
-    /// use lock_client::protocol::Request;
+    /// use lock_protocol::Request;
     /// use serde_json::json;
     /// let r = Request::from_json(&json!({"op": "acquire", "resource_id": "orders/42"})).unwrap();
     /// assert_eq!((r.op(), r.resource_id()), ("acquire", "orders/42"));

@@ -1,6 +1,6 @@
 //! The wire protocol between callers (our client, Step Functions, boto3) and lock-fn.
 //!
-//! This module is the one definition both crates use: requests are JSON objects with an `op`, answers are
+//! This crate is the one definition lock-fn and lock-client use: requests are JSON objects with an `op`, answers are
 //! the response structs below, failures are Lambda function errors whose `errorType` is an [`ErrorType`].
 //! Fields may be added over time; none is ever renamed.
 
@@ -8,6 +8,7 @@
 pub const DEFAULT_FUNCTION: &str = "dynamo-dlm-lock";
 
 mod decode;
+pub mod error_chain;
 mod error_type;
 mod limits;
 mod owner_token;
