@@ -20,10 +20,10 @@ pub async fn run(stack: &Stack, table: &str, n: usize) -> Value {
         bare.push(t.elapsed());
         let key = format!("cost/{}", new_owner_token());
         let t = Instant::now();
-        store.acquire(&key, "o", 10_000).await.unwrap();
+        store.acquire(&key, "o", None, 10_000, None).await.unwrap();
         ours.push(t.elapsed());
         let t = Instant::now();
-        store.release(&key, "o", None).await.unwrap();
+        store.release(&key, "o", None, "n", None).await.unwrap();
         ours_release.push(t.elapsed());
     }
     json!({

@@ -35,6 +35,7 @@ pub struct LockClient {
     invoker: Invoker,
     duration: Duration,
     wait_chunk: Duration,
+    holder: Option<String>,
 }
 
 /// What a waiting acquire knows after each refusal (for progress displays).
@@ -64,23 +65,23 @@ impl LockClient {
             Err(_) => DEFAULT_DURATION,
         };
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let config = aws_sdk_lambda::config::Builder::from(&shared)
-            // The invoker retries transport failures itself, with the same owner; the SDK must not
-            // re-send function errors (the local emulator answers them with HTTP 500).
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build();
-        Ok(
-            LockClient::new(aws_sdk_lambda::Client::from_conf(config), function)
-                .with_duration(duration),
-        )
+        Ok(LockClient::new(aws_sdk_lambda::Client::new(&shared), function).with_duration(duration))
     }
 
-    /// A client of `function` (name or ARN) through an existing Lambda client.
+    /// A client of `function` (name or ARN) through an existing Lambda client. The SDK's own
+    /// retries are turned off on (a copy of) it: they would resend requests unseen (an acquire that
+    /// promised a fresh owner, say); the client resends itself, knowing what each resend means.
     pub fn new(lambda: aws_sdk_lambda::Client, function: impl Into<String>) -> LockClient {
+        let config = lambda
+            .config()
+            .to_builder()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
         LockClient {
-            invoker: Invoker::new(lambda, function),
+            invoker: Invoker::new(aws_sdk_lambda::Client::from_conf(config), function),
             duration: DEFAULT_DURATION,
             wait_chunk: Duration::ZERO,
+            holder: None,
         }
     }
 
@@ -112,6 +113,15 @@ impl LockClient {
     pub fn with_wait_chunk(&self, chunk: Duration) -> LockClient {
         LockClient {
             wait_chunk: chunk,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, labelling the locks it takes with `holder` (a public name such as a host
+    /// and process id, shown by `describe`; never a credential).
+    pub fn with_holder(&self, holder: impl Into<String>) -> LockClient {
+        LockClient {
+            holder: Some(holder.into()),
             ..self.clone()
         }
     }
@@ -219,6 +229,7 @@ impl LockClient {
                         holder_expires_at_ms: None,
                         holder_fence: None,
                         attempts: 0,
+                        holder: None,
                     }
                 }
                 Err(e) => return Err(e),
@@ -314,6 +325,7 @@ impl LockClient {
             wait_ms: millis(wait),
             on_busy: OnBusy::Result,
             fresh_owner,
+            holder: self.holder.clone(),
         });
         Ok((self.invoker.call_resent(&request).await?, sent))
     }
@@ -361,17 +373,19 @@ impl LockClient {
         Ok(answer)
     }
 
-    /// Raw `renew` of `owner`'s grant for `duration` from now.
+    /// Raw `renew` of `owner`'s grant (the one with `fence`, when given) for `duration` from now.
     pub async fn renew_owner(
         &self,
         resource: &str,
         owner: &str,
+        fence: Option<u64>,
         duration: Duration,
     ) -> Result<RenewResponse, ClientError> {
         let request = Request::Renew(RenewRequest {
             resource_id: resource.into(),
             owner: owner.into(),
             duration_ms: Some(millis(duration)),
+            fence,
         });
         self.invoker.call(&request).await
     }
@@ -385,9 +399,20 @@ impl LockClient {
     /// # Ok(()) }
     /// ```
     pub async fn describe(&self, resource: &str) -> Result<DescribeResponse, ClientError> {
+        self.describe_as(resource, None).await
+    }
+
+    /// Like [`LockClient::describe`], as the caller with `owner`: the answer's `yours` says whether
+    /// that owner holds the lock (the token is sent, never shown back).
+    pub async fn describe_as(
+        &self,
+        resource: &str,
+        owner: Option<&str>,
+    ) -> Result<DescribeResponse, ClientError> {
         self.invoker
             .call(&Request::Describe(DescribeRequest {
                 resource_id: resource.into(),
+                owner: owner.map(Into::into),
             }))
             .await
     }

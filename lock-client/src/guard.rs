@@ -36,10 +36,13 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
+    /// `sent`: when the invoke that brought `grant` was sent. The local deadline counts the lease
+    /// time left at the answer from then: whichever earlier invoke of this owner made the grant (a
+    /// resend, a wait chunk, a delayed write), it never ends after the lease.
     pub(crate) fn new(client: LockClient, grant: Grant, sent: Instant) -> Self {
         let (state, _) = watch::channel(LeaseState {
             expires_at_ms: grant.expires_at_ms,
-            local_deadline: sent + Duration::from_millis(grant.duration_ms),
+            local_deadline: sent + Duration::from_millis(grant.lease_left_ms()),
             lost: false,
         });
         LockGuard {
@@ -107,6 +110,7 @@ impl LockGuard {
                 self.client.clone(),
                 self.grant.resource_id.clone(),
                 self.grant.owner.clone(),
+                self.grant.fence,
                 self.state.clone(),
             ));
         }
@@ -119,6 +123,7 @@ impl LockGuard {
             &self.client,
             &self.grant.resource_id,
             &self.grant.owner,
+            Some(self.grant.fence),
             &self.state,
         )
         .await

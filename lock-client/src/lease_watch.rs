@@ -48,59 +48,86 @@ impl LeaseWatch {
     }
 }
 
-/// Renews `owner`'s lease every third of its length until aborted; reports loss through `tx`.
+/// How long before the local deadline a lease whose renewals keep failing is given up as lost: a
+/// twentieth of the lease, at most 250 ms (time for the holder to stop its work).
+pub fn stop_margin(duration: Duration) -> Duration {
+    (duration / 20).min(Duration::from_millis(250))
+}
+
+/// Renews `owner`'s lease (its grant with `fence`) every third of its length, and never later than
+/// halfway through the time it has left, until aborted. Reports loss through `tx`: a refused
+/// renewal, or renewals failing until [`stop_margin`] before the local deadline.
 pub(crate) fn spawn_renewer(
     client: LockClient,
     resource: String,
     owner: String,
+    fence: u64,
     tx: watch::Sender<LeaseState>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let duration = client.duration();
         let interval = (duration / 3).max(Duration::from_millis(1));
+        let margin = stop_margin(duration);
         loop {
-            let deadline = tx.borrow().local_deadline;
-            // Renew a third of a lease after the last success; retry failures faster.
-            tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+            let left = tx
+                .borrow()
+                .local_deadline
+                .saturating_duration_since(Instant::now());
+            tokio::time::sleep(interval.min(left / 2)).await;
             loop {
-                if Instant::now() >= tx.borrow().local_deadline {
-                    tracing::warn!(resource = %resource, "lease ran out before it could be renewed: lock lost");
-                    tx.send_modify(|s| s.lost = true);
-                    return;
-                }
-                match renew_once(&client, &resource, &owner, &tx).await {
-                    Ok(true) => break,
-                    Ok(false) => {
+                let stop = {
+                    let deadline = tx.borrow().local_deadline;
+                    deadline.checked_sub(margin).unwrap_or(deadline)
+                };
+                let renewed = tokio::time::timeout_at(
+                    stop.into(),
+                    renew_once(&client, &resource, &owner, Some(fence), &tx),
+                )
+                .await;
+                match renewed {
+                    Ok(Ok(true)) => break,
+                    Ok(Ok(false)) => {
                         tracing::warn!(resource = %resource, "renewal refused: lock lost");
                         return;
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         tracing::warn!(resource = %resource, error = %e, "renewal failed; retrying");
-                        tokio::time::sleep((interval / 10).max(Duration::from_millis(5))).await;
+                        let pause = (interval / 10).max(Duration::from_millis(5));
+                        tokio::time::sleep_until((Instant::now() + pause).min(stop).into()).await;
                     }
+                    Err(_) => {}
+                }
+                if Instant::now() >= stop {
+                    tracing::warn!(resource = %resource, "lease about to run out before it could be renewed: lock lost");
+                    tx.send_modify(|s| s.lost = true);
+                    return;
                 }
             }
         }
     })
 }
 
-/// One renewal of `owner`'s lease for the client's duration, recorded in `tx`: `Ok(true)` when
-/// renewed (new lease ends), `Ok(false)` when refused (the lease is marked lost).
+/// One renewal of `owner`'s lease (its grant with `fence`, when given) for the client's duration,
+/// recorded in `tx`: `Ok(true)` when renewed (new lease ends), `Ok(false)` when refused (the lease
+/// is marked lost).
 pub(crate) async fn renew_once(
     client: &LockClient,
     resource: &str,
     owner: &str,
+    fence: Option<u64>,
     tx: &watch::Sender<LeaseState>,
 ) -> Result<bool, ClientError> {
     let sent = Instant::now();
     let duration = client.duration();
-    let r = client.renew_owner(resource, owner, duration).await?;
+    let r = client.renew_owner(resource, owner, fence, duration).await?;
     match r.renewal {
         Some(renewal) if r.renewed => {
+            let left = renewal
+                .expires_in_ms
+                .map_or(duration, Duration::from_millis);
             tx.send_modify(|s| {
                 s.expires_at_ms = renewal.expires_at_ms;
-                s.local_deadline = sent + duration;
+                s.local_deadline = sent + left;
             });
             Ok(true)
         }

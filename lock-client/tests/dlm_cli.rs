@@ -108,16 +108,37 @@ fn acquire_release_status_and_exit_codes() {
         Some(3),
         "still busy after waiting"
     );
-    let status: Value = serde_json::from_slice(&dlm(&["status", &r]).stdout).unwrap();
-    assert_eq!(status["owner"], owner.as_str());
+    let fence = grant["fence"].to_string();
+    let status = dlm(&["status", &r]);
+    let shown: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&status.stdout).contains(&owner),
+        "status never shows the owner token: {shown}"
+    );
+    assert_eq!(shown["owner"], lock_client::protocol::owner_digest(&owner));
+    let mine: Value =
+        serde_json::from_slice(&dlm(&["status", &r, "--owner", &owner]).stdout).unwrap();
+    assert_eq!(mine["yours"], true, "{mine}");
+    let theirs: Value =
+        serde_json::from_slice(&dlm(&["status", &r, "--owner", "not-me"]).stdout).unwrap();
+    assert_eq!(theirs["yours"], false, "{theirs}");
 
-    let renewed = dlm(&["renew", &r, "--owner", &owner, "--duration", "40s"]);
+    let renewed = dlm(&[
+        "renew",
+        &r,
+        "--owner",
+        &owner,
+        "--fence",
+        &fence,
+        "--duration",
+        "40s",
+    ]);
     assert!(renewed.status.success());
     assert_eq!(
         dlm(&["release", &r, "--owner", "not-me"]).status.code(),
         Some(6)
     );
-    let released = dlm(&["release", &r, "--owner", &owner]);
+    let released = dlm(&["release", &r, "--owner", &owner, "--fence", &fence]);
     assert!(released.status.success());
     let body: Value = serde_json::from_slice(&released.stdout).unwrap();
     assert_eq!(body["released"], true);

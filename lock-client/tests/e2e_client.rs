@@ -112,9 +112,10 @@ async fn with_lock_reports_a_loss_instead_of_the_result() {
         .with_lock(&r, |mut lease| {
             let (client, r) = (client.clone(), r.clone());
             async move {
-                // An operator force-releases the lock and someone else takes it mid-work.
-                let owner = client.describe(&r).await.unwrap().owner.unwrap();
-                assert!(client.release_owner(&r, &owner).await.unwrap().released);
+                // An operator deletes the lock item (nobody else can release it: describe shows
+                // no owner token) and someone else takes the lock mid-work.
+                assert!(client.describe(&r).await.unwrap().held);
+                delete_lock_item(&r).await;
                 let thief = client
                     .with_duration(Duration::from_secs(30))
                     .acquire(&r)

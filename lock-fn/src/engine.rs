@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use lock_protocol::{
-    new_owner_token, AcquireRequest, AcquireResponse, Busy, DescribeRequest, DescribeResponse,
-    Grant, OnBusy, ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse, Renewal, Request,
+    new_owner_token, owner_digest, AcquireRequest, AcquireResponse, Busy, DescribeRequest,
+    DescribeResponse, Grant, OnBusy, ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse,
+    Renewal, Request,
 };
 use tracing::warn;
 
@@ -49,7 +50,9 @@ impl LockEngine {
         &self.config
     }
 
-    /// Runs one request. `deadline_ms` (epoch ms) bounds how long an acquire may wait.
+    /// Runs one request. `deadline_ms` (the invocation's deadline, epoch ms) bounds how long an
+    /// acquire may wait (until `LOCK_DEADLINE_MARGIN_MS` before it) and every store call (cut off
+    /// half that margin before it, so that the answer still goes out in time).
     pub async fn execute(
         &self,
         request: Request,
@@ -57,10 +60,16 @@ impl LockEngine {
     ) -> Result<Executed, LockError> {
         match request {
             Request::Acquire(r) => self.acquire(r, deadline_ms).await,
-            Request::Release(r) => self.release(r).await,
-            Request::Renew(r) => self.renew(r).await,
-            Request::Describe(r) => self.describe(r).await,
+            Request::Release(r) => self.release(r, deadline_ms).await,
+            Request::Renew(r) => self.renew(r, deadline_ms).await,
+            Request::Describe(r) => self.describe(r, deadline_ms).await,
         }
+    }
+
+    /// When the store calls of an invocation with `deadline_ms` must be done by.
+    fn stop_at(&self, deadline_ms: Option<u64>) -> Option<u64> {
+        let margin = self.config.deadline_margin.as_millis() as u64;
+        deadline_ms.map(|d| d.saturating_sub(margin / 2))
     }
 
     /// Acquire: one conditional write, repeated with jittered polling while `wait_ms` allows.
@@ -72,8 +81,9 @@ impl LockEngine {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
         let caller_owner = req.owner.is_some();
         let owner = req.owner.unwrap_or_else(new_owner_token);
-        let start = now_ms();
-        let mut wait_until = start.saturating_add(req.wait_ms);
+        let digest = owner_digest(&owner);
+        let stop_at = self.stop_at(deadline_ms);
+        let mut wait_until = now_ms().saturating_add(req.wait_ms);
         if let Some(deadline) = deadline_ms {
             let margin = self.config.deadline_margin.as_millis() as u64;
             wait_until = wait_until.min(deadline.saturating_sub(margin));
@@ -81,44 +91,44 @@ impl LockEngine {
         // Whether this owner may already hold the lock: it chose its own token (a retried call), or
         // one of our writes failed in a way that may have been applied.
         let mut may_hold = caller_owner && !req.fresh_owner;
+        // Whether any write of this invocation may have been applied unseen (told on errors).
+        let mut ambiguous = false;
         let mut requests = 0;
         loop {
             let write = self
                 .store
-                .acquire(&req.resource_id, &owner, duration_ms)
-                .await?;
+                .acquire(
+                    &req.resource_id,
+                    &digest,
+                    req.holder.as_deref(),
+                    duration_ms,
+                    stop_at,
+                )
+                .await
+                .map_err(|e| e.or_maybe_applied(ambiguous))?;
             requests += write.attempts;
             may_hold |= write.ambiguous;
+            ambiguous |= write.ambiguous;
             let holder = match write.value {
                 AcquireWrite::Granted(item) => {
-                    return Ok(Executed {
-                        reply: Reply::Acquire(AcquireResponse::Granted(grant(
-                            item, owner, false, requests,
-                        ))),
-                        requests,
-                    })
+                    return Ok(granted(grant(item, owner, false, requests), requests))
                 }
                 AcquireWrite::Refused(Some(holder)) => {
-                    if holder.held_by(&owner, write.now_ms) {
-                        return Ok(Executed {
-                            reply: Reply::Acquire(AcquireResponse::Granted(grant(
-                                holder, owner, true, requests,
-                            ))),
-                            requests,
-                        });
+                    if holder.held_by(&digest, write.now_ms) {
+                        return Ok(granted(grant(holder, owner, true, requests), requests));
                     }
                     Some(holder)
                 }
                 AcquireWrite::Refused(None) if may_hold => {
-                    let confirm = self.store.confirm_holder(&req.resource_id, &owner).await?;
+                    let confirm = self
+                        .store
+                        .confirm_holder(&req.resource_id, &digest, stop_at)
+                        .await
+                        .map_err(|e| e.or_maybe_applied(ambiguous))?;
                     requests += confirm.attempts;
+                    ambiguous |= confirm.ambiguous;
                     if let Some(item) = confirm.value {
-                        return Ok(Executed {
-                            reply: Reply::Acquire(AcquireResponse::Granted(grant(
-                                item, owner, true, requests,
-                            ))),
-                            requests,
-                        });
+                        return Ok(granted(grant(item, owner, true, requests), requests));
                     }
                     None
                 }
@@ -140,8 +150,9 @@ impl LockEngine {
                     resource_id: req.resource_id,
                     retry_after_ms: retry_hint(holder_end, now),
                     holder_expires_at_ms: holder_end,
-                    holder_fence: holder.and_then(|h| h.fence),
+                    holder_fence: holder.as_ref().and_then(|h| h.fence),
                     attempts: requests,
+                    holder: holder.and_then(|h| h.holder),
                 };
                 return match req.on_busy {
                     OnBusy::Result => Ok(Executed {
@@ -158,26 +169,37 @@ impl LockEngine {
 
     /// Release: holder-only; `released:false` (and a WARNING) when the lease had ended or was taken.
     ///
-    /// A release repeated after its first answer was lost (an ambiguous attempt here, or a caller
-    /// retry that names the grant's fence) is recognised by the record the first one left in the
-    /// item, and answered `released:true` with the original release time.
-    pub async fn release(&self, req: ReleaseRequest) -> Result<Executed, LockError> {
+    /// `released: true` is answered only when this release (or an earlier attempt of it) ended the
+    /// lease it names: lock-fn's own retries recognise their first attempt by this invocation's
+    /// nonce; a release that names its fence is recognised by that grant's slot, also when the
+    /// caller repeats it after a lost answer. A record of another grant never answers for this one.
+    pub async fn release(
+        &self,
+        req: ReleaseRequest,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
+        let stop_at = self.stop_at(deadline_ms);
+        let digest = owner_digest(&req.owner);
+        let nonce = new_owner_token();
         let write = self
             .store
-            .release(&req.resource_id, &req.owner, req.fence)
+            .release(&req.resource_id, &digest, req.fence, &nonce, stop_at)
             .await?;
         let mut requests = write.attempts;
+        // Whether a refusal may still be this very release (or, fenced, a repeat of it).
+        let may_be_ours = write.ambiguous || req.fence.is_some();
         let released_at_ms = match write.value {
             ReleaseWrite::Released { at_ms } => Some(at_ms),
-            ReleaseWrite::NotHolder(Some(old)) => {
-                let ours = write.ambiguous || req.fence.is_some();
-                old.released_by(&req.owner, req.fence).filter(|_| ours)
-            }
-            ReleaseWrite::NotHolder(None) if write.ambiguous || req.fence.is_some() => {
+            ReleaseWrite::NotHolder(Some(old)) => match req.fence {
+                Some(fence) => old.released_in_slot(&digest, fence),
+                None => old.released_with_nonce(&nonce),
+            },
+            ReleaseWrite::NotHolder(None) if may_be_ours => {
                 let confirm = self
                     .store
-                    .confirm_released(&req.resource_id, &req.owner, req.fence)
-                    .await?;
+                    .confirm_released(&req.resource_id, &digest, req.fence, &nonce, stop_at)
+                    .await
+                    .map_err(|e| e.or_maybe_applied(write.ambiguous))?;
                 requests += confirm.attempts;
                 confirm.value
             }
@@ -199,16 +221,30 @@ impl LockEngine {
     }
 
     /// Renew: moves the holder's lease end to now + duration; the fence stays.
-    pub async fn renew(&self, req: RenewRequest) -> Result<Executed, LockError> {
+    pub async fn renew(
+        &self,
+        req: RenewRequest,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
         let write = self
             .store
-            .renew(&req.resource_id, &req.owner, duration_ms)
+            .renew(
+                &req.resource_id,
+                &owner_digest(&req.owner),
+                req.fence,
+                duration_ms,
+                self.stop_at(deadline_ms),
+            )
             .await?;
-        let renewal = write.value.map(|item| Renewal {
-            expires_at_ms: item.expires_at_ms.unwrap_or_default(),
-            fence: item.fence.unwrap_or_default(),
-            duration_ms,
+        let renewal = write.value.map(|item| {
+            let expires_at_ms = item.expires_at_ms.unwrap_or_default();
+            Renewal {
+                expires_at_ms,
+                fence: item.fence.unwrap_or_default(),
+                duration_ms,
+                expires_in_ms: Some(expires_at_ms.saturating_sub(now_ms())),
+            }
         });
         if renewal.is_none() {
             warn!(resource = %req.resource_id, owner = %redact(&req.owner),
@@ -224,17 +260,31 @@ impl LockEngine {
         })
     }
 
-    /// Describe: a consistent read of the item.
-    pub async fn describe(&self, req: DescribeRequest) -> Result<Executed, LockError> {
-        let read = self.store.read(&req.resource_id).await?;
+    /// Describe: a consistent read of the item. Shows the holder's owner digest and label, never
+    /// its token; with the caller's own `owner`, also whether the caller holds it.
+    pub async fn describe(
+        &self,
+        req: DescribeRequest,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
+        let read = self
+            .store
+            .read(&req.resource_id, self.stop_at(deadline_ms))
+            .await?;
         let held = read.value.filter(|item| item.is_held_at(read.now_ms));
+        let yours = req.owner.as_deref().map(|owner| {
+            held.as_ref()
+                .is_some_and(|h| h.held_by(&owner_digest(owner), read.now_ms))
+        });
         Ok(Executed {
             reply: Reply::Describe(DescribeResponse {
                 resource_id: req.resource_id,
                 held: held.is_some(),
                 fence: held.as_ref().and_then(|h| h.fence),
                 expires_at_ms: held.as_ref().and_then(LockItem::lease_end_ms),
-                owner: held.and_then(|h| h.owner),
+                owner: held.as_ref().and_then(LockItem::public_owner),
+                holder: held.and_then(|h| h.holder),
+                yours,
             }),
             requests: read.attempts,
         })
@@ -253,7 +303,15 @@ impl LockEngine {
     }
 }
 
-/// The grant answer for an item `owner` holds.
+fn granted(grant: Grant, requests: u32) -> Executed {
+    Executed {
+        reply: Reply::Acquire(AcquireResponse::Granted(grant)),
+        requests,
+    }
+}
+
+/// The grant answer for an item `owner` holds; `expires_in_ms` by the clock now, after every
+/// write of the invocation.
 fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u32) -> Grant {
     let expires_at_ms = item.expires_at_ms.unwrap_or_default();
     let acquired_at_ms = item.acquired_at_ms.unwrap_or_default();
@@ -267,6 +325,7 @@ fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u32) -> Gran
         acquired_at_ms,
         reacquired,
         attempts,
+        expires_in_ms: Some(expires_at_ms.saturating_sub(now_ms())),
     }
 }
 

@@ -22,8 +22,8 @@ impl LockError {
         match self {
             LockError::InvalidRequest(_) => ErrorType::InvalidRequest,
             LockError::Busy(_) => ErrorType::LockBusy,
-            LockError::Store(StoreError::Throttled(_)) => ErrorType::Throttled,
-            LockError::Store(StoreError::Unavailable(_)) => ErrorType::StoreUnavailable,
+            LockError::Store(StoreError::Throttled { .. }) => ErrorType::Throttled,
+            LockError::Store(StoreError::Unavailable { .. }) => ErrorType::StoreUnavailable,
             LockError::Store(StoreError::Misconfigured(_) | StoreError::BadItem(_)) => {
                 ErrorType::Misconfigured
             }
@@ -93,15 +93,19 @@ mod tests {
                     holder_expires_at_ms: Some(9),
                     holder_fence: None,
                     attempts: 1,
+                    holder: None,
                 }),
                 "LockBusy",
             ),
             (
-                LockError::Store(StoreError::Throttled("t".into())),
+                LockError::Store(StoreError::Throttled {
+                    message: "t".into(),
+                    maybe_applied: true,
+                }),
                 "Throttled",
             ),
             (
-                LockError::Store(StoreError::Unavailable("u".into())),
+                LockError::Store(StoreError::unavailable("u")),
                 "StoreUnavailable",
             ),
             (
@@ -118,6 +122,25 @@ mod tests {
     }
 
     #[test]
+    fn a_store_error_says_when_an_earlier_attempt_may_have_been_applied() {
+        let plain = StoreError::Throttled {
+            message: "slow down".into(),
+            maybe_applied: false,
+        };
+        assert!(!plain
+            .to_string()
+            .contains(crate::store_error::MAYBE_APPLIED));
+        let flagged = plain.or_maybe_applied(true);
+        assert!(flagged.maybe_applied());
+        assert!(LockError::Store(flagged)
+            .to_string()
+            .ends_with(crate::store_error::MAYBE_APPLIED));
+        assert!(!StoreError::Misconfigured("m".into())
+            .or_maybe_applied(true)
+            .maybe_applied());
+    }
+
+    #[test]
     fn busy_message_says_until_when() {
         let e = LockError::Busy(Busy {
             acquired: false,
@@ -126,6 +149,7 @@ mod tests {
             holder_expires_at_ms: Some(1000),
             holder_fence: None,
             attempts: 1,
+            holder: None,
         });
         assert_eq!(
             e.to_string(),

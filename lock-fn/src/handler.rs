@@ -23,7 +23,7 @@ pub async fn handle(engine: &LockEngine, event: LambdaEvent<Value>) -> Result<Va
     };
     let (op, resource) = (request.op(), request.resource_id().to_string());
     let deadline = deadline_epoch_ms(event.context.deadline, crate::clock::now_ms());
-    let result = engine.execute(request, Some(deadline)).await;
+    let result = engine.execute(request, deadline).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(done) => {
@@ -47,12 +47,12 @@ pub async fn handle(engine: &LockEngine, event: LambdaEvent<Value>) -> Result<Va
 
 /// The invocation deadline in epoch ms. Real Lambda sends epoch ms; `cargo lambda watch` sends the
 /// invocation's time limit in ms (600000). A value that cannot be an epoch time (before 2001) is
-/// read as a limit counted from now.
-pub fn deadline_epoch_ms(raw: u64, now_ms: u64) -> u64 {
-    if raw < 1_000_000_000_000 {
-        now_ms.saturating_add(raw)
-    } else {
-        raw
+/// read as a limit counted from now; 0 means none was given.
+pub fn deadline_epoch_ms(raw: u64, now_ms: u64) -> Option<u64> {
+    match raw {
+        0 => None,
+        limit if limit < 1_000_000_000_000 => Some(now_ms.saturating_add(limit)),
+        epoch => Some(epoch),
     }
 }
 
@@ -64,11 +64,12 @@ mod tests {
     fn epoch_deadlines_pass_and_emulator_limits_count_from_now() {
         assert_eq!(
             deadline_epoch_ms(1_795_000_000_000, 1_794_999_999_000),
-            1_795_000_000_000
+            Some(1_795_000_000_000)
         );
         assert_eq!(
             deadline_epoch_ms(600_000, 1_795_000_000_000),
-            1_795_000_600_000
+            Some(1_795_000_600_000)
         );
+        assert_eq!(deadline_epoch_ms(0, 1_795_000_000_000), None);
     }
 }

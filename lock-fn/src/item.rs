@@ -1,18 +1,21 @@
 //! The lock item as stored in DynamoDB, and its mapping from attribute maps.
 //!
-//! Attributes (see DESIGN.md): `resource_id` (S, key), `release_code` (S, the owner; absent when free),
-//! `expires` (N, epoch seconds rounded up; dynamo-dlm's lease end and the TTL attribute),
+//! Attributes (see DESIGN.md): `resource_id` (S, key), `release_code` (S, the holder's owner digest;
+//! absent when free), `expires` (N, epoch seconds rounded up; dynamo-dlm's lease end),
 //! `expires_at_ms` (N, the lease end in ms; absent on items dynamo-dlm wrote), `fence` (N),
-//! `acquired_at_ms` (N).
+//! `acquired_at_ms` (N), `holder` (S, public label), `purge_at` (N, the TTL attribute), the last
+//! release (`released_nonce`, `released_fence`, `released_at_ms`) and the fenced-release slots.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
+pub use lock_protocol::owner_digest;
+
 /// Partition key attribute (String).
 pub const ATTR_RESOURCE_ID: &str = "resource_id";
-/// The holder's owner token; dynamo-dlm's name for it.
+/// The holder's owner digest (dynamo-dlm's attribute name; dynamo-dlm stores its own code there).
 pub const ATTR_RELEASE_CODE: &str = "release_code";
-/// Lease end in epoch seconds, rounded up (dynamo-dlm's field, also the TTL attribute).
+/// Lease end in epoch seconds, rounded up (dynamo-dlm's field).
 pub const ATTR_EXPIRES: &str = "expires";
 /// Lease end in epoch milliseconds by the function's clock.
 pub const ATTR_EXPIRES_AT_MS: &str = "expires_at_ms";
@@ -20,25 +23,27 @@ pub const ATTR_EXPIRES_AT_MS: &str = "expires_at_ms";
 pub const ATTR_FENCE: &str = "fence";
 /// When the current grant began, epoch ms.
 pub const ATTR_ACQUIRED_AT_MS: &str = "acquired_at_ms";
-/// Owner of the last released grant (kept so that a repeated release is recognised).
-pub const ATTR_RELEASED_BY: &str = "released_by";
+/// The current holder's public label (optional).
+pub const ATTR_HOLDER: &str = "holder";
+/// When DynamoDB TTL may delete the item, epoch seconds: [`PURGE_AFTER_SECS`] after the last lease
+/// end, so that no signed request still in flight can land after a deletion (see DESIGN.md).
+pub const ATTR_PURGE_AT: &str = "purge_at";
+/// Random id of the invocation that made the last release (recognises lock-fn's own retries).
+pub const ATTR_RELEASED_NONCE: &str = "released_nonce";
 /// Fence of the last released grant.
 pub const ATTR_RELEASED_FENCE: &str = "released_fence";
 /// When the last release happened, epoch ms.
 pub const ATTR_RELEASED_AT_MS: &str = "released_at_ms";
-/// How many fenced releases stay recognisable (slots `rel_0` .. `rel_7`). Each slot is about 55
-/// bytes, so the item stays under 1 KB (one write unit) with owner tokens of any length.
+/// How many fenced releases stay recognisable (slots `rel_0` .. `rel_7`). Each slot holds a fence,
+/// a 32-character owner digest and a time: about 60 bytes.
 pub const RELEASE_SLOTS: u64 = 8;
+/// How long after the last lease end TTL may delete an item: far longer than any signed DynamoDB
+/// request can still be applied (SigV4 requests expire within 15 minutes of signing).
+pub const PURGE_AFTER_SECS: u64 = 3600;
 
-/// The owner as a slot stores it: 64 bits of FNV-1a, in hex (short whatever the owner's length;
-/// only ever compared with the same owner's digest, among the last few releases).
-pub fn owner_digest(owner: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in owner.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+/// The `purge_at` value for an item whose lease ends at `lease_end_ms`.
+pub fn purge_at(lease_end_ms: u64) -> u64 {
+    lease_end_ms.div_ceil(1000) + PURGE_AFTER_SECS
 }
 
 /// The slot attribute a fenced release of `fence` records itself in.
@@ -47,12 +52,15 @@ pub fn release_slot(fence: u64) -> String {
 }
 
 /// One lock item, as read back from DynamoDB.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LockItem {
     /// The locked resource.
     pub resource_id: String,
-    /// The holder, when a grant is (or was until expiry) in place.
-    pub owner: Option<String>,
+    /// `release_code`: the holder's owner digest (lock-fn items) or dynamo-dlm's own release code,
+    /// when a grant is (or was until expiry) in place.
+    pub release_code: Option<String>,
+    /// The holder's public label.
+    pub holder: Option<String>,
     /// Lease end in ms (lock-fn items).
     pub expires_at_ms: Option<u64>,
     /// Lease end in whole seconds (all items; the only one on dynamo-dlm items).
@@ -61,19 +69,30 @@ pub struct LockItem {
     pub fence: Option<u64>,
     /// When the last grant began (lock-fn items).
     pub acquired_at_ms: Option<u64>,
-    /// The last release: who released which fence when (lock-fn items that were released).
+    /// The last release (lock-fn items that were released).
     pub last_release: Option<LastRelease>,
-    /// Recent fenced releases, from the `rel_*` slots (their `owner` is the [`owner_digest`]).
-    pub slot_releases: Vec<LastRelease>,
+    /// Recent fenced releases, from the `rel_*` slots.
+    pub slot_releases: Vec<SlotRelease>,
 }
 
-/// The record a release leaves in the item.
+/// The record the last release left in the item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastRelease {
-    /// The releasing owner.
-    pub owner: String,
+    /// The releasing invocation's nonce.
+    pub nonce: String,
     /// The released grant's fence.
     pub fence: Option<u64>,
+    /// When it was released, epoch ms.
+    pub at_ms: u64,
+}
+
+/// A fenced release kept in its slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotRelease {
+    /// The released grant's fence.
+    pub fence: u64,
+    /// Its owner's digest.
+    pub owner_digest: String,
     /// When it was released, epoch ms.
     pub at_ms: u64,
 }
@@ -97,30 +116,50 @@ impl LockItem {
             .or_else(|| self.expires_secs.map(|s| s.saturating_mul(1000)))
     }
 
+    /// Whether lock-fn wrote the current lease (dynamo-dlm items have no `expires_at_ms`).
+    pub fn is_lock_fn_lease(&self) -> bool {
+        self.expires_at_ms.is_some()
+    }
+
     /// Whether someone holds the lock at `now_ms` by the same rule the acquire condition applies.
     pub fn is_held_at(&self, now_ms: u64) -> bool {
-        self.owner.is_some() && self.lease_end_ms().is_some_and(|end| end > now_ms)
+        self.release_code.is_some() && self.lease_end_ms().is_some_and(|end| end > now_ms)
     }
 
-    /// Whether the item records that `owner` released the grant with `fence` (any grant of that
-    /// owner when `fence` is `None`); returns when.
-    pub fn released_by(&self, owner: &str, fence: Option<u64>) -> Option<u64> {
-        let digest = owner_digest(owner);
-        let slot = fence.and_then(|f| {
-            self.slot_releases
-                .iter()
-                .find(|r| r.owner == digest && r.fence == Some(f))
-        });
-        let last = self
-            .last_release
+    /// Whether the owner with digest `digest` holds a lock-fn lease at `now_ms`. Never true of an
+    /// item dynamo-dlm wrote, whatever its release code.
+    pub fn held_by(&self, digest: &str, now_ms: u64) -> bool {
+        self.is_lock_fn_lease()
+            && self.is_held_at(now_ms)
+            && self.release_code.as_deref() == Some(digest)
+    }
+
+    /// The owner digest `describe` shows for the holder: ours as stored, a dynamo-dlm code digested
+    /// (its code is its credential and is never shown).
+    pub fn public_owner(&self) -> Option<String> {
+        let code = self.release_code.as_deref()?;
+        Some(if self.is_lock_fn_lease() {
+            code.to_string()
+        } else {
+            owner_digest(code)
+        })
+    }
+
+    /// When the grant with `fence` of the owner with digest `digest` was released, if its slot still
+    /// records it (exact: fences identify grants).
+    pub fn released_in_slot(&self, digest: &str, fence: u64) -> Option<u64> {
+        self.slot_releases
+            .iter()
+            .find(|r| r.fence == fence && r.owner_digest == digest)
+            .map(|r| r.at_ms)
+    }
+
+    /// When the release made by the invocation with `nonce` happened, if it is still the last one.
+    pub fn released_with_nonce(&self, nonce: &str) -> Option<u64> {
+        self.last_release
             .as_ref()
-            .filter(|r| r.owner == owner && (fence.is_none() || r.fence == fence));
-        slot.or(last).map(|r| r.at_ms)
-    }
-
-    /// Whether `owner` holds the lock at `now_ms`.
-    pub fn held_by(&self, owner: &str, now_ms: u64) -> bool {
-        self.is_held_at(now_ms) && self.owner.as_deref() == Some(owner)
+            .filter(|r| r.nonce == nonce)
+            .map(|r| r.at_ms)
     }
 }
 
@@ -132,17 +171,18 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
             .ok_or_else(|| ItemFormatError(format!("no `{ATTR_RESOURCE_ID}`")))?;
         Ok(LockItem {
             resource_id,
-            owner: string(map, ATTR_RELEASE_CODE)?,
+            release_code: string(map, ATTR_RELEASE_CODE)?,
+            holder: string(map, ATTR_HOLDER)?,
             expires_at_ms: number(map, ATTR_EXPIRES_AT_MS)?,
             expires_secs: number(map, ATTR_EXPIRES)?,
             fence: number(map, ATTR_FENCE)?,
             acquired_at_ms: number(map, ATTR_ACQUIRED_AT_MS)?,
             last_release: match (
-                string(map, ATTR_RELEASED_BY)?,
+                string(map, ATTR_RELEASED_NONCE)?,
                 number(map, ATTR_RELEASED_AT_MS)?,
             ) {
-                (Some(owner), Some(at_ms)) => Some(LastRelease {
-                    owner,
+                (Some(nonce), Some(at_ms)) => Some(LastRelease {
+                    nonce,
                     fence: number(map, ATTR_RELEASED_FENCE)?,
                     at_ms,
                 }),
@@ -154,9 +194,9 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
                     _ => None,
                 })
                 .map(|slot| {
-                    Ok(LastRelease {
-                        owner: string(slot, "o")?.unwrap_or_default(),
-                        fence: number(slot, "f")?,
+                    Ok(SlotRelease {
+                        fence: number(slot, "f")?.unwrap_or_default(),
+                        owner_digest: string(slot, "o")?.unwrap_or_default(),
                         at_ms: number(slot, "t")?.unwrap_or_default(),
                     })
                 })
@@ -232,6 +272,7 @@ mod tests {
             (ATTR_EXPIRES_AT_MS, n("10500")),
             (ATTR_FENCE, n("7")),
             (ATTR_ACQUIRED_AT_MS, n("500")),
+            (ATTR_HOLDER, s("host-a")),
         ]))
         .unwrap();
         assert_eq!(item.lease_end_ms(), Some(10_500));
@@ -239,26 +280,37 @@ mod tests {
         assert!(!item.is_held_at(10_500));
         assert!(item.held_by("o", 0) && !item.held_by("p", 0));
         assert_eq!((item.fence, item.acquired_at_ms), (Some(7), Some(500)));
+        assert_eq!(item.holder.as_deref(), Some("host-a"));
+        assert_eq!(item.public_owner().as_deref(), Some("o"));
         assert_eq!(item.last_release, None);
     }
 
     #[test]
-    fn the_last_release_is_recognised_by_owner_and_fence() {
+    fn releases_are_recognised_by_nonce_or_by_fence_and_digest() {
         let item = LockItem::try_from(&map(&[
             (ATTR_RESOURCE_ID, s("r")),
-            (ATTR_RELEASED_BY, s("o")),
+            (ATTR_RELEASED_NONCE, s("n1")),
             (ATTR_RELEASED_FENCE, n("7")),
             (ATTR_RELEASED_AT_MS, n("900")),
+            (
+                "rel_7",
+                AttributeValue::M(map(&[("f", n("7")), ("o", s("d")), ("t", n("900"))])),
+            ),
         ]))
         .unwrap();
-        assert_eq!(item.released_by("o", Some(7)), Some(900));
-        assert_eq!(item.released_by("o", None), Some(900));
-        assert_eq!(item.released_by("o", Some(8)), None);
-        assert_eq!(item.released_by("p", Some(7)), None);
+        assert_eq!(item.released_with_nonce("n1"), Some(900));
+        assert_eq!(item.released_with_nonce("n2"), None);
+        assert_eq!(item.released_in_slot("d", 7), Some(900));
+        assert_eq!(
+            item.released_in_slot("d", 15),
+            None,
+            "another grant's fence"
+        );
+        assert_eq!(item.released_in_slot("e", 7), None, "another owner");
     }
 
     #[test]
-    fn dynamo_dlm_item_is_judged_by_whole_seconds() {
+    fn dynamo_dlm_item_is_judged_by_whole_seconds_and_never_held_by_us() {
         let item = LockItem::try_from(&map(&[
             (ATTR_RESOURCE_ID, s("r")),
             (ATTR_RELEASE_CODE, s("abc")),
@@ -268,6 +320,17 @@ mod tests {
         assert_eq!(item.lease_end_ms(), Some(12_000));
         assert!(item.is_held_at(11_999) && !item.is_held_at(12_000));
         assert_eq!(item.fence, None);
+        assert!(
+            !item.held_by("abc", 0),
+            "naming its release code is not holding it"
+        );
+        assert_eq!(item.public_owner(), Some(owner_digest("abc")));
+    }
+
+    #[test]
+    fn purge_comes_an_hour_after_the_lease_end() {
+        assert_eq!(purge_at(10_001), 11 + PURGE_AFTER_SECS);
+        assert_eq!(release_slot(17), "rel_1");
     }
 
     #[test]

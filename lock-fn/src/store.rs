@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
@@ -77,29 +78,41 @@ impl LockStore {
         &self.table
     }
 
-    /// Takes the lock for `owner` if it is free at the function's now (ACQUIRE_CONDITION), raising
-    /// the fence. A refusal carries the holder's item when DynamoDB returned it.
+    /// Takes the lock for the owner with digest `owner` if it is free at the function's now
+    /// (ACQUIRE_CONDITION), raising the fence and labelling the holder `holder`. A refusal carries
+    /// the holder's item when DynamoDB returned it. Every attempt ends before `stop_at` (epoch ms).
     pub async fn acquire(
         &self,
         resource_id: &str,
         owner: &str,
+        holder: Option<&str>,
         duration_ms: u64,
+        stop_at: Option<u64>,
     ) -> Result<Attempted<AcquireWrite>, StoreError> {
-        self.with_retries("acquire", resource_id, |now| async move {
+        self.with_retries("acquire", resource_id, stop_at, |now| async move {
             let exp_ms = now.saturating_add(duration_ms);
+            let mut vals = vec![
+                (":owner", s(owner)),
+                (":exp_ms", n(exp_ms)),
+                (":exp_s", n(ceil_secs(exp_ms))),
+                (":purge", n(purge_at(exp_ms))),
+                (":now_ms", n(now)),
+                (":now_s", n(floor_secs(now))),
+                (":fence_floor", n(now.saturating_mul(FENCE_FLOOR_PER_MS))),
+                (":one", n(1)),
+            ];
+            let update = match holder {
+                Some(label) => {
+                    vals.push((":holder", s(label)));
+                    ACQUIRE_LABELLED_UPDATE
+                }
+                None => ACQUIRE_UPDATE,
+            };
             let sent = self
                 .update(resource_id)
-                .update_expression(ACQUIRE_UPDATE)
+                .update_expression(update)
                 .condition_expression(ACQUIRE_CONDITION)
-                .set_expression_attribute_values(values(&[
-                    (":owner", s(owner)),
-                    (":exp_ms", n(exp_ms)),
-                    (":exp_s", n(ceil_secs(exp_ms))),
-                    (":now_ms", n(now)),
-                    (":now_s", n(floor_secs(now))),
-                    (":fence_floor", n(now.saturating_mul(FENCE_FLOOR_PER_MS))),
-                    (":one", n(1)),
-                ]))
+                .set_expression_attribute_values(values(&vals))
                 .send()
                 .await;
             Ok(match self.conditional(sent)? {
@@ -110,14 +123,16 @@ impl LockStore {
         .await
     }
 
-    /// Confirms that `owner` holds an unexpired lease and returns its item, without changing the
-    /// grant (used for an idempotent re-acquire when a refusal did not say who holds the lock).
+    /// Confirms that the owner with digest `owner` holds an unexpired lease and returns its item,
+    /// without changing the grant (used for an idempotent re-acquire when a refusal did not say
+    /// who holds the lock).
     pub async fn confirm_holder(
         &self,
         resource_id: &str,
         owner: &str,
+        stop_at: Option<u64>,
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
-        self.with_retries("confirm", resource_id, |now| async move {
+        self.with_retries("confirm", resource_id, stop_at, |now| async move {
             let sent = self
                 .update(resource_id)
                 .update_expression(CONFIRM_UPDATE)
@@ -133,25 +148,37 @@ impl LockStore {
         .await
     }
 
-    /// Moves the end of `owner`'s unexpired lease to now + `duration_ms`; `None` when not the holder.
+    /// Moves the end of the unexpired lease of the owner with digest `owner` (of its grant with
+    /// `fence`, when given) to now + `duration_ms`; `None` when not the holder.
     pub async fn renew(
         &self,
         resource_id: &str,
         owner: &str,
+        fence: Option<u64>,
         duration_ms: u64,
+        stop_at: Option<u64>,
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
-        self.with_retries("renew", resource_id, |now| async move {
+        self.with_retries("renew", resource_id, stop_at, |now| async move {
             let exp_ms = now.saturating_add(duration_ms);
+            let mut vals = vec![
+                (":owner", s(owner)),
+                (":now_ms", n(now)),
+                (":exp_ms", n(exp_ms)),
+                (":exp_s", n(ceil_secs(exp_ms))),
+                (":purge", n(purge_at(exp_ms))),
+            ];
+            let condition = match fence {
+                Some(f) => {
+                    vals.push((":fence", n(f)));
+                    HOLDER_FENCE_CONDITION
+                }
+                None => HOLDER_CONDITION,
+            };
             let sent = self
                 .update(resource_id)
                 .update_expression(RENEW_UPDATE)
-                .condition_expression(HOLDER_CONDITION)
-                .set_expression_attribute_values(values(&[
-                    (":owner", s(owner)),
-                    (":now_ms", n(now)),
-                    (":exp_ms", n(exp_ms)),
-                    (":exp_s", n(ceil_secs(exp_ms))),
-                ]))
+                .condition_expression(condition)
+                .set_expression_attribute_values(values(&vals))
                 .send()
                 .await;
             Ok(self.conditional(sent)?.ok().flatten())
@@ -159,72 +186,91 @@ impl LockStore {
         .await
     }
 
-    /// Ends `owner`'s unexpired lease now, keeping the item (and so the fence). With `fence`, only
-    /// that grant is released, and the release is also recorded in its slot (see
-    /// [`RELEASE_FENCED_UPDATE`]). `NotHolder` carries the old item when DynamoDB returned it.
+    /// Ends the unexpired lease of the owner with digest `owner` now, keeping the item (and so the
+    /// fence), and records the release under `nonce` (this invocation's). With `fence`, only that
+    /// grant is released, and the release is also recorded in its slot (see
+    /// [`RELEASE_FENCED_UPDATE`]); without, only a grant that had begun by the first attempt
+    /// ([`HOLDER_SINCE_CONDITION`]). `NotHolder` carries the old item when DynamoDB returned it.
     pub async fn release(
         &self,
         resource_id: &str,
         owner: &str,
         fence: Option<u64>,
+        nonce: &str,
+        stop_at: Option<u64>,
     ) -> Result<Attempted<ReleaseWrite>, StoreError> {
-        self.with_retries("release", resource_id, |now| async move {
-            let mut vals = vec![
-                (":owner", s(owner)),
-                (":now_ms", n(now)),
-                (":now_s", n(floor_secs(now))),
-            ];
-            let mut req = self.update(resource_id).return_values(ReturnValue::None);
-            req = match fence {
-                None => req
-                    .update_expression(RELEASE_UPDATE)
-                    .condition_expression(HOLDER_CONDITION),
-                Some(f) => {
-                    vals.push((":fence", n(f)));
-                    vals.push((":record", release_record(owner, f, now)));
-                    req.update_expression(RELEASE_FENCED_UPDATE)
-                        .condition_expression(HOLDER_FENCE_CONDITION)
-                        .expression_attribute_names("#slot", release_slot(f))
-                }
-            };
-            let sent = req
-                .set_expression_attribute_values(values(&vals))
-                .send()
-                .await;
-            Ok(match self.conditional(sent)? {
-                Ok(_) => ReleaseWrite::Released { at_ms: now },
-                Err(old) => ReleaseWrite::NotHolder(old),
-            })
+        let mut first_attempt = None;
+        self.with_retries("release", resource_id, stop_at, |now| {
+            let since = *first_attempt.get_or_insert(now);
+            async move {
+                let mut vals = vec![
+                    (":owner", s(owner)),
+                    (":now_ms", n(now)),
+                    (":now_s", n(floor_secs(now))),
+                    (":purge", n(purge_at(now))),
+                    (":nonce", s(nonce)),
+                ];
+                let mut req = self.update(resource_id).return_values(ReturnValue::None);
+                req = match fence {
+                    None => {
+                        vals.push((":since_ms", n(since)));
+                        req.update_expression(RELEASE_UPDATE)
+                            .condition_expression(HOLDER_SINCE_CONDITION)
+                    }
+                    Some(f) => {
+                        vals.push((":fence", n(f)));
+                        vals.push((":record", release_record(owner, f, now)));
+                        req.update_expression(RELEASE_FENCED_UPDATE)
+                            .condition_expression(HOLDER_FENCE_CONDITION)
+                            .expression_attribute_names("#slot", release_slot(f))
+                    }
+                };
+                let sent = req
+                    .set_expression_attribute_values(values(&vals))
+                    .send()
+                    .await;
+                Ok(match self.conditional(sent)? {
+                    Ok(_) => ReleaseWrite::Released { at_ms: now },
+                    Err(old) => ReleaseWrite::NotHolder(old),
+                })
+            }
         })
         .await
     }
 
-    /// Whether the item records that `owner` released (the grant with `fence`, when given): the
-    /// release time, or `None`. A no-op conditional write, used when no old item came back.
+    /// Whether the item records a release of the grant with `fence` of the owner with digest
+    /// `owner` (with `fence`: its slot, from any invocation) or, without a fence, the release made
+    /// under `nonce` (this invocation's own earlier attempt): the release time, or `None`. A no-op
+    /// conditional write, used when no old item came back.
     pub async fn confirm_released(
         &self,
         resource_id: &str,
         owner: &str,
         fence: Option<u64>,
+        nonce: &str,
+        stop_at: Option<u64>,
     ) -> Result<Attempted<Option<u64>>, StoreError> {
-        self.with_retries("confirm_release", resource_id, |_| async move {
+        self.with_retries("confirm_release", resource_id, stop_at, |_| async move {
             let mut req = self.update(resource_id);
             req = match fence {
                 None => req
-                    .update_expression(CONFIRM_RELEASE_UPDATE)
-                    .condition_expression(RELEASED_CONDITION)
-                    .set_expression_attribute_values(values(&[(":owner", s(owner))])),
+                    .update_expression(CONFIRM_NONCE_UPDATE)
+                    .condition_expression(NONCE_RELEASED_CONDITION)
+                    .set_expression_attribute_values(values(&[(":nonce", s(nonce))])),
                 Some(f) => req
                     .update_expression(CONFIRM_SLOT_UPDATE)
                     .condition_expression(SLOT_RELEASED_CONDITION)
                     .expression_attribute_names("#slot", release_slot(f))
                     .set_expression_attribute_values(values(&[
-                        (":digest", s(&owner_digest(owner))),
+                        (":owner", s(owner)),
                         (":fence", n(f)),
                     ])),
             };
             Ok(match self.conditional(req.send().await)? {
-                Ok(Some(item)) => item.released_by(owner, fence),
+                Ok(Some(item)) => match fence {
+                    Some(f) => item.released_in_slot(owner, f),
+                    None => item.released_with_nonce(nonce),
+                },
                 _ => None,
             })
         })
@@ -232,8 +278,12 @@ impl LockStore {
     }
 
     /// Reads the item with a consistent read (describe only; the lock path never reads).
-    pub async fn read(&self, resource_id: &str) -> Result<Attempted<Option<LockItem>>, StoreError> {
-        self.with_retries("describe", resource_id, |_| async move {
+    pub async fn read(
+        &self,
+        resource_id: &str,
+        stop_at: Option<u64>,
+    ) -> Result<Attempted<Option<LockItem>>, StoreError> {
+        self.with_retries("describe", resource_id, stop_at, |_| async move {
             let out = self
                 .client
                 .get_item()
@@ -295,10 +345,14 @@ impl LockStore {
         }
     }
 
+    /// Runs `attempt` (given the function's clock) until it succeeds, fails for good, runs out of
+    /// attempts, or would run past `stop_at` (epoch ms): each attempt is cut off at `stop_at`, and no
+    /// backoff sleeps past it, so that an invocation is never killed mid-write by its deadline.
     async fn with_retries<T, F, Fut>(
         &self,
         op: &'static str,
         resource_id: &str,
+        stop_at: Option<u64>,
         mut attempt: F,
     ) -> Result<Attempted<T>, StoreError>
     where
@@ -309,7 +363,27 @@ impl LockStore {
         let mut n = 1;
         loop {
             let now = now_ms();
-            let failure = match attempt(now).await {
+            let left = stop_at.map(|s| s.saturating_sub(now));
+            if left == Some(0) {
+                return Err(StoreError::Unavailable {
+                    message: format!(
+                        "no time left before the invocation deadline ({} attempts made)",
+                        n - 1
+                    ),
+                    maybe_applied: ambiguous,
+                });
+            }
+            let result = match left {
+                None => attempt(now).await,
+                Some(ms) => tokio::time::timeout(Duration::from_millis(ms), attempt(now))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Failure::Transient(
+                            "cut off at the invocation deadline".into(),
+                        ))
+                    }),
+            };
+            let failure = match result {
                 Ok(value) => {
                     return Ok(Attempted {
                         value,
@@ -318,15 +392,22 @@ impl LockStore {
                         now_ms: now,
                     })
                 }
-                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Final(e)) => return Err(e.or_maybe_applied(ambiguous)),
                 Err(f) => f,
             };
             ambiguous |= matches!(failure, Failure::Transient(_));
             if n >= self.attempts {
                 warn!(op, resource = %resource_id, attempts = n, error = ?failure, "DynamoDB write failed; no attempt left");
-                return Err(failure.exhausted(n));
+                return Err(failure.exhausted(&format!("gave up after {n} attempts"), ambiguous));
             }
             let delay = store_retry_delay(n);
+            if stop_at.is_some_and(|s| now_ms() + (delay.as_millis() as u64) >= s) {
+                warn!(op, resource = %resource_id, attempts = n, error = ?failure, "DynamoDB write failed; no time left for another attempt");
+                return Err(failure.exhausted(
+                    &format!("gave up after {n} attempts at the invocation deadline"),
+                    ambiguous,
+                ));
+            }
             warn!(op, resource = %resource_id, attempt = n, delay_ms = delay.as_millis() as u64, error = ?failure, "DynamoDB throttled or failed; backing off");
             tokio::time::sleep(delay).await;
             n += 1;
@@ -334,19 +415,17 @@ impl LockStore {
     }
 }
 
-/// The `{f, o, t}` record a fenced release leaves in its slot.
+/// The `{f, o, t}` record a fenced release by the owner with digest `owner` leaves in its slot.
 fn release_record(owner: &str, fence: u64, now: u64) -> AttributeValue {
     AttributeValue::M(HashMap::from([
         ("f".to_string(), n(fence)),
-        ("o".to_string(), s(&owner_digest(owner))),
+        ("o".to_string(), s(owner)),
         ("t".to_string(), n(now)),
     ]))
 }
 
 fn no_item() -> Failure {
-    Failure::Final(StoreError::Unavailable(
-        "an applied write returned no item".into(),
-    ))
+    Failure::Final(StoreError::unavailable("an applied write returned no item"))
 }
 
 fn s(v: &str) -> AttributeValue {

@@ -10,23 +10,83 @@ use lock_protocol::error_chain::error_chain;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
     /// DynamoDB still throttled after every attempt.
-    Throttled(String),
-    /// DynamoDB failed or could not be reached.
-    Unavailable(String),
+    Throttled {
+        /// What DynamoDB said.
+        message: String,
+        /// An earlier write of this invocation may have been applied unseen.
+        maybe_applied: bool,
+    },
+    /// DynamoDB failed or could not be reached (or the invocation ran out of time).
+    Unavailable {
+        /// What went wrong.
+        message: String,
+        /// An earlier write of this invocation may have been applied unseen.
+        maybe_applied: bool,
+    },
     /// The table is missing, has another key schema, or we lack permission.
     Misconfigured(String),
     /// The stored item is not in the lock format.
     BadItem(ItemFormatError),
 }
 
+/// The sentence every error message ends with when an earlier write of the invocation may have
+/// been applied (part of the protocol: callers may look for it; see README.md).
+pub const MAYBE_APPLIED: &str =
+    "an earlier attempt may have been applied: retry with the same owner (and fence)";
+
+impl StoreError {
+    /// `Unavailable`, with nothing applied.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        StoreError::Unavailable {
+            message: message.into(),
+            maybe_applied: false,
+        }
+    }
+
+    /// Whether an earlier write of the invocation may have been applied unseen.
+    pub fn maybe_applied(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Throttled {
+                maybe_applied: true,
+                ..
+            } | StoreError::Unavailable {
+                maybe_applied: true,
+                ..
+            }
+        )
+    }
+
+    /// The same error, also marked "may have been applied" when `earlier` says an earlier write
+    /// of this invocation failed ambiguously.
+    pub fn or_maybe_applied(mut self, earlier: bool) -> Self {
+        if let StoreError::Throttled { maybe_applied, .. }
+        | StoreError::Unavailable { maybe_applied, .. } = &mut self
+        {
+            *maybe_applied |= earlier;
+        }
+        self
+    }
+}
+
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Throttled(m) => write!(f, "DynamoDB is throttling: {m}"),
-            StoreError::Unavailable(m) => write!(f, "DynamoDB is unavailable: {m}"),
-            StoreError::Misconfigured(m) => write!(f, "the lock table is misconfigured: {m}"),
-            StoreError::BadItem(e) => e.fmt(f),
+            StoreError::Throttled { message, .. } => {
+                write!(f, "DynamoDB is throttling: {message}")?
+            }
+            StoreError::Unavailable { message, .. } => {
+                write!(f, "DynamoDB is unavailable: {message}")?
+            }
+            StoreError::Misconfigured(m) => {
+                return write!(f, "the lock table is misconfigured: {m}")
+            }
+            StoreError::BadItem(e) => return e.fmt(f),
         }
+        if self.maybe_applied() {
+            write!(f, "; {MAYBE_APPLIED}")?;
+        }
+        Ok(())
     }
 }
 
@@ -86,7 +146,7 @@ pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
             } else if MISCONFIGURED_CODES.contains(&code) {
                 Failure::Final(StoreError::Misconfigured(message))
             } else {
-                Failure::Final(StoreError::Unavailable(message))
+                Failure::Final(StoreError::unavailable(message))
             }
         }
         SdkError::TimeoutError(_) => Failure::Transient("request timed out".into()),
@@ -96,21 +156,24 @@ pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
         SdkError::ResponseError(_) => {
             Failure::Transient(format!("unreadable response: {}", error_chain(err)))
         }
-        other => Failure::Final(StoreError::Unavailable(error_chain(other))),
+        other => Failure::Final(StoreError::unavailable(error_chain(other))),
     }
 }
 
 impl Failure {
-    /// The failure as the caller sees it once no attempt is left.
-    pub fn exhausted(self, attempts: u32) -> StoreError {
+    /// The failure as the caller sees it once no attempt (or no time) is left; `ambiguous`: an
+    /// earlier attempt failed in a way that may have been applied.
+    pub fn exhausted(self, why: &str, ambiguous: bool) -> StoreError {
         match self {
-            Failure::Throttled(m) => {
-                StoreError::Throttled(format!("{m}; gave up after {attempts} attempts"))
-            }
-            Failure::Transient(m) => {
-                StoreError::Unavailable(format!("{m}; gave up after {attempts} attempts"))
-            }
-            Failure::Final(e) => e,
+            Failure::Throttled(m) => StoreError::Throttled {
+                message: format!("{m}; {why}"),
+                maybe_applied: ambiguous,
+            },
+            Failure::Transient(m) => StoreError::Unavailable {
+                message: format!("{m}; {why}"),
+                maybe_applied: true,
+            },
+            Failure::Final(e) => e.or_maybe_applied(ambiguous),
         }
     }
 }

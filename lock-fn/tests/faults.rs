@@ -71,7 +71,7 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
                         owner: g.owner.clone(),
                         fence: Some(g.fence),
                     };
-                    match engine.release(req).await {
+                    match engine.release(req, None).await {
                         Ok(done) => match done.reply {
                             Reply::Release(answer) => break answer,
                             other => panic!("release answered {other:?}"),

@@ -30,7 +30,7 @@ async fn lost_answers_never_turn_a_held_release_into_false() {
             owner: g.owner.clone(),
             fence: Some(g.fence),
         };
-        let done = engine.release(req).await.unwrap();
+        let done = engine.release(req, None).await.unwrap();
         let Reply::Release(answer) = done.reply else {
             panic!()
         };

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use lock_fn::config::{ALL_ENV, DEFAULT_TABLE, ENV_TABLE};
-use lock_fn::item::{ATTR_EXPIRES, ATTR_RESOURCE_ID};
+use lock_fn::item::{ATTR_PURGE_AT, ATTR_RESOURCE_ID};
 use lock_protocol::{ErrorType, Request, DEFAULT_FUNCTION};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
@@ -76,7 +76,7 @@ fn names_and_defaults_match_the_code() {
     );
     assert_eq!(
         table["TimeToLiveSpecification"]["AttributeName"].as_str(),
-        Some(ATTR_EXPIRES)
+        Some(ATTR_PURGE_AT)
     );
     assert_eq!(
         resource(&t, "LockTable")["DeletionPolicy"].as_str(),
@@ -97,6 +97,31 @@ fn names_and_defaults_match_the_code() {
     assert_eq!(strings(&f["Properties"]["Architectures"]), ["arm64"]);
 }
 
+/// The DynamoDB actions lock-fn's code calls: every `.xxx_item()` call on a client in `src/`.
+fn dynamodb_actions_in_code() -> BTreeSet<String> {
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("lock-fn/src")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for op in [
+            "get_item",
+            "put_item",
+            "update_item",
+            "delete_item",
+            "query",
+            "scan",
+        ] {
+            if text.contains(&format!(".{op}()")) {
+                let pascal: String = op
+                    .split('_')
+                    .map(|w| w[..1].to_uppercase() + &w[1..])
+                    .collect();
+                actions.insert(format!("dynamodb:{pascal}"));
+            }
+        }
+    }
+    actions
+}
+
 #[test]
 fn the_function_may_only_touch_its_table_item_by_item() {
     let t = template();
@@ -107,15 +132,14 @@ fn the_function_may_only_touch_its_table_item_by_item() {
     let statements = policies[0]["Statement"].as_sequence().unwrap();
     assert_eq!(statements.len(), 1);
     let actions: BTreeSet<String> = strings(&statements[0]["Action"]).into_iter().collect();
-    let wanted: BTreeSet<String> = [
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
-    ]
-    .map(String::from)
-    .into();
-    assert_eq!(actions, wanted);
+    let wanted: BTreeSet<String> = ["dynamodb:UpdateItem", "dynamodb:GetItem"]
+        .map(String::from)
+        .into();
+    assert_eq!(
+        actions, wanted,
+        "least privilege: exactly what the code calls"
+    );
+    assert_eq!(dynamodb_actions_in_code(), wanted);
     let target = format!("{:?}", statements[0]["Resource"]);
     assert!(
         target.contains("LockTable.Arn"),
@@ -194,6 +218,27 @@ fn busy_retries_back_off_with_full_jitter() {
 }
 
 #[test]
+fn every_release_after_a_grant_names_its_fence() {
+    for (name, asl) in state_machines() {
+        let mut payloads = Vec::new();
+        walk(&asl, "Payload", &mut payloads);
+        for p in payloads.iter().filter(|p| p["op"] == "release") {
+            let fenced = p.get("fence.$").is_some();
+            // The only unfenced release is the one after a failed acquire (no grant to name).
+            assert!(
+                fenced || name == "LockExampleStateMachine",
+                "{name} releases without a fence: {p}"
+            );
+        }
+        let unfenced = payloads
+            .iter()
+            .filter(|p| p["op"] == "release" && p.get("fence.$").is_none())
+            .count();
+        assert!(unfenced <= 1, "{name}: {unfenced} unfenced releases");
+    }
+}
+
+#[test]
 fn every_payload_the_state_machines_send_is_a_valid_request() {
     for (name, asl) in state_machines() {
         let mut payloads = Vec::new();
@@ -201,12 +246,16 @@ fn every_payload_the_state_machines_send_is_a_valid_request() {
         let payloads: Vec<_> = payloads.into_iter().filter(|p| p.is_object()).collect();
         assert!(!payloads.is_empty());
         for p in payloads {
-            // "field.$": JSONPath fills in a string at run time; stand one in.
+            // "field.$": JSONPath fills in a value at run time (a number for counters such as the
+            // fence, a string otherwise); stand one in.
             let concrete: serde_json::Map<String, Json> = p
                 .as_object()
                 .unwrap()
                 .iter()
                 .map(|(k, v)| match k.strip_suffix(".$") {
+                    Some(field @ ("fence" | "duration_ms" | "wait_ms")) => {
+                        (field.to_string(), Json::from(1))
+                    }
                     Some(field) => (field.to_string(), Json::String("from-path".into())),
                     None => (k.clone(), v.clone()),
                 })

@@ -1,6 +1,6 @@
 //! Strict decoding and validation of requests: every problem is an [`InvalidRequest`] naming the field.
 
-use crate::limits::{MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
+use crate::limits::{MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
 use crate::request::{
     AcquireRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request,
 };
@@ -51,10 +51,11 @@ const ACQUIRE_FIELDS: &[&str] = &[
     "owner",
     "wait_ms",
     "on_busy",
+    "holder",
 ];
 const RELEASE_FIELDS: &[&str] = &["op", "resource_id", "owner", "fence"];
-const RENEW_FIELDS: &[&str] = &["op", "resource_id", "owner", "duration_ms"];
-const DESCRIBE_FIELDS: &[&str] = &["op", "resource_id"];
+const RENEW_FIELDS: &[&str] = &["op", "resource_id", "owner", "duration_ms", "fence"];
+const DESCRIBE_FIELDS: &[&str] = &["op", "resource_id", "owner"];
 
 impl Request {
     /// Decodes raw JSON bytes (what a Lambda invocation carries).
@@ -108,6 +109,7 @@ impl Request {
                     wait_ms: fields.wait_ms()?,
                     on_busy: fields.on_busy()?,
                     fresh_owner: fields.flag("fresh_owner")?,
+                    holder: fields.string("holder", MAX_HOLDER_BYTES)?,
                 }))
             }
             "release" => {
@@ -124,12 +126,14 @@ impl Request {
                     resource_id: fields.resource_id()?,
                     owner: fields.required_owner()?,
                     duration_ms: fields.duration_ms()?,
+                    fence: fields.millis("fence")?,
                 }))
             }
             "describe" => {
                 fields.only(DESCRIBE_FIELDS, op)?;
                 Ok(Request::Describe(DescribeRequest {
                     resource_id: fields.resource_id()?,
+                    owner: fields.optional_owner()?,
                 }))
             }
             other => Err(InvalidRequest::field(
@@ -326,6 +330,7 @@ mod tests {
                 wait_ms: 0,
                 on_busy: OnBusy::Result,
                 fresh_owner: false,
+                holder: None,
             })
         );
     }
@@ -339,7 +344,8 @@ mod tests {
                 owner: Some("me".into()),
                 wait_ms: 7,
                 on_busy: OnBusy::Error,
-                fresh_owner: false,
+                fresh_owner: true,
+                holder: Some("exec-1".into()),
             }),
             Request::Release(ReleaseRequest {
                 resource_id: "r".into(),
@@ -350,9 +356,11 @@ mod tests {
                 resource_id: "r".into(),
                 owner: "me".into(),
                 duration_ms: Some(9),
+                fence: Some(4),
             }),
             Request::Describe(DescribeRequest {
                 resource_id: "r".into(),
+                owner: Some("me".into()),
             }),
         ];
         for r in requests {
@@ -482,9 +490,19 @@ mod tests {
                 "at least 1",
             ),
             (
-                json!({"op":"describe","resource_id":"r","owner":"o"}),
-                Some("owner"),
+                json!({"op":"describe","resource_id":"r","fence":1}),
+                Some("fence"),
                 "unknown field",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","holder":"h".repeat(MAX_HOLDER_BYTES + 1)}),
+                Some("holder"),
+                "maximum is 256",
+            ),
+            (
+                json!({"op":"renew","resource_id":"r","owner":"o","fence":-2}),
+                Some("fence"),
+                "negative",
             ),
         ];
         for (value, field, needle) in cases {

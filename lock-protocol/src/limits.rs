@@ -8,3 +8,6 @@ pub const MAX_OWNER_BYTES: usize = 1024;
 
 /// Longest accepted `wait_ms`: 15 minutes, the longest a Lambda invocation can run.
 pub const MAX_WAIT_MS: u64 = 15 * 60 * 1000;
+
+/// Longest accepted `holder` label, in UTF-8 bytes.
+pub const MAX_HOLDER_BYTES: usize = 256;

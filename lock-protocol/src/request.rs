@@ -12,7 +12,7 @@ use serde::Serialize;
 ///     owner: None,
 ///     wait_ms: 0,
 ///     on_busy: OnBusy::Error,
-///     fresh_owner: false,
+///     ..AcquireRequest::default()
 /// });
 /// assert_eq!(r.to_json(), serde_json::json!(
 ///     {"op": "acquire", "resource_id": "orders/42", "duration_ms": 30000, "on_busy": "error"}));
@@ -31,7 +31,7 @@ pub enum Request {
 }
 
 /// `{"op":"acquire","resource_id":..,"duration_ms":..,"owner":..,"wait_ms":..,"on_busy":..}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct AcquireRequest {
     /// The resource to lock.
     pub resource_id: String,
@@ -54,6 +54,10 @@ pub struct AcquireRequest {
     /// holder on a refusal. A false promise can only make the caller's own acquire fail.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fresh_owner: bool,
+    /// A public label for the holder (e.g. a Step Functions execution ARN or a host name), shown by
+    /// `describe` and in refusals. Not a credential: the owner token is never shown to anyone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
 }
 
 /// How a refused acquire is reported.
@@ -85,21 +89,23 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
-/// `{"op":"release","resource_id":..,"owner":..}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `{"op":"release","resource_id":..,"owner":..,"fence":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ReleaseRequest {
     /// The locked resource.
     pub resource_id: String,
     /// The owner the grant was made to.
     pub owner: String,
-    /// The grant's fence (optional). With it, a release that is repeated after its first answer was
-    /// lost is recognised and answered `released: true` again.
+    /// The grant's fence (optional, recommended). With it only that grant is released, and a release
+    /// repeated after its first answer was lost is recognised and answered `released: true` again.
+    /// Without it the owner's current grant is released, and only lock-fn's own retries of this
+    /// request are recognised (see DESIGN.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fence: Option<u64>,
 }
 
-/// `{"op":"renew","resource_id":..,"owner":..,"duration_ms":..}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `{"op":"renew","resource_id":..,"owner":..,"duration_ms":..,"fence":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct RenewRequest {
     /// The locked resource.
     pub resource_id: String,
@@ -108,13 +114,20 @@ pub struct RenewRequest {
     /// New lease length counted from now; the function's default when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The grant's fence (optional): with it only that grant is renewed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fence: Option<u64>,
 }
 
-/// `{"op":"describe","resource_id":..}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `{"op":"describe","resource_id":..,"owner":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct DescribeRequest {
     /// The resource to look at.
     pub resource_id: String,
+    /// The caller's own owner token (optional): the answer then says whether it is the holder
+    /// (`yours`). It is never echoed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl Request {

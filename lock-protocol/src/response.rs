@@ -26,6 +26,23 @@ pub struct Grant {
     /// How many DynamoDB requests the function sent for this answer (refused attempts included).
     #[serde(default)]
     pub attempts: u32,
+    /// How long the lease still had to run when the function answered, by its clock. A caller's
+    /// conservative local deadline is *when it sent the request* plus this: whichever earlier
+    /// request made the grant, that deadline is never later than the lease end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_ms: Option<u64>,
+}
+
+impl Grant {
+    /// The lease time left at the answer: `expires_in_ms`, or (from a lock-fn that predates it)
+    /// the whole `duration_ms` of a fresh grant and nothing of a repeated one.
+    pub fn lease_left_ms(&self) -> u64 {
+        match self.expires_in_ms {
+            Some(ms) => ms,
+            None if self.reacquired => 0,
+            None => self.duration_ms,
+        }
+    }
 }
 
 /// A refused acquire: `{"acquired":false,"resource_id","retry_after_ms","holder_expires_at_ms",...}`.
@@ -45,6 +62,9 @@ pub struct Busy {
     /// How many conditional writes the function tried before answering.
     #[serde(default)]
     pub attempts: u32,
+    /// The holder's public label (`holder` given at its acquire), when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
 }
 
 /// The answer to `acquire`: a grant or a refusal (told apart by `acquired`).
@@ -107,6 +127,9 @@ pub struct Renewal {
     pub fence: u64,
     /// The lease length counted from the renewal.
     pub duration_ms: u64,
+    /// The lease time left when the function answered (see [`Grant::expires_in_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_ms: Option<u64>,
 }
 
 /// The answer to `renew`: `{"renewed":true,"expires_at_ms","fence",..}` or `{"renewed":false,..}`.
@@ -121,15 +144,22 @@ pub struct RenewResponse {
     pub renewal: Option<Renewal>,
 }
 
-/// The answer to `describe`.
+/// The answer to `describe`. It never contains an owner token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescribeResponse {
     /// The resource.
     pub resource_id: String,
     /// Whether a lease is running now.
     pub held: bool,
-    /// The holder's owner token (`null` when free).
+    /// The holder's *owner digest* ([`crate::owner_digest`] of its token; `null` when free). Before
+    /// lock-protocol 0.2 this was the token itself.
     pub owner: Option<String>,
+    /// The holder's public label, when it gave one at acquire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// Whether the caller holds the lock: present only when the request carried an `owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yours: Option<bool>,
     /// The holder's fence (`null` when free or when a dynamo-dlm client holds it).
     pub fence: Option<u64>,
     /// When the holder's lease ends (`null` when free).
@@ -153,6 +183,7 @@ mod tests {
             acquired_at_ms: 10,
             reacquired: false,
             attempts: 1,
+            expires_in_ms: Some(10),
         });
         let v = serde_json::to_value(&g).unwrap();
         for key in [
@@ -174,6 +205,7 @@ mod tests {
             holder_expires_at_ms: None,
             holder_fence: None,
             attempts: 1,
+            holder: None,
         });
         let v = serde_json::to_value(&b).unwrap();
         assert_eq!(
@@ -194,6 +226,7 @@ mod tests {
                 expires_at_ms: 9,
                 fence: 2,
                 duration_ms: 4,
+                expires_in_ms: None,
             }),
         };
         let v = serde_json::to_value(&r).unwrap();

@@ -1,5 +1,6 @@
 """Runs the example state machines for real in moto's Step Functions interpreter, with their
 lambda:invoke calls sent to lock-fn behind the local stack's `cargo lambda watch`."""
+import hashlib
 import io
 import json
 import os
@@ -77,8 +78,16 @@ class LockFn:
     def release(self, resource: str, owner: str) -> bool:
         return self.call({"op": "release", "resource_id": resource, "owner": owner})["released"]
 
-    def describe(self, resource: str) -> dict:
-        return self.call({"op": "describe", "resource_id": resource})
+    def describe(self, resource: str, owner: str = None) -> dict:
+        request = {"op": "describe", "resource_id": resource}
+        if owner is not None:
+            request["owner"] = owner
+        return self.call(request)
+
+
+def owner_digest(owner: str) -> str:
+    """What describe shows for a holder: the first 128 bits of SHA-256 of its owner, in hex."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:32]
 
 
 def definition(name: str) -> str:
@@ -111,6 +120,9 @@ class StepFunctions:
 
     def history(self, arn: str) -> list:
         return self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+    def history_of(self, described: dict) -> list:
+        return self.history(described["executionArn"])
 
 
 @pytest.fixture

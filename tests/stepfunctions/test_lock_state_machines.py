@@ -6,7 +6,7 @@ import time
 
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, owner_digest
 
 
 def busy_failures(history: list) -> int:
@@ -57,8 +57,9 @@ def test_always_busy_exhausts_retries_then_catch_releases_and_fails(sfn, lockfn,
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
     assert "ReleaseAfterFailure" in entered
     # Its release did not touch the real holder's lock.
-    status = lockfn.describe(resource)
-    assert (status["held"], status["owner"], status["fence"]) == (True, "blocker", blocker["fence"])
+    status = lockfn.describe(resource, owner="blocker")
+    assert (status["held"], status["yours"], status["fence"]) == (True, True, blocker["fence"])
+    assert status["owner"] == owner_digest("blocker"), "describe shows the digest, never the token"
     assert lockfn.release(resource, "blocker")
 
 
@@ -82,8 +83,9 @@ def test_a_dead_executions_lock_is_freed_by_the_cleanup_path(sfn, lockfn, resour
         time.sleep(0.05)
     sfn.sfn.stop_execution(executionArn=arn, error="Operator", cause="test aborts it mid-work")
     assert sfn.wait(arn)["status"] == "ABORTED"
-    status = lockfn.describe(resource)
-    assert (status["held"], status["owner"]) == (True, arn), "the dead execution still holds the lock"
+    status = lockfn.describe(resource, owner=arn)
+    assert (status["held"], status["yours"]) == (True, True), "the dead execution still holds the lock"
+    fence = status["fence"]
 
     event = {
         "version": "0",
@@ -112,6 +114,16 @@ def test_a_dead_executions_lock_is_freed_by_the_cleanup_path(sfn, lockfn, resour
     assert cleanup["status"] == "SUCCEEDED", cleanup
     assert json.loads(cleanup["output"]) == {"released": True}
     assert lockfn.describe(resource)["held"] is False
+    released = [e for e in sfn.history_of(cleanup) if e["type"] == "TaskScheduled"][-1]
+    assert json.loads(released["taskScheduledEventDetails"]["parameters"])["Payload"]["fence"] == fence, (
+        "the cleanup releases exactly the dead execution's grant"
+    )
+
+    # A cleanup that comes late (the lock already taken by someone else) releases nothing.
+    lockfn.hold(resource, "next-holder")
+    late = sfn.wait(sfn.start(sfn.cleanup, event))
+    assert json.loads(late["output"]) == {"released": False}
+    assert lockfn.describe(resource, owner="next-holder")["yours"] is True
 
 
 def rule_matches(state_machine_arn: str, event: dict) -> bool:

@@ -46,3 +46,20 @@ pub async fn proxied_client() -> (LockClient, fault_proxy::FaultProxy) {
     let function = client().await.function().to_string();
     (LockClient::new(lambda, function), proxy)
 }
+
+/// Deletes `resource`'s lock item in the stack's table, as an operator with table access would.
+pub async fn delete_lock_item(resource: &str) {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&shared);
+    let table = std::env::var("LOCK_TABLE").unwrap_or_else(|_| "dynamo_dlm_locks".into());
+    dynamodb
+        .delete_item()
+        .table_name(table)
+        .key(
+            "resource_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(resource.into()),
+        )
+        .send()
+        .await
+        .expect("delete the lock item");
+}

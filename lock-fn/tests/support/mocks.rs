@@ -66,6 +66,6 @@ pub fn acquire_request() -> AcquireRequest {
         owner: None,
         wait_ms: 0,
         on_busy: OnBusy::Result,
-        fresh_owner: false,
+        ..AcquireRequest::default()
     }
 }

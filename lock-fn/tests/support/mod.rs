@@ -107,7 +107,7 @@ pub fn acq(resource: &str, duration_ms: u64, owner: Option<&str>) -> AcquireRequ
         owner: owner.map(Into::into),
         wait_ms: 0,
         on_busy: OnBusy::Result,
-        fresh_owner: false,
+        ..AcquireRequest::default()
     }
 }
 
@@ -135,14 +135,24 @@ pub async fn refused(engine: &LockEngine, req: AcquireRequest) -> lock_protocol:
     }
 }
 
-/// Releases and returns the answer.
+/// Releases (without naming the fence) and returns the answer.
 pub async fn release(engine: &LockEngine, resource: &str, owner: &str) -> ReleaseResponse {
+    release_fenced(engine, resource, owner, None).await
+}
+
+/// Releases, naming the grant's `fence` when given, and returns the answer.
+pub async fn release_fenced(
+    engine: &LockEngine,
+    resource: &str,
+    owner: &str,
+    fence: Option<u64>,
+) -> ReleaseResponse {
     let req = ReleaseRequest {
-        fence: None,
+        fence,
         resource_id: resource.into(),
         owner: owner.into(),
     };
-    match engine.release(req).await.expect("release").reply {
+    match engine.release(req, None).await.expect("release").reply {
         Reply::Release(r) => r,
         other => panic!("release answered {other:?}"),
     }
@@ -159,8 +169,9 @@ pub async fn renew(
         resource_id: resource.into(),
         owner: owner.into(),
         duration_ms: Some(duration_ms),
+        fence: None,
     };
-    match engine.renew(req).await.expect("renew").reply {
+    match engine.renew(req, None).await.expect("renew").reply {
         Reply::Renew(r) => r,
         other => panic!("renew answered {other:?}"),
     }
@@ -168,10 +179,23 @@ pub async fn renew(
 
 /// Describes and returns the answer.
 pub async fn describe(engine: &LockEngine, resource: &str) -> DescribeResponse {
+    describe_as(engine, resource, None).await
+}
+
+/// Describes as the caller with `owner` (the answer then says whether it is `yours`).
+pub async fn describe_as(
+    engine: &LockEngine,
+    resource: &str,
+    owner: Option<&str>,
+) -> DescribeResponse {
     match engine
-        .describe(DescribeRequest {
-            resource_id: resource.into(),
-        })
+        .describe(
+            DescribeRequest {
+                resource_id: resource.into(),
+                owner: owner.map(Into::into),
+            },
+            None,
+        )
         .await
         .expect("describe")
         .reply

@@ -38,33 +38,44 @@ pub enum Command {
         #[arg(long, value_parser = parse_duration)]
         wait: Option<Duration>,
     },
-    /// Release a lock held by OWNER.
+    /// Release a lock held by OWNER (the grant with FENCE, when given: recommended, it makes a
+    /// repeated release exact).
     Release {
         /// The locked resource.
         resource: String,
         /// The owner printed by `dlm acquire`.
         #[arg(long)]
         owner: String,
+        /// The fence printed by `dlm acquire`.
+        #[arg(long)]
+        fence: Option<u64>,
     },
-    /// Extend the lease of a lock held by OWNER.
+    /// Extend the lease of a lock held by OWNER (the grant with FENCE, when given).
     Renew {
         /// The locked resource.
         resource: String,
         /// The owner printed by `dlm acquire`.
         #[arg(long)]
         owner: String,
+        /// The fence printed by `dlm acquire`.
+        #[arg(long)]
+        fence: Option<u64>,
         /// New lease length from now; default DLM_DURATION or 10s.
         #[arg(long, value_parser = parse_duration)]
         duration: Option<Duration>,
     },
-    /// Show who holds a lock, as JSON.
+    /// Show who holds a lock, as JSON (the holder's owner digest and label, never its token).
     Status {
         /// The resource to inspect.
         resource: String,
+        /// Your owner token: the answer then says whether you hold it (`yours`).
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// Wait for the lock, run CMD while renewing it, release it, and exit with CMD's exit code.
-    /// CMD sees DLM_RESOURCE, DLM_OWNER and DLM_FENCE. If the lock is lost while CMD runs, dlm says
-    /// so on stderr at once and exits 6 when CMD ends.
+    /// CMD sees DLM_RESOURCE, DLM_OWNER and DLM_FENCE. If the lock is lost while CMD runs (a
+    /// renewal refused, or renewals failing until the lease is about to end), dlm says so on stderr,
+    /// stops CMD (SIGTERM, then SIGKILL before the lease ends) and exits 6.
     Run {
         /// The resource to lock.
         resource: String,

@@ -65,8 +65,12 @@ async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
             std::mem::forget(guard);
             Ok(Exit::Ok.code())
         }
-        Command::Release { resource, owner } => {
-            let r = base.release_owner(&resource, &owner).await?;
+        Command::Release {
+            resource,
+            owner,
+            fence,
+        } => {
+            let r = base.release_grant(&resource, &owner, fence).await?;
             println!("{}", serde_json::to_string(&r).expect("serializes"));
             if !r.released {
                 eprintln!(
@@ -84,10 +88,16 @@ async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Renew {
             resource,
             owner,
+            fence,
             duration,
         } => {
             let r = base
-                .renew_owner(&resource, &owner, duration.unwrap_or(base.duration()))
+                .renew_owner(
+                    &resource,
+                    &owner,
+                    fence,
+                    duration.unwrap_or(base.duration()),
+                )
                 .await?;
             println!("{}", serde_json::to_string(&r).expect("serializes"));
             if !r.renewed {
@@ -98,8 +108,8 @@ async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
             }
             Ok(Exit::Ok.code())
         }
-        Command::Status { resource } => {
-            let d = base.describe(&resource).await?;
+        Command::Status { resource, owner } => {
+            let d = base.describe_as(&resource, owner.as_deref()).await?;
             println!("{}", serde_json::to_string(&d).expect("serializes"));
             Ok(Exit::Ok.code())
         }

@@ -4,13 +4,14 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lock_client::{ClientError, LockClient};
+use lock_client::{ClientError, LeaseWatch, LockClient};
+use tokio::process::Child;
 
 use crate::exit::Exit;
 use crate::progress::Progress;
 
 /// Waits for the lock, runs `command` with DLM_* variables while auto-renewing, releases, and exits
-/// with the command's code (or 6 when the lock was lost meanwhile).
+/// with the command's code (or 6 when the lock was lost meanwhile: the command is then stopped).
 pub async fn run(
     client: &LockClient,
     resource: &str,
@@ -51,13 +52,14 @@ pub async fn run(
         status = child.wait() => status,
         _ = lease.lost() => {
             lost = true;
-            eprintln!("dlm: LOCK LOST: {resource:?} (fence {}) expired and/or was taken while {:?} runs; its work is no longer exclusive", guard.fence(), command[0]);
-            child.wait().await
+            eprintln!("dlm: LOCK LOST: {resource:?} (fence {}) expired and/or was taken while {:?} runs; stopping it: its work is no longer exclusive", guard.fence(), command[0]);
+            stop(&mut child, &lease).await
         }
     };
     let status =
-        status.map_err(|e| ClientError::Config(format!("waiting for {:?}: {e}", command[0])))?;
+        status.map_err(|e| ClientError::Invoke(format!("waiting for {:?}: {e}", command[0])));
     let held = guard.release().await?;
+    let status = status?;
     if lost || !held {
         if !lost {
             eprintln!(
@@ -73,4 +75,27 @@ pub async fn run(
         (None, Some(signal)) => ExitCode::from((128 + signal).clamp(0, 255) as u8),
         (None, None) => Exit::Other.code(),
     })
+}
+
+/// Stops `child` once its lock is lost: SIGTERM at once, SIGKILL if it is still running at the
+/// lease's conservative local deadline (at most 250 ms later; 20 ms when that deadline has passed).
+async fn stop(child: &mut Child, lease: &LeaseWatch) -> std::io::Result<std::process::ExitStatus> {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) on our own child's pid; the child has not been reaped (we hold it).
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    let now = Instant::now();
+    let grace = lease.state().local_deadline.clamp(
+        now + Duration::from_millis(20),
+        now + Duration::from_millis(250),
+    );
+    match tokio::time::timeout_at(grace.into(), child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            child.start_kill()?;
+            child.wait().await
+        }
+    }
 }
