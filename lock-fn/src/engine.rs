@@ -188,12 +188,17 @@ impl LockEngine {
         let mut requests = write.attempts;
         // Whether a refusal may still be this very release (or, fenced, a repeat of it).
         let may_be_ours = write.ambiguous || req.fence.is_some();
+        let mut current = None;
         let released_at_ms = match write.value {
             ReleaseWrite::Released { at_ms } => Some(at_ms),
-            ReleaseWrite::NotHolder(Some(old)) => match req.fence {
-                Some(fence) => old.released_in_slot(&digest, fence),
-                None => old.released_with_nonce(&nonce),
-            },
+            ReleaseWrite::NotHolder(Some(old)) => {
+                let found = match req.fence {
+                    Some(fence) => old.released_in_slot(&digest, fence),
+                    None => old.released_with_nonce(&nonce),
+                };
+                current = Some(old);
+                found
+            }
             ReleaseWrite::NotHolder(None) if may_be_ours => {
                 let confirm = self
                     .store
@@ -205,6 +210,23 @@ impl LockEngine {
             }
             ReleaseWrite::NotHolder(None) => None,
         };
+        // An attempt may have been applied unseen and no record says so. For a fenced release the
+        // absence is proof when the grant's slot cannot have been reused yet: fewer than
+        // RELEASE_SLOTS grants followed it (one read, on this rare path only).
+        let mut uncertain = released_at_ms.is_none() && write.ambiguous;
+        if let (true, Some(fence)) = (uncertain, req.fence) {
+            if current.is_none() {
+                let read = self.store.read(&req.resource_id, stop_at).await;
+                if let Ok(read) = read {
+                    requests += read.attempts;
+                    current = read.value;
+                }
+            }
+            let slot_kept = current
+                .and_then(|item| item.fence)
+                .is_some_and(|now| now < fence.saturating_add(crate::item::RELEASE_SLOTS));
+            uncertain = !slot_kept;
+        }
         if released_at_ms.is_none() {
             warn!(resource = %req.resource_id, owner = %redact(&req.owner),
                 "release by a non-holder: the lease had expired and/or another owner took the lock");
@@ -214,7 +236,7 @@ impl LockEngine {
                 released: released_at_ms.is_some(),
                 resource_id: req.resource_id,
                 released_at_ms,
-                uncertain: released_at_ms.is_none() && write.ambiguous,
+                uncertain,
             }),
             requests,
         })

@@ -29,8 +29,21 @@ async fn grant_refusal_and_takeover_after_expiry() {
     assert!(busy.retry_after_ms >= 1);
     assert_eq!(busy.attempts, 1, "a refusal without waiting is one write");
 
-    sleep_until_ms(a.expires_at_ms).await;
-    let b = granted(&engine, acq("res", 300, None)).await;
+    // Refused all the way to the lease end, granted right after it.
+    let mut last_refusal = 0;
+    let b = loop {
+        let tried = now_ms();
+        match acquire(&engine, acq("res", 300, None)).await {
+            lock_protocol::AcquireResponse::Busy(_) => last_refusal = tried,
+            lock_protocol::AcquireResponse::Granted(g) => break g,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(
+        last_refusal + 40 >= a.expires_at_ms,
+        "refusals must go on until the lease end: last at {last_refusal}, lease end {}",
+        a.expires_at_ms
+    );
     assert!(
         b.fence > a.fence,
         "takeover fence {} must exceed {}",
@@ -127,8 +140,30 @@ async fn fence_rises_across_deletion_of_the_item() {
     let (engine, client, table) = dynalite_engine().await;
     let mut last = 0;
     for round in 0..3 {
-        let g = granted(&engine, acq("r", 50, None)).await;
-        assert!(g.fence > last, "round {round}: {} after {last}", g.fence);
+        // A life of the item with as many grants as the store allows in a few milliseconds: each
+        // adds one to the fence, which never runs ahead of its floor clock (x1000 per ms)...
+        let first = granted(&engine, acq("r", 50, None)).await;
+        assert!(
+            first.fence > first.acquired_at_ms * lock_fn::store::FENCE_FLOOR_PER_MS,
+            "round {round}: a new item's fence starts at the clock floor: {first:?}"
+        );
+        assert!(
+            first.fence > last,
+            "round {round}: {} after {last}",
+            first.fence
+        );
+        let mut g = first;
+        for _ in 0..20 {
+            assert!(release(&engine, "r", &g.owner).await.released);
+            let next = granted(&engine, acq("r", 50, None)).await;
+            assert_eq!(
+                next.fence,
+                g.fence + 1,
+                "one more per grant while the item lives"
+            );
+            assert!(next.fence < (next.acquired_at_ms + 1) * lock_fn::store::FENCE_FLOOR_PER_MS);
+            g = next;
+        }
         last = g.fence;
         if round == 1 {
             sleep_until_ms(g.expires_at_ms).await; // let it expire instead of releasing

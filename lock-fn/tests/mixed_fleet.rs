@@ -128,8 +128,14 @@ async fn dynamo_dlm_gets_the_lock_as_soon_as_we_release() {
         "python waited for the lease instead of the release"
     );
     assert!(theirs + 1 >= rel.released_at_ms.unwrap() / 1000 * 1000);
-    // Our next grant after dynamo-dlm deleted the item still gets a higher fence.
+    // Our next grant after dynamo-dlm deleted the item still gets a higher fence: it restarts at
+    // the clock floor (acquired_at_ms x 1000), above every fence of the item's earlier life.
     let next = granted(&engine, acq("shared", 1000, None)).await;
     assert!(next.fence > ours.fence);
+    assert!(
+        next.fence > next.acquired_at_ms * lock_fn::store::FENCE_FLOOR_PER_MS,
+        "a fence-less item restarts at the clock floor: {next:?}"
+    );
+    assert_eq!(lock_fn::store::FENCE_FLOOR_PER_MS, 1000);
     assert!(next.acquired_at_ms <= now_ms());
 }

@@ -6,6 +6,7 @@
 //! itself, delays the request, resets the connection, or - the dangerous one - forwards the request,
 //! lets dynalite apply it, and then drops the answer.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,11 +43,28 @@ pub struct Counts {
     pub delayed: AtomicU64,
 }
 
+/// What to do with one request, scripted ahead of time for the next requests (in order); scripted
+/// steps win over the random rates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// Forward it and its answer.
+    Forward,
+    /// Answer a throttling error (not forwarded).
+    Throttle,
+    /// Answer HTTP 500 (not forwarded).
+    ServerError,
+    /// Forward it, let it apply, and drop the answer; the connection stays open this long first (the
+    /// caller sees nothing until its own timeout, or until the connection closes).
+    LoseAnswer(Duration),
+    /// Hold it this long, then forward it (whether or not the caller still waits: a late write).
+    Delay(Duration),
+}
+
 /// A running proxy.
 pub struct FaultProxy {
     addr: SocketAddr,
     faults: Arc<Mutex<Faults>>,
-    forced_losses: Arc<AtomicU64>,
+    script: Arc<Mutex<VecDeque<Step>>>,
     /// What it did.
     pub counts: Arc<Counts>,
 }
@@ -66,8 +84,8 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap();
         let faults = Arc::new(Mutex::new(Faults::default()));
         let counts = Arc::new(Counts::default());
-        let forced_losses = Arc::new(AtomicU64::new(0));
-        let (f, c, l) = (faults.clone(), counts.clone(), forced_losses.clone());
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let (f, c, l) = (faults.clone(), counts.clone(), script.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -82,7 +100,7 @@ impl FaultProxy {
         FaultProxy {
             addr,
             faults,
-            forced_losses,
+            script,
             counts,
         }
     }
@@ -99,7 +117,19 @@ impl FaultProxy {
 
     /// Forwards the next `n` requests and loses their answers, whatever the rates say.
     pub fn lose_next_answers(&self, n: u64) {
-        self.forced_losses.store(n, Ordering::SeqCst);
+        for _ in 0..n {
+            self.then(Step::LoseAnswer(Duration::ZERO));
+        }
+    }
+
+    /// Scripts what happens to the next request not yet scripted.
+    pub fn then(&self, step: Step) {
+        self.script.lock().unwrap().push_back(step);
+    }
+
+    /// How many scripted steps are still to come.
+    pub fn scripted(&self) -> usize {
+        self.script.lock().unwrap().len()
     }
 }
 
@@ -108,11 +138,11 @@ enum Action {
     Throttle,
     ServerError,
     Reset,
-    LoseAnswer,
+    LoseAnswer(Duration),
 }
 
-fn choose(f: &Faults) -> (Action, bool) {
-    let slow = fastrand::f64() < f.slow;
+fn choose(f: &Faults) -> (Action, Option<Duration>) {
+    let slow = (fastrand::f64() < f.slow).then_some(f.latency);
     let action = if fastrand::f64() < f.throttle {
         Action::Throttle
     } else if fastrand::f64() < f.server_error {
@@ -120,11 +150,21 @@ fn choose(f: &Faults) -> (Action, bool) {
     } else if fastrand::f64() < f.reset {
         Action::Reset
     } else if fastrand::f64() < f.lose_answer {
-        Action::LoseAnswer
+        Action::LoseAnswer(Duration::ZERO)
     } else {
         Action::Forward
     };
     (action, slow)
+}
+
+fn scripted(step: Step) -> (Action, Option<Duration>) {
+    match step {
+        Step::Forward => (Action::Forward, None),
+        Step::Throttle => (Action::Throttle, None),
+        Step::ServerError => (Action::ServerError, None),
+        Step::LoseAnswer(hold) => (Action::LoseAnswer(hold), None),
+        Step::Delay(d) => (Action::Forward, Some(d)),
+    }
 }
 
 async fn serve(
@@ -132,7 +172,7 @@ async fn serve(
     upstream: SocketAddr,
     faults: Arc<Mutex<Faults>>,
     counts: Arc<Counts>,
-    forced_losses: Arc<AtomicU64>,
+    script: Arc<Mutex<VecDeque<Step>>>,
 ) -> std::io::Result<()> {
     let mut up: Option<TcpStream> = None;
     let mut buf = Vec::new();
@@ -141,17 +181,14 @@ async fn serve(
             return Ok(());
         };
         let f = *faults.lock().unwrap();
-        let forced = forced_losses
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        let (action, slow) = if forced {
-            (Action::LoseAnswer, false)
-        } else {
-            choose(&f)
+        let step = script.lock().unwrap().pop_front();
+        let (action, delay) = match step {
+            Some(step) => scripted(step),
+            None => choose(&f),
         };
-        if slow {
+        if let Some(delay) = delay {
             counts.delayed.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(f.latency).await;
+            tokio::time::sleep(delay).await;
         }
         match action {
             Action::Throttle => {
@@ -178,7 +215,7 @@ async fn serve(
                 counts.resets.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
-            Action::Forward | Action::LoseAnswer => {
+            Action::Forward | Action::LoseAnswer(_) => {
                 if up.is_none() {
                     up = Some(TcpStream::connect(upstream).await?);
                 }
@@ -188,8 +225,9 @@ async fn serve(
                 let Some(response) = read_message(conn, &mut up_buf).await? else {
                     return Ok(());
                 };
-                if matches!(action, Action::LoseAnswer) {
+                if let Action::LoseAnswer(hold) = action {
                     counts.lost_answers.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(hold).await;
                     return Ok(()); // applied upstream; the answer never arrives
                 }
                 counts.forwarded.fetch_add(1, Ordering::Relaxed);

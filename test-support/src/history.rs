@@ -123,13 +123,17 @@ impl History {
     }
 
     /// Records a grant whose end cannot be known: its release answer was lost to the caller and a
-    /// later attempt could no longer tell (the grant is then checked by its start and fence only).
-    pub fn record_unknown_end(&self, grant: &Grant) {
+    /// later attempt could no longer tell. What is still knowable is checked: its start, its fence,
+    /// and that it lasted at least until `release_sent_ms` (when its holder first sent the release,
+    /// on lock-fn's clock) or its lease end, whichever came first - no other grant may start before.
+    pub fn record_unknown_end(&self, grant: &Grant, release_sent_ms: u64) {
         self.unknown_end.fetch_add(1, Ordering::SeqCst);
         self.push(GrantRecord {
             fence: grant.fence,
             acquired_at_ms: grant.acquired_at_ms,
-            ended_at_ms: grant.acquired_at_ms,
+            ended_at_ms: release_sent_ms
+                .min(grant.expires_at_ms)
+                .max(grant.acquired_at_ms),
         });
     }
 

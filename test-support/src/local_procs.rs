@@ -71,3 +71,73 @@ pub fn function_command(bin: &str, watch_port: u16, name: &str, dynamodb: &str) 
         .kill_on_drop(true);
     command
 }
+
+/// The workspace root (where `cargo lambda watch` must run).
+pub fn workspace_dir() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-support sits in the workspace")
+        .display()
+        .to_string()
+}
+
+/// The built lock-fn binary: `DLM_LOCK_FN_BIN` (the stack scripts export it), else `lock-fn` next
+/// to the running test binary's profile folder (`target/<profile>/deps/..` -> `target/<profile>`).
+pub fn lock_fn_binary() -> String {
+    if let Ok(bin) = std::env::var("DLM_LOCK_FN_BIN") {
+        return bin;
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let bin = profile.join("lock-fn");
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo build -p lock-fn` (scripts/test.sh does)",
+        bin.display()
+    );
+    bin.display().to_string()
+}
+
+/// A private Lambda: its own `cargo lambda watch` (Lambda APIs only) and `processes` lock-fn
+/// processes whose DynamoDB requests go to `dynamodb` (for example a fault proxy), with extra
+/// settings in `env`. Everything is killed when it is dropped.
+pub struct LocalLambda {
+    port: u16,
+    _watch: Child,
+    _functions: Vec<Child>,
+}
+
+impl LocalLambda {
+    /// Starts the emulator and the function processes and waits until the emulator listens.
+    pub async fn start(processes: usize, dynamodb: &str, env: &[(&str, &str)]) -> LocalLambda {
+        let port = free_port();
+        let watch = start_watch(&workspace_dir(), port).await;
+        let bin = lock_fn_binary();
+        let functions = (0..processes)
+            .map(|_| {
+                let mut command = function_command(&bin, port, "lock-fn", dynamodb);
+                command
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "local")
+                    .env("AWS_SECRET_ACCESS_KEY", "local");
+                for (k, v) in env {
+                    command.env(k, v);
+                }
+                command.spawn().expect("start lock-fn")
+            })
+            .collect();
+        LocalLambda {
+            port,
+            _watch: watch,
+            _functions: functions,
+        }
+    }
+
+    /// The Invoke API endpoint (`AWS_ENDPOINT_URL_LAMBDA` for clients).
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}

@@ -272,6 +272,7 @@ async fn worker(
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..5))).await;
         let grant = guard.grant().clone();
         std::mem::forget(guard); // released below, explicitly and until answered
+        let release_sent_ms = lock_client::lambda_lease::now_ms();
         let mut retried = false;
         let answer = loop {
             match client
@@ -298,7 +299,7 @@ async fn worker(
                 grant.fence
             );
             seen.unknown_ends.lock().unwrap().push(granted_at);
-            history.record_unknown_end(&grant);
+            history.record_unknown_end(&grant, release_sent_ms);
         } else {
             history.record(&grant, &answer);
         }

@@ -38,7 +38,16 @@ pub fn moto_endpoint() -> String {
 
 /// A DynamoDB client for a local endpoint (SDK retries off, as in lock-fn).
 pub fn client(endpoint: &str) -> Client {
+    client_with(endpoint, None)
+}
+
+/// [`client`] with an SDK attempt timeout (lock-fn's own is 3 s).
+pub fn client_with(endpoint: &str, attempt_timeout: Option<Duration>) -> Client {
+    let mut timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder();
+    timeouts.set_operation_attempt_timeout(attempt_timeout);
+    let timeouts = timeouts.build();
     let config = aws_sdk_dynamodb::Config::builder()
+        .timeout_config(timeouts)
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -78,13 +87,23 @@ pub async fn dynalite_engine() -> (LockEngine, Client, String) {
 /// An engine on a fresh dynalite table whose DynamoDB requests pass through a new fault proxy
 /// (no faults until the test sets some); each write is tried `store_attempts` times.
 pub async fn proxied_engine(store_attempts: u32) -> (LockEngine, fault_proxy::FaultProxy) {
+    let (engine, proxy, _) = proxied_engine_with(store_attempts, None).await;
+    (engine, proxy)
+}
+
+/// [`proxied_engine`] with an SDK attempt timeout; also returns the table.
+pub async fn proxied_engine_with(
+    store_attempts: u32,
+    attempt_timeout: Option<Duration>,
+) -> (LockEngine, fault_proxy::FaultProxy, String) {
     let table = fresh_table(&client(&dynalite_endpoint())).await;
     let proxy = fault_proxy::FaultProxy::start(&dynalite_endpoint()).await;
     let config = Config {
         store_attempts,
         ..Config::default()
     };
-    (engine_on(&client(&proxy.endpoint()), &table, config), proxy)
+    let proxied = client_with(&proxy.endpoint(), attempt_timeout);
+    (engine_on(&proxied, &table, config), proxy, table)
 }
 
 /// An engine on `table` with `config` (its table name is replaced by `table`).

@@ -58,7 +58,15 @@ pub async fn run(
     };
     let status =
         status.map_err(|e| ClientError::Invoke(format!("waiting for {:?}: {e}", command[0])));
-    let held = guard.release().await?;
+    let held = match guard.release().await {
+        Ok(held) => held,
+        // The lock is gone already: that is what this run reports, whatever the release says.
+        Err(e) if lost => {
+            eprintln!("dlm: releasing the lost lock failed too ({e}); its lease runs out");
+            false
+        }
+        Err(e) => return Err(e),
+    };
     let status = status?;
     if lost || !held {
         if !lost {

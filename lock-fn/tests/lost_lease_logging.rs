@@ -1,0 +1,69 @@
+//! A holder whose lease ran out (nobody took the lock over) can neither release nor renew it, and
+//! is told so with a WARNING, as dynamo-dlm does. (Alone in its test binary: tracing caches which
+//! log sites are enabled per process, so a log-capturing test must not share one with others.)
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use support::*;
+
+/// Collects log lines.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_expired_lease_nobody_took_is_neither_released_nor_renewed_and_says_so() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (engine, _, _) = dynalite_engine().await;
+    let owner = "holder-token-0123456789";
+    let g = granted(&engine, acq("r", 150, Some(owner))).await;
+    sleep_until_ms(g.expires_at_ms).await;
+    assert!(
+        !describe(&engine, "r").await.held,
+        "expired, and nobody took it over"
+    );
+    assert!(!renew(&engine, "r", owner, 60_000).await.renewed);
+    assert!(
+        !release_fenced(&engine, "r", owner, Some(g.fence))
+            .await
+            .released
+    );
+    assert!(!release(&engine, "r", owner).await.released);
+    let d = describe(&engine, "r").await;
+    assert_eq!(
+        (d.held, d.expires_at_ms),
+        (false, None),
+        "the refused renew did not revive the lease"
+    );
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text.matches("WARN").count(),
+        3,
+        "one WARNING per refused renew/release:\n{text}"
+    );
+    assert_eq!(text.matches("renew by a non-holder").count(), 1, "{text}");
+    assert_eq!(text.matches("release by a non-holder").count(), 2, "{text}");
+    assert!(
+        !text.contains(owner),
+        "logs never show the owner token:\n{text}"
+    );
+}

@@ -1,0 +1,222 @@
+//! The interleavings of the safety report, each driven through the fault proxy (or the item itself)
+//! against dynalite: a release record of an older grant answering for a newer one, a retried
+//! release ending the owner's next grant, owner tokens leaking through describe, a dynamo-dlm item
+//! taken for our own grant, and a late acquire write lowering the fence after TTL deleted the item.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lock_fn::clock::now_ms;
+use lock_protocol::owner_digest;
+use support::fault_proxy::Step;
+use support::*;
+
+/// Owner W reuses its token across grants (as a Step Functions execution ARN does). Its unfenced
+/// release of an expired grant, retried after a 500, must not be answered `released: true` from the
+/// record its *earlier* grant's release left, while X holds the lock.
+#[tokio::test]
+async fn a_release_record_of_an_older_grant_never_answers_for_a_newer_one() {
+    let (engine, proxy) = proxied_engine(4).await;
+    let w = "arn:aws:states:us-east-1:1:execution:sm:w";
+    granted(&engine, acq("r", 60_000, Some(w))).await;
+    assert!(release(&engine, "r", w).await.released, "grant 1 released");
+    let g2 = granted(&engine, acq("r", 150, Some(w))).await;
+    sleep_until_ms(g2.expires_at_ms).await;
+    let x = granted(&engine, acq("r", 60_000, Some("x"))).await;
+
+    proxy.then(Step::ServerError);
+    let answer = release(&engine, "r", w).await;
+    assert!(
+        !answer.released,
+        "W's release answered {answer:?} while X holds the lock"
+    );
+    let d = describe_as(&engine, "r", Some("x")).await;
+    assert_eq!(
+        (d.held, d.yours, d.fence),
+        (true, Some(true), Some(x.fence))
+    );
+}
+
+/// An unfenced release whose first attempt was applied but answered late (the answer lost, the
+/// connection held): lock-fn retries it. Meanwhile the same owner takes a new grant. The retry must
+/// recognise its own first attempt (released: true) and leave the new grant alone.
+#[tokio::test]
+async fn a_retried_unfenced_release_never_ends_the_owners_next_grant() {
+    let (engine, proxy) = proxied_engine(4).await;
+    let direct = engine_on(
+        &client(&dynalite_endpoint()),
+        &table_of(&engine),
+        lock_fn::config::Config::default(),
+    );
+    let w = "arn:aws:states:us-east-1:1:execution:sm:w";
+    granted(&engine, acq("r", 60_000, Some(w))).await;
+
+    proxy.then(Step::LoseAnswer(Duration::from_millis(400)));
+    let releasing = {
+        let engine = engine.clone();
+        tokio::spawn(async move { release(&engine, "r", w).await })
+    };
+    // While the first attempt's answer hangs, the released lock is taken again by the same owner.
+    let g2 = loop {
+        if let lock_protocol::AcquireResponse::Granted(g) =
+            acquire(&direct, acq("r", 60_000, Some(w))).await
+        {
+            break g;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(!g2.reacquired, "a new grant, not the released one");
+    let answer = releasing.await.unwrap();
+    assert!(
+        answer.released,
+        "the first attempt released grant 1: {answer:?}"
+    );
+    let d = describe_as(&direct, "r", Some(w)).await;
+    assert_eq!(
+        (d.held, d.yours, d.fence),
+        (true, Some(true), Some(g2.fence)),
+        "the retry must not end grant 2"
+    );
+}
+
+/// `describe` tells a caller whether it holds the lock and shows others the owner digest and the
+/// holder label, never the token; the digest is no credential (no re-acquire, renew or release).
+#[tokio::test]
+async fn describe_never_shows_a_token_and_a_digest_is_no_credential() {
+    let (engine, _, _) = dynalite_engine().await;
+    let owner = "a-secret-owner-token";
+    let g = granted(
+        &engine,
+        lock_protocol::AcquireRequest {
+            holder: Some("worker-7".into()),
+            ..acq("r", 60_000, Some(owner))
+        },
+    )
+    .await;
+    let seen = describe(&engine, "r").await;
+    let text = serde_json::to_string(&seen).unwrap();
+    assert!(!text.contains(owner), "describe leaks the token: {text}");
+    assert_eq!(seen.owner, Some(owner_digest(owner)));
+    assert_eq!(seen.holder.as_deref(), Some("worker-7"));
+    assert_eq!(seen.yours, None, "not asked");
+    assert_eq!(
+        describe_as(&engine, "r", Some(owner)).await.yours,
+        Some(true)
+    );
+    assert_eq!(
+        describe_as(&engine, "r", Some("other")).await.yours,
+        Some(false)
+    );
+
+    let digest = seen.owner.unwrap();
+    refused(&engine, acq("r", 60_000, Some(&digest))).await;
+    assert!(!renew(&engine, "r", &digest, 1).await.renewed);
+    assert!(!release(&engine, "r", &digest).await.released);
+    let d = describe(&engine, "r").await;
+    assert_eq!((d.held, d.expires_at_ms), (true, Some(g.expires_at_ms)));
+}
+
+/// An item Python dynamo-dlm wrote (no `expires_at_ms`) is never answered as our re-acquire, even
+/// by a caller that names its release code: that caller is refused with the holder's expiry.
+#[tokio::test]
+async fn a_dynamo_dlm_item_is_never_reacquired_by_naming_its_release_code() {
+    let (engine, client, table) = dynalite_engine().await;
+    let expires = now_ms() / 1000 + 30;
+    client
+        .put_item()
+        .table_name(&table)
+        .item("resource_id", AttributeValue::S("py".into()))
+        .item("release_code", AttributeValue::S("5f2b0c".into()))
+        .item("expires", AttributeValue::N(expires.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let busy = refused(&engine, acq("py", 1000, Some("5f2b0c"))).await;
+    assert_eq!(busy.holder_fence, None);
+    let d = describe_as(&engine, "py", Some("5f2b0c")).await;
+    assert_eq!(
+        (d.held, d.yours, d.expires_at_ms),
+        (true, Some(false), Some(expires * 1000))
+    );
+    assert_ne!(
+        d.owner.as_deref(),
+        Some("5f2b0c"),
+        "dynamo-dlm's code is not shown either"
+    );
+}
+
+/// The TTL attribute the SAM template enables on the lock table.
+fn template_ttl_attribute() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let t: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    t["Resources"]["LockTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What DynamoDB TTL does (dynalite has none): deletes every item whose TTL attribute is due.
+async fn ttl_sweep(client: &aws_sdk_dynamodb::Client, table: &str, attribute: &str) -> usize {
+    let now_s = now_ms() / 1000;
+    let items = client.scan().table_name(table).send().await.unwrap();
+    let mut deleted = 0;
+    for item in items.items() {
+        let due = matches!(item.get(attribute), Some(AttributeValue::N(n)) if n.parse::<u64>().unwrap() <= now_s);
+        if due {
+            client
+                .delete_item()
+                .table_name(table)
+                .key("resource_id", item["resource_id"].clone())
+                .send()
+                .await
+                .unwrap();
+            deleted += 1;
+        }
+    }
+    deleted
+}
+
+/// An acquire attempt built at t1 is delayed past its attempt timeout; the retry grants A; A
+/// releases; TTL runs (by the template's attribute); then the delayed attempt lands. On a table only
+/// lock-fn writes, the item is still there (TTL waits an hour past the lease end), so the late
+/// write is refused by the lease condition and every fence stays above the earlier ones.
+#[tokio::test]
+async fn a_late_acquire_write_never_lowers_the_fence() {
+    let (engine, proxy, table) = proxied_engine_with(4, Some(Duration::from_millis(150))).await;
+    let direct_client = client(&dynalite_endpoint());
+    let direct = engine_on(&direct_client, &table, lock_fn::config::Config::default());
+    let ttl = template_ttl_attribute();
+
+    proxy.then(Step::Delay(Duration::from_millis(1200)));
+    let a = granted(&engine, acq("r", 60_000, Some("a"))).await;
+    let landed_by = now_ms() + 1200;
+    assert!(release(&direct, "r", "a").await.released);
+    ttl_sweep(&direct_client, &table, &ttl).await;
+    sleep_until_ms(landed_by + 200).await;
+    assert_eq!(
+        proxy
+            .counts
+            .delayed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    ttl_sweep(&direct_client, &table, &ttl).await;
+
+    let b = granted(&direct, acq("r", 60_000, Some("b"))).await;
+    assert!(
+        b.fence > a.fence,
+        "fence went down: {} after {} (a late write landed after a deletion)",
+        b.fence,
+        a.fence
+    );
+    let d = describe_as(&direct, "r", Some("b")).await;
+    assert_eq!((d.yours, d.fence), (Some(true), Some(b.fence)));
+}
+
+/// The table an engine writes to.
+fn table_of(engine: &lock_fn::engine::LockEngine) -> String {
+    engine.config().table.clone()
+}
