@@ -98,6 +98,7 @@ ENV
   (cd "$ROOT" && "${build[@]}")
   local target_dir
   target_dir=$(cd "$ROOT" && cargo_target_dir)
+  echo "export DLM_LOCK_FN_BIN=$target_dir/$profile/lock-fn" >>"$STATE/env"
 
   (cd "$ROOT" && start_bg watch "$STATE/watch.log" cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$wport")
   wait_port "$wport" "cargo lambda watch" "$STATE/watch.pid"

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::duration::parse_duration;
 use crate::error::ClientError;
 use crate::guard::LockGuard;
 use crate::invoke::{Counted, Invoker};
@@ -436,33 +437,9 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Parses a human duration: `500ms`, `10s`, `2m`, `1h 30m`; a bare number is seconds (as in dynamo-dlm).
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(lock_client::parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
-/// assert_eq!(lock_client::parse_duration("10"), Ok(Duration::from_secs(10)));
-/// ```
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s).map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_like_the_cli_documents() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert!(parse_duration("soon").is_err());
-    }
 
     #[test]
     fn poll_delay_ramps_up_to_the_hint() {

@@ -17,6 +17,7 @@
 pub use lock_protocol as protocol;
 
 mod client;
+mod duration;
 mod error;
 mod guard;
 mod invoke;
@@ -24,9 +25,9 @@ pub mod lambda_lease;
 mod lease_watch;
 
 pub use client::{
-    parse_duration, LockClient, WaitProgress, DEFAULT_DURATION, DEFAULT_FUNCTION, ENV_DURATION,
-    ENV_FUNCTION,
+    LockClient, WaitProgress, DEFAULT_DURATION, DEFAULT_FUNCTION, ENV_DURATION, ENV_FUNCTION,
 };
+pub use duration::{parse_duration, DURATION_FORMAT};
 pub use error::ClientError;
 pub use guard::LockGuard;
 pub use invoke::{Counted, Invoker};

@@ -126,3 +126,56 @@ async fn work_stops_before_the_lease_end_whichever_invoke_made_the_grant() {
     );
     next.release().await.unwrap();
 }
+
+/// A blocking acquire rides out `Throttled` answers (DynamoDB throttling that outlasted lock-fn's
+/// retries) and is granted once the throttling stops; a `StoreUnavailable` answer is returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_acquire_keeps_waiting_through_throttling() {
+    let proxy = FaultProxy::start(&dynalite()).await;
+    let private = LocalLambda::start(
+        1,
+        &proxy.endpoint(),
+        &[
+            ("LOCK_TABLE", &table()),
+            ("LOCK_STORE_ATTEMPTS", "2"),
+            ("RUST_LOG", "error"),
+        ],
+    )
+    .await;
+    let client = client_at(&private.endpoint()).await;
+    let r = resource("throttled-wait");
+    proxy.set(Faults {
+        throttle: 1.0,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    let waiting = {
+        let (client, r) = (client.clone(), r.clone());
+        tokio::spawn(async move { client.acquire_timeout(&r, Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(!waiting.is_finished(), "still waiting while throttled");
+    proxy.set(Faults::default());
+    let guard = waiting
+        .await
+        .unwrap()
+        .expect("granted once the throttling stops");
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    assert!(guard.release().await.unwrap());
+
+    proxy.set(Faults {
+        server_error: 1.0,
+        ..Faults::default()
+    });
+    let err = client
+        .acquire_timeout(&r, Duration::from_secs(20))
+        .await
+        .unwrap_err();
+    proxy.set(Faults::default());
+    assert_eq!(
+        err.function_error_type(),
+        Some(lock_client::protocol::ErrorType::StoreUnavailable),
+        "{err}"
+    );
+    assert!(err.to_string().contains("may have been applied"), "{err}");
+}

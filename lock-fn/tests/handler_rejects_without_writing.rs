@@ -1,5 +1,7 @@
-//! Rejected events write nothing: generated invalid events go through the real Lambda handler with a
-//! DynamoDB client that counts every request it is asked to send.
+//! Rejected events write nothing: generated events (every field of every op, every kind of value;
+//! test-support's `requests`) go through the real Lambda handler with a DynamoDB client that counts
+//! every request it is asked to send. Validity is judged by the independent oracle, never by the
+//! decoder under test; a rejection must name a field the oracle found at fault.
 
 mod support;
 
@@ -9,49 +11,9 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use lambda_runtime::{Context, LambdaEvent};
 use lock_fn::handler::handle;
-use lock_protocol::Request;
 use proptest::prelude::*;
-use serde_json::{json, Value};
 use support::mocks::{mock_engine, no_sdk_retries, not_found};
-
-fn event_strategy() -> impl Strategy<Value = Value> {
-    let field = prop_oneof![
-        Just("resource_id"),
-        Just("owner"),
-        Just("duration_ms"),
-        Just("wait_ms"),
-        Just("on_busy"),
-        Just("op"),
-        Just("extra"),
-    ];
-    let value = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        ".{0,8}".prop_map(Value::String),
-        Just(json!("x".repeat(3000))),
-        Just(json!([1, 2])),
-        Just(json!({"nested": {"deeper": []}})),
-        Just(json!("acquire")),
-        Just(json!("release")),
-    ];
-    // A valid request of each op, then zero to three fields overwritten with arbitrary values.
-    let base = prop_oneof![
-        Just(json!({"op": "acquire", "resource_id": "r", "duration_ms": 1000})),
-        Just(json!({"op": "release", "resource_id": "r", "owner": "o"})),
-        Just(json!({"op": "renew", "resource_id": "r", "owner": "o"})),
-        Just(json!({"op": "describe", "resource_id": "r"})),
-    ];
-    (base, prop::collection::vec((field, value), 0..4)).prop_map(|(mut base, changes)| {
-        for (k, v) in changes {
-            base[k] = v;
-        }
-        base
-    })
-}
+use test_support::requests::{judge_with, near_request, Verdict};
 
 #[test]
 fn rejected_events_never_reach_dynamodb() {
@@ -66,6 +28,7 @@ fn rejected_events_never_reach_dynamodb() {
         no_sdk_retries
     );
     let engine = mock_engine(client, 1);
+    let max_duration_ms = engine.config().max_duration.as_millis() as u64;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -77,19 +40,24 @@ fn rejected_events_never_reach_dynamodb() {
         ..ProptestConfig::default()
     });
     runner
-        .run(&event_strategy(), |event| {
+        .run(&near_request(), |event| {
             let before = calls();
-            let valid = Request::from_json(&event).is_ok();
+            let verdict = judge_with(&event, max_duration_ms);
             let result = runtime.block_on(handle(
                 &engine,
                 LambdaEvent::new(event.clone(), Context::default()),
             ));
             let err = result.expect_err("the mock store fails every write, so nothing can succeed");
-            if !valid {
+            if let Verdict::Invalid { fields } = &verdict {
                 prop_assert_eq!(err.error_type().as_str(), "InvalidRequest", "{}", &event);
-            }
-            if err.error_type().as_str() == "InvalidRequest" {
-                // Malformed, or well-formed but out of range (e.g. a lease above the maximum).
+                let message = err.to_string();
+                prop_assert!(
+                    fields.is_empty() || fields.iter().any(|f| message.contains(&format!("`{f}`"))),
+                    "{} rejected with {:?}, which names none of {:?}",
+                    &event,
+                    message,
+                    fields
+                );
                 rejected.set(rejected.get() + 1);
                 prop_assert_eq!(
                     calls(),

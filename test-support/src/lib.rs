@@ -6,3 +6,4 @@ pub mod fault_proxy;
 pub mod history;
 pub mod local_procs;
 pub mod lock_table;
+pub mod requests;

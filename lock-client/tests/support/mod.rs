@@ -24,6 +24,17 @@ pub async fn client() -> LockClient {
     LockClient::from_env().await.expect("client from env")
 }
 
+/// A client of lock-fn behind another Invoke API endpoint (a private emulator, say).
+pub async fn client_at(endpoint: &str) -> LockClient {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&shared)
+            .endpoint_url(endpoint)
+            .build(),
+    );
+    LockClient::new(lambda, client().await.function())
+}
+
 /// A resource name no other test uses.
 pub fn resource(name: &str) -> String {
     format!(
