@@ -442,6 +442,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_given_lambda_client_loses_its_sdk_retries() {
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::Config::builder()
+                .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+                .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+                .build(),
+        );
+        let client = LockClient::new(lambda, "f");
+        let retry = client.invoker.sdk_config().retry_config().cloned().unwrap();
+        assert_eq!(retry.max_attempts(), 1, "{retry:?}");
+    }
+
+    #[test]
     fn poll_delay_ramps_up_to_the_hint() {
         assert!(poll_delay(100, 1) <= Duration::from_millis(5));
         assert!(poll_delay(100, 10) >= Duration::from_millis(50));

@@ -35,6 +35,11 @@ impl Invoker {
         &self.function
     }
 
+    /// The Lambda client's configuration (its retries are off: see [`crate::LockClient::new`]).
+    pub fn sdk_config(&self) -> &aws_sdk_lambda::Config {
+        self.lambda.config()
+    }
+
     /// The same connection pool, another function.
     pub fn with_function(&self, function: impl Into<String>) -> Self {
         Invoker {

@@ -220,3 +220,32 @@ async fn a_late_acquire_write_never_lowers_the_fence() {
 fn table_of(engine: &lock_fn::engine::LockEngine) -> String {
     engine.config().table.clone()
 }
+
+/// DynamoDB hangs (every request held for 5 s): the invocation still answers before its deadline,
+/// with `StoreUnavailable` saying an attempt may have been applied - never killed mid-write.
+#[tokio::test]
+async fn store_calls_end_before_the_invocation_deadline() {
+    let (engine, proxy) = proxied_engine(6).await;
+    proxy.set(support::fault_proxy::Faults {
+        slow: 1.0,
+        latency: Duration::from_secs(5),
+        ..Default::default()
+    });
+    let margin = engine.config().deadline_margin.as_millis() as u64;
+    let deadline = now_ms() + 1500;
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = deadline;
+    let event = serde_json::json!({"op": "release", "resource_id": "r", "owner": "o", "fence": 1});
+    let err = lock_fn::handler::handle(&engine, lambda_runtime::LambdaEvent::new(event, context))
+        .await
+        .unwrap_err();
+    let answered = now_ms();
+    proxy.set(support::fault_proxy::Faults::default());
+    assert!(
+        answered <= deadline - margin / 2 + 50,
+        "answered {} ms before the deadline",
+        deadline as i64 - answered as i64
+    );
+    assert_eq!(err.error_type().as_str(), "StoreUnavailable");
+    assert!(err.to_string().contains("may have been applied"), "{err}");
+}
