@@ -5,11 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lock_client::{ClientError, LockClient};
-use lock_protocol::{Grant, ReleaseResponse};
+use lock_protocol::Grant;
 use serde::Serialize;
 use test_support::history::{check, GrantRecord};
 
 use crate::stats::{summarize_ms, Summary};
+
+/// A grant and when its release ended it (`None`: it ran out first).
+type Released = (Grant, Option<u64>);
 
 #[derive(Debug, Serialize, Clone)]
 pub struct ContentionResult {
@@ -40,7 +43,7 @@ pub async fn ours(
     critical: Duration,
 ) -> ContentionResult {
     let end = Instant::now() + Duration::from_secs_f64(seconds);
-    let records: Arc<Mutex<Vec<(Grant, ReleaseResponse)>>> = Arc::default();
+    let records: Arc<Mutex<Vec<Released>>> = Arc::default();
     let wasted = Arc::new(Mutex::new(0u64));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -71,8 +74,12 @@ pub async fn ours(
                 *wasted.lock().unwrap() += spent;
                 tokio::time::sleep(critical).await;
                 let grant = guard.grant().clone();
-                let answer = guard.release_with_answer().await.expect("release");
-                records.lock().unwrap().push((grant, answer));
+                let released_at = guard
+                    .release_outcome()
+                    .await
+                    .expect("release")
+                    .released_at_ms();
+                records.lock().unwrap().push((grant, released_at));
             }
         }));
     }
@@ -83,7 +90,7 @@ pub async fn ours(
     let records = records.lock().unwrap().clone();
     let history: Vec<GrantRecord> = records
         .iter()
-        .map(|(g, r)| GrantRecord::ended_by(g, r))
+        .map(|(g, r)| GrantRecord::ended_by(g, *r))
         .collect();
     let overlaps = usize::from(check(&history).is_err());
     let mut sorted: Vec<_> = records.iter().collect();
@@ -92,7 +99,6 @@ pub async fn ours(
         .windows(2)
         .filter_map(|w| {
             w[0].1
-                .released_at_ms
                 .map(|rel| w[1].0.acquired_at_ms.saturating_sub(rel) as f64)
         })
         .collect();

@@ -41,19 +41,26 @@ pub async fn run(stack: &Stack, table: &str, cycles: usize) -> CycleResult {
         let owner = new_owner_token();
         let (answer, _) = stack
             .lock
-            .acquire_once("bench/cycle", &owner, Duration::ZERO, true)
+            .raw()
+            .acquire(
+                "bench/cycle",
+                &owner,
+                stack.lock.duration(),
+                Duration::ZERO,
+                true,
+            )
             .await
             .expect("acquire");
-        assert!(
-            matches!(answer, AcquireResponse::Granted(_)),
-            "uncontended acquire must be granted"
-        );
+        let AcquireResponse::Granted(grant) = answer.answer else {
+            panic!("uncontended acquire must be granted")
+        };
         let released = stack
             .lock
-            .release_owner("bench/cycle", &owner)
+            .raw()
+            .release("bench/cycle", &owner, Some(grant.fence))
             .await
             .expect("release");
-        assert!(released.released);
+        assert!(released.released());
         let d_ours = t.elapsed();
 
         let t = Instant::now();

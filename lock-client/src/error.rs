@@ -43,7 +43,10 @@ pub enum ClientError {
     UnknownFunction(String),
     /// The Lambda endpoint could not be reached (connection refused, DNS, timeout).
     Unreachable(String),
-    /// The Lambda service refused or failed the invocation (throttling, permissions, 5xx).
+    /// The Lambda service throttled the invocation (`TooManyRequestsException`: the function's
+    /// concurrency is exhausted): waiting helps.
+    Throttled(String),
+    /// The Lambda service refused or failed the invocation (permissions, 5xx, ...).
     Invoke(String),
     /// The function's answer did not match the protocol.
     BadResponse(String),
@@ -83,6 +86,7 @@ impl std::fmt::Display for ClientError {
             }
             ClientError::UnknownFunction(m) => write!(f, "unknown lock function: {m}"),
             ClientError::Unreachable(m) => write!(f, "Lambda endpoint unreachable: {m}"),
+            ClientError::Throttled(m) => write!(f, "invocation throttled by Lambda: {m}"),
             ClientError::Invoke(m) => write!(f, "invocation failed: {m}"),
             ClientError::BadResponse(m) => {
                 write!(f, "unexpected answer from the lock function: {m}")

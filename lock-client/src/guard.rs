@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::client::LockClient;
 use crate::error::ClientError;
 use crate::lease_watch::{renew_once, spawn_renewer, LeaseState, LeaseWatch};
-use crate::protocol::{Grant, ReleaseResponse};
+use crate::protocol::Grant;
+use crate::raw::{RawClient, ReleaseOutcome};
 
 /// A held lock. Release it with [`LockGuard::release`]; dropping it instead makes a best-effort
 /// release in the background when a tokio runtime is available (otherwise the lease simply runs
@@ -28,7 +28,9 @@ use crate::protocol::{Grant, ReleaseResponse};
 #[must_use = "the lock is released (best effort) as soon as the guard is dropped"]
 #[derive(Debug)]
 pub struct LockGuard {
-    client: LockClient,
+    client: RawClient,
+    /// The lease length renewals ask for.
+    duration: Duration,
     grant: Grant,
     state: watch::Sender<LeaseState>,
     renewer: Option<JoinHandle<()>>,
@@ -39,7 +41,7 @@ impl LockGuard {
     /// `sent`: when the invoke that brought `grant` was sent. The local deadline counts the lease
     /// time left at the answer from then: whichever earlier invoke of this owner made the grant (a
     /// resend, a wait chunk, a delayed write), it never ends after the lease.
-    pub(crate) fn new(client: LockClient, grant: Grant, sent: Instant) -> Self {
+    pub(crate) fn new(client: RawClient, duration: Duration, grant: Grant, sent: Instant) -> Self {
         let (state, _) = watch::channel(LeaseState {
             expires_at_ms: grant.expires_at_ms,
             local_deadline: sent + Duration::from_millis(grant.lease_left_ms()),
@@ -47,6 +49,7 @@ impl LockGuard {
         });
         LockGuard {
             client,
+            duration,
             grant,
             state,
             renewer: None,
@@ -108,6 +111,7 @@ impl LockGuard {
         if self.renewer.is_none() {
             self.renewer = Some(spawn_renewer(
                 self.client.clone(),
+                self.duration,
                 self.grant.resource_id.clone(),
                 self.grant.owner.clone(),
                 self.grant.fence,
@@ -121,6 +125,7 @@ impl LockGuard {
     pub async fn renew(&mut self) -> Result<bool, ClientError> {
         renew_once(
             &self.client,
+            self.duration,
             &self.grant.resource_id,
             &self.grant.owner,
             Some(self.grant.fence),
@@ -129,34 +134,48 @@ impl LockGuard {
         .await
     }
 
-    /// Releases the lock. `Ok(false)` means it was no longer ours (expired and/or taken by someone
-    /// else): work done under it may have overlapped another holder's. Logged at WARNING. Use
-    /// [`LockGuard::release_with_answer`] to tell that apart from an unknowable outcome (`uncertain`).
+    /// Releases the lock. `Ok(false)` means this release did not end the lease: it was no longer
+    /// ours (expired and/or taken by someone else), or that cannot be told (see
+    /// [`LockGuard::release_outcome`]): work done under it may have overlapped another holder's.
+    /// Logged at WARNING.
     pub async fn release(self) -> Result<bool, ClientError> {
-        Ok(self.release_with_answer().await?.released)
+        Ok(self.release_outcome().await?.released())
     }
 
-    /// Like [`LockGuard::release`], with the function's whole answer (e.g. `released_at_ms`, the end
-    /// of the lease on the function's clock).
-    pub async fn release_with_answer(mut self) -> Result<ReleaseResponse, ClientError> {
+    /// Like [`LockGuard::release`], telling "not held" apart from "unknowable", with the release
+    /// time on the function's clock when it worked.
+    pub async fn release_outcome(mut self) -> Result<ReleaseOutcome, ClientError> {
         self.stop_renewing();
         self.released = true;
-        let r = self
+        let outcome = self
             .client
-            .release_grant(
+            .release(
                 &self.grant.resource_id,
                 &self.grant.owner,
                 Some(self.grant.fence),
             )
             .await?;
-        if r.uncertain {
-            tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
-                "release outcome unknown: an earlier attempt may have released the lock unseen, or it had expired; it is free either way");
-        } else if !r.released {
-            tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
-                "released a lock that was no longer held: it expired and/or was taken by another owner");
+        match outcome {
+            ReleaseOutcome::Released { .. } => {}
+            ReleaseOutcome::Unknown => {
+                tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
+                    "release outcome unknown: an earlier attempt may have released the lock unseen, or it had expired; it is free either way")
+            }
+            ReleaseOutcome::NotHeld => {
+                tracing::warn!(resource = %self.grant.resource_id, fence = self.grant.fence,
+                    "released a lock that was no longer held: it expired and/or was taken by another owner")
+            }
         }
-        Ok(r)
+        Ok(outcome)
+    }
+
+    /// Gives the grant up to the caller without releasing it (no background renewal, no release on
+    /// drop): for handing the lock to another process, as `dlm acquire` does. The lease runs until
+    /// someone releases it with the grant's owner (and fence) or it expires.
+    pub fn into_grant(mut self) -> Grant {
+        self.stop_renewing();
+        self.released = true;
+        self.grant.clone()
     }
 
     fn stop_renewing(&mut self) {
@@ -180,7 +199,7 @@ impl Drop for LockGuard {
             );
             let fence = self.grant.fence;
             handle.spawn(async move {
-                if let Err(e) = client.release_grant(&resource, &owner, Some(fence)).await {
+                if let Err(e) = client.release(&resource, &owner, Some(fence)).await {
                     tracing::warn!(resource = %resource, error = %e, "best-effort release on drop failed; the lease will run out");
                 }
             });

@@ -64,6 +64,7 @@ impl Invoker {
     /// ```no_run
     /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
     /// let answer: serde_json::Value = client
+    ///     .raw()
     ///     .invoker()
     ///     .call_raw(&serde_json::json!({"op": "describe", "resource_id": "orders/42"}))
     ///     .await?;
@@ -174,10 +175,9 @@ impl Invoker {
                         "{}: {detail}",
                         self.function
                     ))))
-                } else if err.is_too_many_requests_exception()
-                    || err.is_service_exception()
-                    || status >= 500
-                {
+                } else if err.is_too_many_requests_exception() || status == 429 {
+                    Err(Retry::Transient(ClientError::Throttled(detail)))
+                } else if err.is_service_exception() || status >= 500 {
                     Err(Retry::Transient(ClientError::Invoke(detail)))
                 } else {
                     Err(Retry::Final(ClientError::Invoke(detail)))

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::client::LockClient;
 use crate::error::ClientError;
+use crate::raw::RawClient;
 
 /// The state of a held lease as the holder sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +58,14 @@ pub fn stop_margin(duration: Duration) -> Duration {
 /// halfway through the time it has left, until aborted. Reports loss through `tx`: a refused
 /// renewal, or renewals failing until [`stop_margin`] before the local deadline.
 pub(crate) fn spawn_renewer(
-    client: LockClient,
+    client: RawClient,
+    duration: Duration,
     resource: String,
     owner: String,
     fence: u64,
     tx: watch::Sender<LeaseState>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let duration = client.duration();
         let interval = (duration / 3).max(Duration::from_millis(1));
         let margin = stop_margin(duration);
         loop {
@@ -81,7 +81,7 @@ pub(crate) fn spawn_renewer(
                 };
                 let renewed = tokio::time::timeout_at(
                     stop.into(),
-                    renew_once(&client, &resource, &owner, Some(fence), &tx),
+                    renew_once(&client, duration, &resource, &owner, Some(fence), &tx),
                 )
                 .await;
                 match renewed {
@@ -107,19 +107,19 @@ pub(crate) fn spawn_renewer(
     })
 }
 
-/// One renewal of `owner`'s lease (its grant with `fence`, when given) for the client's duration,
-/// recorded in `tx`: `Ok(true)` when renewed (new lease ends), `Ok(false)` when refused (the lease
-/// is marked lost).
+/// One renewal of `owner`'s lease (its grant with `fence`, when given) for `duration`, recorded in
+/// `tx`: `Ok(true)` when renewed (new lease ends), `Ok(false)` when refused (the lease is marked
+/// lost).
 pub(crate) async fn renew_once(
-    client: &LockClient,
+    client: &RawClient,
+    duration: Duration,
     resource: &str,
     owner: &str,
     fence: Option<u64>,
     tx: &watch::Sender<LeaseState>,
 ) -> Result<bool, ClientError> {
     let sent = Instant::now();
-    let duration = client.duration();
-    let r = client.renew_owner(resource, owner, fence, duration).await?;
+    let r = client.renew(resource, owner, fence, duration).await?;
     match r.renewal {
         Some(renewal) if r.renewed => {
             let left = renewal

@@ -1,8 +1,9 @@
 //! Client for the Lambda-native DynamoDB lock.
 //!
-//! [`LockClient`] takes locks over the Lambda Invoke API (acquire, try, time out), [`LockGuard`] holds
-//! one, [`LeaseWatch`] tells when it is lost. The wire types are re-exported from the
-//! `lock-protocol` crate as [`protocol`].
+//! [`LockClient`] takes locks over the Lambda Invoke API (`acquire`, `try_acquire`,
+//! `acquire_timeout`, `with_lock`), [`LockGuard`] holds one, [`LeaseWatch`] tells when it is lost.
+//! [`raw`] has the single-invoke operations for callers that manage owners themselves. The wire
+//! types are the `lock-protocol` crate, re-exported as [`protocol`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), lock_client::ClientError> {
@@ -17,18 +18,21 @@
 pub use lock_protocol as protocol;
 
 mod client;
+mod config;
 mod duration;
 mod error;
 mod guard;
 mod invoke;
 pub mod lambda_lease;
 mod lease_watch;
+pub mod raw;
+mod wait;
+mod with_lock;
 
-pub use client::{
-    LockClient, WaitProgress, DEFAULT_DURATION, DEFAULT_FUNCTION, ENV_DURATION, ENV_FUNCTION,
-};
+pub use client::LockClient;
+pub use config::{DEFAULT_DURATION, DEFAULT_FUNCTION, ENV_DURATION, ENV_FUNCTION};
 pub use duration::{parse_duration, DURATION_FORMAT};
 pub use error::ClientError;
 pub use guard::LockGuard;
-pub use invoke::{Counted, Invoker};
 pub use lease_watch::{LeaseState, LeaseWatch};
+pub use wait::WaitProgress;

@@ -143,10 +143,36 @@ fn acquire_release_status_and_exit_codes() {
     let body: Value = serde_json::from_slice(&released.stdout).unwrap();
     assert_eq!(body["released"], true);
 
+    let too_long_owner = "o".repeat(1025);
     assert_eq!(
-        dlm(&["acquire", ""]).status.code(),
+        dlm(&["release", &r, "--owner", &too_long_owner])
+            .status
+            .code(),
         Some(4),
         "function error"
+    );
+    // What dlm can judge itself is a usage error, without a round trip.
+    for args in [
+        vec!["acquire", ""],
+        vec!["acquire", "r", "--duration", "0s"],
+        vec!["acquire", "r", "--duration", "-5s"],
+        vec!["acquire", "r", "--duration", "13h"],
+    ] {
+        let out = dlm(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("tip:"), "{args:?}: {stderr}");
+    }
+    let bad = dlm(&["acquire", "r", "--duration", "abc"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("such as 500ms, 10s"));
+    let missing = dlm(&["run", &r, "--", "no-such-command-dlm-test"]);
+    assert_eq!(missing.status.code(), Some(127), "command not found");
+    let next: Value =
+        serde_json::from_slice(&dlm(&["acquire", &r, "--duration", "1s"]).stdout).unwrap();
+    assert_eq!(
+        next["fence"].as_u64(),
+        grant["fence"].as_u64().map(|f| f + 1),
+        "a command that cannot start takes no lock (and no fence): {next}"
     );
     assert_eq!(
         dlm(&["--function", "nope", "status", "x"]).status.code(),

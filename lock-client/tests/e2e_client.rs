@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use lock_client::protocol::ErrorType;
+use lock_client::raw::ReleaseOutcome;
 use lock_client::ClientError;
 use serde_json::{json, Value};
 use support::*;
@@ -206,6 +207,7 @@ async fn every_invalid_request_is_rejected_by_the_real_handler() {
     ];
     for payload in cases {
         let err = client
+            .raw()
             .invoker()
             .call_raw::<Value>(&payload)
             .await
@@ -227,6 +229,7 @@ async fn on_busy_error_is_lock_busy_through_the_invoke_api() {
     let r = resource("busy-error");
     let guard = client.acquire(&r).await.unwrap();
     let err = client
+        .raw()
         .invoker()
         .call_raw::<Value>(&json!({"op":"acquire","resource_id":r,"on_busy":"error"}))
         .await
@@ -289,19 +292,22 @@ async fn lost_invoke_answers_converge_and_flag_uncertain_releases() {
         guard.grant()
     );
 
-    let (owner, fence) = (guard.owner().to_string(), guard.fence());
-    std::mem::forget(guard);
+    let grant = guard.into_grant();
     proxy.lose_next_answers(1);
-    let answer = client.release_grant(&r, &owner, Some(fence)).await.unwrap();
+    let answer = client
+        .raw()
+        .release(&r, &grant.owner, Some(grant.fence))
+        .await
+        .unwrap();
     assert_eq!(proxy.counts.lost_answers.load(Relaxed), 2);
-    assert!(answer.released && !answer.uncertain, "{answer:?}");
+    assert!(answer.released(), "{answer:?}");
     assert!(!client.describe(&r).await.unwrap().held);
 
-    // Nothing to release any more: told plainly when sent once, flagged uncertain when resent.
-    let plain = client.release_grant(&r, "never-held", None).await.unwrap();
-    assert!(!plain.released && !plain.uncertain, "{plain:?}");
+    // Nothing to release any more: told plainly when sent once, unknown when resent.
+    let plain = client.raw().release(&r, "never-held", None).await.unwrap();
+    assert_eq!(plain, ReleaseOutcome::NotHeld);
     proxy.lose_next_answers(1);
-    let resent = client.release_grant(&r, "never-held", None).await.unwrap();
+    let resent = client.raw().release(&r, "never-held", None).await.unwrap();
     assert_eq!(proxy.counts.lost_answers.load(Relaxed), 3);
-    assert!(!resent.released && resent.uncertain, "{resent:?}");
+    assert_eq!(resent, ReleaseOutcome::Unknown);
 }

@@ -26,13 +26,14 @@ async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
         tasks.push(tokio::spawn(async move {
             while grants.load(Ordering::SeqCst) < GRANTS {
                 let duration = fastrand::u64(100..=200);
-                let client = base.with_duration(Duration::from_millis(duration));
+                let client = base.raw();
                 let owner = new_owner_token();
-                let (AcquireResponse::Granted(g), _) = client
-                    .acquire_once(&r, &owner, Duration::ZERO, true)
+                let lease = Duration::from_millis(duration);
+                let (answer, _) = client
+                    .acquire(&r, &owner, lease, Duration::ZERO, true)
                     .await
-                    .unwrap()
-                else {
+                    .unwrap();
+                let AcquireResponse::Granted(g) = answer.answer else {
                     tokio::time::sleep(Duration::from_millis(fastrand::u64(20..60))).await;
                     continue;
                 };
@@ -43,7 +44,14 @@ async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
                     fastrand::u64(0..3)
                 };
                 tokio::time::sleep(Duration::from_millis(hold)).await;
-                history.record(&g, &client.release_owner(&r, &owner).await.unwrap());
+                history.record(
+                    &g,
+                    client
+                        .release(&r, &owner, None)
+                        .await
+                        .unwrap()
+                        .released_at_ms(),
+                );
             }
         }));
     }

@@ -40,7 +40,7 @@ async fn thirty_two_callers_never_overlap_and_fences_rise() {
                     fastrand::u64(0..3)
                 };
                 tokio::time::sleep(Duration::from_millis(hold)).await;
-                history.record(&g, &release(&engine, "hot", &g.owner).await);
+                history.record(&g, release(&engine, "hot", &g.owner).await.released_at_ms);
             }
         }));
     }

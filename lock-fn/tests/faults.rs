@@ -93,7 +93,7 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
                     // may have followed during their retries: this grant's end is unknowable.
                     histories[r].record_unknown_end(&g, release_sent_ms);
                 } else {
-                    histories[r].record(&g, &answer);
+                    histories[r].record(&g, answer.released_at_ms.filter(|_| answer.released));
                 }
             }
         }));

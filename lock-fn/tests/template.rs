@@ -268,3 +268,19 @@ fn every_payload_the_state_machines_send_is_a_valid_request() {
         }
     }
 }
+
+#[test]
+fn release_builds_unwind_so_that_the_invocation_loop_can_answer_panics() {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .expect("a release profile")
+        .split("\n[")
+        .next()
+        .unwrap();
+    assert!(
+        release.contains("panic = \"unwind\""),
+        "panic = \"abort\" would make the invocation loop's catch_unwind dead code: {release}"
+    );
+}

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use lock_protocol::{Grant, ReleaseResponse};
+use lock_protocol::Grant;
 
 /// One observed grant on one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,20 +22,15 @@ pub struct GrantRecord {
 }
 
 impl GrantRecord {
-    /// `grant` as ended by `release`: at the function's release time when it was released in time,
-    /// else at its (last renewed) expiry.
-    pub fn ended_by(grant: &Grant, release: &ReleaseResponse) -> GrantRecord {
+    /// `grant` as ended by its release: at `released_at_ms` (the function's release time) when the
+    /// release ended it in time, else (`None`) at its (last renewed) expiry.
+    pub fn ended_by(grant: &Grant, released_at_ms: Option<u64>) -> GrantRecord {
         GrantRecord {
             fence: grant.fence,
             acquired_at_ms: grant.acquired_at_ms,
-            ended_at_ms: release_time(release).unwrap_or(grant.expires_at_ms),
+            ended_at_ms: released_at_ms.unwrap_or(grant.expires_at_ms),
         }
     }
-}
-
-/// When `release` ended the lease, if it did so in time.
-fn release_time(release: &ReleaseResponse) -> Option<u64> {
-    release.released_at_ms.filter(|_| release.released)
 }
 
 /// A broken invariant: the two grants involved, in grant order.
@@ -113,13 +108,13 @@ pub struct History {
 }
 
 impl History {
-    /// Records `grant` as ended by `release`: at the function's release time when it was released in
+    /// Records `grant` as ended by its release: at `released_at_ms` when the release ended it in
     /// time, else at its expiry (and counts it as lost).
-    pub fn record(&self, grant: &Grant, release: &ReleaseResponse) {
-        if release_time(release).is_none() {
+    pub fn record(&self, grant: &Grant, released_at_ms: Option<u64>) {
+        if released_at_ms.is_none() {
             self.lost.fetch_add(1, Ordering::SeqCst);
         }
-        self.push(GrantRecord::ended_by(grant, release));
+        self.push(GrantRecord::ended_by(grant, released_at_ms));
     }
 
     /// Records a grant whose end cannot be known: its release answer was lost to the caller and a

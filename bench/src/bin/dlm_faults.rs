@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use lock_client::raw::ReleaseOutcome;
 use lock_client::{ClientError, LockClient};
 use serde_json::json;
 use test_support::history::History;
@@ -290,13 +291,13 @@ async fn worker(
         let granted_at = Instant::now();
         seen.grants.lock().unwrap().push(granted_at);
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..5))).await;
-        let grant = guard.grant().clone();
-        std::mem::forget(guard); // released below, explicitly and until answered
+        let grant = guard.into_grant(); // released below, explicitly and until answered
         let release_sent_ms = lock_client::lambda_lease::now_ms();
         let mut retried = false;
         let answer = loop {
             match client
-                .release_grant(&resource, &grant.owner, Some(grant.fence))
+                .raw()
+                .release(&resource, &grant.owner, Some(grant.fence))
                 .await
             {
                 Ok(a) => break a,
@@ -313,7 +314,7 @@ async fn worker(
         );
         // `uncertain` covers the client's own resends; a release this loop had to repeat after an
         // error is just as unknowable when answered `false`.
-        if (retried && !answer.released) || answer.uncertain {
+        if (retried && !answer.released()) || answer == ReleaseOutcome::Unknown {
             eprintln!(
                 "[faults] unknown end: {resource} fence {} (release retried here: {retried}, {answer:?})",
                 grant.fence
@@ -321,7 +322,7 @@ async fn worker(
             seen.unknown_ends.lock().unwrap().push(granted_at);
             history.record_unknown_end(&grant, release_sent_ms);
         } else {
-            history.record(&grant, &answer);
+            history.record(&grant, answer.released_at_ms());
         }
     }
 }

@@ -1,23 +1,29 @@
-//! Command-line arguments.
+//! Command-line arguments, and the checks dlm makes itself before any round trip.
 
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use lock_client::protocol::MAX_RESOURCE_ID_BYTES;
 use lock_client::{parse_duration, DEFAULT_FUNCTION, ENV_FUNCTION};
 
-/// Locks for AWS, served by the lock-fn Lambda function.
+/// The default longest lease lock-fn grants (`LOCK_MAX_DURATION_MS`, 12 h).
+pub const MAX_DURATION: Duration = Duration::from_secs(12 * 3600);
+
+/// Take, release and inspect locks of the Lambda-native DynamoDB lock (lock-fn), and run commands
+/// under them like flock(1).
 #[derive(Debug, Parser)]
 #[command(
     name = "dlm",
     version,
-    about,
-    after_help = "Exit codes: 0 ok, 1 other error, 2 usage, \
-3 busy or timed out, 4 lock function error, 5 endpoint unreachable or unknown function, 6 lock lost/not held.\n\
+    after_help = "Durations: 500ms, 10s, 2m, 1h30m; a bare number is seconds.\n\
+Exit codes: 0 ok, 1 other error (e.g. dlm could not wait for CMD), 2 usage, 3 busy or timed out, \
+4 lock function error, 5 endpoint unreachable or unknown function, 6 lock lost or not held, \
+127 CMD not found; `dlm run` otherwise exits with CMD's code.\n\
 The endpoint, region and credentials come from the AWS environment (AWS_ENDPOINT_URL_LAMBDA for a local emulator)."
 )]
 pub struct Cli {
-    /// Lock function name or ARN.
-    #[arg(long, global = true, env = ENV_FUNCTION, default_value = DEFAULT_FUNCTION)]
+    /// Lock function name or ARN [env: DLM_FUNCTION] [default: dynamo-dlm-lock].
+    #[arg(long, global = true, env = ENV_FUNCTION, default_value = DEFAULT_FUNCTION, hide_env = true, hide_default_value = true)]
     pub function: String,
     #[command(subcommand)]
     pub command: Command,
@@ -27,21 +33,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Take a lock and print the grant (owner, fence, expiry) as JSON. The lock stays held after dlm
-    /// exits; give it back with `dlm release RESOURCE --owner OWNER`.
+    /// exits; give it back with `dlm release RESOURCE --owner OWNER --fence FENCE`.
     Acquire {
         /// The resource to lock.
+        #[arg(value_parser = resource_id)]
         resource: String,
-        /// Lease length (`500ms`, `10s`, `2m`); default DLM_DURATION or 10s.
-        #[arg(long, value_parser = parse_duration)]
+        /// Lease length; default DLM_DURATION or 10s.
+        #[arg(long, value_parser = lease, allow_hyphen_values = true)]
         duration: Option<Duration>,
         /// Wait up to this long for a busy lock (default: try once).
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = wait, allow_hyphen_values = true)]
         wait: Option<Duration>,
     },
     /// Release a lock held by OWNER (the grant with FENCE, when given: recommended, it makes a
     /// repeated release exact).
     Release {
         /// The locked resource.
+        #[arg(value_parser = resource_id)]
         resource: String,
         /// The owner printed by `dlm acquire`.
         #[arg(long)]
@@ -53,6 +61,7 @@ pub enum Command {
     /// Extend the lease of a lock held by OWNER (the grant with FENCE, when given).
     Renew {
         /// The locked resource.
+        #[arg(value_parser = resource_id)]
         resource: String,
         /// The owner printed by `dlm acquire`.
         #[arg(long)]
@@ -61,12 +70,13 @@ pub enum Command {
         #[arg(long)]
         fence: Option<u64>,
         /// New lease length from now; default DLM_DURATION or 10s.
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = lease, allow_hyphen_values = true)]
         duration: Option<Duration>,
     },
     /// Show who holds a lock, as JSON (the holder's owner digest and label, never its token).
     Status {
         /// The resource to inspect.
+        #[arg(value_parser = resource_id)]
         resource: String,
         /// Your owner token: the answer then says whether you hold it (`yours`).
         #[arg(long)]
@@ -78,15 +88,65 @@ pub enum Command {
     /// stops CMD (SIGTERM, then SIGKILL before the lease ends) and exits 6.
     Run {
         /// The resource to lock.
+        #[arg(value_parser = resource_id)]
         resource: String,
         /// Lease length, renewed every third of it while CMD runs.
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = lease, allow_hyphen_values = true)]
         duration: Option<Duration>,
         /// Give up (exit 3) if the lock is not ours within this long (default: wait forever).
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = wait, allow_hyphen_values = true)]
         wait: Option<Duration>,
         /// The command and its arguments (after `--`).
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+}
+
+/// A resource id lock-fn would accept: not empty, at most 2048 bytes.
+fn resource_id(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a resource id must not be empty".into());
+    }
+    if s.len() > MAX_RESOURCE_ID_BYTES {
+        return Err(format!(
+            "a resource id is at most {MAX_RESOURCE_ID_BYTES} bytes; this one is {}",
+            s.len()
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// A lease: a duration above zero, at most lock-fn's default maximum (12 h).
+fn lease(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("a lease must be longer than zero".into());
+    }
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{s:?} is longer than the longest lease lock-fn grants by default (12h)"
+        ));
+    }
+    Ok(d)
+}
+
+/// A wait: any duration (0 = try once).
+fn wait(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_dlm_can_judge_is_judged_before_any_round_trip() {
+        assert!(resource_id("").is_err());
+        assert!(resource_id(&"x".repeat(2049)).is_err());
+        assert!(resource_id(&"x".repeat(2048)).is_ok());
+        assert!(lease("0s").unwrap_err().contains("longer than zero"));
+        assert!(lease("13h").unwrap_err().contains("12h"));
+        assert!(lease("-5s").unwrap_err().contains("500ms"));
+        assert_eq!(lease("90"), Ok(Duration::from_secs(90)));
+    }
 }

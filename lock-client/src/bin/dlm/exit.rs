@@ -19,6 +19,8 @@ pub enum Exit {
     Unreachable = 5,
     /// The lock was lost or not held.
     Lost = 6,
+    /// `dlm run`'s command was not found (nothing was locked).
+    NotFound = 127,
 }
 
 impl Exit {
@@ -28,15 +30,43 @@ impl Exit {
     }
 }
 
-/// Prints `e` as one line on stderr and returns its exit code.
-pub fn fail(e: &ClientError) -> ExitCode {
-    eprintln!("dlm: {e}");
-    match e {
-        ClientError::Timeout { .. } => Exit::Busy,
-        ClientError::Function { .. } => Exit::Function,
-        ClientError::UnknownFunction(_) | ClientError::Unreachable(_) => Exit::Unreachable,
-        ClientError::LockLost { .. } => Exit::Lost,
-        _ => Exit::Other,
+/// Why a dlm command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// A lock operation failed.
+    Client(ClientError),
+    /// `dlm run` could not wait for its command.
+    Command {
+        /// The command.
+        name: String,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Client(e)
+    }
+}
+
+/// Prints `failure` as one line on stderr and returns its exit code.
+pub fn fail(failure: &Failure) -> ExitCode {
+    match failure {
+        Failure::Client(e) => {
+            eprintln!("dlm: {e}");
+            match e {
+                ClientError::Timeout { .. } => Exit::Busy,
+                ClientError::Function { .. } => Exit::Function,
+                ClientError::UnknownFunction(_) | ClientError::Unreachable(_) => Exit::Unreachable,
+                ClientError::LockLost { .. } => Exit::Lost,
+                _ => Exit::Other,
+            }
+        }
+        Failure::Command { name, error } => {
+            eprintln!("dlm: waiting for {name:?} failed: {error}");
+            Exit::Other
+        }
     }
     .code()
 }

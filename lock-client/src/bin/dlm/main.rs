@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use args::{Cli, Command};
 use clap::Parser;
-use exit::{fail, Exit};
+use exit::{fail, Exit, Failure};
 use lock_client::{ClientError, LockClient};
 
 #[tokio::main(flavor = "current_thread")]
@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
+async fn execute(cli: Cli) -> Result<ExitCode, Failure> {
     let base = LockClient::from_env().await?.with_function(&cli.function);
     match cli.command {
         Command::Acquire {
@@ -57,12 +57,12 @@ async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
                 eprintln!("dlm: lock {resource:?} is busy{until}");
                 return Ok(Exit::Busy.code());
             };
+            // The lock outlives this process: hand it over instead of releasing it on drop.
+            let grant = guard.into_grant();
             println!(
                 "{}",
-                serde_json::to_string(guard.grant()).expect("grant serializes")
+                serde_json::to_string(&grant).expect("grant serializes")
             );
-            // The lock outlives this process: hand it over instead of releasing it on drop.
-            std::mem::forget(guard);
             Ok(Exit::Ok.code())
         }
         Command::Release {
@@ -70,12 +70,13 @@ async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
             owner,
             fence,
         } => {
-            let r = base.release_grant(&resource, &owner, fence).await?;
-            println!("{}", serde_json::to_string(&r).expect("serializes"));
-            if !r.released {
+            let outcome = base.raw().release(&resource, &owner, fence).await?;
+            let answer = outcome.to_response(&resource);
+            println!("{}", serde_json::to_string(&answer).expect("serializes"));
+            if !answer.released {
                 eprintln!(
                     "dlm: lock {resource:?} was not held by this owner (expired and/or taken){}",
-                    if r.uncertain {
+                    if answer.uncertain {
                         ", or an earlier attempt of this release freed it unseen"
                     } else {
                         ""
@@ -92,7 +93,8 @@ async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
             duration,
         } => {
             let r = base
-                .renew_owner(
+                .raw()
+                .renew(
                     &resource,
                     &owner,
                     fence,
@@ -109,7 +111,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, ClientError> {
             Ok(Exit::Ok.code())
         }
         Command::Status { resource, owner } => {
-            let d = base.describe_as(&resource, owner.as_deref()).await?;
+            let d = base.raw().describe(&resource, owner.as_deref()).await?;
             println!("{}", serde_json::to_string(&d).expect("serializes"));
             Ok(Exit::Ok.code())
         }

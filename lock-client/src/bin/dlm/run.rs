@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use lock_client::{ClientError, LeaseWatch, LockClient};
 use tokio::process::Child;
 
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure};
 use crate::progress::Progress;
 
 /// Waits for the lock, runs `command` with DLM_* variables while auto-renewing, releases, and exits
@@ -17,7 +17,12 @@ pub async fn run(
     resource: &str,
     wait: Option<Duration>,
     command: &[String],
-) -> Result<ExitCode, ClientError> {
+) -> Result<ExitCode, Failure> {
+    // A command that cannot start must not cost a lock (or a fence).
+    if !runnable(&command[0]) {
+        eprintln!("dlm: cannot run {:?}: command not found", command[0]);
+        return Ok(Exit::NotFound.code());
+    }
     let show = Progress::new(std::io::stderr().is_terminal());
     let guard = client
         .acquire_until(resource, wait.map(|w| Instant::now() + w), |p| {
@@ -56,8 +61,10 @@ pub async fn run(
             stop(&mut child, &lease).await
         }
     };
-    let status =
-        status.map_err(|e| ClientError::Invoke(format!("waiting for {:?}: {e}", command[0])));
+    let status = status.map_err(|error| Failure::Command {
+        name: command[0].clone(),
+        error,
+    });
     let held = match guard.release().await {
         Ok(held) => held,
         // The lock is gone already: that is what this run reports, whatever the release says.
@@ -65,7 +72,7 @@ pub async fn run(
             eprintln!("dlm: releasing the lost lock failed too ({e}); its lease runs out");
             false
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let status = status?;
     if lost || !held {
@@ -82,6 +89,21 @@ pub async fn run(
         (Some(code), _) => ExitCode::from(code.clamp(0, 255) as u8),
         (None, Some(signal)) => ExitCode::from((128 + signal).clamp(0, 255) as u8),
         (None, None) => Exit::Other.code(),
+    })
+}
+
+/// Whether `program` names an executable: a path to one, or a name found on `PATH`.
+fn runnable(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(std::path::Path::new(program));
+    }
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| executable(&dir.join(program)))
     })
 }
 

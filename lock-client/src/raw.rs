@@ -1,0 +1,202 @@
+//! Single-invoke lock operations, for callers that manage owners and retries themselves (the `dlm`
+//! CLI, benchmarks, tests). [`crate::LockClient`] and [`crate::LockGuard`] are built on these.
+
+use std::time::{Duration, Instant};
+
+use crate::error::ClientError;
+pub use crate::invoke::{Counted, Invoker};
+use crate::protocol::{
+    AcquireRequest, AcquireResponse, DescribeRequest, DescribeResponse, OnBusy, ReleaseRequest,
+    ReleaseResponse, RenewRequest, RenewResponse, Request,
+};
+
+/// What a release achieved, as far as the caller can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// This release ended the lease, at `at_ms` (epoch ms, lock-fn's clock).
+    Released {
+        /// When the lease ended.
+        at_ms: u64,
+    },
+    /// The lock was not held by this owner (its lease had ended and/or another owner took it).
+    NotHeld,
+    /// An earlier attempt of this release may have ended the lease unseen, or it had ended before:
+    /// the lock is free of this grant either way, but whether the work done under it ran past its
+    /// lease cannot be told.
+    Unknown,
+}
+
+impl ReleaseOutcome {
+    /// Whether this release ended the lease.
+    pub fn released(self) -> bool {
+        matches!(self, ReleaseOutcome::Released { .. })
+    }
+
+    /// When this release ended the lease.
+    pub fn released_at_ms(self) -> Option<u64> {
+        match self {
+            ReleaseOutcome::Released { at_ms } => Some(at_ms),
+            _ => None,
+        }
+    }
+
+    /// The outcome as the wire's release answer (what `dlm release` prints).
+    pub fn to_response(self, resource_id: &str) -> ReleaseResponse {
+        ReleaseResponse {
+            released: self.released(),
+            resource_id: resource_id.to_string(),
+            released_at_ms: self.released_at_ms(),
+            uncertain: self == ReleaseOutcome::Unknown,
+        }
+    }
+}
+
+/// One invoke per operation against one lock function; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RawClient {
+    invoker: Invoker,
+    holder: Option<String>,
+}
+
+impl RawClient {
+    /// Operations through `invoker`, labelling grants with `holder`.
+    pub fn new(invoker: Invoker, holder: Option<String>) -> RawClient {
+        RawClient { invoker, holder }
+    }
+
+    /// The same operations against another deployment of the lock function.
+    pub fn with_function(&self, function: impl Into<String>) -> RawClient {
+        RawClient {
+            invoker: self.invoker.with_function(function),
+            holder: self.holder.clone(),
+        }
+    }
+
+    /// The same operations, labelling grants with `holder`.
+    pub fn with_holder(&self, holder: String) -> RawClient {
+        RawClient {
+            invoker: self.invoker.clone(),
+            holder: Some(holder),
+        }
+    }
+
+    /// The invoker underneath (for payloads the protocol types cannot express).
+    pub fn invoker(&self) -> &Invoker {
+        &self.invoker
+    }
+
+    /// One `acquire` invoke for `owner`, a lease of `duration`, waiting in-region up to `wait`;
+    /// also returns when it was sent (the start of the caller's conservative local deadline).
+    ///
+    /// `fresh_owner`: no earlier invoke with this owner went unanswered or failed (see
+    /// [`AcquireRequest::fresh_owner`]); pass `false` when unsure.
+    pub async fn acquire(
+        &self,
+        resource: &str,
+        owner: &str,
+        duration: Duration,
+        wait: Duration,
+        fresh_owner: bool,
+    ) -> Result<(Counted<AcquireResponse>, Instant), ClientError> {
+        let sent = Instant::now();
+        let request = Request::Acquire(AcquireRequest {
+            resource_id: resource.to_string(),
+            duration_ms: Some(millis(duration)),
+            owner: Some(owner.to_string()),
+            wait_ms: millis(wait),
+            on_busy: OnBusy::Result,
+            fresh_owner,
+            holder: self.holder.clone(),
+        });
+        Ok((self.invoker.call_resent(&request).await?, sent))
+    }
+
+    /// One `release` of `owner`'s grant (the one with `fence`, when given: recommended, it makes a
+    /// repeated release exact). A resent release answered `false` may be answering for an earlier
+    /// attempt of itself that ran unseen (its invoke timed out on a dying process, say): that is
+    /// [`ReleaseOutcome::Unknown`], as is lock-fn's own `uncertain`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient, owner: String, fence: u64) -> Result<(), lock_client::ClientError> {
+    /// let outcome = client.raw().release("orders/42", &owner, Some(fence)).await?;
+    /// if !outcome.released() { eprintln!("it was no longer ours: {outcome:?}"); }
+    /// # Ok(()) }
+    /// ```
+    pub async fn release(
+        &self,
+        resource: &str,
+        owner: &str,
+        fence: Option<u64>,
+    ) -> Result<ReleaseOutcome, ClientError> {
+        let request = Request::Release(ReleaseRequest {
+            resource_id: resource.into(),
+            owner: owner.into(),
+            fence,
+        });
+        let counted = self
+            .invoker
+            .call_resent::<ReleaseResponse>(&request)
+            .await?;
+        let answer = &counted.answer;
+        Ok(match (answer.released, answer.released_at_ms) {
+            (true, Some(at_ms)) => ReleaseOutcome::Released { at_ms },
+            (true, None) => ReleaseOutcome::Released { at_ms: 0 },
+            (false, _) if answer.uncertain || counted.resent() => ReleaseOutcome::Unknown,
+            (false, _) => ReleaseOutcome::NotHeld,
+        })
+    }
+
+    /// One `renew` of `owner`'s grant (the one with `fence`, when given) for `duration` from now.
+    pub async fn renew(
+        &self,
+        resource: &str,
+        owner: &str,
+        fence: Option<u64>,
+        duration: Duration,
+    ) -> Result<RenewResponse, ClientError> {
+        let request = Request::Renew(RenewRequest {
+            resource_id: resource.into(),
+            owner: owner.into(),
+            duration_ms: Some(millis(duration)),
+            fence,
+        });
+        self.invoker.call(&request).await
+    }
+
+    /// One `describe`; with `owner`, the answer's `yours` says whether that owner holds the lock
+    /// (the token is sent, never shown back).
+    pub async fn describe(
+        &self,
+        resource: &str,
+        owner: Option<&str>,
+    ) -> Result<DescribeResponse, ClientError> {
+        self.invoker
+            .call(&Request::Describe(DescribeRequest {
+                resource_id: resource.into(),
+                owner: owner.map(Into::into),
+            }))
+            .await
+    }
+}
+
+/// Whole milliseconds of `d` (saturating).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_the_wire_answer() {
+        let r = ReleaseOutcome::Released { at_ms: 5 }.to_response("r");
+        assert_eq!(
+            (r.released, r.released_at_ms, r.uncertain),
+            (true, Some(5), false)
+        );
+        let u = ReleaseOutcome::Unknown.to_response("r");
+        assert_eq!((u.released, u.uncertain), (false, true));
+        assert!(!ReleaseOutcome::NotHeld.released());
+    }
+}
