@@ -124,10 +124,7 @@ pub async fn bare_cycle(stack: &Stack, table: &str, owner: &str) {
 
 /// A dynamo-dlm style conditional PutItem; `Ok(false)` when the condition failed.
 pub async fn bare_put(stack: &Stack, table: &str, key: &str, owner: &str) -> Result<bool, String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = lock_protocol::now_ms() / 1000;
     let sent = stack
         .dynamodb
         .put_item()

@@ -1,6 +1,8 @@
 //! Sizing a lease for a lock taken inside a Lambda invocation.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::protocol::now_ms;
 
 /// Extra time past the caller's deadline, so that the lease covers the whole invocation.
 pub const DEADLINE_GRACE: Duration = Duration::from_secs(1);
@@ -11,18 +13,10 @@ pub const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 ///
 /// ```
 /// use std::time::Duration;
-/// let deadline_ms = lock_client::lambda_lease::now_ms() + 30_000;
+/// let deadline_ms = lock_client::protocol::now_ms() + 30_000;
 /// let lease = lock_client::lambda_lease::lease_until_deadline(deadline_ms);
 /// assert!(lease > Duration::from_secs(30) && lease <= Duration::from_secs(31));
 /// ```
 pub fn lease_until_deadline(deadline_epoch_ms: u64) -> Duration {
     Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms())) + DEADLINE_GRACE
-}
-
-/// Milliseconds since the Unix epoch by this machine's clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

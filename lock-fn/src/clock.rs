@@ -1,14 +1,6 @@
 //! The one clock leases are judged by: the function's wall clock, in epoch milliseconds.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Milliseconds since the Unix epoch, by this process's clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use lock_protocol::now_ms;
 
 /// Epoch seconds rounded up: the `expires` value dynamo-dlm clients (and DynamoDB TTL) read, so that
 /// they never see a lease end before it really has.

@@ -7,6 +7,7 @@
 /// The function name the SAM template deploys by default, and the client's default target.
 pub const DEFAULT_FUNCTION: &str = "dynamo-dlm-lock";
 
+mod clock;
 mod decode;
 pub mod error_chain;
 mod error_type;
@@ -15,6 +16,7 @@ mod owner_token;
 mod request;
 mod response;
 
+pub use clock::now_ms;
 pub use decode::InvalidRequest;
 pub use error_type::{ErrorType, FunctionError};
 pub use limits::{MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};

@@ -292,7 +292,7 @@ async fn worker(
         seen.grants.lock().unwrap().push(granted_at);
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..5))).await;
         let grant = guard.into_grant(); // released below, explicitly and until answered
-        let release_sent_ms = lock_client::lambda_lease::now_ms();
+        let release_sent_ms = lock_protocol::now_ms();
         let mut retried = false;
         let answer = loop {
             match client
@@ -572,7 +572,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     dlm.kill().await.ok(); // kill -9 while holding (its renewals stop)
-    let killed_at_ms = lock_client::lambda_lease::now_ms();
+    let killed_at_ms = lock_protocol::now_ms();
     let probe = client.with_duration(Duration::from_secs(1));
     let granted = loop {
         if let Some(g) = probe.try_acquire(orphan).await.expect("try_acquire") {

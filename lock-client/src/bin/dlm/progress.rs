@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::io::Write;
 
-use lock_client::lambda_lease::now_ms;
+use lock_client::protocol::now_ms;
 use lock_client::WaitProgress;
 
 /// Redraws one status line while waiting.
