@@ -1,6 +1,8 @@
-"""Turns dlm-bench's results.json into BENCHMARKS.md and SVG charts.
+"""Every report of the project's suites, in one place: dlm-bench's results.json into BENCHMARKS.md
+and SVG charts, and dlm-faults' faults.json into FAULTS.md.
 
 Usage: python report.py RESULTS.json --markdown OUT.md --charts DIR
+       python report.py --faults FAULTS.json --markdown OUT.md
 """
 import argparse
 import json
@@ -8,11 +10,6 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 def sh(*cmd):
@@ -58,6 +55,10 @@ def versions():
 
 
 def charts(r, out: Path):
+    import matplotlib  # only the benchmark report draws charts (DLM_WITH_BENCH installs it)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     out.mkdir(parents=True, exist_ok=True)
     c = r["cycle"]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -181,12 +182,40 @@ def markdown(r, chart_dir: Path, md_path: Path):
     md_path.write_text("\n".join(lines))
 
 
+def faults_markdown(r: dict) -> str:
+    """FAULTS.md from dlm-faults' report."""
+    out = ["# Fault suite (process level)\n"]
+    out.append("`bash scripts/faults.sh` (full; `--quick` in CI). 8 workers on 2 resources, 500 ms leases, through the real client -> `cargo lambda watch` -> 4 lock-fn processes -> dynalite (`--path`). Every grant is checked with the history checker.\n")
+    out.append(f"Baseline {r['baseline_grants_per_s']:.0f} grants/s; {r['total_grants']} grants in all; **{r['violations']} violations**; {r['lost_leases']} leases ran out while held; {r['grants_with_unknown_end']} grants had an unknown end.\n")
+    out.append("A grant has an *unknown end* when its release had to be sent again (its first invoke hung on a killed lock-fn process until the client's 15 s attempt timeout, or failed with an error) and the answer could no longer tell whether that first attempt had ended the lease (the release slot that would have told was reused by eight further grants). The lock is free either way; the checker judges such grants by what is still knowable: their start, their fence, and that they lasted at least until their release was first sent.\n")
+    out.append("| fault | grants/s before (process faults) or during (store faults) | first grant after recovery | grants/s after | errors seen by callers (typed) | grants with unknown end |")
+    out.append("|---|---|---|---|---|---|")
+    for f in r["faults"]:
+        if "grants_per_s_before_or_during" in f:
+            out.append(f"| {f['fault']} | {f['grants_per_s_before_or_during']:.0f} | {f['first_grant_after_recovery_ms']} ms | {f['grants_per_s_after']:.0f} | {f['errors_seen_by_callers'] or 'none'} | {f.get('grants_with_unknown_end', 0)} |")
+        else:
+            out.append(f"| {f['fault']} | | granted {f['granted_ms_after_lease_end']} ms after the lease end (freed early: {f['freed_before_expiry']}) | | | |")
+    i = r["proxy_injected"]
+    out.append(f"\nThe proxy injected {i['throttles']} throttling answers, {i['http_500s']} HTTP 500s, {i['resets']} connection resets, {i['delays']} delays and {i['lost_answers']} lost answers (writes applied, answers dropped).")
+    s = r.get("soak")
+    if s:
+        out.append(f"\nSoak: {s['seconds']} s of 1,000 resources x 64 workers: {s['grants']} grants, {s['invocations']} invocations, errors {s['errors'] or 'none'}; lock-fn RSS (4 processes) {s['lock_fn_rss_kb_start']} KB at start, {s['lock_fn_rss_kb_end']} KB at the end; fitted growth {s['bytes_per_invocation']} bytes per invocation (limit {s['max_bytes_per_invocation']:.0f}; flat: {s['memory_flat']}, a process vanished: {s['process_vanished']}). Every 10 s, KB: {', '.join(str(v) for v in s['lock_fn_rss_kb_every_10s'])}.")
+        out.append("\nThe first full run found lock-fn's memory growing by about 140 bytes per invocation (4 processes: 40 MB -> 93 MB in 5 minutes) while its Rust heap stayed flat. heaptrack pointed at glibc's `setenv`: `lambda_runtime::run` sets `_X_AMZN_TRACE_ID` before every invocation and glibc keeps every value it was ever given. lock-fn now serves invocations with its own loop (`lock-fn/src/invocation_loop.rs`, tested against the emulator's Runtime API in `lock-fn/tests/invocation_loop.rs`), which never writes the environment; the soak above is with that loop.")
+    out.append("\nThe same store faults also run in `cargo test` against the engine with 16 callers and the history checker per phase: `lock-fn/tests/faults.rs`.")
+    return "\n".join(out) + "\n"
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("results")
+    p.add_argument("results", nargs="?")
+    p.add_argument("--faults")
     p.add_argument("--markdown", required=True)
-    p.add_argument("--charts", required=True)
+    p.add_argument("--charts")
     a = p.parse_args()
+    if a.faults:
+        Path(a.markdown).write_text(faults_markdown(json.load(open(a.faults))))
+        print(f"[faults] wrote {a.markdown}")
+        return
     r = json.load(open(a.results))
     charts(r, Path(a.charts))
     markdown(r, Path(a.charts), Path(a.markdown))

@@ -7,8 +7,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
 DLM_WITH_BENCH=1 bash scripts/tools.sh
-# shellcheck source=scripts/tools.sh
-source scripts/tools.sh --env
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
 export DLM_STACK_DIR="${DLM_STACK_DIR:-$ROOT/.stack-bench}"
 cargo build --release -q -p lock-fn -p bench -p lock-client
 target=$(cargo_target_dir)

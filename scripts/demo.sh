@@ -10,13 +10,12 @@ WORKERS=${WORKERS:-4}
 ROUNDS=${ROUNDS:-3}
 down=0; [ "${1:-}" = "--down" ] && down=1
 
+echo "[demo] bringing up the local stack. The first run installs the tools (dynalite, cargo-lambda," >&2
+echo "[demo] moto, Python dynamo-dlm; about 1-2 minutes, 0.9 GB in ~/.cache/dynamo-dlm-rs) and builds" >&2
+echo "[demo] lock-fn and dlm (2-5 minutes, about 2 GB in target/); later runs take seconds." >&2
 bash scripts/stack.sh up --functions 2
 # shellcheck disable=SC1091
-source .stack/env
-# shellcheck source=scripts/tools.sh
-source scripts/tools.sh --env
-cargo build -q -p lock-client --bin dlm
-DLM="$(cargo_target_dir)/debug/dlm"
+source .stack/env   # endpoints, credentials, and dlm on PATH
 
 work=$(mktemp -d)
 echo 0 >"$work/counter"
@@ -27,7 +26,7 @@ pids=()
 for w in $(seq 1 "$WORKERS"); do
   (
     for _ in $(seq 1 "$ROUNDS"); do
-      "$DLM" run "$resource" --duration 5s -- sh -c '
+      dlm run "$resource" --duration 5s -- sh -c '
         start=$(date +%s%3N); n=$(cat "$0/counter"); sleep 0.2; echo $((n+1)) >"$0/counter"
         echo "$start $(date +%s%3N) $DLM_FENCE $1" >>"$0/log"' "$work" "worker-$w"
     done
@@ -53,18 +52,18 @@ sys.exit(0 if ok and counter == workers * rounds else 1)
 PY
 rm -rf "$work"
 echo
-"$DLM" status "$resource"
+dlm status "$resource"
 if [ "$down" = 1 ]; then
   bash scripts/stack.sh down
 else
   cat <<MSG
 
-The stack is still up. Use it by hand:
+The stack is still up. Use it by hand (source .stack/env puts dlm on PATH):
   source .stack/env
-  $DLM acquire my-resource --duration 30s      # prints owner and fence
-  $DLM status my-resource
-  $DLM release my-resource --owner OWNER
-  $DLM run my-resource -- echo "fence \$DLM_FENCE"
+  dlm acquire my-resource --duration 30s                 # prints owner and fence
+  dlm status my-resource
+  dlm release my-resource --owner OWNER --fence FENCE
+  dlm run my-resource -- sh -c 'echo "fence \$DLM_FENCE"'
 Stop it with:  bash scripts/stack.sh down
 MSG
 fi

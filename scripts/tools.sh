@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs (idempotently, pinned) every tool the local stack and the tests need, into one cache folder
-# shared by all clones on this machine: $DLM_TOOLS (default ~/.cache/dynamo-dlm-rs).
-#   bash scripts/tools.sh            # install whatever is missing
-#   source scripts/tools.sh --env    # only export PATH/variables pointing at the installed tools
+# shared by all clones on this machine: $DLM_TOOLS (default ~/.cache/dynamo-dlm-rs). The paths to
+# them are in scripts/env.sh (sourced by the other scripts).
+#   bash scripts/tools.sh                  # install whatever is missing
 #   DLM_WITH_SAM=1 bash scripts/tools.sh   # also aws-sam-cli and cfn-lint (template checks)
 #   DLM_WITH_BENCH=1 bash scripts/tools.sh # also matplotlib (benchmark charts)
 set -euo pipefail
-
-DLM_TOOLS="${DLM_TOOLS:-$HOME/.cache/dynamo-dlm-rs}"
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 DYNALITE_VERSION=4.0.0
 CARGO_LAMBDA_VERSION=1.9.2
 MOTO_VERSION=5.2.5
@@ -17,20 +17,6 @@ PYTEST_VERSION=8.3.5
 MATPLOTLIB_VERSION=3.11.2
 DYNAMO_DLM_V1=1.0.0
 DYNAMO_DLM_V2=2.1.0
-export DLM_TOOLS
-export DLM_DYNALITE_CLI="$DLM_TOOLS/node/node_modules/dynalite/cli.js"
-export DLM_PY_TOOLS="$DLM_TOOLS/venv-tools/bin/python"
-export DLM_PY_DLM1="$DLM_TOOLS/venv-dlm1/bin/python"
-export DLM_PY_DLM2="$DLM_TOOLS/venv-dlm2/bin/python"
-export DLM_SAM="$DLM_TOOLS/venv-sam/bin/sam"
-export DLM_PY_BENCH="$DLM_TOOLS/venv-bench/bin/python"
-export DLM_CFN_LINT="$DLM_TOOLS/venv-sam/bin/cfn-lint"
-case ":$PATH:" in *":$DLM_TOOLS/venv-tools/bin:"*) ;; *) export PATH="$DLM_TOOLS/venv-tools/bin:$PATH" ;; esac
-
-# The workspace's cargo target folder (honours CARGO_TARGET_DIR and .cargo/config), for its binaries.
-cargo_target_dir() {
-  cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])'
-}
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -39,7 +25,7 @@ ensure_venv() {
   local name=$1; shift
   local dir="$DLM_TOOLS/$name" want="$*"
   if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$want" ]; then return 0; fi
-  log "installing $want into $dir"
+  log "installing $want into $dir (first run only; all tools take about 0.9 GB)"
   rm -rf "$dir"
   python3 -m venv "$dir"
   "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
@@ -64,6 +50,4 @@ install_all() {
   fi
 }
 
-if [ "${1:-}" != "--env" ]; then
-  install_all
-fi
+install_all

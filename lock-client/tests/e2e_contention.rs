@@ -3,65 +3,59 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lock_client::protocol::{new_owner_token, AcquireResponse};
 use support::*;
-use test_support::history::History;
-
-const CLIENTS: usize = 32;
-const GRANTS: usize = 300;
+use test_support::contention::{race, Race};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
     let base = client().await;
     let r = resource("hot");
-    let grants = Arc::new(AtomicUsize::new(0));
-    let history = Arc::new(History::default());
-    let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
-        let (base, r, grants, history) = (base.clone(), r.clone(), grants.clone(), history.clone());
-        tasks.push(tokio::spawn(async move {
-            while grants.load(Ordering::SeqCst) < GRANTS {
-                let duration = fastrand::u64(100..=200);
-                let client = base.raw();
+    let race_spec = Race {
+        callers: 32,
+        grants: 300,
+        lease_ms: 100..=200,
+        outlive_one_in: 10,
+        pause_ms: 20..=60,
+    };
+    let (acquiring, releasing) = (base.raw().clone(), base.raw().clone());
+    let (r1, r2) = (r.clone(), r.clone());
+    let history = race(
+        race_spec,
+        move |lease| {
+            let (client, r) = (acquiring.clone(), r1.clone());
+            async move {
                 let owner = new_owner_token();
-                let lease = Duration::from_millis(duration);
+                let lease = Duration::from_millis(lease);
                 let (answer, _) = client
                     .acquire(&r, &owner, lease, Duration::ZERO, true)
                     .await
                     .unwrap();
-                let AcquireResponse::Granted(g) = answer.answer else {
-                    tokio::time::sleep(Duration::from_millis(fastrand::u64(20..60))).await;
-                    continue;
-                };
-                grants.fetch_add(1, Ordering::SeqCst);
-                let hold = if fastrand::u8(0..10) == 0 {
-                    duration + 10
-                } else {
-                    fastrand::u64(0..3)
-                };
-                tokio::time::sleep(Duration::from_millis(hold)).await;
-                history.record(
-                    &g,
-                    client
-                        .release(&r, &owner, None)
-                        .await
-                        .unwrap()
-                        .released_at_ms(),
-                );
+                match answer.answer {
+                    AcquireResponse::Granted(g) => Some(g),
+                    AcquireResponse::Busy(_) => None,
+                }
             }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+        },
+        move |g| {
+            let (client, r) = (releasing.clone(), r2.clone());
+            async move {
+                client
+                    .release(&r, &g.owner, None)
+                    .await
+                    .unwrap()
+                    .released_at_ms()
+            }
+        },
+    )
+    .await;
     let checked = history.check().unwrap_or_else(|v| panic!("{v}"));
     let lost = history.lost();
     eprintln!("{checked} grants through the Invoke API checked; {lost} leases expired while held");
-    assert!(checked >= GRANTS);
+    assert!(checked >= 300);
     assert!(lost > 0, "some leases must expire while held");
 }
 

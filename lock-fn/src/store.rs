@@ -90,17 +90,14 @@ impl LockStore {
         stop_at: Option<u64>,
     ) -> Result<Attempted<AcquireWrite>, StoreError> {
         self.with_retries("acquire", resource_id, stop_at, |now| async move {
-            let exp_ms = now.saturating_add(duration_ms);
-            let mut vals = vec![
+            let mut vals = lease_values(now, duration_ms);
+            vals.extend([
                 (":owner", s(owner)),
-                (":exp_ms", n(exp_ms)),
-                (":exp_s", n(ceil_secs(exp_ms))),
-                (":purge", n(purge_at(exp_ms))),
                 (":now_ms", n(now)),
                 (":now_s", n(floor_secs(now))),
                 (":fence_floor", n(now.saturating_mul(FENCE_FLOOR_PER_MS))),
                 (":one", n(1)),
-            ];
+            ]);
             let update = match holder {
                 Some(label) => {
                     vals.push((":holder", s(label)));
@@ -159,14 +156,8 @@ impl LockStore {
         stop_at: Option<u64>,
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
         self.with_retries("renew", resource_id, stop_at, |now| async move {
-            let exp_ms = now.saturating_add(duration_ms);
-            let mut vals = vec![
-                (":owner", s(owner)),
-                (":now_ms", n(now)),
-                (":exp_ms", n(exp_ms)),
-                (":exp_s", n(ceil_secs(exp_ms))),
-                (":purge", n(purge_at(exp_ms))),
-            ];
+            let mut vals = lease_values(now, duration_ms);
+            vals.extend([(":owner", s(owner)), (":now_ms", n(now))]);
             let condition = match fence {
                 Some(f) => {
                     vals.push((":fence", n(f)));
@@ -413,6 +404,17 @@ impl LockStore {
             n += 1;
         }
     }
+}
+
+/// The values of a lease of `duration_ms` from `now`: its end in ms (`:exp_ms`) and in seconds
+/// rounded up (`:exp_s`, what dynamo-dlm reads), and the purge time (`:purge`, the TTL attribute).
+fn lease_values(now: u64, duration_ms: u64) -> Vec<(&'static str, AttributeValue)> {
+    let exp_ms = now.saturating_add(duration_ms);
+    vec![
+        (":exp_ms", n(exp_ms)),
+        (":exp_s", n(ceil_secs(exp_ms))),
+        (":purge", n(purge_at(exp_ms))),
+    ]
 }
 
 /// The `{f, o, t}` record a fenced release by the owner with digest `owner` leaves in its slot.

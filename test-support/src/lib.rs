@@ -2,8 +2,10 @@
 //! shipped): a fault-injecting HTTP proxy, the lock-table creator, local processes (ports, the Lambda
 //! emulator, function processes) and the lock-history checker.
 
+pub mod contention;
 pub mod fault_proxy;
 pub mod history;
 pub mod local_procs;
 pub mod lock_table;
 pub mod requests;
+pub mod stack;

@@ -31,8 +31,13 @@ pub async fn wait_port(port: u16) {
 }
 
 /// Starts `cargo lambda watch --only-lambda-apis` on 127.0.0.1:`port` (killed on drop) and waits
-/// until it listens.
+/// until it listens; quiet.
 pub async fn start_watch(workspace: &str, port: u16) -> Child {
+    start_watch_logging(workspace, port, Stdio::null(), Stdio::null()).await
+}
+
+/// [`start_watch`] with its output going to `stdout` and `stderr`.
+pub async fn start_watch_logging(workspace: &str, port: u16, stdout: Stdio, stderr: Stdio) -> Child {
     let watch = Command::new("cargo")
         .args([
             "lambda",
@@ -44,8 +49,8 @@ pub async fn start_watch(workspace: &str, port: u16) -> Child {
             &port.to_string(),
         ])
         .current_dir(workspace)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("start cargo lambda watch");
@@ -140,4 +145,40 @@ impl LocalLambda {
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+}
+
+/// A DynamoDB client for a local endpoint, with dummy credentials and SDK retries off.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "test-support",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// POSTs `body` (JSON) to `path` on loopback `port` and reads the answer (a minimal HTTP/1.1
+/// client for local servers' admin APIs).
+pub async fn http_post(port: u16, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok();
+    answer
 }
