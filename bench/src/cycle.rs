@@ -47,7 +47,7 @@ pub async fn run(stack: &Stack, table: &str, cycles: usize) -> CycleResult {
                 &owner,
                 stack.lock.duration(),
                 Duration::ZERO,
-                true,
+                lock_client::raw::Mode::Try { fresh_owner: true },
             )
             .await
             .expect("acquire");

@@ -23,7 +23,10 @@ pub async fn run(stack: &Stack, table: &str, n: usize) -> Value {
         store.acquire(&key, "o", None, 10_000, None).await.unwrap();
         ours.push(t.elapsed());
         let t = Instant::now();
-        store.release(&key, "o", None, "n", None).await.unwrap();
+        store
+            .release(&key, "o", None, "n", u64::MAX, None)
+            .await
+            .unwrap();
         ours_release.push(t.elapsed());
     }
     json!({

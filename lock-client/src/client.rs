@@ -7,7 +7,7 @@ use crate::error::ClientError;
 use crate::guard::LockGuard;
 use crate::invoke::Invoker;
 use crate::protocol::{new_owner_token, AcquireResponse, DescribeResponse};
-use crate::raw::RawClient;
+use crate::raw::{Mode, RawClient};
 
 /// A client of one lock function. Cheap to clone: clones share one connection pool.
 ///
@@ -24,7 +24,12 @@ pub struct LockClient {
     pub(crate) raw: RawClient,
     pub(crate) duration: Duration,
     pub(crate) wait_chunk: Duration,
+    pub(crate) queueing: bool,
 }
+
+/// How long one waiting invoke may wait in-region by default (only waiters near the front of the
+/// queue do; the others are answered at once).
+pub const DEFAULT_WAIT_CHUNK: Duration = Duration::from_secs(2);
 
 impl LockClient {
     /// A client of `function` (name or ARN) through an existing Lambda client. The SDK's own
@@ -42,7 +47,8 @@ impl LockClient {
                 None,
             ),
             duration: DEFAULT_DURATION,
-            wait_chunk: Duration::ZERO,
+            wait_chunk: DEFAULT_WAIT_CHUNK,
+            queueing: true,
         }
     }
 
@@ -69,11 +75,21 @@ impl LockClient {
         }
     }
 
-    /// The same client, but each acquire invoke may wait in-region up to `chunk` (the function's
-    /// `wait_ms`) before answering busy. Zero (the default) polls from the client instead.
+    /// The same client, but each waiting acquire invoke may wait in-region up to `chunk` (the
+    /// function's `wait_ms`; default [`DEFAULT_WAIT_CHUNK`]) when near the front of the queue.
+    /// Zero: every waiting invoke is answered at once, and the client polls.
     pub fn with_wait_chunk(&self, chunk: Duration) -> LockClient {
         LockClient {
             wait_chunk: chunk,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, waiting in the lock's FIFO queue (`true`, the default) or by repeated
+    /// single tries (`false`: no place is kept, and a try is refused while anyone is queued).
+    pub fn with_queue(&self, queueing: bool) -> LockClient {
+        LockClient {
+            queueing,
             ..self.clone()
         }
     }
@@ -102,8 +118,9 @@ impl LockClient {
         self.duration
     }
 
-    /// Takes the lock, waiting as long as it takes. Under contention it never gives up; it fails
-    /// only on errors that waiting cannot cure (bad request, misconfiguration, unreachable endpoint).
+    /// Takes the lock, waiting in its FIFO queue as long as it takes. Under contention it never
+    /// gives up; it fails only on errors that waiting cannot cure (bad request, misconfiguration,
+    /// unreachable endpoint).
     pub async fn acquire(&self, resource: &str) -> Result<LockGuard, ClientError> {
         self.acquire_until(resource, None, |_| {}).await
     }
@@ -131,7 +148,7 @@ impl LockClient {
             .await
     }
 
-    /// Takes the lock if it is free now (one invoke); `None` when someone else holds it.
+    /// Takes the lock if it is free now and nobody is queued for it (one invoke); `None` otherwise.
     ///
     /// ```no_run
     /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
@@ -145,7 +162,13 @@ impl LockClient {
         let owner = new_owner_token();
         let (answer, sent) = self
             .raw
-            .acquire(resource, &owner, self.duration, Duration::ZERO, true)
+            .acquire(
+                resource,
+                &owner,
+                self.duration,
+                Duration::ZERO,
+                Mode::Try { fresh_owner: true },
+            )
             .await?;
         match answer.answer {
             AcquireResponse::Granted(g) => Ok(Some(self.guard(g, sent))),

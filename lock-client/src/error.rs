@@ -32,6 +32,12 @@ pub enum ClientError {
         /// When the holder's lease ends (epoch ms), when known.
         holder_expires_at_ms: Option<u64>,
     },
+    /// The wait was cancelled (see [`crate::LockClient::acquire_cancellable`]); the place in the
+    /// queue was given up.
+    Cancelled {
+        /// The resource waited for.
+        resource_id: String,
+    },
     /// The lock was lost while held (expired and/or taken): work done under it was not exclusive.
     LockLost {
         /// The resource.
@@ -80,6 +86,9 @@ impl std::fmt::Display for ClientError {
                     write!(f, " (holder's lease ends at {end} epoch ms)")?;
                 }
                 Ok(())
+            }
+            ClientError::Cancelled { resource_id } => {
+                write!(f, "stopped waiting for lock {resource_id:?}")
             }
             ClientError::LockLost { resource_id, fence } => {
                 write!(f, "lock {resource_id:?} (fence {fence}) was lost while held: it expired and/or another owner took it")

@@ -29,7 +29,7 @@ pub mod raw;
 mod wait;
 mod with_lock;
 
-pub use client::LockClient;
+pub use client::{LockClient, DEFAULT_WAIT_CHUNK};
 pub use config::{DEFAULT_DURATION, DEFAULT_FUNCTION, ENV_DURATION, ENV_FUNCTION};
 pub use duration::{parse_duration, DURATION_FORMAT};
 pub use error::ClientError;

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use crate::error::ClientError;
 pub use crate::invoke::{Counted, Invoker};
 use crate::protocol::{
-    AcquireRequest, AcquireResponse, DescribeRequest, DescribeResponse, OnBusy, ReleaseRequest,
-    ReleaseResponse, RenewRequest, RenewResponse, Request,
+    AcquireRequest, AcquireResponse, CancelRequest, CancelResponse, DescribeRequest,
+    DescribeResponse, OnBusy, ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse,
+    Request,
 };
 
 /// What a release achieved, as far as the caller can know.
@@ -51,6 +52,19 @@ impl ReleaseOutcome {
     }
 }
 
+/// How an acquire asks for the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A single try (refused while anyone is queued). `fresh_owner`: no earlier invoke with this
+    /// owner went unanswered or failed (see [`AcquireRequest::fresh_owner`]); `false` when unsure.
+    Try {
+        /// The owner cannot hold the lock unseen.
+        fresh_owner: bool,
+    },
+    /// A place in the lock's FIFO queue, kept while this owner tries again in time.
+    Queue,
+}
+
 /// One invoke per operation against one lock function; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RawClient {
@@ -88,15 +102,14 @@ impl RawClient {
     /// One `acquire` invoke for `owner`, a lease of `duration`, waiting in-region up to `wait`;
     /// also returns when it was sent (the start of the caller's conservative local deadline).
     ///
-    /// `fresh_owner`: no earlier invoke with this owner went unanswered or failed (see
-    /// [`AcquireRequest::fresh_owner`]); pass `false` when unsure.
+    /// `mode`: a single try, or a place in the lock's queue (see [`Mode`]).
     pub async fn acquire(
         &self,
         resource: &str,
         owner: &str,
         duration: Duration,
         wait: Duration,
-        fresh_owner: bool,
+        mode: Mode,
     ) -> Result<(Counted<AcquireResponse>, Instant), ClientError> {
         let sent = Instant::now();
         let request = Request::Acquire(AcquireRequest {
@@ -105,10 +118,22 @@ impl RawClient {
             owner: Some(owner.to_string()),
             wait_ms: millis(wait),
             on_busy: OnBusy::Result,
-            fresh_owner,
+            fresh_owner: mode == Mode::Try { fresh_owner: true },
             holder: self.holder.clone(),
+            queue: Some(mode == Mode::Queue),
         });
         Ok((self.invoker.call_resent(&request).await?, sent))
+    }
+
+    /// One `cancel`: `owner` stops waiting (leaves the queue; a grant made to it meanwhile is
+    /// released and handed on).
+    pub async fn cancel(&self, resource: &str, owner: &str) -> Result<CancelResponse, ClientError> {
+        self.invoker
+            .call(&Request::Cancel(CancelRequest {
+                resource_id: resource.into(),
+                owner: owner.into(),
+            }))
+            .await
     }
 
     /// One `release` of `owner`'s grant (the one with `fence`, when given: recommended, it makes a

@@ -1,12 +1,20 @@
 //! Waiting for a lock: the blocking acquire loop behind [`LockClient::acquire`],
-//! [`LockClient::acquire_timeout`] and [`LockClient::acquire_until`].
+//! [`LockClient::acquire_timeout`], [`LockClient::acquire_until`] and
+//! [`LockClient::acquire_cancellable`].
+//!
+//! By default a waiting acquire takes a place in the lock's FIFO queue and keeps it (one owner for
+//! the whole wait): each invoke either is the grant, or says the place (`position`) and when to
+//! come back; near the front, the invoke waits in-region (up to the client's wait chunk) and is
+//! answered the moment the lock is handed over. Giving up (timeout, cancellation) leaves the queue.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::client::LockClient;
 use crate::error::ClientError;
 use crate::guard::LockGuard;
 use crate::protocol::{new_owner_token, AcquireResponse, ErrorType};
+use crate::raw::Mode;
 
 /// What a waiting acquire knows after each refusal (for progress displays).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,22 +27,67 @@ pub struct WaitProgress {
     pub holder_expires_at_ms: Option<u64>,
     /// Refusals so far.
     pub refusals: u32,
-    /// DynamoDB requests the function spent on the latest refusal (its failed conditional writes).
+    /// DynamoDB requests the function spent on the latest refusal.
     pub last_attempts: u32,
+    /// The place in the queue (1 = next), when queued.
+    pub position: Option<u32>,
 }
 
 impl LockClient {
     /// Takes the lock, waiting until `deadline` (or forever when `None`); `progress` is called after
-    /// every refusal.
+    /// every refusal. At the deadline the wait leaves the queue and fails with
+    /// [`ClientError::Timeout`].
     pub async fn acquire_until(
         &self,
         resource: &str,
         deadline: Option<Instant>,
-        mut progress: impl FnMut(&WaitProgress),
+        progress: impl FnMut(&WaitProgress),
+    ) -> Result<LockGuard, ClientError> {
+        self.acquire_cancellable(resource, deadline, progress, std::future::pending())
+            .await
+    }
+
+    /// [`LockClient::acquire_until`] that also gives up when `cancel` completes (Ctrl-C, say): it
+    /// then leaves the queue (and releases a grant made meanwhile) and fails with
+    /// [`ClientError::Cancelled`].
+    pub async fn acquire_cancellable(
+        &self,
+        resource: &str,
+        deadline: Option<Instant>,
+        progress: impl FnMut(&WaitProgress),
+        cancel: impl Future<Output = ()>,
     ) -> Result<LockGuard, ClientError> {
         // One owner for the whole wait: every invoke, retried or not, is the same request for the
-        // same owner, so a lost answer is recovered by the next invoke instead of leaking a grant.
+        // same owner, so a lost answer is recovered by the next invoke instead of leaking a grant,
+        // and a queued waiter keeps its place.
         let owner = new_owner_token();
+        let waiting = self.wait_as(resource, &owner, deadline, progress);
+        tokio::pin!(waiting);
+        let outcome = tokio::select! {
+            outcome = &mut waiting => outcome,
+            () = cancel => Err(ClientError::Cancelled { resource_id: resource.to_string() }),
+        };
+        if matches!(
+            outcome,
+            Err(ClientError::Cancelled { .. } | ClientError::Timeout { .. })
+        ) && self.queueing
+        {
+            // Give the place up (and a grant made while the answer was on its way): best effort;
+            // a waiter that stops trying loses its place within LOCK_WAITER_TTL_MS anyway.
+            if let Err(e) = self.raw.cancel(resource, &owner).await {
+                tracing::warn!(resource = %resource, error = %e, "could not leave the queue; the place runs out by itself");
+            }
+        }
+        outcome
+    }
+
+    async fn wait_as(
+        &self,
+        resource: &str,
+        owner: &str,
+        deadline: Option<Instant>,
+        mut progress: impl FnMut(&WaitProgress),
+    ) -> Result<LockGuard, ClientError> {
         // Until an invoke goes unanswered (or fails), this owner cannot hold the lock unseen.
         let mut fresh = true;
         let started = Instant::now();
@@ -42,9 +95,14 @@ impl LockClient {
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let wait = left.map_or(self.wait_chunk, |l| l.min(self.wait_chunk));
-            let (hint_ms, holder_end, attempts) = match self
+            let mode = if self.queueing {
+                Mode::Queue
+            } else {
+                Mode::Try { fresh_owner: fresh }
+            };
+            let (hint_ms, holder_end, attempts, position) = match self
                 .raw
-                .acquire(resource, &owner, self.duration, wait, fresh)
+                .acquire(resource, owner, self.duration, wait, mode)
                 .await
             {
                 Ok((answer, sent)) => {
@@ -52,15 +110,18 @@ impl LockClient {
                     fresh &= !answer.resent();
                     match answer.answer {
                         AcquireResponse::Granted(g) => return Ok(self.guard(g, sent)),
-                        AcquireResponse::Busy(b) => {
-                            (b.retry_after_ms, b.holder_expires_at_ms, b.attempts)
-                        }
+                        AcquireResponse::Busy(b) => (
+                            b.retry_after_ms,
+                            b.holder_expires_at_ms,
+                            b.attempts,
+                            b.position,
+                        ),
                     }
                 }
                 Err(e) if waiting_cures(&e) => {
                     // The failed invoke may have granted this owner unseen.
                     fresh = false;
-                    (100, None, 0)
+                    (100, None, 0, None)
                 }
                 Err(e) => return Err(e),
             };
@@ -71,8 +132,13 @@ impl LockClient {
                 holder_expires_at_ms: holder_end,
                 refusals,
                 last_attempts: attempts,
+                position,
             });
-            let mut delay = poll_delay(hint_ms, refusals);
+            let mut delay = if self.queueing {
+                jittered(Duration::from_millis(hint_ms.max(1)))
+            } else {
+                poll_delay(hint_ms, refusals)
+            };
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -93,8 +159,14 @@ fn waiting_cures(e: &ClientError) -> bool {
     matches!(e, ClientError::Throttled(_)) || e.function_error_type() == Some(ErrorType::Throttled)
 }
 
-/// Delay before the next invoke after `refusals` refusals: the function's hint, but starting fast
-/// (5 ms) and doubling, with jitter so that waiters do not march in step.
+/// `d` give or take a fifth, so that waiters told the same hint do not come back in step.
+fn jittered(d: Duration) -> Duration {
+    let us = d.as_micros() as u64;
+    Duration::from_micros(us * 4 / 5 + fastrand::u64(0..=us * 2 / 5))
+}
+
+/// Delay before the next try (not queueing) after `refusals` refusals: the function's hint, but
+/// starting fast (5 ms) and doubling, with jitter so that waiters do not march in step.
 fn poll_delay(hint_ms: u64, refusals: u32) -> Duration {
     let ramp = 5u64.saturating_mul(1 << refusals.min(6).saturating_sub(1));
     let step = hint_ms.clamp(1, 1000).min(ramp).max(1);
@@ -111,6 +183,8 @@ mod tests {
         assert!(poll_delay(100, 10) >= Duration::from_millis(50));
         assert!(poll_delay(20, 10) <= Duration::from_millis(20));
         assert!(poll_delay(0, 1) > Duration::ZERO);
+        let j = jittered(Duration::from_millis(100));
+        assert!(j >= Duration::from_millis(80) && j <= Duration::from_millis(120));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lock_client::protocol::{new_owner_token, AcquireResponse};
+use lock_client::raw::Mode;
 use support::*;
 use test_support::contention::{race, Race};
 
@@ -25,13 +26,19 @@ async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
     let (r1, r2) = (r.clone(), r.clone());
     let history = race(
         race_spec,
-        move |lease| {
+        move |_, lease| {
             let (client, r) = (acquiring.clone(), r1.clone());
             async move {
                 let owner = new_owner_token();
                 let lease = Duration::from_millis(lease);
                 let (answer, _) = client
-                    .acquire(&r, &owner, lease, Duration::ZERO, true)
+                    .acquire(
+                        &r,
+                        &owner,
+                        lease,
+                        Duration::ZERO,
+                        Mode::Try { fresh_owner: true },
+                    )
                     .await
                     .unwrap();
                 match answer.answer {

@@ -38,7 +38,7 @@ async fn lease_end_in_table(resource: &str) -> Option<u64> {
 }
 
 /// The interleaving of the safety report (issue 1 there): `dlm run --duration 5s --wait 30s`, whose
-/// first acquire write is applied but its answer lost, after which DynamoDB throttles every request
+/// acquire write is applied but its answer lost, after which DynamoDB throttles every request
 /// for about four seconds, so that lock-fn answers `Throttled` and the client keeps waiting; its
 /// next invoke finds the grant (`reacquired`) with about a second of lease left. Then renewals fail
 /// (throttling again). The protected command must stop before the lease ends on lock-fn's clock,
@@ -66,6 +66,8 @@ async fn work_stops_before_the_lease_end_whichever_invoke_made_the_grant() {
         throttle: 1.0,
         ..Faults::default()
     };
+    // A queued acquire reads the item first, then takes the free lock with one write.
+    proxy.then(Step::Forward);
     proxy.then(Step::LoseAnswer(Duration::ZERO));
     proxy.set(throttling);
     let started = Instant::now();

@@ -12,17 +12,34 @@ pub const ENV_MAX_DURATION_MS: &str = "LOCK_MAX_DURATION_MS";
 pub const ENV_DEADLINE_MARGIN_MS: &str = "LOCK_DEADLINE_MARGIN_MS";
 /// Environment variable for how many times one throttled or failed write is tried in all.
 pub const ENV_STORE_ATTEMPTS: &str = "LOCK_STORE_ATTEMPTS";
-/// Environment variable for the mean interval between one waiter's attempts during `wait_ms`.
+/// Environment variable for the mean interval between one waiter's attempts during a `wait_ms`
+/// that does not queue (`"queue": false`).
 pub const ENV_WAIT_POLL_MS: &str = "LOCK_WAIT_POLL_MS";
+/// Environment variable for the queue's cap (a full queue answers busy).
+pub const ENV_MAX_WAITERS: &str = "LOCK_MAX_WAITERS";
+/// Environment variable for how long a waiter keeps its place without trying again.
+pub const ENV_WAITER_TTL_MS: &str = "LOCK_WAITER_TTL_MS";
+/// Environment variable for how often the head of the queue looks (a strongly consistent read).
+pub const ENV_HEAD_POLL_MS: &str = "LOCK_HEAD_POLL_MS";
+/// Environment variable for how many places at the front of the queue may wait in-function.
+pub const ENV_ACTIVE_WAITERS: &str = "LOCK_ACTIVE_WAITERS";
+/// Environment variable for the lease a handoff gives a waiter that is not waiting in-function
+/// (it becomes its full lease when the waiter comes back and claims it).
+pub const ENV_CLAIM_MS: &str = "LOCK_CLAIM_MS";
 
 /// Every environment variable lock-fn reads (the SAM template must only set these).
-pub const ALL_ENV: [&str; 6] = [
+pub const ALL_ENV: [&str; 11] = [
     ENV_TABLE,
     ENV_DEFAULT_DURATION_MS,
     ENV_MAX_DURATION_MS,
     ENV_DEADLINE_MARGIN_MS,
     ENV_STORE_ATTEMPTS,
     ENV_WAIT_POLL_MS,
+    ENV_MAX_WAITERS,
+    ENV_WAITER_TTL_MS,
+    ENV_HEAD_POLL_MS,
+    ENV_ACTIVE_WAITERS,
+    ENV_CLAIM_MS,
 ];
 
 /// dynamo-dlm's default table name, so both can share one table without configuration.
@@ -41,8 +58,19 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// Attempts per write when DynamoDB throttles or fails transiently (1 = no retry).
     pub store_attempts: u32,
-    /// Mean interval between one waiter's attempts while an acquire waits (`wait_ms`).
+    /// Mean interval between one waiter's attempts while an acquire waits without queueing.
     pub wait_poll: Duration,
+    /// The queue's cap.
+    pub max_waiters: usize,
+    /// A waiter that does not try again within this long loses its place.
+    pub waiter_ttl: Duration,
+    /// How often the head of the queue looks while it waits in-function.
+    pub head_poll: Duration,
+    /// How many places at the front of the queue may wait in-function (the others are answered at
+    /// once with a hint of when to come back): bounds the function instances waiting takes.
+    pub active_waiters: usize,
+    /// The lease a handoff gives a waiter that is not waiting in-function, until it claims it.
+    pub claim: Duration,
 }
 
 impl Default for Config {
@@ -54,6 +82,11 @@ impl Default for Config {
             deadline_margin: Duration::from_millis(300),
             store_attempts: 6,
             wait_poll: Duration::from_millis(64),
+            max_waiters: 64,
+            waiter_ttl: Duration::from_secs(5),
+            head_poll: Duration::from_millis(2),
+            active_waiters: 2,
+            claim: Duration::from_secs(2),
         }
     }
 }
@@ -93,6 +126,26 @@ impl Config {
                     }),
             }
         };
+        let count = |name: &str,
+                     default: usize,
+                     range: std::ops::RangeInclusive<usize>|
+         -> Result<usize, ConfigError> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "{name}={v:?} must be {} to {}",
+                            range.start(),
+                            range.end()
+                        ))
+                    }),
+            }
+        };
         let table = lookup(ENV_TABLE).unwrap_or(defaults.table);
         if table.len() < 3 || table.len() > 255 {
             return Err(ConfigError(format!(
@@ -105,6 +158,12 @@ impl Config {
             max_duration: millis(ENV_MAX_DURATION_MS, defaults.max_duration)?,
             deadline_margin: millis(ENV_DEADLINE_MARGIN_MS, defaults.deadline_margin)?,
             wait_poll: millis(ENV_WAIT_POLL_MS, defaults.wait_poll)?.max(Duration::from_millis(1)),
+            waiter_ttl: millis(ENV_WAITER_TTL_MS, defaults.waiter_ttl)?
+                .max(Duration::from_millis(100)),
+            head_poll: millis(ENV_HEAD_POLL_MS, defaults.head_poll)?.max(Duration::from_millis(1)),
+            claim: millis(ENV_CLAIM_MS, defaults.claim)?.max(Duration::from_millis(10)),
+            max_waiters: count(ENV_MAX_WAITERS, defaults.max_waiters, 1..=256)?,
+            active_waiters: count(ENV_ACTIVE_WAITERS, defaults.active_waiters, 1..=16)?,
             store_attempts: match lookup(ENV_STORE_ATTEMPTS) {
                 None => defaults.store_attempts,
                 Some(v) => v
@@ -174,6 +233,8 @@ mod tests {
         ])
         .is_err());
         assert!(from(&[(ENV_STORE_ATTEMPTS, "0")]).is_err());
+        assert!(from(&[(ENV_MAX_WAITERS, "0")]).is_err());
+        assert_eq!(from(&[(ENV_MAX_WAITERS, "8")]).unwrap().max_waiters, 8);
         assert!(from(&[(ENV_TABLE, "x")]).is_err());
     }
 }

@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use lock_protocol::{
     new_owner_token, owner_digest, AcquireRequest, AcquireResponse, Busy, DescribeRequest,
-    DescribeResponse, Grant, OnBusy, ReleaseRequest, ReleaseResponse, RenewRequest, RenewResponse,
-    Renewal, Request,
+    DescribeResponse, Grant, OnBusy, QueuedWaiter, RenewRequest, RenewResponse, Renewal, Request,
 };
 use tracing::warn;
 
@@ -16,7 +18,7 @@ use crate::error::LockError;
 use crate::item::LockItem;
 use crate::owner::redact;
 use crate::reply::Reply;
-use crate::store::{AcquireWrite, LockStore, ReleaseWrite};
+use crate::store::{AcquireWrite, LockStore};
 
 /// Retry hint given with a refusal when the holder's lease end is unknown.
 pub const UNKNOWN_HOLDER_RETRY_MS: u64 = 20;
@@ -26,9 +28,17 @@ pub const MAX_RETRY_HINT_MS: u64 = 100;
 /// Executes lock operations against one table.
 #[derive(Debug, Clone)]
 pub struct LockEngine {
-    store: LockStore,
-    config: Config,
+    pub(crate) store: LockStore,
+    pub(crate) config: Config,
+    /// Resources this instance saw with a live queue recently (a hint only: a release of such a
+    /// resource reads first instead of trying the write that hands nothing on).
+    hot: Arc<Mutex<HashMap<String, u64>>>,
 }
+
+/// How long a queue seen on a resource keeps it "hot" for this instance's releases.
+const HOT_FOR_MS: u64 = 10_000;
+/// At most this many hot resources are remembered (the map is cleared when full).
+const HOT_CAPACITY: usize = 4096;
 
 /// An answer and the number of DynamoDB requests it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +52,31 @@ pub struct Executed {
 impl LockEngine {
     /// An engine over `store`, with `config`'s defaults and limits.
     pub fn new(store: LockStore, config: Config) -> Self {
-        LockEngine { store, config }
+        LockEngine {
+            store,
+            config,
+            hot: Arc::default(),
+        }
+    }
+
+    /// Notes whether `resource` has a live queue (seen at `now`).
+    pub(crate) fn note_queue(&self, resource: &str, live: bool, now: u64) {
+        let mut hot = self.hot.lock().expect("hot map");
+        if live {
+            if hot.len() >= HOT_CAPACITY {
+                hot.clear();
+            }
+            hot.insert(resource.to_string(), now);
+        } else {
+            hot.remove(resource);
+        }
+    }
+
+    /// Whether this instance saw a live queue on `resource` lately.
+    pub(crate) fn queue_seen(&self, resource: &str, now: u64) -> bool {
+        let hot = self.hot.lock().expect("hot map");
+        hot.get(resource)
+            .is_some_and(|seen| now.saturating_sub(*seen) < HOT_FOR_MS)
     }
 
     /// The engine's settings.
@@ -63,31 +97,43 @@ impl LockEngine {
             Request::Release(r) => self.release(r, deadline_ms).await,
             Request::Renew(r) => self.renew(r, deadline_ms).await,
             Request::Describe(r) => self.describe(r, deadline_ms).await,
+            Request::Cancel(r) => self.cancel(r, deadline_ms).await,
         }
     }
 
     /// When the store calls of an invocation with `deadline_ms` must be done by.
-    fn stop_at(&self, deadline_ms: Option<u64>) -> Option<u64> {
+    pub(crate) fn stop_at(&self, deadline_ms: Option<u64>) -> Option<u64> {
         let margin = self.config.deadline_margin.as_millis() as u64;
         deadline_ms.map(|d| d.saturating_sub(margin / 2))
     }
 
-    /// Acquire: one conditional write, repeated with jittered polling while `wait_ms` allows.
+    /// When an acquire of an invocation with `deadline_ms` stops waiting (`wait_ms` from now, but
+    /// `LOCK_DEADLINE_MARGIN_MS` before the deadline at the latest).
+    pub(crate) fn wait_until(&self, wait_ms: u64, deadline_ms: Option<u64>) -> u64 {
+        let mut until = now_ms().saturating_add(wait_ms);
+        if let Some(deadline) = deadline_ms {
+            let margin = self.config.deadline_margin.as_millis() as u64;
+            until = until.min(deadline.saturating_sub(margin));
+        }
+        until
+    }
+
+    /// Acquire: queued (`queue`, or `wait_ms > 0`; see `acquire_queued.rs`), or a single try,
+    /// repeated with jittered polling while a `wait_ms` without queueing allows.
     pub async fn acquire(
         &self,
         req: AcquireRequest,
         deadline_ms: Option<u64>,
     ) -> Result<Executed, LockError> {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
+        if req.queues() {
+            return self.acquire_queued(req, duration_ms, deadline_ms).await;
+        }
         let caller_owner = req.owner.is_some();
         let owner = req.owner.unwrap_or_else(new_owner_token);
         let digest = owner_digest(&owner);
         let stop_at = self.stop_at(deadline_ms);
-        let mut wait_until = now_ms().saturating_add(req.wait_ms);
-        if let Some(deadline) = deadline_ms {
-            let margin = self.config.deadline_margin.as_millis() as u64;
-            wait_until = wait_until.min(deadline.saturating_sub(margin));
-        }
+        let wait_until = self.wait_until(req.wait_ms, deadline_ms);
         // Whether this owner may already hold the lock: it chose its own token (a retried call), or
         // one of our writes failed in a way that may have been applied.
         let mut may_hold = caller_owner && !req.fresh_owner;
@@ -152,7 +198,13 @@ impl LockEngine {
                     holder_expires_at_ms: holder_end,
                     holder_fence: holder.as_ref().and_then(|h| h.fence),
                     attempts: requests,
-                    holder: holder.and_then(|h| h.holder),
+                    holder: holder.as_ref().and_then(|h| h.holder.clone()),
+                    queued: false,
+                    position: None,
+                    queue_length: holder
+                        .as_ref()
+                        .map(|h| h.live_waiters(now) as u32)
+                        .filter(|n| *n > 0),
                 };
                 return match req.on_busy {
                     OnBusy::Result => Ok(Executed {
@@ -165,81 +217,6 @@ impl LockEngine {
             // The last attempt falls on the end of the wait.
             tokio::time::sleep(delay.min(Duration::from_millis(wait_until - now))).await;
         }
-    }
-
-    /// Release: holder-only; `released:false` (and a WARNING) when the lease had ended or was taken.
-    ///
-    /// `released: true` is answered only when this release (or an earlier attempt of it) ended the
-    /// lease it names: lock-fn's own retries recognise their first attempt by this invocation's
-    /// nonce; a release that names its fence is recognised by that grant's slot, also when the
-    /// caller repeats it after a lost answer. A record of another grant never answers for this one.
-    pub async fn release(
-        &self,
-        req: ReleaseRequest,
-        deadline_ms: Option<u64>,
-    ) -> Result<Executed, LockError> {
-        let stop_at = self.stop_at(deadline_ms);
-        let digest = owner_digest(&req.owner);
-        let nonce = new_owner_token();
-        let write = self
-            .store
-            .release(&req.resource_id, &digest, req.fence, &nonce, stop_at)
-            .await?;
-        let mut requests = write.attempts;
-        // Whether a refusal may still be this very release (or, fenced, a repeat of it).
-        let may_be_ours = write.ambiguous || req.fence.is_some();
-        let mut current = None;
-        let released_at_ms = match write.value {
-            ReleaseWrite::Released { at_ms } => Some(at_ms),
-            ReleaseWrite::NotHolder(Some(old)) => {
-                let found = match req.fence {
-                    Some(fence) => old.released_in_slot(&digest, fence),
-                    None => old.released_with_nonce(&nonce),
-                };
-                current = Some(old);
-                found
-            }
-            ReleaseWrite::NotHolder(None) if may_be_ours => {
-                let confirm = self
-                    .store
-                    .confirm_released(&req.resource_id, &digest, req.fence, &nonce, stop_at)
-                    .await
-                    .map_err(|e| e.or_maybe_applied(write.ambiguous))?;
-                requests += confirm.attempts;
-                confirm.value
-            }
-            ReleaseWrite::NotHolder(None) => None,
-        };
-        // An attempt may have been applied unseen and no record says so. For a fenced release the
-        // absence is proof when the grant's slot cannot have been reused yet: fewer than
-        // RELEASE_SLOTS grants followed it (one read, on this rare path only).
-        let mut uncertain = released_at_ms.is_none() && write.ambiguous;
-        if let (true, Some(fence)) = (uncertain, req.fence) {
-            if current.is_none() {
-                let read = self.store.read(&req.resource_id, stop_at).await;
-                if let Ok(read) = read {
-                    requests += read.attempts;
-                    current = read.value;
-                }
-            }
-            let slot_kept = current
-                .and_then(|item| item.fence)
-                .is_some_and(|now| now < fence.saturating_add(crate::item::RELEASE_SLOTS));
-            uncertain = !slot_kept;
-        }
-        if released_at_ms.is_none() {
-            warn!(resource = %req.resource_id, owner = %redact(&req.owner),
-                "release by a non-holder: the lease had expired and/or another owner took the lock");
-        }
-        Ok(Executed {
-            reply: Reply::Release(ReleaseResponse {
-                released: released_at_ms.is_some(),
-                resource_id: req.resource_id,
-                released_at_ms,
-                uncertain,
-            }),
-            requests,
-        })
     }
 
     /// Renew: moves the holder's lease end to now + duration; the fence stays.
@@ -293,10 +270,22 @@ impl LockEngine {
             .store
             .read(&req.resource_id, self.stop_at(deadline_ms))
             .await?;
-        let held = read.value.filter(|item| item.is_held_at(read.now_ms));
+        let now = read.now_ms;
+        let queue: Vec<QueuedWaiter> = read
+            .value
+            .iter()
+            .flat_map(|item| item.waiters.iter())
+            .filter(|w| w.alive_at(now))
+            .map(|w| QueuedWaiter {
+                owner: w.digest.clone(),
+                holder: w.holder.clone(),
+                waiting_now: w.active_at(now),
+            })
+            .collect();
+        let held = read.value.filter(|item| item.is_held_at(now));
         let yours = req.owner.as_deref().map(|owner| {
             held.as_ref()
-                .is_some_and(|h| h.held_by(&owner_digest(owner), read.now_ms))
+                .is_some_and(|h| h.held_by(&owner_digest(owner), now))
         });
         Ok(Executed {
             reply: Reply::Describe(DescribeResponse {
@@ -307,6 +296,8 @@ impl LockEngine {
                 owner: held.as_ref().and_then(LockItem::public_owner),
                 holder: held.and_then(|h| h.holder),
                 yours,
+                queue_length: queue.len() as u32,
+                queue,
             }),
             requests: read.attempts,
         })
@@ -325,7 +316,7 @@ impl LockEngine {
     }
 }
 
-fn granted(grant: Grant, requests: u32) -> Executed {
+pub(crate) fn granted(grant: Grant, requests: u32) -> Executed {
     Executed {
         reply: Reply::Acquire(AcquireResponse::Granted(grant)),
         requests,
@@ -334,7 +325,7 @@ fn granted(grant: Grant, requests: u32) -> Executed {
 
 /// The grant answer for an item `owner` holds; `expires_in_ms` by the clock now, after every
 /// write of the invocation.
-fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u32) -> Grant {
+pub(crate) fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u32) -> Grant {
     let expires_at_ms = item.expires_at_ms.unwrap_or_default();
     let acquired_at_ms = item.acquired_at_ms.unwrap_or_default();
     Grant {
@@ -353,7 +344,7 @@ fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u32) -> Gran
 
 /// When a refused caller should try again: when the holder's lease ends, but no later than
 /// [`MAX_RETRY_HINT_MS`] (holders often release early).
-fn retry_hint(holder_end: Option<u64>, now: u64) -> u64 {
+pub(crate) fn retry_hint(holder_end: Option<u64>, now: u64) -> u64 {
     match holder_end {
         Some(end) => end.saturating_sub(now).clamp(1, MAX_RETRY_HINT_MS),
         None => UNKNOWN_HOLDER_RETRY_MS,

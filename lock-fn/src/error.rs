@@ -93,7 +93,7 @@ mod tests {
                     holder_expires_at_ms: Some(9),
                     holder_fence: None,
                     attempts: 1,
-                    holder: None,
+                    ..Busy::default()
                 }),
                 "LockBusy",
             ),
@@ -149,7 +149,7 @@ mod tests {
             holder_expires_at_ms: Some(1000),
             holder_fence: None,
             attempts: 1,
-            holder: None,
+            ..Busy::default()
         });
         assert_eq!(
             e.to_string(),

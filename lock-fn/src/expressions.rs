@@ -53,20 +53,164 @@ pub const RELEASE_FENCED_UPDATE: &str =
      released_at_ms = :now_ms, released_fence = fence, #slot = :record \
      REMOVE release_code, acquired_at_ms, holder";
 
-/// A repeated fenced release (its first answer lost, in lock-fn or on the way to the caller) is
-/// recognised by its slot: that grant's fence and owner digest.
-pub const SLOT_RELEASED_CONDITION: &str = "#slot.f = :fence AND #slot.o = :owner";
-/// The confirming write for [`SLOT_RELEASED_CONDITION`] changes nothing.
-pub const CONFIRM_SLOT_UPDATE: &str = "SET #slot.o = :owner";
-
-/// lock-fn's own retry of a release recognises an earlier attempt of the same invocation by its
-/// nonce (never by owner alone: an older grant's release record must not answer for a newer one).
-pub const NONCE_RELEASED_CONDITION: &str = "released_nonce = :nonce";
-/// The confirming write for [`NONCE_RELEASED_CONDITION`] changes nothing.
-pub const CONFIRM_NONCE_UPDATE: &str = "SET released_nonce = :nonce";
-
 /// Re-acquire by the current holder writes nothing new: it only confirms (and returns) the grant.
 pub const CONFIRM_UPDATE: &str = "SET release_code = :owner";
+
+/// Nobody is queued and alive (`qx`, the latest alive-until a waiter wrote, has passed).
+pub const NO_LIVE_QUEUE: &str = "(attribute_not_exists(qx) OR qx <= :now_ms)";
+
+/// A single try (an acquire that does not queue) is granted only when [`ACQUIRE_CONDITION`] holds
+/// and nobody is queued and alive: no barging past waiters.
+pub const TRY_ACQUIRE_CONDITION: &str =
+    "(attribute_not_exists(resource_id) OR expires_at_ms <= :now_ms \
+     OR (attribute_not_exists(expires_at_ms) AND expires <= :now_s)) \
+     AND (attribute_not_exists(qx) OR qx <= :now_ms)";
+
+/// [`HOLDER_SINCE_CONDITION`] (an unfenced release) when nobody is queued and alive: the release
+/// that hands nothing on.
+pub const RELEASE_ALONE_CONDITION: &str =
+    "release_code = :owner AND expires_at_ms > :now_ms AND acquired_at_ms <= :since_ms \
+     AND (attribute_not_exists(qx) OR qx <= :now_ms)";
+
+/// [`HOLDER_FENCE_CONDITION`] (a fenced release) when nobody is queued and alive.
+pub const RELEASE_FENCED_ALONE_CONDITION: &str =
+    "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence \
+     AND (attribute_not_exists(qx) OR qx <= :now_ms)";
+
+/// The grant a queued acquire takes (as [`ACQUIRE_UPDATE`], clearing a pending claim).
+pub const TAKE_SET: &str =
+    "release_code = :owner, expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge, \
+     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one";
+
+/// The grant a release hands to the next waiter in the same write: its owner digest and lease
+/// (`:next_*`), a new fence, and how long the releaser held (`hold_ms`, the waiters' poll hint).
+pub const HANDOFF_SET: &str =
+    "release_code = :next, expires_at_ms = :next_exp_ms, expires = :next_exp_s, \
+     purge_at = :next_purge, acquired_at_ms = :now_ms, fence = fence + :one, hold_ms = :hold";
+
+/// What every release records of itself (see [`RELEASE_UPDATE`]); `released_fence = fence` reads
+/// the fence before the write, also when the same write raises it for a handoff.
+pub const RELEASE_RECORD_SET: &str =
+    "released_nonce = :nonce, released_at_ms = :now_ms, released_fence = fence";
+
+/// The end of a lease with nobody to hand it to (see [`RELEASE_UPDATE`]).
+pub const RELEASE_END_SET: &str = "expires_at_ms = :now_ms, expires = :now_s, purge_at = :purge";
+
+/// A waiter joins the tail of the queue, once (`wset` holds the queued digests): its entry goes to
+/// the end of `waiters`, its digest into `wset`, and `qx` marks the queue alive until its entry's
+/// `x`. A full queue refuses.
+pub const JOIN_CONDITION: &str = "(attribute_not_exists(wset) OR NOT contains(wset, :me)) \
+     AND (attribute_not_exists(waiters) OR size(waiters) < :cap)";
+/// The update for [`JOIN_CONDITION`].
+pub const JOIN_UPDATE: &str =
+    "SET waiters = list_append(if_not_exists(waiters, :empty), :entry), qx = :x ADD wset :me_set";
+
+/// A claim: the waiter the lock was handed to (with a short claim lease) takes its full lease.
+pub const CLAIM_CONDITION: &str =
+    "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence AND attribute_exists(claim_d)";
+/// The update for [`CLAIM_CONDITION`].
+pub const CLAIM_UPDATE: &str =
+    "SET expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge REMOVE claim_d";
+
+/// Whether `expression` has an `OR` outside all parentheses.
+fn has_top_level_or(expression: &str) -> bool {
+    let mut depth = 0i32;
+    let bytes = expression.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b' ' if depth == 0 && expression[i..].starts_with(" OR ") => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// A conditional update put together from the named fragments above plus a queue edit: each
+/// removed entry `waiters[i]` is checked to still be the one the snapshot showed (`.w`) and, for a
+/// dead one, still dead (`.x <= :now_ms`); entries go in descending index order (DynamoDB removes
+/// them all from the original list; dynalite removes one after another, and descending order means
+/// the same to both).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    /// `SET` actions.
+    pub set: Vec<String>,
+    /// `REMOVE` actions.
+    pub remove: Vec<String>,
+    /// `ADD` actions.
+    pub add: Vec<String>,
+    /// `DELETE` actions.
+    pub delete: Vec<String>,
+    /// Conditions, ANDed.
+    pub conditions: Vec<String>,
+    /// Placeholder values.
+    pub values: Vec<(String, aws_sdk_dynamodb::types::AttributeValue)>,
+    /// Placeholder names.
+    pub names: Vec<(String, String)>,
+}
+
+impl Update {
+    /// The update expression.
+    pub fn expression(&self) -> String {
+        let mut parts = Vec::new();
+        for (keyword, actions) in [
+            ("SET", &self.set),
+            ("REMOVE", &self.remove),
+            ("ADD", &self.add),
+            ("DELETE", &self.delete),
+        ] {
+            if !actions.is_empty() {
+                parts.push(format!("{keyword} {}", actions.join(", ")));
+            }
+        }
+        parts.join(" ")
+    }
+
+    /// The condition expression: the conditions ANDed, each in parentheses only where it needs
+    /// them (a top-level `OR`; DynamoDB rejects redundant parentheses).
+    pub fn condition(&self) -> String {
+        self.conditions
+            .iter()
+            .map(|c| {
+                if has_top_level_or(c) {
+                    format!("({c})")
+                } else {
+                    c.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// Adds the queue edit's checks and removals.
+    pub fn with_edit(mut self, edit: &crate::queue::Edit) -> Self {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        for (i, digest, dead) in &edit.removed {
+            self.conditions.push(format!("waiters[{i}].w = :qw{i}"));
+            if *dead {
+                self.conditions.push(format!("waiters[{i}].x <= :now_ms"));
+            }
+            self.values
+                .push((format!(":qw{i}"), AttributeValue::S(digest.clone())));
+        }
+        for (i, _, _) in edit.removed.iter().rev() {
+            self.remove.push(format!("waiters[{i}]"));
+        }
+        if !edit.removed.is_empty() {
+            self.delete.push("wset :gone".into());
+            self.values
+                .push((":gone".into(), AttributeValue::Ss(edit.digests())));
+        }
+        if let Some(len) = edit.empties_at_len {
+            self.conditions.push("size(waiters) = :qlen".into());
+            self.values
+                .push((":qlen".into(), AttributeValue::N(len.to_string())));
+            self.remove.push("qx".into());
+        }
+        self
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -87,6 +231,11 @@ mod tests {
             ATTR_RELEASED_NONCE,
             ATTR_RELEASED_FENCE,
             ATTR_RELEASED_AT_MS,
+            ATTR_WAITERS,
+            ATTR_WAITER_SET,
+            ATTR_QUEUE_ALIVE_UNTIL,
+            ATTR_CLAIM_MS,
+            ATTR_HOLD_MS,
         ];
         let keywords = [
             "SET",
@@ -94,7 +243,13 @@ mod tests {
             "OR",
             "AND",
             "attribute_not_exists",
+            "attribute_exists",
             "if_not_exists",
+            "list_append",
+            "contains",
+            "size",
+            "NOT",
+            "ADD",
         ];
         for e in [
             ACQUIRE_CONDITION,
@@ -104,20 +259,26 @@ mod tests {
             HOLDER_SINCE_CONDITION,
             RENEW_UPDATE,
             RELEASE_UPDATE,
-            NONCE_RELEASED_CONDITION,
-            CONFIRM_NONCE_UPDATE,
             CONFIRM_UPDATE,
             HOLDER_FENCE_CONDITION,
             RELEASE_FENCED_UPDATE,
-            SLOT_RELEASED_CONDITION,
-            CONFIRM_SLOT_UPDATE,
+            NO_LIVE_QUEUE,
+            TRY_ACQUIRE_CONDITION,
+            RELEASE_ALONE_CONDITION,
+            RELEASE_FENCED_ALONE_CONDITION,
+            TAKE_SET,
+            HANDOFF_SET,
+            RELEASE_RECORD_SET,
+            RELEASE_END_SET,
+            JOIN_CONDITION,
+            JOIN_UPDATE,
+            CLAIM_CONDITION,
+            CLAIM_UPDATE,
         ] {
-            // `#slot` names a release slot; `f` and `o` are the fields of its record.
-            let e = e
-                .replace("#slot.f", "")
-                .replace("#slot.o", "")
-                .replace("#slot", "");
+            // `#slot` names a release slot.
+            let e = e.replace("#slot", "");
             for word in e.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
+                let word = word.trim_start_matches(|c: char| c.is_ascii_digit());
                 if word.is_empty() || word.starts_with(':') || keywords.contains(&word) {
                     continue;
                 }
@@ -127,5 +288,76 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod composed {
+    use super::*;
+    use crate::queue::Edit;
+
+    #[test]
+    fn the_composed_conditions_are_the_named_ones() {
+        assert_eq!(
+            TRY_ACQUIRE_CONDITION.split_whitespace().collect::<Vec<_>>(),
+            format!("({ACQUIRE_CONDITION}) AND {NO_LIVE_QUEUE}")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            RELEASE_ALONE_CONDITION
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            format!("{HOLDER_SINCE_CONDITION} AND {NO_LIVE_QUEUE}")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            RELEASE_FENCED_ALONE_CONDITION
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            format!("{HOLDER_FENCE_CONDITION} AND {NO_LIVE_QUEUE}")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn an_edit_checks_what_it_removes_and_removes_from_the_end() {
+        let u = Update {
+            set: vec![TAKE_SET.into()],
+            conditions: vec![ACQUIRE_CONDITION.into()],
+            ..Update::default()
+        }
+        .with_edit(&Edit {
+            removed: vec![(0, "dead".into(), true), (2, "me".into(), false)],
+            empties_at_len: Some(3),
+        });
+        assert!(u
+            .expression()
+            .ends_with("REMOVE waiters[2], waiters[0], qx DELETE wset :gone"));
+        let c = u.condition();
+        for part in [
+            "waiters[0].w = :qw0 AND",
+            "waiters[0].x <= :now_ms AND",
+            "waiters[2].w = :qw2 AND",
+            "size(waiters) = :qlen",
+        ] {
+            assert!(c.contains(part), "{c}");
+        }
+        assert!(c.starts_with(&format!("({ACQUIRE_CONDITION}) AND")), "{c}");
+        assert!(!c.contains("(("), "no redundant parentheses: {c}");
+        let with_queue_check = Update {
+            conditions: vec![HOLDER_CONDITION.into(), NO_LIVE_QUEUE.into()],
+            ..Update::default()
+        };
+        assert_eq!(
+            with_queue_check.condition(),
+            format!("{HOLDER_CONDITION} AND {NO_LIVE_QUEUE}")
+        );
+        assert!(
+            !c.contains("waiters[2].x"),
+            "the taker's own entry need not be dead: {c}"
+        );
     }
 }

@@ -34,6 +34,18 @@ pub const ATTR_RELEASED_NONCE: &str = "released_nonce";
 pub const ATTR_RELEASED_FENCE: &str = "released_fence";
 /// When the last release happened, epoch ms.
 pub const ATTR_RELEASED_AT_MS: &str = "released_at_ms";
+/// The FIFO queue: a list of waiter maps `{w: owner digest, d: lease ms, x: alive until ms,
+/// a: waiting in-function until ms, h: label}`, in the order they joined.
+pub const ATTR_WAITERS: &str = "waiters";
+/// The queued owners' digests as a string set (for `contains` in conditions; absent when empty).
+pub const ATTR_WAITER_SET: &str = "wset";
+/// The latest "alive until" any waiter wrote (ms): someone is queued and alive while it is ahead.
+pub const ATTR_QUEUE_ALIVE_UNTIL: &str = "qx";
+/// A handoff to a waiter that is not waiting in-function: the full lease (ms) it gets on claiming.
+pub const ATTR_CLAIM_MS: &str = "claim_d";
+/// How long the last grant handed on by a release was held (ms): the waiters' poll hint.
+pub const ATTR_HOLD_MS: &str = "hold_ms";
+
 /// How many fenced releases stay recognisable (slots `rel_0` .. `rel_7`). Each slot holds a fence,
 /// a 32-character owner digest and a time: about 60 bytes.
 pub const RELEASE_SLOTS: u64 = 8;
@@ -73,6 +85,41 @@ pub struct LockItem {
     pub last_release: Option<LastRelease>,
     /// Recent fenced releases, from the `rel_*` slots.
     pub slot_releases: Vec<SlotRelease>,
+    /// The queue, in order (dead waiters included until someone prunes them).
+    pub waiters: Vec<Waiter>,
+    /// `qx`: the latest alive-until a waiter wrote.
+    pub queue_alive_until_ms: Option<u64>,
+    /// `claim_d`: the grant was handed to a waiter that has yet to claim its full lease.
+    pub claim_ms: Option<u64>,
+    /// `hold_ms`: how long the last handed-on grant was held.
+    pub hold_ms: Option<u64>,
+}
+
+/// One waiter in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiter {
+    /// Its owner digest.
+    pub digest: String,
+    /// The lease it asked for, ms.
+    pub duration_ms: u64,
+    /// It keeps its place until then (epoch ms) unless it tries again.
+    pub alive_until_ms: u64,
+    /// An invocation waits for it in-function until then (epoch ms; 0: none).
+    pub active_until_ms: u64,
+    /// Its public label.
+    pub holder: Option<String>,
+}
+
+impl Waiter {
+    /// Whether it still has its place at `now_ms`.
+    pub fn alive_at(&self, now_ms: u64) -> bool {
+        self.alive_until_ms > now_ms
+    }
+
+    /// Whether an invocation waits for it in-function at `now_ms`.
+    pub fn active_at(&self, now_ms: u64) -> bool {
+        self.active_until_ms > now_ms
+    }
 }
 
 /// The record the last release left in the item.
@@ -154,6 +201,21 @@ impl LockItem {
             .map(|r| r.at_ms)
     }
 
+    /// Where the owner with digest `digest` stands in the queue (list index), if queued.
+    pub fn queue_index(&self, digest: &str) -> Option<usize> {
+        self.waiters.iter().position(|w| w.digest == digest)
+    }
+
+    /// How many waiters still have their place at `now_ms`.
+    pub fn live_waiters(&self, now_ms: u64) -> usize {
+        self.waiters.iter().filter(|w| w.alive_at(now_ms)).count()
+    }
+
+    /// Whether anyone is queued and alive at `now_ms` by the rule the try condition applies (`qx`).
+    pub fn queue_alive_at(&self, now_ms: u64) -> bool {
+        self.queue_alive_until_ms.is_some_and(|qx| qx > now_ms)
+    }
+
     /// When the release made by the invocation with `nonce` happened, if it is still the last one.
     pub fn released_with_nonce(&self, nonce: &str) -> Option<u64> {
         self.last_release
@@ -201,8 +263,36 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
                     })
                 })
                 .collect::<Result<_, ItemFormatError>>()?,
+            waiters: match map.get(ATTR_WAITERS) {
+                None | Some(AttributeValue::Null(_)) => Vec::new(),
+                Some(AttributeValue::L(list)) => list
+                    .iter()
+                    .map(waiter)
+                    .collect::<Result<_, ItemFormatError>>()?,
+                Some(other) => {
+                    return Err(ItemFormatError(format!(
+                        "`{ATTR_WAITERS}` is {other:?}, not a list"
+                    )))
+                }
+            },
+            queue_alive_until_ms: number(map, ATTR_QUEUE_ALIVE_UNTIL)?,
+            claim_ms: number(map, ATTR_CLAIM_MS)?,
+            hold_ms: number(map, ATTR_HOLD_MS)?,
         })
     }
+}
+
+fn waiter(v: &AttributeValue) -> Result<Waiter, ItemFormatError> {
+    let AttributeValue::M(m) = v else {
+        return Err(ItemFormatError(format!("a waiter is {v:?}, not a map")));
+    };
+    Ok(Waiter {
+        digest: string(m, "w")?.ok_or_else(|| ItemFormatError("a waiter has no `w`".into()))?,
+        duration_ms: number(m, "d")?.unwrap_or_default(),
+        alive_until_ms: number(m, "x")?.unwrap_or_default(),
+        active_until_ms: number(m, "a")?.unwrap_or_default(),
+        holder: string(m, "h")?,
+    })
 }
 
 fn string(
@@ -325,6 +415,35 @@ mod tests {
             "naming its release code is not holding it"
         );
         assert_eq!(item.public_owner(), Some(owner_digest("abc")));
+    }
+
+    #[test]
+    fn the_queue_maps_in_order() {
+        let entry = |w: &str, x: &str| {
+            AttributeValue::M(map(&[
+                ("w", s(w)),
+                ("d", n("1000")),
+                ("x", n(x)),
+                ("a", n("0")),
+            ]))
+        };
+        let item = LockItem::try_from(&map(&[
+            (ATTR_RESOURCE_ID, s("r")),
+            (
+                ATTR_WAITERS,
+                AttributeValue::L(vec![entry("a", "5"), entry("b", "50")]),
+            ),
+            (ATTR_QUEUE_ALIVE_UNTIL, n("50")),
+        ]))
+        .unwrap();
+        assert_eq!(item.queue_index("b"), Some(1));
+        assert_eq!(item.live_waiters(10), 1, "a's place ran out at 5");
+        assert!(item.queue_alive_at(49) && !item.queue_alive_at(50));
+        assert!(LockItem::try_from(&map(&[
+            (ATTR_RESOURCE_ID, s("r")),
+            (ATTR_WAITERS, AttributeValue::L(vec![n("1")])),
+        ]))
+        .is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! lock-fn: a distributed lock whose every operation is one DynamoDB conditional write, run as an
 //! AWS Lambda function beside its table. See DESIGN.md for the item format and the fencing argument.
 
+mod acquire_queued;
 pub mod backoff;
+mod cancel;
 pub mod clock;
 pub mod config;
 pub mod engine;
@@ -11,6 +13,9 @@ pub mod handler;
 pub mod invocation_loop;
 pub mod item;
 pub mod owner;
+pub mod queue;
+mod release;
 pub mod reply;
 pub mod store;
 pub mod store_error;
+pub mod writes;

@@ -1,6 +1,8 @@
 //! A successful answer of any op, with what the one-line operation log needs to know about it.
 
-use lock_protocol::{AcquireResponse, DescribeResponse, ReleaseResponse, RenewResponse};
+use lock_protocol::{
+    AcquireResponse, CancelResponse, DescribeResponse, ReleaseResponse, RenewResponse,
+};
 use serde_json::Value;
 
 /// The answer to one request.
@@ -14,6 +16,8 @@ pub enum Reply {
     Renew(RenewResponse),
     /// Answer to `describe`.
     Describe(DescribeResponse),
+    /// Answer to `cancel`.
+    Cancel(CancelResponse),
 }
 
 impl Reply {
@@ -22,6 +26,7 @@ impl Reply {
         match self {
             Reply::Acquire(AcquireResponse::Granted(g)) if g.reacquired => "reacquired",
             Reply::Acquire(AcquireResponse::Granted(_)) => "granted",
+            Reply::Acquire(AcquireResponse::Busy(b)) if b.queued => "queued",
             Reply::Acquire(AcquireResponse::Busy(_)) => "busy",
             Reply::Release(r) if r.released => "released",
             Reply::Release(_) => "not_holder",
@@ -29,6 +34,8 @@ impl Reply {
             Reply::Renew(_) => "not_holder",
             Reply::Describe(d) if d.held => "held",
             Reply::Describe(_) => "free",
+            Reply::Cancel(c) if c.cancelled => "cancelled",
+            Reply::Cancel(_) => "not_waiting",
         }
     }
 
@@ -40,6 +47,7 @@ impl Reply {
             Reply::Release(_) => None,
             Reply::Renew(r) => r.renewal.as_ref().map(|r| r.fence),
             Reply::Describe(d) => d.fence,
+            Reply::Cancel(_) => None,
         }
     }
 
@@ -50,6 +58,7 @@ impl Reply {
             Reply::Release(r) => serde_json::to_value(r),
             Reply::Renew(r) => serde_json::to_value(r),
             Reply::Describe(r) => serde_json::to_value(r),
+            Reply::Cancel(r) => serde_json::to_value(r),
         };
         v.expect("responses always serialize")
     }

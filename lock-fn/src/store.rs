@@ -46,8 +46,9 @@ pub enum ReleaseWrite {
         /// Release time, epoch ms.
         at_ms: u64,
     },
-    /// The caller did not hold an unexpired lease; the item when DynamoDB returned it.
-    NotHolder(Option<LockItem>),
+    /// The caller did not hold an unexpired lease (or someone alive is queued); the item when
+    /// DynamoDB returned it.
+    NotHolder(Option<Box<LockItem>>),
 }
 
 /// A store result with what it took to get it.
@@ -78,9 +79,10 @@ impl LockStore {
         &self.table
     }
 
-    /// Takes the lock for the owner with digest `owner` if it is free at the function's now
-    /// (ACQUIRE_CONDITION), raising the fence and labelling the holder `holder`. A refusal carries
-    /// the holder's item when DynamoDB returned it. Every attempt ends before `stop_at` (epoch ms).
+    /// A single try: takes the lock for the owner with digest `owner` if it is free at the
+    /// function's now and nobody is queued and alive ([`TRY_ACQUIRE_CONDITION`]), raising the fence
+    /// and labelling the holder `holder`. A refusal carries the item when DynamoDB returned it.
+    /// Every attempt ends before `stop_at` (epoch ms).
     pub async fn acquire(
         &self,
         resource_id: &str,
@@ -108,7 +110,7 @@ impl LockStore {
             let sent = self
                 .update(resource_id)
                 .update_expression(update)
-                .condition_expression(ACQUIRE_CONDITION)
+                .condition_expression(TRY_ACQUIRE_CONDITION)
                 .set_expression_attribute_values(values(&vals))
                 .send()
                 .await;
@@ -177,98 +179,91 @@ impl LockStore {
         .await
     }
 
-    /// Ends the unexpired lease of the owner with digest `owner` now, keeping the item (and so the
+    /// Ends the unexpired lease of the owner with digest `owner` now when nobody alive is queued
+    /// (else the engine hands the lock on, see [`LockStore::apply`]), keeping the item (and so the
     /// fence), and records the release under `nonce` (this invocation's). With `fence`, only that
     /// grant is released, and the release is also recorded in its slot (see
-    /// [`RELEASE_FENCED_UPDATE`]); without, only a grant that had begun by the first attempt
-    /// ([`HOLDER_SINCE_CONDITION`]). `NotHolder` carries the old item when DynamoDB returned it.
+    /// [`RELEASE_FENCED_UPDATE`]); without, only a grant that had begun by `since` (the release's
+    /// first attempt, [`HOLDER_SINCE_CONDITION`]). `NotHolder` carries the old item when DynamoDB
+    /// returned it.
     pub async fn release(
         &self,
         resource_id: &str,
         owner: &str,
         fence: Option<u64>,
         nonce: &str,
+        since: u64,
         stop_at: Option<u64>,
     ) -> Result<Attempted<ReleaseWrite>, StoreError> {
-        let mut first_attempt = None;
-        self.with_retries("release", resource_id, stop_at, |now| {
-            let since = *first_attempt.get_or_insert(now);
-            async move {
-                let mut vals = vec![
-                    (":owner", s(owner)),
-                    (":now_ms", n(now)),
-                    (":now_s", n(floor_secs(now))),
-                    (":purge", n(purge_at(now))),
-                    (":nonce", s(nonce)),
-                ];
-                let mut req = self.update(resource_id).return_values(ReturnValue::None);
-                req = match fence {
-                    None => {
-                        vals.push((":since_ms", n(since)));
-                        req.update_expression(RELEASE_UPDATE)
-                            .condition_expression(HOLDER_SINCE_CONDITION)
-                    }
-                    Some(f) => {
-                        vals.push((":fence", n(f)));
-                        vals.push((":record", release_record(owner, f, now)));
-                        req.update_expression(RELEASE_FENCED_UPDATE)
-                            .condition_expression(HOLDER_FENCE_CONDITION)
-                            .expression_attribute_names("#slot", release_slot(f))
-                    }
-                };
-                let sent = req
-                    .set_expression_attribute_values(values(&vals))
-                    .send()
-                    .await;
-                Ok(match self.conditional(sent)? {
-                    Ok(_) => ReleaseWrite::Released { at_ms: now },
-                    Err(old) => ReleaseWrite::NotHolder(old),
-                })
-            }
-        })
-        .await
-    }
-
-    /// Whether the item records a release of the grant with `fence` of the owner with digest
-    /// `owner` (with `fence`: its slot, from any invocation) or, without a fence, the release made
-    /// under `nonce` (this invocation's own earlier attempt): the release time, or `None`. A no-op
-    /// conditional write, used when no old item came back.
-    pub async fn confirm_released(
-        &self,
-        resource_id: &str,
-        owner: &str,
-        fence: Option<u64>,
-        nonce: &str,
-        stop_at: Option<u64>,
-    ) -> Result<Attempted<Option<u64>>, StoreError> {
-        self.with_retries("confirm_release", resource_id, stop_at, |_| async move {
-            let mut req = self.update(resource_id);
+        self.with_retries("release", resource_id, stop_at, |now| async move {
+            let mut vals = vec![
+                (":owner", s(owner)),
+                (":now_ms", n(now)),
+                (":now_s", n(floor_secs(now))),
+                (":purge", n(purge_at(now))),
+                (":nonce", s(nonce)),
+            ];
+            let mut req = self.update(resource_id).return_values(ReturnValue::None);
             req = match fence {
-                None => req
-                    .update_expression(CONFIRM_NONCE_UPDATE)
-                    .condition_expression(NONCE_RELEASED_CONDITION)
-                    .set_expression_attribute_values(values(&[(":nonce", s(nonce))])),
-                Some(f) => req
-                    .update_expression(CONFIRM_SLOT_UPDATE)
-                    .condition_expression(SLOT_RELEASED_CONDITION)
-                    .expression_attribute_names("#slot", release_slot(f))
-                    .set_expression_attribute_values(values(&[
-                        (":owner", s(owner)),
-                        (":fence", n(f)),
-                    ])),
+                None => {
+                    vals.push((":since_ms", n(since)));
+                    req.update_expression(RELEASE_UPDATE)
+                        .condition_expression(RELEASE_ALONE_CONDITION)
+                }
+                Some(f) => {
+                    vals.push((":fence", n(f)));
+                    vals.push((":record", release_record(owner, f, now)));
+                    req.update_expression(RELEASE_FENCED_UPDATE)
+                        .condition_expression(RELEASE_FENCED_ALONE_CONDITION)
+                        .expression_attribute_names("#slot", release_slot(f))
+                }
             };
-            Ok(match self.conditional(req.send().await)? {
-                Ok(Some(item)) => match fence {
-                    Some(f) => item.released_in_slot(owner, f),
-                    None => item.released_with_nonce(nonce),
-                },
-                _ => None,
+            let sent = req
+                .set_expression_attribute_values(values(&vals))
+                .send()
+                .await;
+            Ok(match self.conditional(sent)? {
+                Ok(_) => ReleaseWrite::Released { at_ms: now },
+                Err(old) => ReleaseWrite::NotHolder(old.map(Box::new)),
             })
         })
         .await
     }
 
-    /// Reads the item with a consistent read (describe only; the lock path never reads).
+    /// Applies a composed conditional update (the queue paths, see `writes.rs`), built afresh for
+    /// every attempt from the function's clock: `Ok(new item)` when applied, `Err(old item when
+    /// DynamoDB returned it)` when its condition failed.
+    pub async fn apply<F>(
+        &self,
+        op: &'static str,
+        resource_id: &str,
+        stop_at: Option<u64>,
+        build: F,
+    ) -> Result<Attempted<Result<Option<LockItem>, Option<LockItem>>>, StoreError>
+    where
+        F: Fn(u64) -> Update,
+    {
+        self.with_retries(op, resource_id, stop_at, |now| {
+            let u = build(now);
+            async move {
+                let (expression, condition) = (u.expression(), u.condition());
+                let mut req = self
+                    .update(resource_id)
+                    .update_expression(expression)
+                    .set_expression_attribute_values(Some(u.values.into_iter().collect()));
+                if !condition.is_empty() {
+                    req = req.condition_expression(condition);
+                }
+                for (k, v) in u.names {
+                    req = req.expression_attribute_names(k, v);
+                }
+                self.conditional(req.send().await)
+            }
+        })
+        .await
+    }
+
+    /// Reads the item with a consistent read (describe, and the queue paths' snapshots).
     pub async fn read(
         &self,
         resource_id: &str,

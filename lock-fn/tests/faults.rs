@@ -41,14 +41,21 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
         tasks.push(tokio::spawn(async move {
             let r = w % RESOURCES;
             let resource = format!("faulty-{r}");
+            // One owner per worker: a queued worker keeps its place across attempts.
+            let owner = format!("worker-{w}");
             while Instant::now() < end {
                 let req = AcquireRequest {
                     wait_ms: 100,
-                    ..acq(&resource, fastrand::u64(40..=80), None)
+                    ..acq(&resource, fastrand::u64(100..=200), Some(&owner))
                 };
                 let g = match engine.acquire(req, None).await {
                     Ok(done) => match done.reply {
                         Reply::Acquire(AcquireResponse::Granted(g)) => g,
+                        Reply::Acquire(AcquireResponse::Busy(b)) => {
+                            let pause = b.retry_after_ms.min(100);
+                            tokio::time::sleep(Duration::from_millis(pause)).await;
+                            continue;
+                        }
                         _ => continue,
                     },
                     Err(e) => {
@@ -96,6 +103,16 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
                     histories[r].record(&g, answer.released_at_ms.filter(|_| answer.released));
                 }
             }
+            // A worker that stops waiting gives its place up (and a grant made meanwhile).
+            let cancel = lock_protocol::CancelRequest {
+                resource_id: resource.clone(),
+                owner: owner.clone(),
+            };
+            for _ in 0..20 {
+                if engine.cancel(cancel.clone(), None).await.is_ok() {
+                    break;
+                }
+            }
         }));
     }
     for t in tasks {
@@ -107,7 +124,7 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
 }
 
 /// Time until a fresh caller is granted once the faults stop (the leases of the last phase may
-/// still run: at most 80 ms).
+/// still run: at most 200 ms).
 async fn recovery(engine: &LockEngine) -> Duration {
     let started = Instant::now();
     for r in 0..RESOURCES {
@@ -205,7 +222,7 @@ async fn no_double_grant_and_fast_recovery_under_store_faults() {
         );
         // Unknowable ends come only from faults, and only a few: a release recognised again after a
         // lost answer is not unknown, nor one whose slot proves it never applied. Leases that ran
-        // out before their release got through (40-80 ms leases, backoffs of up to 800 ms) are
+        // out before their release got through (100-200 ms leases, backoffs of up to 800 ms) are
         // bounded too.
         if faults == none {
             assert_eq!(unknown, 0, "{name}: without faults every end is known");

@@ -2,7 +2,7 @@
 
 use crate::limits::{MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
 use crate::request::{
-    AcquireRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request,
+    AcquireRequest, CancelRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request,
 };
 use serde_json::{Map, Value};
 use std::fmt;
@@ -52,10 +52,12 @@ const ACQUIRE_FIELDS: &[&str] = &[
     "wait_ms",
     "on_busy",
     "holder",
+    "queue",
 ];
 const RELEASE_FIELDS: &[&str] = &["op", "resource_id", "owner", "fence"];
 const RENEW_FIELDS: &[&str] = &["op", "resource_id", "owner", "duration_ms", "fence"];
 const DESCRIBE_FIELDS: &[&str] = &["op", "resource_id", "owner"];
+const CANCEL_FIELDS: &[&str] = &["op", "resource_id", "owner"];
 
 impl Request {
     /// Decodes raw JSON bytes (what a Lambda invocation carries).
@@ -110,6 +112,7 @@ impl Request {
                     on_busy: fields.on_busy()?,
                     fresh_owner: fields.flag("fresh_owner")?,
                     holder: fields.string("holder", MAX_HOLDER_BYTES)?,
+                    queue: fields.optional_flag("queue")?,
                 }))
             }
             "release" => {
@@ -136,10 +139,17 @@ impl Request {
                     owner: fields.optional_owner()?,
                 }))
             }
+            "cancel" => {
+                fields.only(CANCEL_FIELDS, op)?;
+                Ok(Request::Cancel(CancelRequest {
+                    resource_id: fields.resource_id()?,
+                    owner: fields.required_owner()?,
+                }))
+            }
             other => Err(InvalidRequest::field(
                 "op",
                 format!(
-                    "unknown op {:?}; expected acquire, release, renew or describe",
+                    "unknown op {:?}; expected acquire, release, renew, describe or cancel",
                     truncate(other, 64)
                 ),
             )),
@@ -216,9 +226,13 @@ impl Fields<'_> {
     }
 
     fn flag(&self, name: &str) -> Result<bool, InvalidRequest> {
+        Ok(self.optional_flag(name)?.unwrap_or(false))
+    }
+
+    fn optional_flag(&self, name: &str) -> Result<Option<bool>, InvalidRequest> {
         match self.get(name) {
-            None => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(other) => Err(InvalidRequest::field(
                 name,
                 format!("must be true or false, got {}", json_kind(other)),
@@ -331,6 +345,7 @@ mod tests {
                 on_busy: OnBusy::Result,
                 fresh_owner: false,
                 holder: None,
+                queue: None,
             })
         );
     }
@@ -346,6 +361,11 @@ mod tests {
                 on_busy: OnBusy::Error,
                 fresh_owner: true,
                 holder: Some("exec-1".into()),
+                queue: Some(true),
+            }),
+            Request::Cancel(CancelRequest {
+                resource_id: "r".into(),
+                owner: "me".into(),
             }),
             Request::Release(ReleaseRequest {
                 resource_id: "r".into(),

@@ -26,8 +26,10 @@ pub enum Request {
     Release(ReleaseRequest),
     /// Extend the holder's lease.
     Renew(RenewRequest),
-    /// Read who holds the lock (a consistent read; the only op that reads).
+    /// Read who holds the lock and who waits (a consistent read).
     Describe(DescribeRequest),
+    /// Stop waiting: leave the queue, and give back a grant made to this owner meanwhile.
+    Cancel(CancelRequest),
 }
 
 /// `{"op":"acquire","resource_id":..,"duration_ms":..,"owner":..,"wait_ms":..,"on_busy":..}`.
@@ -58,6 +60,18 @@ pub struct AcquireRequest {
     /// `describe` and in refusals. Not a credential: the owner token is never shown to anyone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
+    /// Wait in the lock's FIFO queue (keeping the place across attempts with the same owner) instead
+    /// of a single try. Absent: queue when `wait_ms > 0`. A try (`false`) is refused while anyone
+    /// is queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<bool>,
+}
+
+impl AcquireRequest {
+    /// Whether this acquire queues (`queue`, or by default whether it waits at all).
+    pub fn queues(&self) -> bool {
+        self.queue.unwrap_or(self.wait_ms > 0)
+    }
 }
 
 /// How a refused acquire is reported.
@@ -130,6 +144,15 @@ pub struct DescribeRequest {
     pub owner: Option<String>,
 }
 
+/// `{"op":"cancel","resource_id":..,"owner":..}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct CancelRequest {
+    /// The resource waited for.
+    pub resource_id: String,
+    /// The owner that waited.
+    pub owner: String,
+}
+
 impl Request {
     /// The operation's wire name (`"acquire"`, ...).
     pub fn op(&self) -> &'static str {
@@ -138,6 +161,7 @@ impl Request {
             Request::Release(_) => "release",
             Request::Renew(_) => "renew",
             Request::Describe(_) => "describe",
+            Request::Cancel(_) => "cancel",
         }
     }
 
@@ -148,6 +172,7 @@ impl Request {
             Request::Release(r) => &r.resource_id,
             Request::Renew(r) => &r.resource_id,
             Request::Describe(r) => &r.resource_id,
+            Request::Cancel(r) => &r.resource_id,
         }
     }
 

@@ -46,7 +46,7 @@ impl Grant {
 }
 
 /// A refused acquire: `{"acquired":false,"resource_id","retry_after_ms","holder_expires_at_ms",...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Busy {
     /// Always `false` for a refusal.
     pub acquired: bool,
@@ -65,6 +65,15 @@ pub struct Busy {
     /// The holder's public label (`holder` given at its acquire), when it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
+    /// The caller waits in the lock's queue (it keeps its place while it tries again in time).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
+    /// The caller's place in the queue, 1 = next (queued answers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    /// How many live waiters the queue holds (queued answers, and refusals of a full queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_length: Option<u32>,
 }
 
 /// The answer to `acquire`: a grant or a refusal (told apart by `acquired`).
@@ -164,6 +173,37 @@ pub struct DescribeResponse {
     pub fence: Option<u64>,
     /// When the holder's lease ends (`null` when free).
     pub expires_at_ms: Option<u64>,
+    /// How many live waiters are queued.
+    #[serde(default)]
+    pub queue_length: u32,
+    /// The live waiters in queue order: owner digest and label, never tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<QueuedWaiter>,
+}
+
+/// A waiter as `describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedWaiter {
+    /// Its owner digest.
+    pub owner: String,
+    /// Its public label, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// An invocation waits for it in-region right now (it is handed the lock at once).
+    #[serde(default)]
+    pub waiting_now: bool,
+}
+
+/// The answer to `cancel`: `{"cancelled":bool,"resource_id","released":bool}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelResponse {
+    /// The owner was queued, or held a grant, and is neither any more.
+    pub cancelled: bool,
+    /// The resource.
+    pub resource_id: String,
+    /// A grant of this owner (made while it waited) was released, and handed on.
+    #[serde(default)]
+    pub released: bool,
 }
 
 #[cfg(test)]
@@ -205,7 +245,7 @@ mod tests {
             holder_expires_at_ms: None,
             holder_fence: None,
             attempts: 1,
-            holder: None,
+            ..Busy::default()
         });
         let v = serde_json::to_value(&b).unwrap();
         assert_eq!(

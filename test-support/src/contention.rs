@@ -27,11 +27,12 @@ pub struct Race {
     pub pause_ms: RangeInclusive<u64>,
 }
 
-/// Runs the race: each caller repeatedly calls `attempt(lease_ms)` (a grant or `None`), holds, then
-/// `release(grant)` (when the release ended the lease, or `None`), until `race.grants` grants.
+/// Runs the race: each caller (numbered) repeatedly calls `attempt(caller, lease_ms)` (a grant or
+/// `None`), holds, then `release(grant)` (when the release ended the lease, or `None`), until
+/// `race.grants` grants.
 pub async fn race<A, AF, R, RF>(race: Race, attempt: A, release: R) -> Arc<History>
 where
-    A: Fn(u64) -> AF + Clone + Send + Sync + 'static,
+    A: Fn(usize, u64) -> AF + Clone + Send + Sync + 'static,
     AF: Future<Output = Option<Grant>> + Send,
     R: Fn(Grant) -> RF + Clone + Send + Sync + 'static,
     RF: Future<Output = Option<u64>> + Send,
@@ -39,13 +40,13 @@ where
     let grants = Arc::new(AtomicUsize::new(0));
     let history = Arc::new(History::default());
     let mut tasks = Vec::new();
-    for _ in 0..race.callers {
+    for caller in 0..race.callers {
         let (grants, history, race) = (grants.clone(), history.clone(), race.clone());
         let (attempt, release) = (attempt.clone(), release.clone());
         tasks.push(tokio::spawn(async move {
             while grants.load(Ordering::SeqCst) < race.grants {
                 let lease = fastrand::u64(race.lease_ms.clone());
-                let Some(g) = attempt(lease).await else {
+                let Some(g) = attempt(caller, lease).await else {
                     let pause = fastrand::u64(race.pause_ms.clone());
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                     continue;

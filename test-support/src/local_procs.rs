@@ -37,7 +37,12 @@ pub async fn start_watch(workspace: &str, port: u16) -> Child {
 }
 
 /// [`start_watch`] with its output going to `stdout` and `stderr`.
-pub async fn start_watch_logging(workspace: &str, port: u16, stdout: Stdio, stderr: Stdio) -> Child {
+pub async fn start_watch_logging(
+    workspace: &str,
+    port: u16,
+    stdout: Stdio,
+    stderr: Stdio,
+) -> Child {
     let watch = Command::new("cargo")
         .args([
             "lambda",

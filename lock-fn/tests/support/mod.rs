@@ -2,6 +2,7 @@
 //! moto), fresh tables, engines, and request shorthands.
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod mocks;
 pub use test_support::fault_proxy;
 use test_support::lock_table;

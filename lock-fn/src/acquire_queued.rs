@@ -1,0 +1,302 @@
+//! The queued acquire: join the lock's FIFO queue (once; the owner keeps its place while it tries
+//! again in time), wait in-function when near the front, and take the lock when it is handed over
+//! (or, free with nobody alive ahead, take it).
+
+use std::time::Duration;
+
+use lock_protocol::{new_owner_token, owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
+
+use crate::clock::now_ms;
+use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
+use crate::error::LockError;
+use crate::item::{LockItem, Waiter};
+use crate::queue::{acquire_step, leave, retry_hint_ms, AcquireStep};
+use crate::reply::Reply;
+use crate::writes::{claim, edit_only, join, refresh, take};
+
+/// A hint for the poll interval when no grant length is known yet.
+const DEFAULT_HOLD_MS: u64 = 50;
+
+impl LockEngine {
+    /// A queued acquire, decided step by step from consistent reads of the item (see `queue.rs`
+    /// for the rules and DESIGN.md for why they keep FIFO order). Waits in-function only while among
+    /// the first `LOCK_ACTIVE_WAITERS` places and `wait_ms` lasts; otherwise answers at once with
+    /// `queued: true`, the place, and when to come back.
+    pub(crate) async fn acquire_queued(
+        &self,
+        req: AcquireRequest,
+        duration_ms: u64,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
+        // Without an owner of its own the caller cannot come back for its place: it waits in-function
+        // wherever it stands, and leaves the queue when its wait ends.
+        let generated = req.owner.is_none();
+        let owner = req.owner.clone().unwrap_or_else(new_owner_token);
+        let digest = owner_digest(&owner);
+        let stop_at = self.stop_at(deadline_ms);
+        let wait_until = self.wait_until(req.wait_ms, deadline_ms);
+        let ttl = self.config.waiter_ttl.as_millis() as u64;
+        let cap = self.config.max_waiters;
+        let active = self.config.active_waiters;
+        let holder = req.holder.as_deref();
+        let mut requests = 0;
+        let mut ambiguous = false;
+        // Whether this invocation saw its owner queued (a grant found later was handed to it).
+        let mut waited = false;
+        let mut item = self
+            .snapshot(&req.resource_id, stop_at, &mut requests, ambiguous)
+            .await?;
+        loop {
+            let now = now_ms();
+            let step = acquire_step(item.as_ref(), &digest, now, cap);
+            let write = match &step {
+                AcquireStep::Held { claim: None } => {
+                    let held = item.expect("held means an item");
+                    return Ok(granted(grant(held, owner, !waited, requests), requests));
+                }
+                AcquireStep::Held { claim: Some(full) } => {
+                    let full = *full;
+                    let fence = item.as_ref().and_then(|i| i.fence).unwrap_or_default();
+                    self.store
+                        .apply("claim", &req.resource_id, stop_at, |now| {
+                            claim(&digest, fence, full, now)
+                        })
+                        .await
+                }
+                AcquireStep::Take(edit) => {
+                    let queued = item
+                        .as_ref()
+                        .is_some_and(|i| i.queue_index(&digest).is_some());
+                    self.store
+                        .apply("acquire", &req.resource_id, stop_at, |now| {
+                            take(&digest, holder, duration_ms, queued, edit, now)
+                        })
+                        .await
+                }
+                AcquireStep::Join { position } => {
+                    let position = *position;
+                    let waiter = Waiter {
+                        digest: digest.clone(),
+                        duration_ms,
+                        alive_until_ms: now + ttl,
+                        active_until_ms: if position <= active || generated {
+                            wait_until
+                        } else {
+                            0
+                        },
+                        holder: holder.map(Into::into),
+                    };
+                    waited = true;
+                    self.store
+                        .apply("join", &req.resource_id, stop_at, |_| join(&waiter, cap))
+                        .await
+                }
+                AcquireStep::Prune(edit) => {
+                    self.store
+                        .apply("prune", &req.resource_id, stop_at, |now| {
+                            edit_only(edit, now)
+                        })
+                        .await
+                }
+                AcquireStep::Full { live } => {
+                    let item = item.as_ref();
+                    return self.refuse(&req, item, false, None, Some(*live), requests, now);
+                }
+                AcquireStep::Wait { index, position } => {
+                    let (index, position) = (*index, *position);
+                    waited = true;
+                    let current = item.as_ref().expect("queued means an item");
+                    self.note_queue(&req.resource_id, true, now);
+                    let me = &current.waiters[index];
+                    let in_function = (position <= active || generated) && now < wait_until;
+                    let active_until = if in_function { wait_until } else { 0 };
+                    let stale = me.alive_until_ms < now + ttl / 2
+                        || (in_function && me.active_until_ms < wait_until);
+                    if !stale {
+                        if !in_function && generated {
+                            // Nobody can come back for this place: leave the queue, unless the
+                            // lock was handed over meanwhile (then that grant is the answer).
+                            let last = self
+                                .give_up(&req.resource_id, &digest, stop_at, &mut requests)
+                                .await
+                                .map_err(|e| e.or_maybe_applied(ambiguous))?;
+                            let now = now_ms();
+                            return match last {
+                                Some(held) if held.held_by(&digest, now) => {
+                                    Ok(granted(grant(held, owner, false, requests), requests))
+                                }
+                                last => {
+                                    let live = last.as_ref().map(|i| i.live_waiters(now));
+                                    self.refuse(
+                                        &req,
+                                        last.as_ref(),
+                                        false,
+                                        None,
+                                        live,
+                                        requests,
+                                        now,
+                                    )
+                                }
+                            };
+                        }
+                        if !in_function {
+                            let hint = retry_hint_ms(
+                                position,
+                                active,
+                                current.hold_ms.unwrap_or(DEFAULT_HOLD_MS),
+                                ttl,
+                            );
+                            return self.refuse(
+                                &req,
+                                Some(current),
+                                true,
+                                Some((position, hint)),
+                                Some(current.live_waiters(now)),
+                                requests,
+                                now,
+                            );
+                        }
+                        let poll = self.poll_interval(current, position, now);
+                        let left = Duration::from_millis(wait_until.saturating_sub(now));
+                        tokio::time::sleep(poll.min(left)).await;
+                        item = self
+                            .snapshot(&req.resource_id, stop_at, &mut requests, ambiguous)
+                            .await?;
+                        continue;
+                    }
+                    let x = now + ttl;
+                    self.store
+                        .apply("keep_place", &req.resource_id, stop_at, |_| {
+                            refresh(index, &digest, x, active_until)
+                        })
+                        .await
+                }
+            }
+            .map_err(|e| e.or_maybe_applied(ambiguous))?;
+            requests += write.attempts;
+            ambiguous |= write.ambiguous;
+            item = match write.value {
+                Ok(Some(new)) => {
+                    if matches!(step, AcquireStep::Take(_) | AcquireStep::Held { .. }) {
+                        return Ok(granted(grant(new, owner, false, requests), requests));
+                    }
+                    Some(new)
+                }
+                Ok(None) | Err(None) => {
+                    self.snapshot(&req.resource_id, stop_at, &mut requests, ambiguous)
+                        .await?
+                }
+                Err(Some(old)) => Some(old),
+            };
+        }
+    }
+
+    /// How long a waiter at `position` waiting in-function sleeps before it looks again. The head
+    /// looks every `LOCK_HEAD_POLL_MS` once the lock may be handed over any moment; until the
+    /// current grant has been held about as long as the last one was (`hold_ms`) - and never past
+    /// its lease end - it looks less often. Further back, about twice in the time the grants
+    /// ahead of it should take.
+    fn poll_interval(&self, item: &LockItem, position: usize, now: u64) -> Duration {
+        let hold = item.hold_ms.unwrap_or(DEFAULT_HOLD_MS);
+        if position > 1 {
+            let ahead = (position - 1) as u64;
+            return Duration::from_millis((ahead * hold / 2).clamp(5, 200));
+        }
+        let fast = self.config.head_poll;
+        let expected = match (item.acquired_at_ms, item.lease_end_ms()) {
+            (Some(at), Some(end)) if item.is_held_at(now) => {
+                at.saturating_add(hold * 3 / 4).min(end)
+            }
+            _ => return fast,
+        };
+        let until = Duration::from_millis(expected.saturating_sub(now));
+        until.clamp(fast, Duration::from_millis(50))
+    }
+
+    /// Leaves the queue (re-reading when it changed under the write); returns the last item seen,
+    /// which shows whether the lock was handed to this owner before it could leave.
+    async fn give_up(
+        &self,
+        resource: &str,
+        digest: &str,
+        stop_at: Option<u64>,
+        requests: &mut u32,
+    ) -> Result<Option<LockItem>, crate::store_error::StoreError> {
+        let mut last = None;
+        for _ in 0..8 {
+            let read = self.store.read(resource, stop_at).await?;
+            *requests += read.attempts;
+            last = read.value;
+            let Some(item) = last.as_ref() else { break };
+            let now = now_ms();
+            if item.held_by(digest, now) {
+                break;
+            }
+            let Some(edit) = leave(item, digest, now) else {
+                break;
+            };
+            let write = self
+                .store
+                .apply("leave", resource, stop_at, |now| edit_only(&edit, now))
+                .await?;
+            *requests += write.attempts;
+            if write.value.is_ok() {
+                break;
+            }
+        }
+        Ok(last)
+    }
+
+    /// A consistent read of the item, counted.
+    async fn snapshot(
+        &self,
+        resource: &str,
+        stop_at: Option<u64>,
+        requests: &mut u32,
+        ambiguous: bool,
+    ) -> Result<Option<LockItem>, LockError> {
+        let read = self
+            .store
+            .read(resource, stop_at)
+            .await
+            .map_err(|e| e.or_maybe_applied(ambiguous))?;
+        *requests += read.attempts;
+        Ok(read.value)
+    }
+
+    /// The busy answer of a queued acquire (or, with `"on_busy":"error"`, the `LockBusy` error).
+    #[allow(clippy::too_many_arguments)]
+    fn refuse(
+        &self,
+        req: &AcquireRequest,
+        item: Option<&LockItem>,
+        queued: bool,
+        place: Option<(usize, u64)>,
+        live: Option<usize>,
+        requests: u32,
+        now: u64,
+    ) -> Result<Executed, LockError> {
+        let holder_end = item
+            .filter(|i| i.is_held_at(now))
+            .and_then(LockItem::lease_end_ms);
+        let busy = Busy {
+            acquired: false,
+            resource_id: req.resource_id.clone(),
+            retry_after_ms: place.map_or_else(|| retry_hint(holder_end, now), |(_, hint)| hint),
+            holder_expires_at_ms: holder_end,
+            holder_fence: item.and_then(|i| i.fence),
+            attempts: requests,
+            holder: item.and_then(|i| i.holder.clone()),
+            queued,
+            position: place.map(|(p, _)| p as u32),
+            queue_length: live.map(|n| n as u32),
+        };
+        match req.on_busy {
+            OnBusy::Result => Ok(Executed {
+                reply: Reply::Acquire(AcquireResponse::Busy(busy)),
+                requests,
+            }),
+            OnBusy::Error => Err(LockError::Busy(busy)),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Cancel: a waiter that gives up leaves the queue, and a grant made to it meanwhile (it may not
+//! have learned of it) is released and handed on.
+
+use lock_protocol::{owner_digest, CancelRequest, CancelResponse, ReleaseRequest};
+
+use crate::clock::now_ms;
+use crate::engine::{Executed, LockEngine};
+use crate::error::LockError;
+use crate::queue::leave;
+use crate::reply::Reply;
+use crate::writes::edit_only;
+
+/// A cancel reads and writes again at most this often when the queue keeps changing under it.
+const MAX_ROUNDS: u32 = 8;
+
+impl LockEngine {
+    /// Cancel: `cancelled: true` when the owner was queued or held the lock and is neither now.
+    pub async fn cancel(
+        &self,
+        req: CancelRequest,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
+        let stop_at = self.stop_at(deadline_ms);
+        let digest = owner_digest(&req.owner);
+        let mut requests = 0;
+        let mut left_queue = false;
+        let mut holds = None;
+        for _ in 0..MAX_ROUNDS {
+            let read = self.store.read(&req.resource_id, stop_at).await?;
+            requests += read.attempts;
+            let Some(item) = read.value else { break };
+            let now = now_ms();
+            holds = item.held_by(&digest, now).then_some(item.fence).flatten();
+            let Some(edit) = leave(&item, &digest, now) else {
+                break;
+            };
+            let write = self
+                .store
+                .apply("cancel", &req.resource_id, stop_at, |now| {
+                    edit_only(&edit, now)
+                })
+                .await?;
+            requests += write.attempts;
+            if write.value.is_ok() {
+                left_queue = true;
+                break;
+            }
+        }
+        let mut released = false;
+        if let Some(fence) = holds {
+            let done = self
+                .release(
+                    ReleaseRequest {
+                        resource_id: req.resource_id.clone(),
+                        owner: req.owner.clone(),
+                        fence: Some(fence),
+                    },
+                    deadline_ms,
+                )
+                .await?;
+            requests += done.requests;
+            released = matches!(done.reply, Reply::Release(ref r) if r.released);
+        }
+        Ok(Executed {
+            reply: Reply::Cancel(CancelResponse {
+                cancelled: left_queue || released,
+                resource_id: req.resource_id,
+                released,
+            }),
+            requests,
+        })
+    }
+}

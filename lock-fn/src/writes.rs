@@ -1,0 +1,354 @@
+//! The conditional writes of the queue paths, put together from the named fragments in
+//! `expressions.rs` and a queue edit (`queue.rs`). Each takes the function's clock at the attempt.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::clock::{ceil_secs, floor_secs};
+use crate::expressions::*;
+use crate::item::{purge_at, release_slot, Waiter};
+use crate::queue::Edit;
+use crate::store::FENCE_FLOOR_PER_MS;
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn vals(pairs: Vec<(&str, AttributeValue)>) -> Vec<(String, AttributeValue)> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// A queued acquire takes the free lock: the grant of [`TAKE_SET`] for the owner with digest `me`,
+/// under [`ACQUIRE_CONDITION`] (and, for a caller that was not queued, [`NO_LIVE_QUEUE`]), with the
+/// queue edit (its own entry, dead ones).
+pub fn take(
+    me: &str,
+    holder: Option<&str>,
+    duration_ms: u64,
+    queued: bool,
+    edit: &Edit,
+    now: u64,
+) -> Update {
+    let exp = now.saturating_add(duration_ms);
+    let mut u = Update {
+        set: vec![TAKE_SET.into()],
+        remove: vec!["claim_d".into()],
+        conditions: vec![ACQUIRE_CONDITION.into()],
+        values: vals(vec![
+            (":owner", s(me)),
+            (":exp_ms", n(exp)),
+            (":exp_s", n(ceil_secs(exp))),
+            (":purge", n(purge_at(exp))),
+            (":now_ms", n(now)),
+            (":now_s", n(floor_secs(now))),
+            (":fence_floor", n(now.saturating_mul(FENCE_FLOOR_PER_MS))),
+            (":one", n(1)),
+        ]),
+        ..Update::default()
+    };
+    if !queued {
+        u.conditions.push(NO_LIVE_QUEUE.into());
+    }
+    label(&mut u, holder);
+    u.with_edit(edit)
+}
+
+/// Sets the holder label, or clears an old one.
+fn label(u: &mut Update, holder: Option<&str>) {
+    match holder {
+        Some(h) => {
+            u.set.push("holder = :holder".into());
+            u.values.push((":holder".into(), s(h)));
+        }
+        None => u.remove.push("holder".into()),
+    }
+}
+
+/// The queue entry of a waiter.
+pub fn entry(waiter: &Waiter) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("w".to_string(), s(&waiter.digest)),
+        ("d".to_string(), n(waiter.duration_ms)),
+        ("x".to_string(), n(waiter.alive_until_ms)),
+        ("a".to_string(), n(waiter.active_until_ms)),
+    ]);
+    if let Some(h) = &waiter.holder {
+        m.insert("h".to_string(), s(h));
+    }
+    AttributeValue::M(m)
+}
+
+/// A waiter joins the tail ([`JOIN_CONDITION`], [`JOIN_UPDATE`]).
+pub fn join(waiter: &Waiter, cap: usize) -> Update {
+    Update {
+        set: vec![
+            "waiters = list_append(if_not_exists(waiters, :empty), :entry)".into(),
+            "qx = :x".into(),
+        ],
+        add: vec!["wset :me_set".into()],
+        conditions: vec![JOIN_CONDITION.into()],
+        values: vals(vec![
+            (":empty", AttributeValue::L(vec![])),
+            (":entry", AttributeValue::L(vec![entry(waiter)])),
+            (":x", n(waiter.alive_until_ms)),
+            (":me", s(&waiter.digest)),
+            (":me_set", AttributeValue::Ss(vec![waiter.digest.clone()])),
+            (":cap", n(cap as u64)),
+        ]),
+        ..Update::default()
+    }
+}
+
+/// A queued waiter keeps its place: its entry at `index` (checked to be its own) is alive until
+/// `alive_until_ms`, and an invocation waits for it in-function until `active_until_ms`.
+pub fn refresh(index: usize, me: &str, alive_until_ms: u64, active_until_ms: u64) -> Update {
+    Update {
+        set: vec![
+            format!("waiters[{index}].x = :x"),
+            format!("waiters[{index}].a = :a"),
+            "qx = :x".into(),
+        ],
+        conditions: vec![format!("waiters[{index}].w = :me")],
+        values: vals(vec![
+            (":x", n(alive_until_ms)),
+            (":a", n(active_until_ms)),
+            (":me", s(me)),
+        ]),
+        ..Update::default()
+    }
+}
+
+/// How the holder's release is to be recognised and which grant it ends: the owner digest, the
+/// fence when named (else the first attempt's clock, `since`), the invocation's nonce.
+#[derive(Debug, Clone)]
+pub struct Releaser<'a> {
+    /// Owner digest.
+    pub me: &'a str,
+    /// The grant's fence, when the request named it.
+    pub fence: Option<u64>,
+    /// The release's first attempt (an unfenced release ends only a grant begun by then).
+    pub since: u64,
+    /// This invocation's nonce.
+    pub nonce: &'a str,
+}
+
+impl Releaser<'_> {
+    /// The holder condition, the release record and (fenced) its slot.
+    fn apply(&self, u: &mut Update, now: u64) {
+        u.set.push(RELEASE_RECORD_SET.into());
+        u.values.push((":owner".into(), s(self.me)));
+        u.values.push((":nonce".into(), s(self.nonce)));
+        match self.fence {
+            Some(f) => {
+                u.conditions.push(HOLDER_FENCE_CONDITION.into());
+                u.values.push((":fence".into(), n(f)));
+                u.set.push("#slot = :record".into());
+                u.names.push(("#slot".into(), release_slot(f)));
+                u.values.push((
+                    ":record".into(),
+                    AttributeValue::M(HashMap::from([
+                        ("f".to_string(), n(f)),
+                        ("o".to_string(), s(self.me)),
+                        ("t".to_string(), n(now)),
+                    ])),
+                ));
+            }
+            None => {
+                u.conditions.push(HOLDER_SINCE_CONDITION.into());
+                u.values.push((":since_ms".into(), n(self.since)));
+            }
+        }
+    }
+}
+
+/// The release hands the lock to `next` in the same write ([`HANDOFF_SET`]): a new fence, the
+/// waiter's own lease when it is waiting in-function (it takes the grant at once), else the short
+/// `claim_ms` lease with its full lease pending (`claim_d`) until it comes back.
+pub fn handoff(
+    releaser: &Releaser,
+    next: &Waiter,
+    hold_ms: u64,
+    claim_ms: u64,
+    edit: &Edit,
+    now: u64,
+) -> Update {
+    let active = next.active_at(now);
+    let lease = if active {
+        next.duration_ms
+    } else {
+        next.duration_ms.min(claim_ms)
+    };
+    let exp = now.saturating_add(lease);
+    let mut u = Update {
+        set: vec![HANDOFF_SET.into()],
+        values: vals(vec![
+            (":next", s(&next.digest)),
+            (":next_exp_ms", n(exp)),
+            (":next_exp_s", n(ceil_secs(exp))),
+            (":next_purge", n(purge_at(exp))),
+            (":now_ms", n(now)),
+            (":one", n(1)),
+            (":hold", n(hold_ms)),
+        ]),
+        ..Update::default()
+    };
+    if lease < next.duration_ms {
+        u.set.push("claim_d = :claim".into());
+        u.values.push((":claim".into(), n(next.duration_ms)));
+    } else {
+        u.remove.push("claim_d".into());
+    }
+    label(&mut u, next.holder.as_deref());
+    releaser.apply(&mut u, now);
+    let index = edit
+        .removed
+        .iter()
+        .find(|(_, d, _)| *d == next.digest)
+        .map(|(i, _, _)| *i)
+        .expect("the edit removes the next holder");
+    u.conditions.push(format!("waiters[{index}].x > :now_ms"));
+    u.with_edit(edit)
+}
+
+/// A release with nobody alive to hand to, after a read: ends the lease ([`RELEASE_END_SET`]) and
+/// prunes the dead waiters of `edit`.
+pub fn release_pruning(releaser: &Releaser, edit: &Edit, now: u64) -> Update {
+    let mut u = Update {
+        set: vec![RELEASE_END_SET.into()],
+        remove: vec![
+            "release_code".into(),
+            "acquired_at_ms".into(),
+            "holder".into(),
+            "claim_d".into(),
+        ],
+        values: vals(vec![
+            (":now_ms", n(now)),
+            (":now_s", n(floor_secs(now))),
+            (":purge", n(purge_at(now))),
+        ]),
+        ..Update::default()
+    };
+    releaser.apply(&mut u, now);
+    u.conditions.push(NO_LIVE_QUEUE.into());
+    u.with_edit(edit)
+}
+
+/// Only the queue edit: a waiter leaving (`cancel`: its entry, and dead ones), or dead waiters
+/// pruned (a queue full of them).
+pub fn edit_only(edit: &Edit, now: u64) -> Update {
+    let mut u = Update::default().with_edit(edit);
+    if edit.removed.iter().any(|(_, _, dead)| *dead) {
+        u.values.push((":now_ms".into(), n(now)));
+    }
+    u
+}
+
+/// The waiter the lock was handed to with a claim lease takes its full lease ([`CLAIM_UPDATE`]).
+pub fn claim(me: &str, fence: u64, duration_ms: u64, now: u64) -> Update {
+    let exp = now.saturating_add(duration_ms);
+    Update {
+        set: vec!["expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge".into()],
+        remove: vec!["claim_d".into()],
+        conditions: vec![CLAIM_CONDITION.into()],
+        values: vals(vec![
+            (":owner", s(me)),
+            (":fence", n(fence)),
+            (":now_ms", n(now)),
+            (":exp_ms", n(exp)),
+            (":exp_s", n(ceil_secs(exp))),
+            (":purge", n(purge_at(exp))),
+        ]),
+        ..Update::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiter(active_until_ms: u64) -> Waiter {
+        Waiter {
+            digest: "next".into(),
+            duration_ms: 60_000,
+            alive_until_ms: 100,
+            active_until_ms,
+            holder: Some("exec-2".into()),
+        }
+    }
+
+    fn edit() -> Edit {
+        Edit {
+            removed: vec![(0, "next".into(), false)],
+            empties_at_len: Some(1),
+        }
+    }
+
+    fn value<'a>(u: &'a Update, name: &str) -> Option<&'a AttributeValue> {
+        u.values.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn a_handoff_gives_an_active_waiter_its_lease_and_a_passive_one_a_claim_window() {
+        let r = Releaser {
+            me: "me",
+            fence: Some(7),
+            since: 0,
+            nonce: "n",
+        };
+        let active = handoff(&r, &waiter(50), 3, 2000, &edit(), 10);
+        assert_eq!(value(&active, ":next_exp_ms"), Some(&n(60_010)));
+        assert!(active.remove.contains(&"claim_d".to_string()));
+        let passive = handoff(&r, &waiter(0), 3, 2000, &edit(), 10);
+        assert_eq!(value(&passive, ":next_exp_ms"), Some(&n(2_010)));
+        assert_eq!(value(&passive, ":claim"), Some(&n(60_000)));
+        let c = passive.condition();
+        assert!(
+            c.contains("waiters[0].x > :now_ms") && c.contains("fence = :fence"),
+            "{c}"
+        );
+        assert!(passive.expression().contains("#slot = :record"));
+    }
+
+    #[test]
+    fn every_placeholder_is_given_a_value() {
+        let r = Releaser {
+            me: "me",
+            fence: None,
+            since: 5,
+            nonce: "n",
+        };
+        for u in [
+            take("me", Some("h"), 10, true, &edit(), 10),
+            take("me", None, 10, false, &Edit::default(), 10),
+            join(&waiter(0), 4),
+            refresh(3, "me", 100, 0),
+            handoff(&r, &waiter(0), 3, 2000, &edit(), 10),
+            release_pruning(&r, &edit(), 10),
+            edit_only(&edit(), 10),
+            edit_only(
+                &Edit {
+                    removed: vec![(0, "d".into(), true)],
+                    empties_at_len: None,
+                },
+                10,
+            ),
+            claim("me", 7, 100, 10),
+        ] {
+            let text = format!("{} {}", u.expression(), u.condition());
+            for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
+                if let Some(name) = word.strip_prefix(':') {
+                    let name = format!(":{name}");
+                    assert!(value(&u, &name).is_some(), "{name} has no value in {text}");
+                }
+            }
+            for (name, _) in &u.values {
+                assert!(text.contains(name.as_str()), "{name} is unused in {text}");
+            }
+        }
+    }
+}
