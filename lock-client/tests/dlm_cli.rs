@@ -202,3 +202,48 @@ fn acquire_release_status_and_exit_codes() {
         "usage error"
     );
 }
+
+/// `dlm run` waits in the queue (`dlm status` shows it) and gives its place up on Ctrl-C (exit 130)
+/// and when its own `--wait` runs out (exit 3).
+#[test]
+fn dlm_run_leaves_the_queue_on_ctrl_c_and_on_its_wait_timeout() {
+    let r = resource("run-queue");
+    let out = dlm(&["acquire", &r, "--duration", "30s"]);
+    let grant: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let waiting = Command::new(env!("CARGO_BIN_EXE_dlm"))
+        .args(["run", &r, "--", "true"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let queued = |n: u64| {
+        for _ in 0..100 {
+            let s: Value = serde_json::from_slice(&dlm(&["status", &r]).stdout).unwrap();
+            if s["queue_length"] == n {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the queue never had {n} waiters");
+    };
+    let status = queued(1);
+    assert!(status["queue"][0]["owner"].is_string(), "{status}");
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(waiting.id() as i32, libc::SIGINT) };
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    queued(0);
+
+    let timed_out = dlm(&["run", &r, "--wait", "500ms", "--", "true"]);
+    assert_eq!(timed_out.status.code(), Some(3));
+    queued(0);
+    let owner = grant["owner"].as_str().unwrap();
+    let fence = grant["fence"].to_string();
+    assert!(dlm(&["release", &r, "--owner", owner, "--fence", &fence])
+        .status
+        .success());
+}

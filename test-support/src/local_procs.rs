@@ -36,14 +36,42 @@ pub async fn start_watch(workspace: &str, port: u16) -> Child {
     start_watch_logging(workspace, port, Stdio::null(), Stdio::null()).await
 }
 
-/// [`start_watch`] with its output going to `stdout` and `stderr`.
+/// [`start_watch`] with its output going to `stdout` and `stderr`. Panics when the emulator exits at
+/// once (its port was taken meanwhile: [`start_private_watch`] picks another).
 pub async fn start_watch_logging(
     workspace: &str,
     port: u16,
     stdout: Stdio,
     stderr: Stdio,
 ) -> Child {
-    let watch = Command::new("cargo")
+    let mut watch = spawn_watch(workspace, port, stdout, stderr);
+    wait_port(port).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        watch.try_wait().ok().flatten().is_none(),
+        "cargo lambda watch exited at once: port {port} was taken"
+    );
+    watch
+}
+
+/// An emulator on a free port of its own: tests start several at once, and a port found free can
+/// be taken by another before the emulator binds it (the emulator then exits, and the listener
+/// seen is someone else's). Returns the emulator and its port.
+pub async fn start_private_watch(workspace: &str) -> (Child, u16) {
+    for _ in 0..10 {
+        let port = free_port();
+        let mut watch = spawn_watch(workspace, port, Stdio::null(), Stdio::null());
+        wait_port(port).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if watch.try_wait().ok().flatten().is_none() {
+            return (watch, port);
+        }
+    }
+    panic!("could not start cargo lambda watch on a port of its own");
+}
+
+fn spawn_watch(workspace: &str, port: u16, stdout: Stdio, stderr: Stdio) -> Child {
+    Command::new("cargo")
         .args([
             "lambda",
             "watch",
@@ -51,16 +79,14 @@ pub async fn start_watch_logging(
             "-A",
             "127.0.0.1",
             "-P",
-            &port.to_string(),
         ])
+        .arg(port.to_string())
         .current_dir(workspace)
         .stdout(stdout)
         .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
-        .expect("start cargo lambda watch");
-    wait_port(port).await;
-    watch
+        .expect("start cargo lambda watch")
 }
 
 /// A function process (`bin`) serving `name` through the emulator on `watch_port`, its DynamoDB
@@ -123,8 +149,7 @@ pub struct LocalLambda {
 impl LocalLambda {
     /// Starts the emulator and the function processes and waits until the emulator listens.
     pub async fn start(processes: usize, dynamodb: &str, env: &[(&str, &str)]) -> LocalLambda {
-        let port = free_port();
-        let watch = start_watch(&workspace_dir(), port).await;
+        let (watch, port) = start_private_watch(&workspace_dir()).await;
         let bin = lock_fn_binary();
         let functions = (0..processes)
             .map(|_| {

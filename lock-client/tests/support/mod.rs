@@ -18,10 +18,10 @@ pub fn lambda_endpoint() -> String {
     endpoint
 }
 
-/// A client of the stack's lock-fn.
+/// A client of the stack's lock-fn (an invoke that hangs fails after 30 s instead of hanging the
+/// test run).
 pub async fn client() -> LockClient {
-    lambda_endpoint();
-    LockClient::from_env().await.expect("client from env")
+    client_at(&lambda_endpoint()).await
 }
 
 /// A client of lock-fn behind another Invoke API endpoint (a private emulator, say).
@@ -30,9 +30,15 @@ pub async fn client_at(endpoint: &str) -> LockClient {
     let lambda = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::config::Builder::from(&shared)
             .endpoint_url(endpoint)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(std::time::Duration::from_secs(30))
+                    .build(),
+            )
             .build(),
     );
-    LockClient::new(lambda, client().await.function())
+    let function = std::env::var("DLM_FUNCTION").unwrap_or_else(|_| "lock-fn".into());
+    LockClient::new(lambda, function)
 }
 
 /// A resource name no other test uses.

@@ -18,7 +18,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(12 * 3600);
     after_help = "Durations: 500ms, 10s, 2m, 1h30m; a bare number is seconds.\n\
 Exit codes: 0 ok, 1 other error (e.g. dlm could not wait for CMD), 2 usage, 3 busy or timed out, \
 4 lock function error, 5 endpoint unreachable or unknown function, 6 lock lost or not held, \
-127 CMD not found; `dlm run` otherwise exits with CMD's code.\n\
+127 CMD not found, 130 interrupted while waiting (the place in the queue is given up); `dlm run` \
+otherwise exits with CMD's code.\n\
 The endpoint, region and credentials come from the AWS environment (AWS_ENDPOINT_URL_LAMBDA for a local emulator)."
 )]
 pub struct Cli {
@@ -82,7 +83,8 @@ pub enum Command {
         #[arg(long)]
         owner: Option<String>,
     },
-    /// Wait for the lock, run CMD while renewing it, release it, and exit with CMD's exit code.
+    /// Wait for the lock (in its FIFO queue), run CMD while renewing it, release it, and exit with
+    /// CMD's exit code.
     /// CMD sees DLM_RESOURCE, DLM_OWNER and DLM_FENCE. If the lock is lost while CMD runs (a
     /// renewal refused, or renewals failing until the lease is about to end), dlm says so on stderr,
     /// stops CMD (SIGTERM, then SIGKILL before the lease ends) and exits 6.

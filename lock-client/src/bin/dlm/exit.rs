@@ -21,6 +21,8 @@ pub enum Exit {
     Lost = 6,
     /// `dlm run`'s command was not found (nothing was locked).
     NotFound = 127,
+    /// Interrupted (Ctrl-C) while waiting: 128 + SIGINT.
+    Interrupted = 130,
 }
 
 impl Exit {

@@ -27,8 +27,12 @@ impl Progress {
             return;
         }
         let until = p.holder_expires_at_ms.map(until).unwrap_or_default();
+        let place = p
+            .position
+            .map(|n| format!(", number {n} in the queue"))
+            .unwrap_or_default();
         eprint!(
-            "\r\x1b[2Kwaiting for lock {:?}: {:.1}s elapsed{until}",
+            "\r\x1b[2Kwaiting for lock {:?}: {:.1}s elapsed{place}{until}",
             p.resource_id,
             p.elapsed.as_secs_f64()
         );

@@ -24,16 +24,27 @@ pub async fn run(
         return Ok(Exit::NotFound.code());
     }
     let show = Progress::new(std::io::stderr().is_terminal());
+    // Ctrl-C while waiting gives the place in the queue up (and a grant made meanwhile).
+    let interrupted = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
     let guard = client
-        .acquire_until(resource, wait.map(|w| Instant::now() + w), |p| {
-            show.update(p)
-        })
+        .acquire_cancellable(
+            resource,
+            wait.map(|w| Instant::now() + w),
+            |p| show.update(p),
+            interrupted,
+        )
         .await;
     show.finish();
     let mut guard = match guard {
         Err(e @ ClientError::Timeout { .. }) => {
             eprintln!("dlm: {e}");
             return Ok(Exit::Busy.code());
+        }
+        Err(e @ ClientError::Cancelled { .. }) => {
+            eprintln!("dlm: {e} (interrupted); the place in the queue was given up");
+            return Ok(Exit::Interrupted.code());
         }
         other => other?,
     };
