@@ -1,6 +1,7 @@
 """A dynamo-dlm contention worker for the benchmark: THREADS threads, each looping acquire ->
 critical section -> release on one resource until SECONDS have passed. Prints one JSON document:
-{"grants": [{"acq": epoch_s, "rel_start": epoch_s, "rel_end": epoch_s, "puts": n}, ...]}.
+{"grants": [{"thread": i, "called": epoch_s, "acq": epoch_s, "rel_start": epoch_s, "rel_end": epoch_s,
+"puts": n}, ...]}.
 
 Usage: python dlm_worker.py TABLE RESOURCE SECONDS THREADS CRITICAL_MS
 Endpoint and credentials come from the AWS_* environment (set before dynamo_dlm is imported).
@@ -21,7 +22,7 @@ mutex = threading.Lock()
 deadline = time.time() + seconds
 
 
-def worker():
+def worker(index):
     lock = DynamoDbLock(resource, duration=10, table_name=table)
     puts = [0]
     original = lock._table.put_item
@@ -33,6 +34,7 @@ def worker():
     lock._table.put_item = counted_put
     while time.time() < deadline:
         puts[0] = 0
+        called = time.time()
         lock.acquire()
         acq = time.time()
         time.sleep(critical_ms / 1000)
@@ -40,10 +42,11 @@ def worker():
         lock.release()
         rel_end = time.time()
         with mutex:
-            grants.append({"acq": acq, "rel_start": rel_start, "rel_end": rel_end, "puts": puts[0]})
+            grants.append({"thread": index, "called": called, "acq": acq, "rel_start": rel_start,
+                           "rel_end": rel_end, "puts": puts[0]})
 
 
-pool = [threading.Thread(target=worker) for _ in range(threads)]
+pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
 for t in pool:
     t.start()
 for t in pool:

@@ -53,3 +53,14 @@ impl Stack {
         create_lock_table(&self.dynamodb, name, sort_key).await;
     }
 }
+
+/// A lock client of the lock-fn behind another Invoke API endpoint (a private emulator).
+pub async fn client_at(endpoint: &str) -> LockClient {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&shared)
+            .endpoint_url(endpoint)
+            .build(),
+    );
+    LockClient::new(lambda, "lock-fn")
+}

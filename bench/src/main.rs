@@ -40,7 +40,108 @@ struct Args {
     seconds: Option<f64>,
 }
 
-const CRITICAL: Duration = Duration::from_millis(1);
+/// The critical section of the contention runs.
+const CRITICAL: Duration = Duration::from_millis(5);
+
+/// The contention section: our queue, our two barging modes and Python dynamo-dlm 1.0.0 and 2.1.0,
+/// with 16 and 32 workers; and the queue with more waiters than lock-fn instances. Our variants
+/// run on private emulators whose lock-fn processes reach dynalite through a counting proxy (reads,
+/// writes and failed writes per grant).
+async fn run_contention(
+    stack: &env::Stack,
+    table: &str,
+    py1: &str,
+    py2: &str,
+    v2_table: &str,
+    secs: f64,
+    quick: bool,
+) -> Vec<contention::ContentionResult> {
+    use test_support::fault_proxy::FaultProxy;
+    use test_support::local_procs::LocalLambda;
+    let proxy = FaultProxy::start(&stack.dynamodb_endpoint).await;
+    let settings = [("LOCK_TABLE", table), ("RUST_LOG", "error")];
+    let (many, few) = (40, 8);
+    let lambda_many = LocalLambda::start(many, &proxy.endpoint(), &settings).await;
+    let lambda_few = LocalLambda::start(few, &proxy.endpoint(), &settings).await;
+    let queue = env::client_at(&lambda_many.endpoint())
+        .await
+        .with_duration(Duration::from_secs(10));
+    let queue_few = env::client_at(&lambda_few.endpoint())
+        .await
+        .with_duration(Duration::from_secs(10));
+    let barging_poll = queue.with_queue(false).with_wait_chunk(Duration::ZERO);
+    let barging_wait = queue.with_queue(false);
+    let tag = std::process::id();
+    let mut rows = Vec::new();
+    for workers in [16, 32] {
+        eprintln!("[bench] (2) contention, {workers} workers, {secs} s per variant");
+        let ours: [(&str, &lock_client::LockClient, usize); 3] = [
+            ("ours, queue", &queue, many),
+            ("ours, barging (client polling)", &barging_poll, many),
+            ("ours, barging (in-function wait)", &barging_wait, many),
+        ];
+        for (name, client, instances) in ours {
+            let resource = format!("bench/hot-{tag}-{workers}-{}", rows.len());
+            rows.push(
+                contention::ours(
+                    name,
+                    client,
+                    instances,
+                    &resource,
+                    workers,
+                    secs,
+                    CRITICAL,
+                    &proxy.counts,
+                )
+                .await,
+            );
+        }
+        if workers == 32 {
+            let resource = format!("bench/hot-{tag}-few");
+            rows.push(
+                contention::ours(
+                    "ours, queue, 8 instances",
+                    &queue_few,
+                    few,
+                    &resource,
+                    workers,
+                    secs,
+                    CRITICAL,
+                    &proxy.counts,
+                )
+                .await,
+            );
+            if !quick {
+                let resource = format!("bench/hot-{tag}-few-barging");
+                let barging_few = queue_few.with_queue(false);
+                rows.push(
+                    contention::ours(
+                        "ours, barging (in-function wait), 8 instances",
+                        &barging_few,
+                        few,
+                        &resource,
+                        workers,
+                        secs,
+                        CRITICAL,
+                        &proxy.counts,
+                    )
+                    .await,
+                );
+            }
+        }
+        for (name, python, t) in [
+            ("dynamo-dlm 1.0.0", py1, table),
+            ("dynamo-dlm 2.1.0", py2, v2_table),
+        ] {
+            let resource = format!("bench/hot-{tag}-{workers}-{}", rows.len());
+            rows.push(
+                contention::dynamo_dlm(name, python, t, &resource, 4, workers / 4, secs, CRITICAL)
+                    .await,
+            );
+        }
+    }
+    rows
+}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -64,59 +165,7 @@ async fn main() {
     eprintln!("[bench] (1) uncontended cycle, {cycles} cycles");
     let cycle = cycle::run(&stack, &table, cycles).await;
 
-    let mut contention = Vec::new();
-    let tag = std::process::id();
-    eprintln!("[bench] (2) contention, 32 workers, {secs} s per variant");
-    let polling = stack.lock.with_duration(Duration::from_secs(10));
-    contention.push(
-        contention::ours(
-            "ours (client polling)",
-            &polling,
-            &format!("bench/hot-poll-{tag}"),
-            32,
-            secs,
-            CRITICAL,
-        )
-        .await,
-    );
-    let waiting = polling.with_wait_chunk(Duration::from_secs(2));
-    contention.push(
-        contention::ours(
-            "ours (in-function wait)",
-            &waiting,
-            &format!("bench/hot-wait-{tag}"),
-            32,
-            secs,
-            CRITICAL,
-        )
-        .await,
-    );
-    contention.push(
-        contention::dynamo_dlm(
-            "dynamo-dlm 1.0.0",
-            &py1,
-            &table,
-            &format!("bench/hot-dlm1-{tag}"),
-            4,
-            8,
-            secs,
-            CRITICAL,
-        )
-        .await,
-    );
-    contention.push(
-        contention::dynamo_dlm(
-            "dynamo-dlm 2.1.0",
-            &py2,
-            &v2_table,
-            &format!("bench/hot-dlm2-{tag}"),
-            4,
-            8,
-            secs,
-            CRITICAL,
-        )
-        .await,
-    );
+    let contention = run_contention(&stack, &table, &py1, &py2, &v2_table, secs, args.quick).await;
 
     eprintln!("[bench] (3) spread, 1000 resources x 64 workers, {secs} s");
     let spread = spread::run(&stack, &table, 1000, 64, secs).await;
@@ -163,29 +212,11 @@ async fn tune(only: &str, stack: &env::Stack, table: &str, cycles: usize, secs: 
             c
         }
         "contention" => {
-            let tag = std::process::id();
-            let polling = stack.lock.with_duration(Duration::from_secs(10));
-            let waiting = polling.with_wait_chunk(Duration::from_secs(2));
-            let mut rows = vec![
-                contention::ours(
-                    "ours (client polling)",
-                    &polling,
-                    &format!("bench/t-poll-{tag}"),
-                    32,
-                    secs,
-                    CRITICAL,
-                )
-                .await,
-                contention::ours(
-                    "ours (in-function wait)",
-                    &waiting,
-                    &format!("bench/t-wait-{tag}"),
-                    32,
-                    secs,
-                    CRITICAL,
-                )
-                .await,
-            ];
+            let py1 = std::env::var("DLM_PY_DLM1").expect("DLM_PY_DLM1");
+            let py2 = std::env::var("DLM_PY_DLM2").expect("DLM_PY_DLM2");
+            let v2_table = format!("bench_v2_{}", std::process::id());
+            stack.create_table(&v2_table, true).await;
+            let mut rows = run_contention(stack, table, &py1, &py2, &v2_table, secs, true).await;
             rows.iter_mut().for_each(|r| r.handoffs_ms.clear());
             serde_json::to_value(rows).unwrap()
         }
@@ -219,23 +250,43 @@ fn print_table(
         "    ours / floor                                {:7.2}x {:7.2}x   (target <= 1.3x)",
         cycle.ratio_p50, cycle.ratio_p99
     );
-    let base = contention
-        .iter()
-        .find(|c| c.variant.starts_with("dynamo-dlm 1"))
-        .map(|c| (c.grants_per_s, c.wasted_writes_per_grant));
-    println!("\n(2) contention, 32 workers, 1 ms critical sections");
+    let bare_write = cycle.bare_put_delete.p50_ms / 2.0;
+    let bare_invoke = cycle.echo_pair.p50_ms / 2.0;
+    let limit = 1000.0 / (CRITICAL.as_secs_f64() * 1000.0 + bare_write + bare_invoke);
     println!(
-        "    {:<26} {:>9} {:>12} {:>13} {:>9} {:>8}",
-        "variant", "grants/s", "vs dlm 1.0", "wasted/grant", "handoff", "overlaps"
+        "\n(2) contention, one resource, {} ms critical sections; handoff limit 1/(cs + write {bare_write:.2} ms + invoke {bare_invoke:.2} ms) = {limit:.0} grants/s",
+        CRITICAL.as_millis()
+    );
+    println!(
+        "    {:<46} {:>3} {:>8} {:>8} {:>7} {:>6} {:>8} {:>6} {:>9} {:>8}",
+        "variant",
+        "w",
+        "grants/s",
+        "of limit",
+        "failed",
+        "reads",
+        "handoff",
+        "jain",
+        "min/max",
+        "p99 wait"
     );
     for c in contention {
-        let vs = base.map(|(g, _)| c.grants_per_s / g).unwrap_or(f64::NAN);
         println!(
-            "    {:<26} {:>9.1} {:>11.2}x {:>13.2} {:>7.2}ms {:>8}",
-            c.variant, c.grants_per_s, vs, c.wasted_writes_per_grant, c.handoff.p50_ms, c.overlaps
+            "    {:<46} {:>3} {:>8.1} {:>7.0}% {:>7.2} {:>6.2} {:>6.2}ms {:>6.3} {:>4}/{:<4} {:>6.0}ms{}",
+            c.variant,
+            c.workers,
+            c.grants_per_s,
+            100.0 * c.grants_per_s / limit,
+            c.failed_writes_per_grant,
+            c.reads_per_grant,
+            c.handoff.p50_ms,
+            c.jain,
+            c.worker_grants_min,
+            c.worker_grants_max,
+            c.wait.p99_ms,
+            if c.overlaps > 0 { "  OVERLAPS" } else { "" }
         );
     }
-    println!("    (targets: >= 5x dynamo-dlm's grants/s, <= 1/3 of its wasted writes per grant, median handoff <= 3 bare write round trips = {:.2} ms)", 3.0 * cycle.bare_put_delete.p50_ms / 2.0);
     println!("\n(3) spread: {} resources x {} workers: {:.0} grants/s; bare write ceiling {:.0} put+delete cycles/s; ratio {:.2}", spread.resources, spread.workers, spread.grants_per_s, spread.bare_write_cycles_per_s, spread.ratio);
     println!(
         "\n(4) arm64 zip: {}; process start -> first answered invoke: lock-fn p50 {:.1} ms, echo-fn p50 {:.1} ms",

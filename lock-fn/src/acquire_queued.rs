@@ -192,10 +192,10 @@ impl LockEngine {
     }
 
     /// How long a waiter at `position` waiting in-function sleeps before it looks again. The head
-    /// looks every `LOCK_HEAD_POLL_MS` once the lock may be handed over any moment; until the
-    /// current grant has been held about as long as the last one was (`hold_ms`) - and never past
-    /// its lease end - it looks less often. Further back, about twice in the time the grants
-    /// ahead of it should take.
+    /// looks every `LOCK_HEAD_POLL_MS` while the current grant is young, then less often as it
+    /// ages (an eighth of its age, at most 50 ms, never past its lease end): short critical
+    /// sections are handed over at once, long ones cost few reads. Further back, about twice in
+    /// the time the grants ahead of it should take (`hold_ms`: the last grant's length).
     fn poll_interval(&self, item: &LockItem, position: usize, now: u64) -> Duration {
         let hold = item.hold_ms.unwrap_or(DEFAULT_HOLD_MS);
         if position > 1 {

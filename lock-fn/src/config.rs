@@ -85,7 +85,7 @@ impl Default for Config {
             max_waiters: 64,
             waiter_ttl: Duration::from_secs(5),
             head_poll: Duration::from_millis(2),
-            active_waiters: 2,
+            active_waiters: 3,
             claim: Duration::from_secs(2),
         }
     }

@@ -185,11 +185,12 @@ pub fn leave(item: &LockItem, me: &str, now_ms: u64) -> Option<Edit> {
 }
 
 /// How long a waiter at `position` (1 = next) that is not waiting in-function should wait before
-/// trying again: about as long as the grants ahead of it will take (`hold_ms` each), but soon enough
-/// to keep its place (a quarter of the waiter TTL) and never in a busy loop.
+/// trying again: half as long as the grants ahead of the in-function places should take
+/// (`hold_ms` each) - it must be waiting in-function before its turn comes, so it errs early -
+/// but soon enough to keep its place (a quarter of the waiter TTL) and never in a busy loop.
 pub fn retry_hint_ms(position: usize, active: usize, hold_ms: u64, ttl_ms: u64) -> u64 {
     let ahead = position.saturating_sub(active).max(1) as u64;
-    (ahead * hold_ms).clamp(5, (ttl_ms / 4).max(5))
+    (ahead * hold_ms / 2).clamp(5, (ttl_ms / 4).max(5))
 }
 
 #[cfg(test)]
@@ -355,8 +356,8 @@ mod tests {
 
     #[test]
     fn retry_hints_follow_the_queue() {
-        assert_eq!(retry_hint_ms(1, 2, 7, 5000), 7);
-        assert_eq!(retry_hint_ms(5, 2, 7, 5000), 21);
+        assert_eq!(retry_hint_ms(1, 2, 20, 5000), 10);
+        assert_eq!(retry_hint_ms(5, 2, 20, 5000), 30);
         assert_eq!(retry_hint_ms(50, 2, 100, 5000), 1250);
         assert_eq!(retry_hint_ms(3, 2, 0, 5000), 5);
     }

@@ -93,7 +93,7 @@ impl LockEngine {
                 ReleaseStep::Handoff { next, edit } => {
                     self.note_queue(&req.resource_id, true, now);
                     let waiter = item.waiters[next].clone();
-                    let hold = now.saturating_sub(item.acquired_at_ms.unwrap_or(now));
+                    let hold = grant_interval(item, now);
                     let claim = self.config.claim.as_millis() as u64;
                     self.store
                         .apply("handoff", &req.resource_id, stop_at, |now| {
@@ -159,5 +159,18 @@ impl LockEngine {
             }),
             requests,
         }
+    }
+}
+
+/// The waiters' estimate of how long a grant lasts, after this handoff at `now`: the time since the
+/// current grant was made, but rising by at most a quarter over the last estimate per grant (it may
+/// fall at once). Waiters further back come back after about half the time the grants ahead should
+/// take; an estimate that errs short only costs them an extra look, one that errs long leaves a
+/// passive waiter at the head of the queue (its grant waits for it).
+fn grant_interval(item: &LockItem, now: u64) -> u64 {
+    let sample = now.saturating_sub(item.acquired_at_ms.unwrap_or(now));
+    match item.hold_ms {
+        Some(last) => sample.min(last + last / 4 + 1),
+        None => sample,
     }
 }

@@ -32,9 +32,15 @@ pub struct Faults {
     pub latency: Duration,
 }
 
-/// What the proxy did so far.
+/// What the proxy did so far, and what went through it (DynamoDB requests by kind).
 #[derive(Debug, Default)]
 pub struct Counts {
+    /// Reads forwarded (`GetItem`).
+    pub reads: AtomicU64,
+    /// Writes forwarded (`UpdateItem`, `PutItem`, `DeleteItem`).
+    pub writes: AtomicU64,
+    /// Forwarded writes whose condition failed (`ConditionalCheckFailedException`).
+    pub failed_writes: AtomicU64,
     pub forwarded: AtomicU64,
     pub throttled: AtomicU64,
     pub server_errors: AtomicU64,
@@ -231,6 +237,7 @@ async fn serve(
                     return Ok(()); // applied upstream; the answer never arrives
                 }
                 counts.forwarded.fetch_add(1, Ordering::Relaxed);
+                count_kind(&counts, &request, &response);
                 client.write_all(&response).await?;
             }
         }
@@ -273,6 +280,24 @@ async fn read_message<R: AsyncRead + Unpin>(
     }
     let message: Vec<u8> = buf.drain(..head_end + length).collect();
     Ok(Some(message))
+}
+
+/// Counts a forwarded DynamoDB request by its `X-Amz-Target` and its answer.
+fn count_kind(counts: &Counts, request: &[u8], response: &[u8]) {
+    let head_end = find(request, b"\r\n\r\n").unwrap_or(request.len());
+    let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+    let Some(target) = head.lines().find_map(|l| l.strip_prefix("x-amz-target:")) else {
+        return;
+    };
+    let target = target.trim();
+    if target.ends_with(".getitem") {
+        counts.reads.fetch_add(1, Ordering::Relaxed);
+    } else if target.ends_with("item") {
+        counts.writes.fetch_add(1, Ordering::Relaxed);
+        if find(response, b"ConditionalCheckFailed").is_some() {
+            counts.failed_writes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
