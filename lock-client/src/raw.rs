@@ -121,6 +121,7 @@ impl RawClient {
             fresh_owner: mode == Mode::Try { fresh_owner: true },
             holder: self.holder.clone(),
             queue: Some(mode == Mode::Queue),
+            task_token: None,
         });
         Ok((self.invoker.call_resent(&request).await?, sent))
     }

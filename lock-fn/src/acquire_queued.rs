@@ -12,7 +12,7 @@ use crate::error::LockError;
 use crate::item::{LockItem, Waiter};
 use crate::queue::{acquire_step, leave, retry_hint_ms, AcquireStep};
 use crate::reply::Reply;
-use crate::writes::{claim, edit_only, join, refresh, take};
+use crate::writes::{aim, claim, edit_only, join, refresh, take};
 
 /// A hint for the poll interval when no grant length is known yet.
 const DEFAULT_HOLD_MS: u64 = 50;
@@ -22,20 +22,37 @@ impl LockEngine {
     /// for the rules and DESIGN.md for why they keep FIFO order). Waits in-function only while among
     /// the first `LOCK_ACTIVE_WAITERS` places and `wait_ms` lasts; otherwise answers at once with
     /// `queued: true`, the place, and when to come back.
+    ///
+    /// `wake`: the caller is a Step Functions task (`task_token`), and a grant is aimed at it with
+    /// this nonce (`wake_id`): by the write that makes it, or (the owner holds the lock already) by
+    /// a write of its own before the grant is sent. Also answers whether this invocation's write
+    /// made the grant (only then may a "task closed" answer pass it over).
     pub(crate) async fn acquire_queued(
         &self,
         req: AcquireRequest,
         duration_ms: u64,
         deadline_ms: Option<u64>,
-    ) -> Result<Executed, LockError> {
+        wake: Option<&str>,
+    ) -> Result<(Executed, bool), LockError> {
         // Without an owner of its own the caller cannot come back for its place: it waits in-function
         // wherever it stands, and leaves the queue when its wait ends.
         let generated = req.owner.is_none();
         let owner = req.owner.clone().unwrap_or_else(new_owner_token);
         let digest = owner_digest(&owner);
         let stop_at = self.stop_at(deadline_ms);
-        let wait_until = self.wait_until(req.wait_ms, deadline_ms);
-        let ttl = self.config.waiter_ttl.as_millis() as u64;
+        // A Step Functions waiter (task token) never waits in-function: lock-fn wakes it. Its
+        // place lasts `wait_ms` (a little more than its task's TimeoutSeconds: it comes back with a
+        // new token then), and a handoff gives it its full lease at once.
+        let token = req.task_token.as_deref();
+        let wait_until = match token {
+            Some(_) => now_ms(),
+            None => self.wait_until(req.wait_ms, deadline_ms),
+        };
+        let ttl = match token {
+            Some(_) if req.wait_ms > 0 => req.wait_ms,
+            Some(_) => lock_protocol::MAX_WAIT_MS,
+            None => self.config.waiter_ttl.as_millis() as u64,
+        };
         let cap = self.config.max_waiters;
         let active = self.config.active_waiters;
         let holder = req.holder.as_deref();
@@ -52,14 +69,29 @@ impl LockEngine {
             let write = match &step {
                 AcquireStep::Held { claim: None } => {
                     let held = item.expect("held means an item");
-                    return Ok(granted(grant(held, owner, !waited, requests), requests));
+                    let fence = held.fence.unwrap_or_default();
+                    match wake {
+                        None => {
+                            let done = granted(grant(held, owner, !waited, requests), requests);
+                            return Ok((done, false));
+                        }
+                        // Another invocation may be sending this grant to a task of this owner:
+                        // aim it at this one first (see `wake`).
+                        Some(w) => {
+                            self.store
+                                .apply("aim", &req.resource_id, stop_at, |now| {
+                                    aim(&digest, fence, w, now)
+                                })
+                                .await
+                        }
+                    }
                 }
                 AcquireStep::Held { claim: Some(full) } => {
                     let full = *full;
                     let fence = item.as_ref().and_then(|i| i.fence).unwrap_or_default();
                     self.store
                         .apply("claim", &req.resource_id, stop_at, |now| {
-                            claim(&digest, fence, full, now)
+                            claim(&digest, fence, full, wake, now)
                         })
                         .await
                 }
@@ -69,22 +101,26 @@ impl LockEngine {
                         .is_some_and(|i| i.queue_index(&digest).is_some());
                     self.store
                         .apply("acquire", &req.resource_id, stop_at, |now| {
-                            take(&digest, holder, duration_ms, queued, edit, now)
+                            take(&digest, holder, duration_ms, queued, wake, edit, now)
                         })
                         .await
                 }
                 AcquireStep::Join { position } => {
                     let position = *position;
+                    let active_until_ms = if token.is_some() {
+                        now + ttl
+                    } else if position <= active || generated {
+                        wait_until
+                    } else {
+                        0
+                    };
                     let waiter = Waiter {
                         digest: digest.clone(),
                         duration_ms,
                         alive_until_ms: now + ttl,
-                        active_until_ms: if position <= active || generated {
-                            wait_until
-                        } else {
-                            0
-                        },
+                        active_until_ms,
                         holder: holder.map(Into::into),
+                        token: token.map(Into::into),
                     };
                     waited = true;
                     self.store
@@ -100,7 +136,9 @@ impl LockEngine {
                 }
                 AcquireStep::Full { live } => {
                     let item = item.as_ref();
-                    return self.refuse(&req, item, false, None, Some(*live), requests, now);
+                    return self
+                        .refuse(&req, item, false, None, Some(*live), requests, now)
+                        .map(|done| (done, false));
                 }
                 AcquireStep::Wait { index, position } => {
                     let (index, position) = (*index, *position);
@@ -109,9 +147,14 @@ impl LockEngine {
                     self.note_queue(&req.resource_id, true, now);
                     let me = &current.waiters[index];
                     let in_function = (position <= active || generated) && now < wait_until;
-                    let active_until = if in_function { wait_until } else { 0 };
+                    let active_until = match token {
+                        Some(_) => now + ttl,
+                        None if in_function => wait_until,
+                        None => 0,
+                    };
                     let stale = me.alive_until_ms < now + ttl / 2
-                        || (in_function && me.active_until_ms < wait_until);
+                        || (in_function && me.active_until_ms < wait_until)
+                        || (token.is_some() && me.token.as_deref() != token);
                     if !stale {
                         if !in_function && generated {
                             // Nobody can come back for this place: leave the queue, unless the
@@ -123,7 +166,9 @@ impl LockEngine {
                             let now = now_ms();
                             return match last {
                                 Some(held) if held.held_by(&digest, now) => {
-                                    Ok(granted(grant(held, owner, false, requests), requests))
+                                    let done =
+                                        granted(grant(held, owner, false, requests), requests);
+                                    Ok((done, false))
                                 }
                                 last => {
                                     let live = last.as_ref().map(|i| i.live_waiters(now));
@@ -136,6 +181,7 @@ impl LockEngine {
                                         requests,
                                         now,
                                     )
+                                    .map(|done| (done, false))
                                 }
                             };
                         }
@@ -146,15 +192,17 @@ impl LockEngine {
                                 current.hold_ms.unwrap_or(DEFAULT_HOLD_MS),
                                 ttl,
                             );
-                            return self.refuse(
-                                &req,
-                                Some(current),
-                                true,
-                                Some((position, hint)),
-                                Some(current.live_waiters(now)),
-                                requests,
-                                now,
-                            );
+                            return self
+                                .refuse(
+                                    &req,
+                                    Some(current),
+                                    true,
+                                    Some((position, hint)),
+                                    Some(current.live_waiters(now)),
+                                    requests,
+                                    now,
+                                )
+                                .map(|done| (done, false));
                         }
                         let poll = self.poll_interval(current, position, now);
                         let left = Duration::from_millis(wait_until.saturating_sub(now));
@@ -167,7 +215,7 @@ impl LockEngine {
                     let x = now + ttl;
                     self.store
                         .apply("keep_place", &req.resource_id, stop_at, |_| {
-                            refresh(index, &digest, x, active_until)
+                            refresh(index, &digest, x, active_until, token)
                         })
                         .await
                 }
@@ -177,8 +225,11 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             item = match write.value {
                 Ok(Some(new)) => {
-                    if matches!(step, AcquireStep::Take(_) | AcquireStep::Held { .. }) {
-                        return Ok(granted(grant(new, owner, false, requests), requests));
+                    if let AcquireStep::Take(_) | AcquireStep::Held { .. } = step {
+                        let made = matches!(step, AcquireStep::Take(_));
+                        let reacquired = !made && !waited;
+                        let done = granted(grant(new, owner, reacquired, requests), requests);
+                        return Ok((done, made));
                     }
                     Some(new)
                 }

@@ -16,9 +16,11 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::error::LockError;
 use crate::item::LockItem;
+use crate::notify::{Notifier, Sent};
 use crate::owner::redact;
 use crate::reply::Reply;
 use crate::store::{AcquireWrite, LockStore};
+use crate::writes::Releaser;
 
 /// Retry hint given with a refusal when the holder's lease end is unknown.
 pub const UNKNOWN_HOLDER_RETRY_MS: u64 = 20;
@@ -30,6 +32,8 @@ pub const MAX_RETRY_HINT_MS: u64 = 100;
 pub struct LockEngine {
     pub(crate) store: LockStore,
     pub(crate) config: Config,
+    /// Wakes Step Functions waiters.
+    pub(crate) notifier: Notifier,
     /// Resources this instance saw with a live queue recently (a hint only: a release of such a
     /// resource reads first instead of trying the write that hands nothing on).
     hot: Arc<Mutex<HashMap<String, u64>>>,
@@ -55,8 +59,15 @@ impl LockEngine {
         LockEngine {
             store,
             config,
+            notifier: Notifier::disabled(),
             hot: Arc::default(),
         }
+    }
+
+    /// The same engine, waking Step Functions waiters through `notifier`.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// Notes whether `resource` has a live queue (seen at `now`).
@@ -126,9 +137,83 @@ impl LockEngine {
         deadline_ms: Option<u64>,
     ) -> Result<Executed, LockError> {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
-        if req.queues() {
-            return self.acquire_queued(req, duration_ms, deadline_ms).await;
+        if let Some(token) = req.task_token.clone() {
+            return self
+                .acquire_for_task(req, token, duration_ms, deadline_ms)
+                .await;
         }
+        if req.queues() {
+            let (done, _) = self
+                .acquire_queued(req, duration_ms, deadline_ms, None)
+                .await?;
+            return Ok(done);
+        }
+        self.acquire_try(req, duration_ms, deadline_ms).await
+    }
+
+    /// An acquire by a Step Functions task (`task_token`): answered at once; the task is told the
+    /// outcome through Step Functions - `SendTaskSuccess` with the grant now or at the handoff,
+    /// `SendTaskFailure` `LockBusy` when it cannot wait (the queue is full).
+    async fn acquire_for_task(
+        &self,
+        req: AcquireRequest,
+        token: String,
+        duration_ms: u64,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
+        let resource = req.resource_id.clone();
+        let digest = req.owner.as_deref().map(owner_digest).unwrap_or_default();
+        let holder = req.holder.clone();
+        let req = AcquireRequest {
+            on_busy: OnBusy::Result,
+            ..req
+        };
+        let wake_id = new_owner_token();
+        // The decoder refuses `"queue": false` with a token: a task always waits in the queue.
+        let (done, made) = self
+            .acquire_queued(req, duration_ms, deadline_ms, Some(&wake_id))
+            .await?;
+        match &done.reply {
+            Reply::Acquire(AcquireResponse::Granted(g)) => {
+                let held = LockItem {
+                    resource_id: g.resource_id.clone(),
+                    fence: Some(g.fence),
+                    expires_at_ms: Some(g.expires_at_ms),
+                    acquired_at_ms: Some(g.acquired_at_ms),
+                    holder,
+                    ..LockItem::default()
+                };
+                let output = crate::release::callback_output(&held, now_ms());
+                let sent = self.notifier.success(&token, &output).await;
+                // A task closed before this invocation's grant reached it must not hold the lock
+                // for a whole lease. (A grant found, not made, may have reached an earlier task of
+                // this execution: "closed" could be about that delivery, so it stays.)
+                if sent == Sent::Closed && made {
+                    let nonce = new_owner_token();
+                    let on_behalf =
+                        Releaser::passing_over(&digest, Some(g.fence), &wake_id, &nonce);
+                    let stop_at = self.stop_at(deadline_ms);
+                    self.end_and_wake(&resource, &on_behalf, None, true, stop_at)
+                        .await
+                        .map_err(LockError::from)?;
+                }
+            }
+            Reply::Acquire(AcquireResponse::Busy(b)) if !b.queued => {
+                let cause = LockError::Busy(b.clone()).to_string();
+                self.notifier.failure(&token, "LockBusy", &cause).await;
+            }
+            _ => {}
+        }
+        Ok(done)
+    }
+
+    /// A single try (or, with `wait_ms` and `"queue": false`, tries repeated in-region).
+    async fn acquire_try(
+        &self,
+        req: AcquireRequest,
+        duration_ms: u64,
+        deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
         let caller_owner = req.owner.is_some();
         let owner = req.owner.unwrap_or_else(new_owner_token);
         let digest = owner_digest(&owner);

@@ -112,6 +112,16 @@ pub const CLAIM_CONDITION: &str =
 pub const CLAIM_UPDATE: &str =
     "SET expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge REMOVE claim_d";
 
+/// A Step Functions task that finds its owner holding the lock aims the grant at itself before it
+/// is sent the grant: a new `wake_id`, so that no earlier sender can pass the grant over on a
+/// "task closed" answer that may be about this delivery.
+pub const AIM_CONDITION: &str = HOLDER_FENCE_CONDITION;
+/// The update for [`AIM_CONDITION`].
+pub const AIM_UPDATE: &str = "SET wake_id = :wake";
+
+/// A grant is passed over (its task closed) only if nobody aimed it at a task since the sender did.
+pub const WAKE_ID_CONDITION: &str = "wake_id = :wake_id";
+
 /// Whether `expression` has an `OR` outside all parentheses.
 fn has_top_level_or(expression: &str) -> bool {
     let mut depth = 0i32;

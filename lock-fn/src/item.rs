@@ -35,7 +35,8 @@ pub const ATTR_RELEASED_FENCE: &str = "released_fence";
 /// When the last release happened, epoch ms.
 pub const ATTR_RELEASED_AT_MS: &str = "released_at_ms";
 /// The FIFO queue: a list of waiter maps `{w: owner digest, d: lease ms, x: alive until ms,
-/// a: waiting in-function until ms, h: label}`, in the order they joined.
+/// a: waiting in-function until ms, h: label, t: Step Functions task token}`, in the order they
+/// joined.
 pub const ATTR_WAITERS: &str = "waiters";
 /// The queued owners' digests as a string set (for `contains` in conditions; absent when empty).
 pub const ATTR_WAITER_SET: &str = "wset";
@@ -45,6 +46,10 @@ pub const ATTR_QUEUE_ALIVE_UNTIL: &str = "qx";
 pub const ATTR_CLAIM_MS: &str = "claim_d";
 /// How long the last grant handed on by a release was held (ms): the waiters' poll hint.
 pub const ATTR_HOLD_MS: &str = "hold_ms";
+/// `wake_id`: the nonce of the last write that aimed the current grant at a Step Functions task
+/// (the write that made the grant, or a re-entry's). Only the invocation whose nonce is still there
+/// may pass the grant over when its task turns out closed. Meaningful with the grant's fence only.
+pub const ATTR_WAKE_ID: &str = "wake_id";
 
 /// How many fenced releases stay recognisable (slots `rel_0` .. `rel_7`). Each slot holds a fence,
 /// a 32-character owner digest and a time: about 60 bytes.
@@ -93,6 +98,8 @@ pub struct LockItem {
     pub claim_ms: Option<u64>,
     /// `hold_ms`: how long the last handed-on grant was held.
     pub hold_ms: Option<u64>,
+    /// `wake_id`: see [`ATTR_WAKE_ID`].
+    pub wake_id: Option<String>,
 }
 
 /// One waiter in the queue.
@@ -108,6 +115,8 @@ pub struct Waiter {
     pub active_until_ms: u64,
     /// Its public label.
     pub holder: Option<String>,
+    /// Its Step Functions task token, when lock-fn is to wake it (`SendTaskSuccess`).
+    pub token: Option<String>,
 }
 
 impl Waiter {
@@ -278,6 +287,7 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
             queue_alive_until_ms: number(map, ATTR_QUEUE_ALIVE_UNTIL)?,
             claim_ms: number(map, ATTR_CLAIM_MS)?,
             hold_ms: number(map, ATTR_HOLD_MS)?,
+            wake_id: string(map, ATTR_WAKE_ID)?,
         })
     }
 }
@@ -292,6 +302,7 @@ fn waiter(v: &AttributeValue) -> Result<Waiter, ItemFormatError> {
         alive_until_ms: number(m, "x")?.unwrap_or_default(),
         active_until_ms: number(m, "a")?.unwrap_or_default(),
         holder: string(m, "h")?,
+        token: string(m, "t")?,
     })
 }
 

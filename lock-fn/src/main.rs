@@ -5,6 +5,7 @@ use lock_fn::config::Config;
 use lock_fn::engine::LockEngine;
 use lock_fn::handler::handle;
 use lock_fn::invocation_loop::run;
+use lock_fn::notify::Notifier;
 use lock_fn::store::LockStore;
 use serde_json::Value;
 
@@ -13,7 +14,8 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let store = LockStore::from_env(config.table.clone(), config.store_attempts).await;
-    let engine = LockEngine::new(store, config);
+    let notifier = Notifier::from_env(config.store_attempts).await;
+    let engine = LockEngine::new(store, config).with_notifier(notifier);
     // Not `lambda_runtime::run`: it leaks memory on every invocation (see invocation_loop).
     run(|event: LambdaEvent<Value>| handle(&engine, event)).await
 }

@@ -204,6 +204,7 @@ mod tests {
             alive_until_ms,
             active_until_ms: 0,
             holder: None,
+            token: None,
         }
     }
 

@@ -7,7 +7,8 @@ use tracing::warn;
 use crate::clock::now_ms;
 use crate::engine::{Executed, LockEngine};
 use crate::error::LockError;
-use crate::item::{LockItem, RELEASE_SLOTS};
+use crate::item::{LockItem, Waiter, RELEASE_SLOTS};
+use crate::notify::Sent;
 use crate::owner::redact;
 use crate::queue::{release_step, ReleaseStep};
 use crate::reply::Reply;
@@ -16,6 +17,44 @@ use crate::writes::{handoff, release_pruning, Releaser};
 
 /// A release reads and writes again at most this often when the queue keeps changing under it.
 const MAX_ROUNDS: u32 = 8;
+/// At most this many closed Step Functions waiters are passed over by one release.
+const MAX_SKIPS: u32 = 10;
+
+/// What one [`LockEngine::end_or_hand_on`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Round {
+    /// When the lease ended, when it did.
+    pub ended_at: Option<u64>,
+    /// The item as last seen (written or refused).
+    pub last: Option<LockItem>,
+    /// DynamoDB requests sent.
+    pub requests: u32,
+    /// A write may have been applied unseen.
+    pub ambiguous: bool,
+    /// The waiter the lock was handed to, the item as granted to it, and (a Step Functions
+    /// waiter, not woken yet) the `wake_id` the grant was aimed at its task with.
+    pub handed: Option<(Waiter, LockItem, Option<String>)>,
+}
+
+/// The grant as a Step Functions waiter receives it (`SendTaskSuccess` output): the grant answer
+/// without `owner` (lock-fn keeps only its digest; the execution knows its own owner).
+pub fn callback_output(item: &LockItem, now: u64) -> serde_json::Value {
+    let expires_at_ms = item.expires_at_ms.unwrap_or_default();
+    let acquired_at_ms = item.acquired_at_ms.unwrap_or_default();
+    let mut out = serde_json::json!({
+        "acquired": true,
+        "resource_id": item.resource_id,
+        "fence": item.fence.unwrap_or_default(),
+        "expires_at_ms": expires_at_ms,
+        "duration_ms": expires_at_ms.saturating_sub(acquired_at_ms),
+        "acquired_at_ms": acquired_at_ms,
+        "expires_in_ms": expires_at_ms.saturating_sub(now),
+    });
+    if let Some(h) = &item.holder {
+        out["holder"] = serde_json::json!(h);
+    }
+    out
+}
 
 impl LockEngine {
     /// Release: holder-only; `released:false` (and a WARNING) when the lease had ended or was taken.
@@ -43,6 +82,7 @@ impl LockEngine {
             fence: req.fence,
             since,
             nonce: &nonce,
+            wake_id: None,
         };
         let mut requests = 0;
         let mut ambiguous = false;
@@ -66,56 +106,14 @@ impl LockEngine {
             }
         }
         // Hand on, or find out why not (not the holder, or someone queued).
-        let mut outcome = None;
-        for _ in 0..MAX_ROUNDS {
-            if read_needed {
-                let read = self
-                    .store
-                    .read(&req.resource_id, stop_at)
-                    .await
-                    .map_err(|e| e.or_maybe_applied(ambiguous))?;
-                requests += read.attempts;
-                snapshot = read.value;
-            }
-            let Some(item) = snapshot.as_ref() else {
-                break;
-            };
-            let now = now_ms();
-            let write = match release_step(item, &digest, req.fence, since, now) {
-                ReleaseStep::NotHolder => break,
-                ReleaseStep::Plain(edit) => {
-                    self.store
-                        .apply("release", &req.resource_id, stop_at, |now| {
-                            release_pruning(&releaser, &edit, now)
-                        })
-                        .await
-                }
-                ReleaseStep::Handoff { next, edit } => {
-                    self.note_queue(&req.resource_id, true, now);
-                    let waiter = item.waiters[next].clone();
-                    let hold = grant_interval(item, now);
-                    let claim = self.config.claim.as_millis() as u64;
-                    self.store
-                        .apply("handoff", &req.resource_id, stop_at, |now| {
-                            handoff(&releaser, &waiter, hold, claim, &edit, now)
-                        })
-                        .await
-                }
-            }
+        let round = self
+            .end_and_wake(&req.resource_id, &releaser, snapshot, read_needed, stop_at)
+            .await
             .map_err(|e| e.or_maybe_applied(ambiguous))?;
-            requests += write.attempts;
-            ambiguous |= write.ambiguous;
-            match write.value {
-                Ok(_) => {
-                    outcome = Some(write.now_ms);
-                    break;
-                }
-                Err(old) => {
-                    read_needed = old.is_none();
-                    snapshot = old;
-                }
-            }
-        }
+        requests += round.requests;
+        ambiguous |= round.ambiguous;
+        let outcome = round.ended_at;
+        let snapshot = round.last;
         if let Some(at_ms) = outcome {
             return Ok(self.released(req, Some(at_ms), false, requests));
         }
@@ -141,6 +139,124 @@ impl LockEngine {
         warn!(resource = %req.resource_id, owner = %redact(&req.owner),
             "release by a non-holder: the lease had expired and/or another owner took the lock");
         Ok(self.released(req, None, uncertain, requests))
+    }
+
+    /// [`Self::end_or_hand_on`], then wakes a Step Functions waiter the lock was handed to
+    /// (`SendTaskSuccess`). One whose task turns out closed is passed over: its grant is ended on
+    /// its behalf and handed on to the next, up to [`MAX_SKIPS`] times in one invocation (later
+    /// closed waiters are passed over by the next release, or their grant ends with its claim).
+    pub(crate) async fn end_and_wake(
+        &self,
+        resource: &str,
+        releaser: &Releaser<'_>,
+        snapshot: Option<LockItem>,
+        read_needed: bool,
+        stop_at: Option<u64>,
+    ) -> Result<Round, crate::store_error::StoreError> {
+        let mut round = self
+            .end_or_hand_on(resource, releaser, snapshot, read_needed, stop_at)
+            .await?;
+        let mut handed = round.handed.take();
+        let mut skips = 0;
+        while let Some((waiter, granted, Some(wake_id))) = handed.take() {
+            let Some(token) = waiter.token.as_deref() else {
+                break;
+            };
+            let sent = self
+                .notifier
+                .success(token, &callback_output(&granted, now_ms()))
+                .await;
+            if sent != Sent::Closed || skips == MAX_SKIPS {
+                break;
+            }
+            skips += 1;
+            // The task is gone: its grant goes to the next waiter.
+            let nonce = new_owner_token();
+            let on_behalf = Releaser::passing_over(&waiter.digest, granted.fence, &wake_id, &nonce);
+            let skipped = self
+                .end_or_hand_on(resource, &on_behalf, Some(granted), false, stop_at)
+                .await?;
+            round.requests += skipped.requests;
+            round.ambiguous |= skipped.ambiguous;
+            handed = skipped.handed;
+        }
+        Ok(round)
+    }
+
+    /// Ends `releaser`'s lease from `snapshot` (read first when `read_needed`): a plain end when
+    /// nobody alive is queued, else a handoff to the first live waiter (told in [`Round::handed`],
+    /// not woken).
+    pub(crate) async fn end_or_hand_on(
+        &self,
+        resource: &str,
+        releaser: &Releaser<'_>,
+        mut snapshot: Option<LockItem>,
+        mut read_needed: bool,
+        stop_at: Option<u64>,
+    ) -> Result<Round, crate::store_error::StoreError> {
+        let mut round = Round::default();
+        for _ in 0..MAX_ROUNDS {
+            if read_needed {
+                let read = self.store.read(resource, stop_at).await?;
+                round.requests += read.attempts;
+                snapshot = read.value;
+            }
+            let Some(item) = snapshot.as_ref() else {
+                break;
+            };
+            if releaser.wake_id.is_some() && item.wake_id.as_deref() != releaser.wake_id {
+                // Aimed at a task again since: not this pass-over's to end.
+                round.last = snapshot;
+                break;
+            }
+            let now = now_ms();
+            let mut woken = None;
+            let write = match release_step(item, releaser.me, releaser.fence, releaser.since, now) {
+                ReleaseStep::NotHolder => {
+                    round.last = snapshot;
+                    break;
+                }
+                ReleaseStep::Plain(edit) => {
+                    self.store
+                        .apply("release", resource, stop_at, |now| {
+                            release_pruning(releaser, &edit, now)
+                        })
+                        .await?
+                }
+                ReleaseStep::Handoff { next, edit } => {
+                    self.note_queue(resource, true, now);
+                    let waiter = item.waiters[next].clone();
+                    let hold = grant_interval(item, now);
+                    let claim = self.config.claim.as_millis() as u64;
+                    let wake = waiter.token.as_ref().map(|_| new_owner_token());
+                    let write = self
+                        .store
+                        .apply("handoff", resource, stop_at, |now| {
+                            handoff(releaser, &waiter, hold, claim, wake.as_deref(), &edit, now)
+                        })
+                        .await?;
+                    woken = Some((waiter, wake));
+                    write
+                }
+            };
+            round.requests += write.attempts;
+            round.ambiguous |= write.ambiguous;
+            match write.value {
+                Ok(new) => {
+                    round.ended_at = Some(write.now_ms);
+                    round.handed = woken
+                        .zip(new.clone())
+                        .map(|((waiter, wake), item)| (waiter, item, wake));
+                    round.last = new;
+                    break;
+                }
+                Err(old) => {
+                    read_needed = old.is_none();
+                    snapshot = old;
+                }
+            }
+        }
+        Ok(round)
     }
 
     fn released(

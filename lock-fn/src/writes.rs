@@ -25,12 +25,15 @@ fn vals(pairs: Vec<(&str, AttributeValue)>) -> Vec<(String, AttributeValue)> {
 
 /// A queued acquire takes the free lock: the grant of [`TAKE_SET`] for the owner with digest `me`,
 /// under [`ACQUIRE_CONDITION`] (and, for a caller that was not queued, [`NO_LIVE_QUEUE`]), with the
-/// queue edit (its own entry, dead ones).
+/// queue edit (its own entry, dead ones); `wake`: the grant goes to a Step Functions task, aimed
+/// with this nonce ([`crate::item::ATTR_WAKE_ID`]).
+#[allow(clippy::too_many_arguments)]
 pub fn take(
     me: &str,
     holder: Option<&str>,
     duration_ms: u64,
     queued: bool,
+    wake: Option<&str>,
     edit: &Edit,
     now: u64,
 ) -> Update {
@@ -55,7 +58,35 @@ pub fn take(
         u.conditions.push(NO_LIVE_QUEUE.into());
     }
     label(&mut u, holder);
+    aim_at(&mut u, wake);
     u.with_edit(edit)
+}
+
+/// Sets the grant's `wake_id`, or clears an old one (a grant that no task waits for).
+fn aim_at(u: &mut Update, wake: Option<&str>) {
+    match wake {
+        Some(w) => {
+            u.set.push("wake_id = :wake".into());
+            u.values.push((":wake".into(), s(w)));
+        }
+        None => u.remove.push("wake_id".into()),
+    }
+}
+
+/// A Step Functions task of the holder aims the grant (`fence`) at itself ([`AIM_CONDITION`],
+/// [`AIM_UPDATE`]).
+pub fn aim(me: &str, fence: u64, wake: &str, now: u64) -> Update {
+    Update {
+        set: vec!["wake_id = :wake".into()],
+        conditions: vec![AIM_CONDITION.into()],
+        values: vals(vec![
+            (":owner", s(me)),
+            (":fence", n(fence)),
+            (":now_ms", n(now)),
+            (":wake", s(wake)),
+        ]),
+        ..Update::default()
+    }
 }
 
 /// Sets the holder label, or clears an old one.
@@ -79,6 +110,9 @@ pub fn entry(waiter: &Waiter) -> AttributeValue {
     ]);
     if let Some(h) = &waiter.holder {
         m.insert("h".to_string(), s(h));
+    }
+    if let Some(t) = &waiter.token {
+        m.insert("t".to_string(), s(t));
     }
     AttributeValue::M(m)
 }
@@ -105,9 +139,16 @@ pub fn join(waiter: &Waiter, cap: usize) -> Update {
 }
 
 /// A queued waiter keeps its place: its entry at `index` (checked to be its own) is alive until
-/// `alive_until_ms`, and an invocation waits for it in-function until `active_until_ms`.
-pub fn refresh(index: usize, me: &str, alive_until_ms: u64, active_until_ms: u64) -> Update {
-    Update {
+/// `alive_until_ms`, an invocation waits for it in-function until `active_until_ms`, and (a Step
+/// Functions waiter that came back with a new task token) it is woken through `token`.
+pub fn refresh(
+    index: usize,
+    me: &str,
+    alive_until_ms: u64,
+    active_until_ms: u64,
+    token: Option<&str>,
+) -> Update {
+    let mut u = Update {
         set: vec![
             format!("waiters[{index}].x = :x"),
             format!("waiters[{index}].a = :a"),
@@ -120,7 +161,12 @@ pub fn refresh(index: usize, me: &str, alive_until_ms: u64, active_until_ms: u64
             (":me", s(me)),
         ]),
         ..Update::default()
+    };
+    if let Some(t) = token {
+        u.set.push(format!("waiters[{index}].t = :t"));
+        u.values.push((":t".into(), s(t)));
     }
+    u
 }
 
 /// How the holder's release is to be recognised and which grant it ends: the owner digest, the
@@ -135,14 +181,33 @@ pub struct Releaser<'a> {
     pub since: u64,
     /// This invocation's nonce.
     pub nonce: &'a str,
+    /// A grant passed over on behalf of a closed Step Functions task: the `wake_id` it was aimed
+    /// with (the write is refused when someone aimed it since).
+    pub wake_id: Option<&'a str>,
 }
 
-impl Releaser<'_> {
+impl<'a> Releaser<'a> {
+    /// The grant `fence` of the owner with digest `me`, passed over because its Step Functions
+    /// task is closed: only while nobody aimed it at a task since `wake_id` was written.
+    pub fn passing_over(me: &'a str, fence: Option<u64>, wake_id: &'a str, nonce: &'a str) -> Self {
+        Releaser {
+            me,
+            fence,
+            since: crate::clock::now_ms(),
+            nonce,
+            wake_id: Some(wake_id),
+        }
+    }
+
     /// The holder condition, the release record and (fenced) its slot.
     fn apply(&self, u: &mut Update, now: u64) {
         u.set.push(RELEASE_RECORD_SET.into());
         u.values.push((":owner".into(), s(self.me)));
         u.values.push((":nonce".into(), s(self.nonce)));
+        if let Some(w) = self.wake_id {
+            u.conditions.push(WAKE_ID_CONDITION.into());
+            u.values.push((":wake_id".into(), s(w)));
+        }
         match self.fence {
             Some(f) => {
                 u.conditions.push(HOLDER_FENCE_CONDITION.into());
@@ -168,12 +233,14 @@ impl Releaser<'_> {
 
 /// The release hands the lock to `next` in the same write ([`HANDOFF_SET`]): a new fence, the
 /// waiter's own lease when it is waiting in-function (it takes the grant at once), else the short
-/// `claim_ms` lease with its full lease pending (`claim_d`) until it comes back.
+/// `claim_ms` lease with its full lease pending (`claim_d`) until it comes back. `wake`: the
+/// nonce the grant is aimed at the waiter's Step Functions task with (it has a token).
 pub fn handoff(
     releaser: &Releaser,
     next: &Waiter,
     hold_ms: u64,
     claim_ms: u64,
+    wake: Option<&str>,
     edit: &Edit,
     now: u64,
 ) -> Update {
@@ -204,6 +271,7 @@ pub fn handoff(
         u.remove.push("claim_d".into());
     }
     label(&mut u, next.holder.as_deref());
+    aim_at(&mut u, wake);
     releaser.apply(&mut u, now);
     let index = edit
         .removed
@@ -225,6 +293,7 @@ pub fn release_pruning(releaser: &Releaser, edit: &Edit, now: u64) -> Update {
             "acquired_at_ms".into(),
             "holder".into(),
             "claim_d".into(),
+            "wake_id".into(),
         ],
         values: vals(vec![
             (":now_ms", n(now)),
@@ -249,9 +318,10 @@ pub fn edit_only(edit: &Edit, now: u64) -> Update {
 }
 
 /// The waiter the lock was handed to with a claim lease takes its full lease ([`CLAIM_UPDATE`]).
-pub fn claim(me: &str, fence: u64, duration_ms: u64, now: u64) -> Update {
+/// `wake`: aimed at the claimer's Step Functions task (else any earlier aim is voided).
+pub fn claim(me: &str, fence: u64, duration_ms: u64, wake: Option<&str>, now: u64) -> Update {
     let exp = now.saturating_add(duration_ms);
-    Update {
+    let mut u = Update {
         set: vec!["expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge".into()],
         remove: vec!["claim_d".into()],
         conditions: vec![CLAIM_CONDITION.into()],
@@ -264,7 +334,9 @@ pub fn claim(me: &str, fence: u64, duration_ms: u64, now: u64) -> Update {
             (":purge", n(purge_at(exp))),
         ]),
         ..Update::default()
-    }
+    };
+    aim_at(&mut u, wake);
+    u
 }
 
 #[cfg(test)]
@@ -278,6 +350,7 @@ mod tests {
             alive_until_ms: 100,
             active_until_ms,
             holder: Some("exec-2".into()),
+            token: None,
         }
     }
 
@@ -299,11 +372,12 @@ mod tests {
             fence: Some(7),
             since: 0,
             nonce: "n",
+            wake_id: None,
         };
-        let active = handoff(&r, &waiter(50), 3, 2000, &edit(), 10);
+        let active = handoff(&r, &waiter(50), 3, 2000, None, &edit(), 10);
         assert_eq!(value(&active, ":next_exp_ms"), Some(&n(60_010)));
         assert!(active.remove.contains(&"claim_d".to_string()));
-        let passive = handoff(&r, &waiter(0), 3, 2000, &edit(), 10);
+        let passive = handoff(&r, &waiter(0), 3, 2000, None, &edit(), 10);
         assert_eq!(value(&passive, ":next_exp_ms"), Some(&n(2_010)));
         assert_eq!(value(&passive, ":claim"), Some(&n(60_000)));
         let c = passive.condition();
@@ -321,13 +395,17 @@ mod tests {
             fence: None,
             since: 5,
             nonce: "n",
+            wake_id: Some("w"),
         };
         for u in [
-            take("me", Some("h"), 10, true, &edit(), 10),
-            take("me", None, 10, false, &Edit::default(), 10),
+            take("me", Some("h"), 10, true, Some("w"), &edit(), 10),
+            take("me", None, 10, false, None, &Edit::default(), 10),
+            aim("me", 7, "w", 10),
             join(&waiter(0), 4),
-            refresh(3, "me", 100, 0),
-            handoff(&r, &waiter(0), 3, 2000, &edit(), 10),
+            refresh(3, "me", 100, 0, None),
+            refresh(3, "me", 100, 0, Some("token")),
+            handoff(&r, &waiter(0), 3, 2000, None, &edit(), 10),
+            handoff(&r, &waiter(0), 3, 2000, Some("w"), &edit(), 10),
             release_pruning(&r, &edit(), 10),
             edit_only(&edit(), 10),
             edit_only(
@@ -337,7 +415,8 @@ mod tests {
                 },
                 10,
             ),
-            claim("me", 7, 100, 10),
+            claim("me", 7, 100, None, 10),
+            claim("me", 7, 100, Some("w"), 10),
         ] {
             let text = format!("{} {}", u.expression(), u.condition());
             for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {

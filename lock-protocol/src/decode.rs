@@ -1,6 +1,8 @@
 //! Strict decoding and validation of requests: every problem is an [`InvalidRequest`] naming the field.
 
-use crate::limits::{MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
+use crate::limits::{
+    MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES, MAX_WAIT_MS,
+};
 use crate::request::{
     AcquireRequest, CancelRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request,
 };
@@ -53,6 +55,7 @@ const ACQUIRE_FIELDS: &[&str] = &[
     "on_busy",
     "holder",
     "queue",
+    "task_token",
 ];
 const RELEASE_FIELDS: &[&str] = &["op", "resource_id", "owner", "fence"];
 const RENEW_FIELDS: &[&str] = &["op", "resource_id", "owner", "duration_ms", "fence"];
@@ -104,7 +107,7 @@ impl Request {
         match op {
             "acquire" => {
                 fields.only(ACQUIRE_FIELDS, op)?;
-                Ok(Request::Acquire(AcquireRequest {
+                let request = AcquireRequest {
                     resource_id: fields.resource_id()?,
                     duration_ms: fields.duration_ms()?,
                     owner: fields.optional_owner()?,
@@ -113,7 +116,22 @@ impl Request {
                     fresh_owner: fields.flag("fresh_owner")?,
                     holder: fields.string("holder", MAX_HOLDER_BYTES)?,
                     queue: fields.optional_flag("queue")?,
-                }))
+                    task_token: fields.string("task_token", MAX_TASK_TOKEN_BYTES)?,
+                };
+                if request.task_token.is_some() && request.owner.is_none() {
+                    return Err(InvalidRequest::field(
+                        "task_token",
+                        "needs an `owner` (for example $$.Execution.Id): a waiter that comes back \
+                         with a new token finds its place by its owner",
+                    ));
+                }
+                if request.task_token.is_some() && request.queue == Some(false) {
+                    return Err(InvalidRequest::field(
+                        "queue",
+                        "must not be false with a `task_token`: a callback waits in the queue",
+                    ));
+                }
+                Ok(Request::Acquire(request))
             }
             "release" => {
                 fields.only(RELEASE_FIELDS, op)?;
@@ -346,6 +364,7 @@ mod tests {
                 fresh_owner: false,
                 holder: None,
                 queue: None,
+                task_token: None,
             })
         );
     }
@@ -362,6 +381,7 @@ mod tests {
                 fresh_owner: true,
                 holder: Some("exec-1".into()),
                 queue: Some(true),
+                task_token: Some("AQB8token".into()),
             }),
             Request::Cancel(CancelRequest {
                 resource_id: "r".into(),
@@ -518,6 +538,16 @@ mod tests {
                 json!({"op":"acquire","resource_id":"r","holder":"h".repeat(MAX_HOLDER_BYTES + 1)}),
                 Some("holder"),
                 "maximum is 256",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","task_token":"t"}),
+                Some("task_token"),
+                "needs an `owner`",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","owner":"o","task_token":"t","queue":false}),
+                Some("queue"),
+                "must not be false",
             ),
             (
                 json!({"op":"renew","resource_id":"r","owner":"o","fence":-2}),

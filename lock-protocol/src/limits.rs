@@ -11,3 +11,7 @@ pub const MAX_WAIT_MS: u64 = 15 * 60 * 1000;
 
 /// Longest accepted `holder` label, in UTF-8 bytes.
 pub const MAX_HOLDER_BYTES: usize = 256;
+
+/// Longest accepted `task_token`, in UTF-8 bytes (Step Functions tokens are up to about 2,048
+/// characters; every queued token is stored in the lock item until the waiter is served).
+pub const MAX_TASK_TOKEN_BYTES: usize = 4096;

@@ -65,12 +65,19 @@ pub struct AcquireRequest {
     /// is queued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<bool>,
+    /// A Step Functions task token (`$$.Task.Token` of a `lambda:invoke.waitForTaskToken` task):
+    /// lock-fn answers at once and, when the lock is granted (now or at a later handoff), calls
+    /// `SendTaskSuccess` with the grant itself (`SendTaskFailure` `LockBusy` when the queue is
+    /// full). Implies `queue`; the place then lasts `wait_ms` (15 minutes when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
 }
 
 impl AcquireRequest {
     /// Whether this acquire queues (`queue`, or by default whether it waits at all).
     pub fn queues(&self) -> bool {
-        self.queue.unwrap_or(self.wait_ms > 0)
+        self.queue
+            .unwrap_or(self.wait_ms > 0 || self.task_token.is_some())
     }
 }
 

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use lock_protocol::{MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_WAIT_MS};
+use lock_protocol::{
+    MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES, MAX_WAIT_MS,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -19,6 +21,8 @@ pub const FIELDS: &[&str] = &[
     "fresh_owner",
     "holder",
     "fence",
+    "queue",
+    "task_token",
     "resourceId",
     "extra",
 ];
@@ -48,6 +52,8 @@ fn spec(op: &str, max_duration_ms: u64) -> Option<Vec<(&'static str, Kind, bool)
             ("on_busy", Kind::OnBusy, false),
             ("fresh_owner", Kind::Flag, false),
             ("holder", Kind::Text(MAX_HOLDER_BYTES), false),
+            ("queue", Kind::Flag, false),
+            ("task_token", Kind::Text(MAX_TASK_TOKEN_BYTES), false),
         ],
         "release" => vec![
             resource,
@@ -61,6 +67,7 @@ fn spec(op: &str, max_duration_ms: u64) -> Option<Vec<(&'static str, Kind, bool)
             fence,
         ],
         "describe" => vec![resource, ("owner", Kind::Text(MAX_OWNER_BYTES), false)],
+        "cancel" => vec![resource, ("owner", Kind::Text(MAX_OWNER_BYTES), true)],
         _ => return None,
     })
 }
@@ -125,6 +132,15 @@ pub fn judge_with(event: &Value, max_duration_ms: u64) -> Verdict {
             Some(_) => {}
         }
     }
+    // A Step Functions waiter must name its owner (its re-entry finds its place by it).
+    let present = |f: &str| obj.get(f).is_some_and(|v| !v.is_null());
+    if op == "acquire" && present("task_token") && !present("owner") {
+        bad.insert("task_token".to_string());
+    }
+    if op == "acquire" && present("task_token") && obj.get("queue") == Some(&Value::Bool(false)) {
+        // ...and a callback always waits in the queue.
+        bad.insert("queue".to_string());
+    }
     if bad.is_empty() {
         Verdict::Valid
     } else {
@@ -170,6 +186,7 @@ pub fn any_string() -> impl Strategy<Value = String> {
         Just("result".to_string()),
         Just("error".to_string()),
         Just("acquire".to_string()),
+        Just("t".repeat(MAX_TASK_TOKEN_BYTES + 1)),
     ]
 }
 
@@ -205,6 +222,10 @@ fn full_request() -> impl Strategy<Value = Value> {
         ),
         Just(json!({"op": "describe", "resource_id": "r"})),
         Just(json!({"op": "describe", "resource_id": "r", "owner": "o"})),
+        Just(
+            json!({"op": "acquire", "resource_id": "r", "owner": "o", "queue": true, "task_token": "tk"})
+        ),
+        Just(json!({"op": "cancel", "resource_id": "r", "owner": "o"})),
     ]
 }
 

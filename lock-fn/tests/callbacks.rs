@@ -1,0 +1,321 @@
+//! Step Functions waiters woken by callback: the lock semantics on dynalite, the Step Functions side
+//! mocked (aws-smithy-mocks) to produce each answer `SendTaskSuccess` can give.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sfn::error::ErrorMetadata;
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
+use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+use aws_sdk_sfn::types::error::TaskTimedOut;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use lock_fn::config::Config;
+use lock_fn::engine::LockEngine;
+use lock_fn::notify::Notifier;
+use lock_protocol::AcquireRequest;
+use support::*;
+use test_support::fault_proxy::{FaultProxy, Step};
+
+fn ok() -> SendTaskSuccessOutput {
+    SendTaskSuccessOutput::builder().build()
+}
+
+fn closed() -> SendTaskSuccessError {
+    SendTaskSuccessError::TaskTimedOut(
+        TaskTimedOut::builder()
+            .message("Task Timed Out")
+            .meta(ErrorMetadata::builder().code("TaskTimedOut").build())
+            .build(),
+    )
+}
+
+fn failing(code: &'static str) -> impl Fn() -> SendTaskSuccessError {
+    move || SendTaskSuccessError::generic(ErrorMetadata::builder().code(code).build())
+}
+
+/// `SendTaskSuccess` to `token` answered by `rule` (built with `match_requests` on the token).
+fn to(
+    token: &'static str,
+) -> impl Fn(&aws_sdk_sfn::operation::send_task_success::SendTaskSuccessInput) -> bool {
+    move |r| r.task_token() == Some(token)
+}
+
+/// An engine on a fresh dynalite table whose Step Functions calls are answered by `rules`.
+async fn engine(rules: &[&Rule], max_waiters: usize) -> LockEngine {
+    let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules, |c| c
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()));
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = Config {
+        max_waiters,
+        ..Config::default()
+    };
+    engine_on(&client, &table, config).with_notifier(Notifier::new(sfn, 4))
+}
+
+fn task(resource: &str, owner: &str, token: &str) -> AcquireRequest {
+    AcquireRequest {
+        task_token: Some(token.into()),
+        ..acq(resource, 60_000, Some(owner))
+    }
+}
+
+async fn yours(engine: &LockEngine, owner: &str) -> bool {
+    describe_as(engine, "r", Some(owner)).await.yours == Some(true)
+}
+
+#[tokio::test]
+async fn a_free_lock_is_sent_to_the_task_at_once() {
+    let sent = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| {
+            r.task_token() == Some("t1") && r.output().is_some_and(|o| o.contains("\"fence\""))
+        })
+        .then_output(ok);
+    let engine = engine(&[&sent], 64).await;
+    let answer = acquire(&engine, task("r", "exec-1", "t1")).await;
+    assert!(
+        matches!(answer, lock_protocol::AcquireResponse::Granted(_)),
+        "{answer:?}"
+    );
+    assert_eq!(sent.num_calls(), 1);
+    assert!(yours(&engine, "exec-1").await);
+}
+
+#[tokio::test]
+async fn the_release_that_hands_over_wakes_the_waiting_task() {
+    let sent = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t2"))
+        .then_output(ok);
+    let engine = engine(&[&sent], 64).await;
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    let queued = refused(&engine, task("r", "exec-2", "t2")).await;
+    assert!(queued.queued && queued.position == Some(1), "{queued:?}");
+    assert_eq!(sent.num_calls(), 0, "nothing to send while it waits");
+    assert!(
+        release_fenced(&engine, "r", "holder", Some(h.fence))
+            .await
+            .released
+    );
+    assert_eq!(sent.num_calls(), 1, "woken by the handoff");
+    assert!(yours(&engine, "exec-2").await);
+    let d = describe(&engine, "r").await;
+    assert_eq!(d.fence, Some(h.fence + 1));
+    assert!(
+        d.expires_at_ms.unwrap() >= h.expires_at_ms,
+        "its full lease, at once"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_task_is_skipped_and_the_lock_handed_to_the_next() {
+    let dead = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("ta"))
+        .then_error(closed);
+    let alive = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("tb"))
+        .then_output(ok);
+    let engine = engine(&[&dead, &alive], 64).await;
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    refused(&engine, task("r", "exec-a", "ta")).await;
+    refused(&engine, task("r", "exec-b", "tb")).await;
+    assert!(
+        release_fenced(&engine, "r", "holder", Some(h.fence))
+            .await
+            .released
+    );
+    assert_eq!((dead.num_calls(), alive.num_calls()), (1, 1));
+    assert!(
+        yours(&engine, "exec-b").await,
+        "the lock went on to the next waiter"
+    );
+    assert_eq!(describe(&engine, "r").await.fence, Some(h.fence + 2));
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried() {
+    let flaky = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t"))
+        .sequence()
+        .error(failing("ThrottlingException"))
+        .error(failing("InternalFailure"))
+        .output(ok)
+        .build();
+    let engine = engine(&[&flaky], 64).await;
+    granted(&engine, task("r", "exec", "t")).await;
+    assert_eq!(flaky.num_calls(), 3);
+    assert!(yours(&engine, "exec").await);
+}
+
+#[tokio::test]
+async fn a_closed_answer_to_a_retry_keeps_the_grant() {
+    // The first attempt may have been delivered (its answer lost): a "closed" answer to the retry
+    // could be about that delivery, so the grant stays (its lease is the backstop).
+    let ambiguous = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t"))
+        .sequence()
+        .error(failing("InternalFailure"))
+        .error(closed)
+        .build();
+    let engine = engine(&[&ambiguous], 64).await;
+    granted(&engine, task("r", "exec", "t")).await;
+    assert_eq!(ambiguous.num_calls(), 2);
+    assert!(yours(&engine, "exec").await, "kept, not skipped");
+}
+
+#[tokio::test]
+async fn a_send_that_never_happened_is_healed_by_the_tasks_re_entry() {
+    // lock-fn could not deliver the grant (every attempt failed); the execution's task times out
+    // (TimeoutSeconds) and its Catch re-enters the acquire with the same owner and a new token.
+    let lost = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t1"))
+        .then_error(failing("ServiceUnavailable"));
+    let second = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t2"))
+        .then_output(ok);
+    let engine = engine(&[&lost, &second], 64).await;
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    refused(&engine, task("r", "exec", "t1")).await;
+    assert!(
+        release_fenced(&engine, "r", "holder", Some(h.fence))
+            .await
+            .released
+    );
+    assert_eq!(
+        lost.num_calls(),
+        4,
+        "retried, then left to the lease and the re-entry"
+    );
+    assert!(yours(&engine, "exec").await, "the grant is kept");
+    let again = granted(&engine, task("r", "exec", "t2")).await;
+    assert_eq!(again.fence, h.fence + 1, "the same grant, to the new token");
+    assert_eq!(second.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_waiter_that_comes_back_with_a_new_token_keeps_its_place() {
+    let sent = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t-new"))
+        .then_output(ok);
+    let engine = engine(&[&sent], 64).await;
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    refused(&engine, task("r", "exec-1", "t-old")).await;
+    refused(&engine, task("r", "exec-2", "t-2")).await;
+    let back = refused(&engine, task("r", "exec-1", "t-new")).await;
+    assert_eq!(back.position, Some(1), "still first: {back:?}");
+    assert!(
+        release_fenced(&engine, "r", "holder", Some(h.fence))
+            .await
+            .released
+    );
+    assert_eq!(sent.num_calls(), 1, "woken through its new token");
+    assert!(yours(&engine, "exec-1").await);
+}
+
+#[tokio::test]
+async fn a_full_queue_fails_the_task_with_lock_busy() {
+    let failure = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| r.task_token() == Some("t-late") && r.error() == Some("LockBusy"))
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let engine = engine(&[&failure], 1).await;
+    granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    refused(&engine, task("r", "exec-1", "t-1")).await;
+    let full = refused(&engine, task("r", "exec-2", "t-late")).await;
+    assert!(!full.queued, "{full:?}");
+    assert_eq!(failure.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_repeated_invoke_told_closed_keeps_the_grant() {
+    // A second invoke with the token the grant was already delivered to: Step Functions answers
+    // "closed" (the task was closed by that very delivery), which must not end the grant.
+    let sends = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t"))
+        .sequence()
+        .output(ok)
+        .error(closed)
+        .build();
+    let engine = engine(&[&sends], 64).await;
+    let g = granted(&engine, task("r", "exec", "t")).await;
+    let again = granted(&engine, task("r", "exec", "t")).await;
+    assert_eq!(sends.num_calls(), 2);
+    assert_eq!(again.fence, g.fence);
+    assert!(
+        yours(&engine, "exec").await,
+        "kept: the first send delivered it"
+    );
+}
+
+/// A Step Functions client to `endpoint` (moto, or a proxy in front of it), SDK retries off.
+fn sfn_client(endpoint: &str) -> aws_sdk_sfn::Client {
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+        .region(aws_sdk_sfn::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sfn::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn a_re_entry_while_the_handoff_is_sent_keeps_its_grant() {
+    // The handoff's SendTaskSuccess is held back by a proxy; meanwhile the execution's task timed
+    // out and came back with a new token (its re-entry finds the grant and is sent it). The held
+    // send then answers "closed" (moto: InvalidToken for these tokens): about the old task, not the
+    // execution, so the grant must not be passed over to the next waiter.
+    let proxy = FaultProxy::start(&moto_endpoint()).await;
+    proxy.then(Step::Delay(Duration::from_millis(800)));
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let engine = Arc::new(
+        engine_on(&client, &table, Config::default())
+            .with_notifier(Notifier::new(sfn_client(&proxy.endpoint()), 4)),
+    );
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    refused(&engine, task("r", "exec-a", "old-token")).await;
+    refused(&engine, task("r", "exec-b", "b-token")).await;
+    let releasing = {
+        let engine = engine.clone();
+        tokio::spawn(async move { release_fenced(&engine, "r", "holder", Some(h.fence)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reentry = granted(&engine, task("r", "exec-a", "new-token")).await;
+    assert_eq!(reentry.fence, h.fence + 1, "the re-entry finds the handoff");
+    assert!(releasing.await.unwrap().released);
+    assert_eq!(proxy.scripted(), 0, "the handoff's send was held back");
+    let d = describe(&engine, "r").await;
+    assert_eq!(d.fence, Some(h.fence + 1), "not passed over: {d:?}");
+    assert!(yours(&engine, "exec-a").await);
+}
+
+#[tokio::test]
+async fn a_grant_made_to_a_closed_task_is_passed_over_through_moto() {
+    // The same path without a re-entry: moto answers InvalidToken, the grant goes on to the next.
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let engine = engine_on(&client, &table, Config::default())
+        .with_notifier(Notifier::new(sfn_client(&moto_endpoint()), 4));
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    refused(&engine, task("r", "exec-a", "dead-token")).await;
+    refused(&engine, task("r", "exec-b", "b-token")).await;
+    assert!(
+        release_fenced(&engine, "r", "holder", Some(h.fence))
+            .await
+            .released
+    );
+    let d = describe(&engine, "r").await;
+    assert!(
+        !d.held && d.queue_length == 0,
+        "a and b passed over (both tokens are closed): {d:?}"
+    );
+    let next = granted(&engine, acq("r", 60_000, Some("next"))).await;
+    assert_eq!(
+        next.fence,
+        h.fence + 3,
+        "each was granted, then passed over"
+    );
+}
