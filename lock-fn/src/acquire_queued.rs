@@ -227,7 +227,10 @@ impl LockEngine {
                 Ok(Some(new)) => {
                     if let AcquireStep::Take(_) | AcquireStep::Held { .. } = step {
                         let made = matches!(step, AcquireStep::Take(_));
-                        let reacquired = !made && !waited;
+                        // Only a grant the owner held before this invocation (an aim) is a
+                        // reacquire; a claim is the first the waiter hears of its handoff.
+                        let reacquired =
+                            matches!(step, AcquireStep::Held { claim: None }) && !waited;
                         let done = granted(grant(new, owner, reacquired, requests), requests);
                         return Ok((done, made));
                     }
