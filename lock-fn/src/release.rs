@@ -144,7 +144,7 @@ impl LockEngine {
     /// [`Self::end_or_hand_on`], then wakes a Step Functions waiter the lock was handed to
     /// (`SendTaskSuccess`). One whose task turns out closed is passed over: its grant is ended on
     /// its behalf and handed on to the next, up to [`MAX_SKIPS`] times in one invocation (later
-    /// closed waiters are passed over by the next release, or their grant ends with its claim).
+    /// closed waiters keep the grant until its lease ends or a re-entry of theirs finds it).
     pub(crate) async fn end_and_wake(
         &self,
         resource: &str,

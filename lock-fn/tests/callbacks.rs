@@ -1,5 +1,6 @@
 //! Step Functions waiters woken by callback: the lock semantics on dynalite, the Step Functions side
-//! mocked (aws-smithy-mocks) to produce each answer `SendTaskSuccess` can give.
+//! mocked (aws-smithy-mocks) to produce each answer `SendTaskSuccess` can give, and moto_server for
+//! real tokens and a real execution of statemachine/lock-wait.asl.json.
 
 mod support;
 
@@ -317,5 +318,125 @@ async fn a_grant_made_to_a_closed_task_is_passed_over_through_moto() {
         next.fence,
         h.fence + 3,
         "each was granted, then passed over"
+    );
+}
+
+/// statemachine/lock-wait.asl.json as deployed, with the task's `TimeoutSeconds` (and the place's
+/// `wait_ms`, which outlasts it) shortened so that a missing wake-up shows in seconds.
+fn lock_wait_definition(timeout_s: u64) -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../statemachine/lock-wait.asl.json");
+    let function = std::env::var("DLM_FUNCTION").unwrap_or_else(|_| "lock-fn".into());
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("${LockFunctionArn}", &function);
+    let mut asl: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let acquire = &mut asl["States"]["AcquireLock"];
+    acquire["TimeoutSeconds"] = timeout_s.into();
+    acquire["Parameters"]["Payload"]["wait_ms"] = (timeout_s * 1000 + 5_000).into();
+    asl.to_string()
+}
+
+#[tokio::test]
+async fn a_handoff_whose_send_never_happens_ends_with_the_tasks_re_entry() {
+    // A lock-wait execution in moto_server queues (its acquire goes through the stack's emulator to
+    // lock-fn). The holder's release is made by an engine that writes the handoff and never sends
+    // it, as a lock-fn killed between the write and the send would. The task times out
+    // (TimeoutSeconds), the Catch loop acquires again with a new token, finds the grant and is sent
+    // it: the execution goes on with the very grant the handoff made.
+    let timeout_s = 3;
+    let sfn = sfn_client(&moto_endpoint());
+    let machine = sfn
+        .create_state_machine()
+        .name(format!("lock-wait-killed-send-{}", lock_protocol::now_ms()))
+        .definition(lock_wait_definition(timeout_s))
+        .role_arn("arn:aws:iam::123456789012:role/lock-wait")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    let client = client(&dynalite_endpoint());
+    let table = std::env::var("LOCK_TABLE").unwrap_or_else(|_| "dynamo_dlm_locks".into());
+    let silent = engine_on(&client, &table, Config::default());
+    let r = format!("killed-send/{}", lock_protocol::now_ms());
+    let h = granted(&silent, acq(&r, 60_000, Some("holder"))).await;
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .name(format!("run-{}", lock_protocol::now_ms()))
+        .input(serde_json::json!({"resource_id": r, "work_seconds": 0}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .execution_arn;
+    let joined = tokio::time::Instant::now() + Duration::from_secs(20);
+    while describe(&silent, &r).await.queue_length != 1 {
+        assert!(
+            tokio::time::Instant::now() < joined,
+            "the execution never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        release_fenced(&silent, &r, "holder", Some(h.fence))
+            .await
+            .released
+    );
+    let released = std::time::Instant::now();
+    let d = describe_as(&silent, &r, Some(&execution)).await;
+    assert_eq!(
+        (d.yours, d.fence),
+        (Some(true), Some(h.fence + 1)),
+        "handed over"
+    );
+
+    let done = loop {
+        let d = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .unwrap();
+        if d.status != aws_sdk_sfn::types::ExecutionStatus::Running {
+            break d;
+        }
+        assert!(
+            released.elapsed() < Duration::from_secs(30),
+            "still running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let waited = released.elapsed();
+    assert_eq!(
+        done.status,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{done:?}"
+    );
+    let output: serde_json::Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    assert_eq!(
+        output["lock"]["fence"],
+        h.fence + 1,
+        "the grant the handoff made"
+    );
+    assert!(
+        waited < Duration::from_secs(timeout_s + 5),
+        "ended within TimeoutSeconds and one re-entry: {waited:?}"
+    );
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&execution)
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap();
+    let count = |t: aws_sdk_sfn::types::HistoryEventType| {
+        history.events().iter().filter(|e| e.r#type == t).count()
+    };
+    use aws_sdk_sfn::types::HistoryEventType::{TaskScheduled, TaskTimedOut};
+    assert_eq!(count(TaskTimedOut), 1, "one wake-up was missed");
+    assert_eq!(count(TaskScheduled), 3, "acquire, the re-entry, release");
+    assert!(
+        !describe(&silent, &r).await.held,
+        "released by the execution"
     );
 }

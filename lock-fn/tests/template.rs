@@ -97,54 +97,80 @@ fn names_and_defaults_match_the_code() {
     assert_eq!(strings(&f["Properties"]["Architectures"]), ["arm64"]);
 }
 
-/// The DynamoDB actions lock-fn's code calls: every `.xxx_item()` call on a client in `src/`.
-fn dynamodb_actions_in_code() -> BTreeSet<String> {
+/// The AWS actions lock-fn's code calls: every `.xxx()` call named in `ops` on a client in
+/// `src/`, as `service:PascalCase`.
+fn actions_in_code(service: &str, ops: &[&str]) -> BTreeSet<String> {
     let mut actions = BTreeSet::new();
     for entry in std::fs::read_dir(root().join("lock-fn/src")).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for op in [
-            "get_item",
-            "put_item",
-            "update_item",
-            "delete_item",
-            "query",
-            "scan",
-        ] {
+        for op in ops {
             if text.contains(&format!(".{op}()")) {
                 let pascal: String = op
                     .split('_')
                     .map(|w| w[..1].to_uppercase() + &w[1..])
                     .collect();
-                actions.insert(format!("dynamodb:{pascal}"));
+                actions.insert(format!("{service}:{pascal}"));
             }
         }
     }
     actions
 }
 
+fn set(actions: &[&str]) -> BTreeSet<String> {
+    actions.iter().map(|a| a.to_string()).collect()
+}
+
 #[test]
-fn the_function_may_only_touch_its_table_item_by_item() {
+fn the_function_may_only_touch_its_table_item_by_item_and_wake_tasks() {
     let t = template();
     let policies = resource(&t, "LockFunction")["Properties"]["Policies"]
         .as_sequence()
         .unwrap();
     assert_eq!(policies.len(), 1);
     let statements = policies[0]["Statement"].as_sequence().unwrap();
-    assert_eq!(statements.len(), 1);
-    let actions: BTreeSet<String> = strings(&statements[0]["Action"]).into_iter().collect();
-    let wanted: BTreeSet<String> = ["dynamodb:UpdateItem", "dynamodb:GetItem"]
-        .map(String::from)
-        .into();
     assert_eq!(
-        actions, wanted,
+        statements.len(),
+        2,
+        "the table, and waking Step Functions tasks"
+    );
+    let actions =
+        |i: usize| -> BTreeSet<String> { strings(&statements[i]["Action"]).into_iter().collect() };
+
+    let table = set(&["dynamodb:UpdateItem", "dynamodb:GetItem"]);
+    assert_eq!(
+        actions(0),
+        table,
         "least privilege: exactly what the code calls"
     );
-    assert_eq!(dynamodb_actions_in_code(), wanted);
+    let dynamodb_ops = [
+        "get_item",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "query",
+        "scan",
+    ];
+    assert_eq!(actions_in_code("dynamodb", &dynamodb_ops), table);
     let target = format!("{:?}", statements[0]["Resource"]);
     assert!(
         target.contains("LockTable.Arn"),
         "policy resource is the lock table only: {target}"
     );
+
+    let wake = set(&["states:SendTaskSuccess", "states:SendTaskFailure"]);
+    assert_eq!(
+        actions(1),
+        wake,
+        "least privilege: exactly what the code calls"
+    );
+    let sfn_ops = [
+        "send_task_success",
+        "send_task_failure",
+        "send_task_heartbeat",
+    ];
+    assert_eq!(actions_in_code("states", &sfn_ops), wake);
+    // Task tokens are not resources IAM can name.
+    assert_eq!(statements[1]["Resource"].as_str(), Some("*"));
 }
 
 /// Every ASL file the template deploys.
@@ -161,7 +187,11 @@ fn state_machines() -> Vec<(String, Json)> {
             ));
         }
     }
-    assert_eq!(out.len(), 2, "the example and its cleanup");
+    assert_eq!(
+        out.len(),
+        3,
+        "the polling and callback examples and their cleanup"
+    );
     out
 }
 
@@ -283,4 +313,67 @@ fn release_builds_unwind_so_that_the_invocation_loop_can_answer_panics() {
         release.contains("panic = \"unwind\""),
         "panic = \"abort\" would make the invocation loop's catch_unwind dead code: {release}"
     );
+}
+
+fn machine(name: &str) -> Json {
+    state_machines()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("template deploys no {name}"))
+        .1
+}
+
+/// The callback example waits for lock-fn's SendTaskSuccess, and its place outlives the task's
+/// timeout, after which it comes back (a `Catch` loop: `Retry` would reuse the token).
+#[test]
+fn the_callback_example_waits_for_its_token_and_comes_back_in_time() {
+    let asl = machine("LockWaitStateMachine");
+    let acquire = &asl["States"]["AcquireLock"];
+    assert_eq!(
+        acquire["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    );
+    let payload = &acquire["Parameters"]["Payload"];
+    assert_eq!(payload["task_token.$"], "$$.Task.Token");
+    assert_eq!(payload["owner.$"], "$$.Execution.Id");
+    let wait_ms = payload["wait_ms"].as_u64().unwrap();
+    let timeout_ms = acquire["TimeoutSeconds"].as_u64().unwrap() * 1000;
+    assert!(
+        wait_ms > timeout_ms && wait_ms <= lock_protocol::MAX_WAIT_MS,
+        "the place ({wait_ms} ms) must outlast the task's timeout ({timeout_ms} ms)"
+    );
+    assert!(
+        acquire.get("Retry").is_none(),
+        "Retry reuses the task token"
+    );
+    let timeout = acquire["Catch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ErrorEquals"] == serde_json::json!(["States.Timeout"]))
+        .expect("a timeout comes back");
+    assert_eq!(
+        asl["States"][timeout["Next"].as_str().unwrap()]["Next"],
+        "AcquireLock"
+    );
+    assert_eq!(asl["States"]["Work"]["Type"], "Wait");
+}
+
+/// The cleanup rule covers every state machine that takes the lock.
+#[test]
+fn the_cleanup_rule_covers_every_example() {
+    let t = template();
+    let rule = &resource(&t, "LockCleanupStateMachine")["Properties"]["Events"]["DeadExecutions"];
+    let covered = format!(
+        "{:?}",
+        rule["Properties"]["Pattern"]["detail"]["stateMachineArn"]
+    );
+    for (name, _) in state_machines() {
+        if name != "LockCleanupStateMachine" {
+            assert!(
+                covered.contains(&name),
+                "{name} is not cleaned up: {covered}"
+            );
+        }
+    }
 }

@@ -90,19 +90,24 @@ def owner_digest(owner: str) -> str:
     return hashlib.sha256(owner.encode()).hexdigest()[:32]
 
 
-def definition(name: str) -> str:
+def definition(name: str, edit=None) -> str:
     text = (ROOT / "statemachine" / name).read_text()
-    return text.replace("${LockFunctionArn}", FUNCTION)
+    text = text.replace("${LockFunctionArn}", FUNCTION)
+    if edit is not None:
+        text = json.dumps(edit(json.loads(text)))
+    return text
 
 
 class StepFunctions:
-    def __init__(self):
-        self.sfn = boto3.client("stepfunctions", region_name=REGION)
-        self.example = self.create("lock-example", "lock-example.asl.json")
-        self.cleanup = self.create("lock-cleanup", "lock-cleanup.asl.json")
+    """A Step Functions API (moto in-process or moto_server) with helpers for executions."""
 
-    def create(self, name: str, file: str) -> str:
-        return self.sfn.create_state_machine(name=name, definition=definition(file), roleArn=ROLE)["stateMachineArn"]
+    def __init__(self, client):
+        self.sfn = client
+
+    def create(self, name: str, file: str, edit=None) -> str:
+        # Unique names: moto_server keeps its state machines for the whole run.
+        name = f"{name}-{uuid.uuid4().hex[:8]}"
+        return self.sfn.create_state_machine(name=name, definition=definition(file, edit), roleArn=ROLE)["stateMachineArn"]
 
     def start(self, machine: str, payload: dict) -> str:
         # A unique name: otherwise $$.Execution.Id ends in ":None" for every execution.
@@ -137,7 +142,27 @@ def sfn(monkeypatch):
     # moto's interpreter builds its Lambda client here; send those calls to the emulator.
     monkeypatch.setattr(lambda_eval_utils, "boto_client_for", emulator_lambda_client)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield StepFunctions()
+        sfn = StepFunctions(boto3.client("stepfunctions", region_name=REGION))
+        sfn.example = sfn.create("lock-example", "lock-example.asl.json")
+        sfn.cleanup = sfn.create("lock-cleanup", "lock-cleanup.asl.json")
+        yield sfn
+
+
+@pytest.fixture
+def sfn_server() -> StepFunctions:
+    """moto_server's Step Functions (the stack's): its interpreter invokes lock-fn through the
+    emulator, and lock-fn's SendTaskSuccess/SendTaskFailure go back to it over HTTP, so
+    callback (waitForTaskToken) executions run end to end."""
+    endpoint = os.environ.get("DLM_TEST_MOTO_ENDPOINT", "")
+    assert endpoint.startswith("http://127.0.0.1:"), "no moto_server: run `bash scripts/test.sh`"
+    client = boto3.client(
+        "stepfunctions",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    return StepFunctions(client)
 
 
 @pytest.fixture

@@ -85,7 +85,6 @@ def test_a_dead_executions_lock_is_freed_by_the_cleanup_path(sfn, lockfn, resour
     assert sfn.wait(arn)["status"] == "ABORTED"
     status = lockfn.describe(resource, owner=arn)
     assert (status["held"], status["yours"]) == (True, True), "the dead execution still holds the lock"
-    fence = status["fence"]
 
     event = {
         "version": "0",
@@ -112,17 +111,17 @@ def test_a_dead_executions_lock_is_freed_by_the_cleanup_path(sfn, lockfn, resour
     assert not rule_matches(sfn.example, succeeded), "successful executions released their own lock"
     cleanup = sfn.wait(sfn.start(sfn.cleanup, event))
     assert cleanup["status"] == "SUCCEEDED", cleanup
-    assert json.loads(cleanup["output"]) == {"released": True}
+    assert json.loads(cleanup["output"]) == {"cancelled": True, "released": True}
     assert lockfn.describe(resource)["held"] is False
-    released = [e for e in sfn.history_of(cleanup) if e["type"] == "TaskScheduled"][-1]
-    assert json.loads(released["taskScheduledEventDetails"]["parameters"])["Payload"]["fence"] == fence, (
-        "the cleanup releases exactly the dead execution's grant"
-    )
+    sent = [e for e in sfn.history_of(cleanup) if e["type"] == "TaskScheduled"]
+    assert [json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"] for e in sent] == [
+        {"op": "cancel", "resource_id": resource, "owner": arn}
+    ], "one cancel with the dead execution's owner"
 
     # A cleanup that comes late (the lock already taken by someone else) releases nothing.
     lockfn.hold(resource, "next-holder")
     late = sfn.wait(sfn.start(sfn.cleanup, event))
-    assert json.loads(late["output"]) == {"released": False}
+    assert json.loads(late["output"]) == {"cancelled": False, "released": False}
     assert lockfn.describe(resource, owner="next-holder")["yours"] is True
 
 
