@@ -103,6 +103,28 @@ impl LockClient {
         }
     }
 
+    /// The same client for semaphores: the resources it takes admit up to `limit` holders at once
+    /// (each with its own lease, fence and guard). Every caller of a resource must name the same
+    /// limit (else [`ClientError::Function`] with `LimitMismatch`); 1 is the mutex.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: lock_client::LockClient) -> Result<(), lock_client::ClientError> {
+    /// let guard = client.with_limit(5).acquire("api/textract").await?; // one of at most 5
+    /// # guard.release().await?; Ok(()) }
+    /// ```
+    pub fn with_limit(&self, limit: u32) -> LockClient {
+        LockClient {
+            raw: self.raw.with_limit(limit),
+            ..self.clone()
+        }
+    }
+
+    /// Takes one of the `limit` slots of the semaphore `resource`, waiting in its FIFO queue as
+    /// long as it takes: `self.with_limit(limit).acquire(resource)`.
+    pub async fn semaphore(&self, resource: &str, limit: u32) -> Result<LockGuard, ClientError> {
+        self.with_limit(limit).acquire(resource).await
+    }
+
     /// The single-invoke operations underneath (explicit owners, no retries of their own).
     pub fn raw(&self) -> &RawClient {
         &self.raw

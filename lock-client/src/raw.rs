@@ -70,28 +70,46 @@ pub enum Mode {
 pub struct RawClient {
     invoker: Invoker,
     holder: Option<String>,
+    limit: Option<u32>,
 }
 
 impl RawClient {
     /// Operations through `invoker`, labelling grants with `holder`.
     pub fn new(invoker: Invoker, holder: Option<String>) -> RawClient {
-        RawClient { invoker, holder }
+        RawClient {
+            invoker,
+            holder,
+            limit: None,
+        }
     }
 
     /// The same operations against another deployment of the lock function.
     pub fn with_function(&self, function: impl Into<String>) -> RawClient {
         RawClient {
             invoker: self.invoker.with_function(function),
-            holder: self.holder.clone(),
+            ..self.clone()
         }
     }
 
     /// The same operations, labelling grants with `holder`.
     pub fn with_holder(&self, holder: String) -> RawClient {
         RawClient {
-            invoker: self.invoker.clone(),
             holder: Some(holder),
+            ..self.clone()
         }
+    }
+
+    /// The same operations on semaphores of `limit` holders (1: the mutex).
+    pub fn with_limit(&self, limit: u32) -> RawClient {
+        RawClient {
+            limit: (limit > 1).then_some(limit),
+            ..self.clone()
+        }
+    }
+
+    /// The semaphore limit acquires name (`None`: the mutex).
+    pub fn limit(&self) -> Option<u32> {
+        self.limit
     }
 
     /// The invoker underneath (for payloads the protocol types cannot express).
@@ -122,6 +140,7 @@ impl RawClient {
             holder: self.holder.clone(),
             queue: Some(mode == Mode::Queue),
             task_token: None,
+            limit: self.limit,
         });
         Ok((self.invoker.call_resent(&request).await?, sent))
     }

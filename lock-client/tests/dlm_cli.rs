@@ -247,3 +247,42 @@ fn dlm_run_leaves_the_queue_on_ctrl_c_and_on_its_wait_timeout() {
         .status
         .success());
 }
+
+#[test]
+fn semaphores_admit_up_to_their_limit_and_status_shows_the_holders() {
+    let r = resource("cli-sem");
+    let mut owners = Vec::new();
+    for _ in 0..2 {
+        let out = dlm(&["acquire", &r, "--limit", "2", "--duration", "30s"]);
+        assert!(out.status.success(), "{out:?}");
+        let grant: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(grant["limit"], 2, "{grant}");
+        owners.push((
+            grant["owner"].as_str().unwrap().to_string(),
+            grant["fence"].to_string(),
+        ));
+    }
+    assert_eq!(
+        dlm(&["acquire", &r, "--limit", "2"]).status.code(),
+        Some(3),
+        "full"
+    );
+    let mismatch = dlm(&["acquire", &r]);
+    assert_eq!(mismatch.status.code(), Some(4), "{mismatch:?}");
+    assert!(
+        String::from_utf8_lossy(&mismatch.stderr).contains("LimitMismatch"),
+        "{mismatch:?}"
+    );
+    assert_eq!(dlm(&["acquire", &r, "--limit", "0"]).status.code(), Some(2));
+    let status: Value = serde_json::from_slice(&dlm(&["status", &r]).stdout).unwrap();
+    assert_eq!(status["limit"], 2, "{status}");
+    assert_eq!(status["holders"].as_array().unwrap().len(), 2, "{status}");
+    let shown = status.to_string();
+    for (owner, fence) in &owners {
+        assert!(!shown.contains(owner.as_str()), "no token in {shown}");
+        let out = dlm(&["release", &r, "--owner", owner, "--fence", fence]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let ran = dlm(&["run", &r, "--limit", "2", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(ran.status.code(), Some(7));
+}

@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use lock_protocol::{new_owner_token, owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
 
+use crate::backoff::wait_poll_delay;
 use crate::clock::now_ms;
 use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::error::LockError;
 use crate::item::{LockItem, Waiter};
 use crate::queue::{acquire_step, leave, retry_hint_ms, AcquireStep};
 use crate::reply::Reply;
+use crate::sem_writes::{sem_aim, sem_claim, sem_take, SemAsk};
+use crate::semaphore::sem_acquire_step;
 use crate::writes::{aim, claim, edit_only, join, refresh, take};
 
 /// A hint for the poll interval when no grant length is known yet.
@@ -54,6 +57,12 @@ impl LockEngine {
             None => self.config.waiter_ttl.as_millis() as u64,
         };
         let cap = self.config.max_waiters;
+        // A semaphore (`limit` above 1): the same queue, "free" meaning a free slot. A semaphore
+        // try (not queueing) never joins: it answers busy, or waits by looking again.
+        let limit = req.semaphore_limit();
+        let joins = req.queues();
+        let try_until = self.wait_until(req.wait_ms, deadline_ms);
+        let max_ms = self.config.max_duration.as_millis() as u64;
         let active = self.config.active_waiters;
         let holder = req.holder.as_deref();
         let mut requests = 0;
@@ -65,10 +74,46 @@ impl LockEngine {
             .await?;
         loop {
             let now = now_ms();
-            let step = acquire_step(item.as_ref(), &digest, now, cap);
+            let step = match limit {
+                Some(n) => sem_acquire_step(item.as_ref(), &digest, n, now, cap),
+                None => acquire_step(item.as_ref(), &digest, now, cap),
+            };
+            let sem = item.as_ref().is_some_and(|i| i.semaphore.is_some());
+            if sem {
+                // Releases of a semaphore read first (they hand slots on).
+                self.note_queue(&req.resource_id, true, now);
+            }
+            if !joins
+                && matches!(
+                    step,
+                    AcquireStep::Join { .. } | AcquireStep::Prune(_) | AcquireStep::Full { .. }
+                )
+            {
+                // A semaphore try: busy, or (a `wait_ms` without queueing) a look again later.
+                let seen = item.as_ref().map(|i| i.waiters_view(now));
+                if now >= try_until {
+                    let live = seen.as_ref().map(|i| i.live_waiters(now));
+                    return self
+                        .refuse(&req, seen.as_ref(), false, None, live, requests, now)
+                        .map(|done| (done, false));
+                }
+                let pause = wait_poll_delay(self.config.wait_poll);
+                tokio::time::sleep(pause.min(Duration::from_millis(try_until - now))).await;
+                item = self
+                    .snapshot(&req.resource_id, stop_at, &mut requests, ambiguous)
+                    .await?;
+                continue;
+            }
             let write = match &step {
+                AcquireStep::Mismatch { stored } => {
+                    return Err(LockError::LimitMismatch {
+                        resource_id: req.resource_id.clone(),
+                        stored: *stored,
+                        asked: limit.unwrap_or(1),
+                    })
+                }
                 AcquireStep::Held { claim: None } => {
-                    let held = item.expect("held means an item");
+                    let held = item.expect("held means an item").grant_view(&digest);
                     let fence = held.fence.unwrap_or_default();
                     match wake {
                         None => {
@@ -80,7 +125,11 @@ impl LockEngine {
                         Some(w) => {
                             self.store
                                 .apply("aim", &req.resource_id, stop_at, |now| {
-                                    aim(&digest, fence, w, now)
+                                    if sem {
+                                        sem_aim(&digest, fence, w, now)
+                                    } else {
+                                        aim(&digest, fence, w, now)
+                                    }
                                 })
                                 .await
                         }
@@ -88,10 +137,32 @@ impl LockEngine {
                 }
                 AcquireStep::Held { claim: Some(full) } => {
                     let full = *full;
-                    let fence = item.as_ref().and_then(|i| i.fence).unwrap_or_default();
+                    let fence = item
+                        .as_ref()
+                        .and_then(|i| i.grant_view(&digest).fence)
+                        .unwrap_or_default();
                     self.store
                         .apply("claim", &req.resource_id, stop_at, |now| {
-                            claim(&digest, fence, full, wake, now)
+                            if sem {
+                                sem_claim(&digest, fence, full, wake, max_ms, now)
+                            } else {
+                                claim(&digest, fence, full, wake, now)
+                            }
+                        })
+                        .await
+                }
+                AcquireStep::SemTake(t) => {
+                    let ask = SemAsk {
+                        me: &digest,
+                        holder,
+                        duration_ms,
+                        limit: limit.unwrap_or(1),
+                        wake,
+                        max_ms,
+                    };
+                    self.store
+                        .apply("acquire", &req.resource_id, stop_at, |now| {
+                            sem_take(t, &ask, now)
                         })
                         .await
                 }
@@ -135,7 +206,8 @@ impl LockEngine {
                         .await
                 }
                 AcquireStep::Full { live } => {
-                    let item = item.as_ref();
+                    let seen = item.as_ref().map(|i| i.waiters_view(now));
+                    let item = seen.as_ref();
                     return self
                         .refuse(&req, item, false, None, Some(*live), requests, now)
                         .map(|done| (done, false));
@@ -143,7 +215,10 @@ impl LockEngine {
                 AcquireStep::Wait { index, position } => {
                     let (index, position) = (*index, *position);
                     waited = true;
-                    let current = item.as_ref().expect("queued means an item");
+                    let current = &item
+                        .as_ref()
+                        .expect("queued means an item")
+                        .waiters_view(now);
                     self.note_queue(&req.resource_id, true, now);
                     let me = &current.waiters[index];
                     let in_function = (position <= active || generated) && now < wait_until;
@@ -165,12 +240,14 @@ impl LockEngine {
                                 .map_err(|e| e.or_maybe_applied(ambiguous))?;
                             let now = now_ms();
                             return match last {
-                                Some(held) if held.held_by(&digest, now) => {
+                                Some(held) if held.grant_of(&digest, now).is_some() => {
+                                    let held = held.grant_view(&digest);
                                     let done =
                                         granted(grant(held, owner, false, requests), requests);
                                     Ok((done, false))
                                 }
                                 last => {
+                                    let last = last.map(|i| i.waiters_view(now));
                                     let live = last.as_ref().map(|i| i.live_waiters(now));
                                     self.refuse(
                                         &req,
@@ -225,8 +302,12 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             item = match write.value {
                 Ok(Some(new)) => {
-                    if let AcquireStep::Take(_) | AcquireStep::Held { .. } = step {
-                        let made = matches!(step, AcquireStep::Take(_));
+                    if let AcquireStep::Take(_)
+                    | AcquireStep::SemTake(_)
+                    | AcquireStep::Held { .. } = step
+                    {
+                        let new = new.grant_view(&digest);
+                        let made = matches!(step, AcquireStep::Take(_) | AcquireStep::SemTake(_));
                         // Only a grant the owner held before this invocation (an aim) is a
                         // reacquire; a claim is the first the waiter hears of its handoff.
                         let reacquired =
@@ -283,7 +364,7 @@ impl LockEngine {
             last = read.value;
             let Some(item) = last.as_ref() else { break };
             let now = now_ms();
-            if item.held_by(digest, now) {
+            if item.grant_of(digest, now).is_some() {
                 break;
             }
             let Some(edit) = leave(item, digest, now) else {
@@ -344,13 +425,17 @@ impl LockEngine {
             queued,
             position: place.map(|(p, _)| p as u32),
             queue_length: live.map(|n| n as u32),
+            limit: item.and_then(|i| i.semaphore.as_ref()).map(|s| s.limit),
+            holders: item
+                .and_then(|i| i.semaphore.as_ref())
+                .map(|s| s.live_count(now) as u32),
         };
         match req.on_busy {
             OnBusy::Result => Ok(Executed {
                 reply: Reply::Acquire(AcquireResponse::Busy(busy)),
                 requests,
             }),
-            OnBusy::Error => Err(LockError::Busy(busy)),
+            OnBusy::Error => Err(LockError::Busy(Box::new(busy))),
         }
     }
 }

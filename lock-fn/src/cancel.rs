@@ -30,7 +30,7 @@ impl LockEngine {
             requests += read.attempts;
             let Some(item) = read.value else { break };
             let now = now_ms();
-            holds = item.held_by(&digest, now).then_some(item.fence).flatten();
+            holds = item.grant_of(&digest, now);
             let Some(edit) = leave(&item, &digest, now) else {
                 break;
             };

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use lock_protocol::{
     new_owner_token, owner_digest, AcquireRequest, AcquireResponse, Busy, DescribeRequest,
-    DescribeResponse, Grant, OnBusy, QueuedWaiter, RenewRequest, RenewResponse, Renewal, Request,
+    DescribeResponse, Grant, HolderInfo, OnBusy, QueuedWaiter, RenewRequest, RenewResponse,
+    Renewal, Request,
 };
 use tracing::warn;
 
@@ -19,6 +20,7 @@ use crate::item::LockItem;
 use crate::notify::{Notifier, Sent};
 use crate::owner::redact;
 use crate::reply::Reply;
+use crate::sem_writes::sem_renew;
 use crate::store::{AcquireWrite, LockStore};
 use crate::writes::Releaser;
 
@@ -142,7 +144,7 @@ impl LockEngine {
                 .acquire_for_task(req, token, duration_ms, deadline_ms)
                 .await;
         }
-        if req.queues() {
+        if req.queues() || req.semaphore_limit().is_some() {
             let (done, _) = self
                 .acquire_queued(req, duration_ms, deadline_ms, None)
                 .await?;
@@ -183,7 +185,11 @@ impl LockEngine {
                     holder,
                     ..LockItem::default()
                 };
-                let output = crate::release::callback_output(&held, now_ms());
+                let mut output = crate::release::callback_output(&held, now_ms());
+                if let (Some(limit), Some(holders)) = (g.limit, g.holders) {
+                    output["limit"] = serde_json::json!(limit);
+                    output["holders"] = serde_json::json!(holders);
+                }
                 let sent = self.notifier.success(&token, &output).await;
                 // A task closed before this invocation's grant reached it must not hold the lock
                 // for a whole lease. (A grant found, not made, may have reached an earlier task of
@@ -199,7 +205,7 @@ impl LockEngine {
                 }
             }
             Reply::Acquire(AcquireResponse::Busy(b)) if !b.queued => {
-                let cause = LockError::Busy(b.clone()).to_string();
+                let cause = LockError::Busy(Box::new(b.clone())).to_string();
                 self.notifier.failure(&token, "LockBusy", &cause).await;
             }
             _ => {}
@@ -265,6 +271,27 @@ impl LockEngine {
                 }
                 AcquireWrite::Refused(None) => None,
             };
+            // DynamoDB did not say who holds it (DynamoDB-compatible stores without ALL_OLD on a
+            // failed condition): a semaphore's item must still answer LimitMismatch.
+            let holder = match holder {
+                Some(h) => Some(h),
+                None => {
+                    let read = self
+                        .store
+                        .read(&req.resource_id, stop_at)
+                        .await
+                        .map_err(|e| e.or_maybe_applied(ambiguous))?;
+                    requests += read.attempts;
+                    read.value
+                }
+            };
+            if let Some(sem) = holder.as_ref().and_then(|h| h.semaphore.as_ref()) {
+                return Err(LockError::LimitMismatch {
+                    resource_id: req.resource_id,
+                    stored: sem.limit,
+                    asked: 1,
+                });
+            }
             // Not ours, and it cannot become ours except through one of our own later writes.
             may_hold = false;
             let holder_end = holder.as_ref().and_then(LockItem::lease_end_ms);
@@ -290,13 +317,15 @@ impl LockEngine {
                         .as_ref()
                         .map(|h| h.live_waiters(now) as u32)
                         .filter(|n| *n > 0),
+                    limit: None,
+                    holders: None,
                 };
                 return match req.on_busy {
                     OnBusy::Result => Ok(Executed {
                         reply: Reply::Acquire(AcquireResponse::Busy(busy)),
                         requests,
                     }),
-                    OnBusy::Error => Err(LockError::Busy(busy)),
+                    OnBusy::Error => Err(LockError::Busy(Box::new(busy))),
                 };
             }
             // The last attempt falls on the end of the wait.
@@ -311,17 +340,31 @@ impl LockEngine {
         deadline_ms: Option<u64>,
     ) -> Result<Executed, LockError> {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
+        let stop_at = self.stop_at(deadline_ms);
+        let digest = owner_digest(&req.owner);
         let write = self
             .store
-            .renew(
-                &req.resource_id,
-                &owner_digest(&req.owner),
-                req.fence,
-                duration_ms,
-                self.stop_at(deadline_ms),
-            )
+            .renew(&req.resource_id, &digest, req.fence, duration_ms, stop_at)
             .await?;
-        let renewal = write.value.map(|item| {
+        let mut requests = write.attempts;
+        let mut renewed = write.value;
+        if renewed.is_none() {
+            // Refused: a semaphore holder renews its own entry.
+            let read = self.store.read(&req.resource_id, stop_at).await?;
+            requests += read.attempts;
+            if read.value.is_some_and(|i| i.semaphore.is_some()) {
+                let max_ms = self.config.max_duration.as_millis() as u64;
+                let write = self
+                    .store
+                    .apply("renew", &req.resource_id, stop_at, |now| {
+                        sem_renew(&digest, req.fence, duration_ms, max_ms, now)
+                    })
+                    .await?;
+                requests += write.attempts;
+                renewed = write.value.ok().flatten().map(|i| i.grant_view(&digest));
+            }
+        }
+        let renewal = renewed.map(|item| {
             let expires_at_ms = item.expires_at_ms.unwrap_or_default();
             Renewal {
                 expires_at_ms,
@@ -340,7 +383,7 @@ impl LockEngine {
                 resource_id: req.resource_id,
                 renewal,
             }),
-            requests: write.attempts,
+            requests,
         })
     }
 
@@ -367,11 +410,31 @@ impl LockEngine {
                 waiting_now: w.active_at(now),
             })
             .collect();
-        let held = read.value.filter(|item| item.is_held_at(now));
         let yours = req.owner.as_deref().map(|owner| {
-            held.as_ref()
-                .is_some_and(|h| h.held_by(&owner_digest(owner), now))
+            read.value
+                .as_ref()
+                .is_some_and(|i| i.grant_of(&owner_digest(owner), now).is_some())
         });
+        let sem = read.value.as_ref().and_then(|i| i.semaphore.clone());
+        let holders: Vec<HolderInfo> = sem
+            .iter()
+            .flat_map(|s| s.live(now))
+            .map(|h| HolderInfo {
+                owner: h.digest.clone(),
+                holder: h.holder.clone(),
+                fence: h.fence,
+                expires_at_ms: h.lease_end_ms,
+            })
+            .collect();
+        // A semaphore shows its first-ending holder in the mutex fields.
+        let held = match &sem {
+            Some(s) => s
+                .live(now)
+                .min_by_key(|h| h.lease_end_ms)
+                .map(|h| h.digest.clone())
+                .and_then(|d| read.value.as_ref().map(|i| i.grant_view(&d))),
+            None => read.value.filter(|item| item.is_held_at(now)),
+        };
         Ok(Executed {
             reply: Reply::Describe(DescribeResponse {
                 resource_id: req.resource_id,
@@ -383,6 +446,8 @@ impl LockEngine {
                 yours,
                 queue_length: queue.len() as u32,
                 queue,
+                limit: sem.map(|s| s.limit),
+                holders,
             }),
             requests: read.attempts,
         })
@@ -424,6 +489,11 @@ pub(crate) fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u
         reacquired,
         attempts,
         expires_in_ms: Some(expires_at_ms.saturating_sub(now_ms())),
+        limit: item.semaphore.as_ref().map(|s| s.limit),
+        holders: item
+            .semaphore
+            .as_ref()
+            .map(|s| s.live_count(now_ms()) as u32),
     }
 }
 

@@ -11,9 +11,18 @@ pub enum LockError {
     /// The request is malformed or out of range; nothing was written.
     InvalidRequest(String),
     /// The lock is held and the caller asked for `"on_busy":"error"`.
-    Busy(Busy),
+    Busy(Box<Busy>),
     /// DynamoDB failed after retries (or retrying could not help).
     Store(StoreError),
+    /// The acquire's limit is not the resource's (1 = the mutex); nothing was written.
+    LimitMismatch {
+        /// The resource.
+        resource_id: String,
+        /// The limit the resource has.
+        stored: u32,
+        /// The limit the request named.
+        asked: u32,
+    },
 }
 
 impl LockError {
@@ -22,6 +31,7 @@ impl LockError {
         match self {
             LockError::InvalidRequest(_) => ErrorType::InvalidRequest,
             LockError::Busy(_) => ErrorType::LockBusy,
+            LockError::LimitMismatch { .. } => ErrorType::LimitMismatch,
             LockError::Store(StoreError::Throttled { .. }) => ErrorType::Throttled,
             LockError::Store(StoreError::Unavailable { .. }) => ErrorType::StoreUnavailable,
             LockError::Store(StoreError::Misconfigured(_) | StoreError::BadItem(_)) => {
@@ -43,6 +53,24 @@ impl std::fmt::Display for LockError {
                 write!(f, "; retry after {} ms", b.retry_after_ms)
             }
             LockError::Store(e) => e.fmt(f),
+            LockError::LimitMismatch {
+                resource_id,
+                stored,
+                asked,
+            } => {
+                let kind = |l: &u32| match l {
+                    1 => "a mutex (limit 1)".to_string(),
+                    l => format!("a semaphore of limit {l}"),
+                };
+                write!(
+                    f,
+                    "{resource_id:?} is {} but the request asked for {}; every caller of a \
+                     resource must name the same limit (it may change only while nobody holds \
+                     or waits)",
+                    kind(stored),
+                    kind(asked)
+                )
+            }
         }
     }
 }
@@ -86,7 +114,7 @@ mod tests {
         let cases = [
             (LockError::InvalidRequest("x".into()), "InvalidRequest"),
             (
-                LockError::Busy(Busy {
+                LockError::Busy(Box::new(Busy {
                     acquired: false,
                     resource_id: "r".into(),
                     retry_after_ms: 5,
@@ -94,7 +122,7 @@ mod tests {
                     holder_fence: None,
                     attempts: 1,
                     ..Busy::default()
-                }),
+                })),
                 "LockBusy",
             ),
             (
@@ -142,7 +170,7 @@ mod tests {
 
     #[test]
     fn busy_message_says_until_when() {
-        let e = LockError::Busy(Busy {
+        let e = LockError::Busy(Box::new(Busy {
             acquired: false,
             resource_id: "orders/42".into(),
             retry_after_ms: 12,
@@ -150,7 +178,7 @@ mod tests {
             holder_fence: None,
             attempts: 1,
             ..Busy::default()
-        });
+        }));
         assert_eq!(
             e.to_string(),
             "lock \"orders/42\" is held by another owner until 1000 (epoch ms); retry after 12 ms"

@@ -51,6 +51,17 @@ pub const ATTR_HOLD_MS: &str = "hold_ms";
 /// may pass the grant over when its task turns out closed. Meaningful with the grant's fence only.
 pub const ATTR_WAKE_ID: &str = "wake_id";
 
+/// A semaphore item's limit (N): present only on semaphore items (see `semaphore.rs`).
+pub const ATTR_SEM_LIMIT: &str = "sem_limit";
+/// A semaphore item's holders: a map from owner digest to `{f: fence, x: lease end ms, a: acquired
+/// at ms, h: label, c: full lease pending a claim (ms), k: wake_id}`.
+pub const ATTR_SEM_HOLDERS: &str = "sem_holders";
+/// The `release_code` of every semaphore item: no owner digest (32 hex digits) ever equals it, so
+/// every mutex condition and dynamo-dlm's acquire see a semaphore as held by someone else.
+pub const SEM_RELEASE_CODE: &str = "#semaphore";
+/// The `expires_at_ms` of every semaphore item (9999-12-31): a mutex acquire never finds it ended.
+pub const SEM_EXPIRES_AT_MS: u64 = 253_402_300_799_999;
+
 /// How many fenced releases stay recognisable (slots `rel_0` .. `rel_7`). Each slot holds a fence,
 /// a 32-character owner digest and a time: about 60 bytes.
 pub const RELEASE_SLOTS: u64 = 8;
@@ -100,6 +111,70 @@ pub struct LockItem {
     pub hold_ms: Option<u64>,
     /// `wake_id`: see [`ATTR_WAKE_ID`].
     pub wake_id: Option<String>,
+    /// A semaphore item's limit and holders (`None`: a mutex item).
+    pub semaphore: Option<Semaphore>,
+}
+
+/// The semaphore part of an item: at most `limit` live holders, each with its own lease and fence.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Semaphore {
+    /// The bound N.
+    pub limit: u32,
+    /// Every holder entry (expired ones too, until a grant purges them), by fence.
+    pub holders: Vec<SemHolder>,
+}
+
+/// One semaphore holder entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SemHolder {
+    /// Its owner digest (the map key).
+    pub digest: String,
+    /// Its grant's fence.
+    pub fence: u64,
+    /// Its lease end, ms.
+    pub lease_end_ms: u64,
+    /// When its grant began, ms.
+    pub acquired_at_ms: u64,
+    /// Its public label.
+    pub holder: Option<String>,
+    /// A handoff's pending full lease (ms), taken when it claims.
+    pub claim_ms: Option<u64>,
+    /// The nonce its grant was aimed at a Step Functions task with.
+    pub wake_id: Option<String>,
+}
+
+impl SemHolder {
+    /// Whether its lease runs at `now_ms`.
+    pub fn live_at(&self, now_ms: u64) -> bool {
+        self.lease_end_ms > now_ms
+    }
+}
+
+impl Semaphore {
+    /// The holders whose lease runs at `now_ms`.
+    pub fn live(&self, now_ms: u64) -> impl Iterator<Item = &SemHolder> {
+        self.holders.iter().filter(move |h| h.live_at(now_ms))
+    }
+
+    /// How many hold it at `now_ms`.
+    pub fn live_count(&self, now_ms: u64) -> usize {
+        self.live(now_ms).count()
+    }
+
+    /// The entry of the owner with digest `digest`, live or not.
+    pub fn entry(&self, digest: &str) -> Option<&SemHolder> {
+        self.holders.iter().find(|h| h.digest == digest)
+    }
+
+    /// The live entry of the owner with digest `digest`.
+    pub fn held_by(&self, digest: &str, now_ms: u64) -> Option<&SemHolder> {
+        self.entry(digest).filter(|h| h.live_at(now_ms))
+    }
+
+    /// The earliest lease end among the live holders.
+    pub fn first_end(&self, now_ms: u64) -> Option<u64> {
+        self.live(now_ms).map(|h| h.lease_end_ms).min()
+    }
 }
 
 /// One waiter in the queue.
@@ -225,6 +300,51 @@ impl LockItem {
         self.queue_alive_until_ms.is_some_and(|qx| qx > now_ms)
     }
 
+    /// The fence of the running grant of the owner with digest `digest`, mutex or semaphore.
+    pub fn grant_of(&self, digest: &str, now_ms: u64) -> Option<u64> {
+        match &self.semaphore {
+            Some(sem) => sem.held_by(digest, now_ms).map(|h| h.fence),
+            None => self.held_by(digest, now_ms).then_some(self.fence).flatten(),
+        }
+    }
+
+    /// The item as its grant to `digest` reads (a semaphore: that holder's fence, lease and label
+    /// in the mutex fields); a mutex item as it is.
+    pub fn grant_view(&self, digest: &str) -> LockItem {
+        let Some(h) = self.semaphore.as_ref().and_then(|s| s.entry(digest)) else {
+            return self.clone();
+        };
+        LockItem {
+            release_code: Some(h.digest.clone()),
+            fence: Some(h.fence),
+            expires_at_ms: Some(h.lease_end_ms),
+            acquired_at_ms: Some(h.acquired_at_ms),
+            holder: h.holder.clone(),
+            claim_ms: h.claim_ms,
+            wake_id: h.wake_id.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The item as a waiter sees it: a semaphore shows the live holder whose lease ends first in
+    /// the mutex fields (none when a slot is free); a mutex item as it is.
+    pub fn waiters_view(&self, now_ms: u64) -> LockItem {
+        let Some(sem) = &self.semaphore else {
+            return self.clone();
+        };
+        if (sem.live_count(now_ms) as u32) < sem.limit {
+            return LockItem {
+                release_code: None,
+                expires_at_ms: Some(0),
+                ..self.clone()
+            };
+        }
+        match sem.live(now_ms).min_by_key(|h| h.lease_end_ms) {
+            Some(first) => self.grant_view(&first.digest.clone()),
+            None => self.clone(),
+        }
+    }
+
     /// When the release made by the invocation with `nonce` happened, if it is still the last one.
     pub fn released_with_nonce(&self, nonce: &str) -> Option<u64> {
         self.last_release
@@ -288,8 +408,46 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
             claim_ms: number(map, ATTR_CLAIM_MS)?,
             hold_ms: number(map, ATTR_HOLD_MS)?,
             wake_id: string(map, ATTR_WAKE_ID)?,
+            semaphore: semaphore(map)?,
         })
     }
+}
+
+fn semaphore(map: &HashMap<String, AttributeValue>) -> Result<Option<Semaphore>, ItemFormatError> {
+    let Some(limit) = number(map, ATTR_SEM_LIMIT)? else {
+        return Ok(None);
+    };
+    let holders = match map.get(ATTR_SEM_HOLDERS) {
+        None | Some(AttributeValue::Null(_)) => HashMap::new(),
+        Some(AttributeValue::M(m)) => m.clone(),
+        Some(other) => {
+            return Err(ItemFormatError(format!(
+                "`{ATTR_SEM_HOLDERS}` is {other:?}, not a map"
+            )))
+        }
+    };
+    let mut holders = holders
+        .iter()
+        .map(|(digest, v)| {
+            let AttributeValue::M(m) = v else {
+                return Err(ItemFormatError(format!("a holder is {v:?}, not a map")));
+            };
+            Ok(SemHolder {
+                digest: digest.clone(),
+                fence: number(m, "f")?.unwrap_or_default(),
+                lease_end_ms: number(m, "x")?.unwrap_or_default(),
+                acquired_at_ms: number(m, "a")?.unwrap_or_default(),
+                holder: string(m, "h")?,
+                claim_ms: number(m, "c")?,
+                wake_id: string(m, "k")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    holders.sort_by_key(|h| h.fence);
+    Ok(Some(Semaphore {
+        limit: limit.min(u32::MAX as u64) as u32,
+        holders,
+    }))
 }
 
 fn waiter(v: &AttributeValue) -> Result<Waiter, ItemFormatError> {

@@ -17,6 +17,8 @@ pub mod owner;
 pub mod queue;
 pub mod release;
 pub mod reply;
+pub mod sem_writes;
+pub mod semaphore;
 pub mod store;
 pub mod store_error;
 pub mod writes;

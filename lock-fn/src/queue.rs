@@ -33,7 +33,7 @@ impl Edit {
 
 /// Builds an edit: remove the dead waiters (up to [`MAX_REMOVALS`] in all) and `also`, the entry at
 /// that index (a waiter that takes the lock or leaves).
-fn edit(waiters: &[Waiter], now_ms: u64, also: Option<usize>) -> Edit {
+pub(crate) fn edit(waiters: &[Waiter], now_ms: u64, also: Option<usize>) -> Edit {
     let mut removed = Vec::new();
     for (i, w) in waiters.iter().enumerate() {
         if removed.len() == MAX_REMOVALS {
@@ -90,6 +90,13 @@ pub enum AcquireStep {
         /// Its place among the live waiters.
         position: usize,
     },
+    /// A semaphore slot is free for the caller: take it (see `semaphore.rs`).
+    SemTake(crate::semaphore::SemTake),
+    /// The resource has another limit (`stored`; 1 = a mutex): `LimitMismatch`.
+    Mismatch {
+        /// The resource's limit.
+        stored: u32,
+    },
 }
 
 /// Decides what the queued acquire of the owner with digest `me` does next, from `item` as read at
@@ -99,6 +106,9 @@ pub fn acquire_step(item: Option<&LockItem>, me: &str, now_ms: u64, cap: usize) 
     let Some(item) = item else {
         return AcquireStep::Take(Edit::default());
     };
+    if let Some(sem) = &item.semaphore {
+        return AcquireStep::Mismatch { stored: sem.limit };
+    }
     if item.held_by(me, now_ms) {
         return AcquireStep::Held {
             claim: item.claim_ms,

@@ -12,6 +12,9 @@ use crate::notify::Sent;
 use crate::owner::redact;
 use crate::queue::{release_step, ReleaseStep};
 use crate::reply::Reply;
+use crate::sem_writes::{sem_handoff, sem_release_alone};
+use crate::semaphore::{sem_release_step, SemReleaseStep};
+use crate::store::Attempted;
 use crate::store::ReleaseWrite;
 use crate::writes::{handoff, release_pruning, Releaser};
 
@@ -52,6 +55,10 @@ pub fn callback_output(item: &LockItem, now: u64) -> serde_json::Value {
     });
     if let Some(h) = &item.holder {
         out["holder"] = serde_json::json!(h);
+    }
+    if let Some(s) = &item.semaphore {
+        out["limit"] = serde_json::json!(s.limit);
+        out["holders"] = serde_json::json!(s.live_count(now));
     }
     out
 }
@@ -204,12 +211,40 @@ impl LockEngine {
             let Some(item) = snapshot.as_ref() else {
                 break;
             };
-            if releaser.wake_id.is_some() && item.wake_id.as_deref() != releaser.wake_id {
+            let aimed = item.grant_view(releaser.me).wake_id;
+            if releaser.wake_id.is_some() && aimed.as_deref() != releaser.wake_id {
                 // Aimed at a task again since: not this pass-over's to end.
                 round.last = snapshot;
                 break;
             }
             let now = now_ms();
+            if item.semaphore.is_some() {
+                let (write, woken) = self
+                    .sem_end_or_hand_on(resource, releaser, item, now, stop_at)
+                    .await?;
+                let Some(write) = write else {
+                    round.last = snapshot;
+                    break;
+                };
+                round.requests += write.attempts;
+                round.ambiguous |= write.ambiguous;
+                match write.value {
+                    Ok(new) => {
+                        round.ended_at = Some(write.now_ms);
+                        round.handed = woken.zip(new.clone()).map(|((waiter, wake), item)| {
+                            let granted = item.grant_view(&waiter.digest);
+                            (waiter, granted, wake)
+                        });
+                        round.last = new;
+                        break;
+                    }
+                    Err(old) => {
+                        read_needed = old.is_none();
+                        snapshot = old;
+                        continue;
+                    }
+                }
+            }
             let mut woken = None;
             let write = match release_step(item, releaser.me, releaser.fence, releaser.since, now) {
                 ReleaseStep::NotHolder => {
@@ -257,6 +292,62 @@ impl LockEngine {
             }
         }
         Ok(round)
+    }
+
+    /// One semaphore release write from `item` (`None`: the releaser holds no such grant), and the
+    /// waiter its slot goes to (with the `wake_id` aimed at its task).
+    #[allow(clippy::type_complexity)]
+    async fn sem_end_or_hand_on(
+        &self,
+        resource: &str,
+        releaser: &Releaser<'_>,
+        item: &LockItem,
+        now: u64,
+        stop_at: Option<u64>,
+    ) -> Result<
+        (
+            Option<Attempted<Result<Option<LockItem>, Option<LockItem>>>>,
+            Option<(Waiter, Option<String>)>,
+        ),
+        crate::store_error::StoreError,
+    > {
+        let released_fence = item.grant_view(releaser.me).fence.unwrap_or_default();
+        match sem_release_step(item, releaser.me, releaser.fence, releaser.since, now) {
+            SemReleaseStep::NotHolder => Ok((None, None)),
+            SemReleaseStep::Plain(edit) => {
+                let write = self
+                    .store
+                    .apply("release", resource, stop_at, |now| {
+                        sem_release_alone(releaser, released_fence, &edit, now)
+                    })
+                    .await?;
+                Ok((Some(write), None))
+            }
+            SemReleaseStep::Handoff { next, edit } => {
+                let waiter = item.waiters[next].clone();
+                let old_fence = item.fence.unwrap_or_default();
+                let hold = grant_interval(&item.grant_view(releaser.me), now);
+                let claim = self.config.claim.as_millis() as u64;
+                let wake = waiter.token.as_ref().map(|_| new_owner_token());
+                let write = self
+                    .store
+                    .apply("handoff", resource, stop_at, |now| {
+                        sem_handoff(
+                            releaser,
+                            released_fence,
+                            old_fence,
+                            &waiter,
+                            hold,
+                            claim,
+                            wake.as_deref(),
+                            &edit,
+                            now,
+                        )
+                    })
+                    .await?;
+                Ok((Some(write), Some((waiter, wake))))
+            }
+        }
     }
 
     fn released(

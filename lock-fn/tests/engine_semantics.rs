@@ -27,7 +27,16 @@ async fn grant_refusal_and_takeover_after_expiry() {
     let busy = refused(&engine, acq("res", 300, None)).await;
     assert_eq!(busy.resource_id, "res");
     assert!(busy.retry_after_ms >= 1);
-    assert_eq!(busy.attempts, 1, "a refusal without waiting is one write");
+    // One write; dynalite does not return the item on a failed condition (DynamoDB does, with
+    // ALL_OLD), so lock-fn reads it once to tell a semaphore's item (LimitMismatch) from a holder.
+    assert_eq!(
+        busy.attempts, 2,
+        "a refusal without waiting is one write (+ one read here)"
+    );
+    assert!(
+        busy.holder_expires_at_ms.is_some(),
+        "the read tells the holder's lease end"
+    );
 
     // Refused all the way to the lease end, granted right after it.
     let mut last_refusal = 0;

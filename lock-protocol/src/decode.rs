@@ -1,7 +1,8 @@
 //! Strict decoding and validation of requests: every problem is an [`InvalidRequest`] naming the field.
 
 use crate::limits::{
-    MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES, MAX_WAIT_MS,
+    MAX_HOLDER_BYTES, MAX_LIMIT, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES,
+    MAX_WAIT_MS,
 };
 use crate::request::{
     AcquireRequest, CancelRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request,
@@ -56,6 +57,7 @@ const ACQUIRE_FIELDS: &[&str] = &[
     "holder",
     "queue",
     "task_token",
+    "limit",
 ];
 const RELEASE_FIELDS: &[&str] = &["op", "resource_id", "owner", "fence"];
 const RENEW_FIELDS: &[&str] = &["op", "resource_id", "owner", "duration_ms", "fence"];
@@ -117,6 +119,7 @@ impl Request {
                     holder: fields.string("holder", MAX_HOLDER_BYTES)?,
                     queue: fields.optional_flag("queue")?,
                     task_token: fields.string("task_token", MAX_TASK_TOKEN_BYTES)?,
+                    limit: fields.limit()?,
                 };
                 if request.task_token.is_some() && request.owner.is_none() {
                     return Err(InvalidRequest::field(
@@ -283,6 +286,20 @@ impl Fields<'_> {
         }
     }
 
+    fn limit(&self) -> Result<Option<u32>, InvalidRequest> {
+        match self.millis("limit")? {
+            Some(0) => Err(InvalidRequest::field(
+                "limit",
+                "must be at least 1 (1 is the mutex)",
+            )),
+            Some(v) if v > MAX_LIMIT as u64 => Err(InvalidRequest::field(
+                "limit",
+                format!("is {v}; the maximum is {MAX_LIMIT} holders"),
+            )),
+            other => Ok(other.map(|v| v as u32)),
+        }
+    }
+
     fn wait_ms(&self) -> Result<u64, InvalidRequest> {
         match self.millis("wait_ms")? {
             Some(v) if v > MAX_WAIT_MS => Err(InvalidRequest::field(
@@ -365,6 +382,7 @@ mod tests {
                 holder: None,
                 queue: None,
                 task_token: None,
+                limit: None,
             })
         );
     }
@@ -382,6 +400,7 @@ mod tests {
                 holder: Some("exec-1".into()),
                 queue: Some(true),
                 task_token: Some("AQB8token".into()),
+                limit: Some(4),
             }),
             Request::Cancel(CancelRequest {
                 resource_id: "r".into(),
@@ -488,6 +507,21 @@ mod tests {
                 json!({"op":"acquire","resource_id":"r","wait_ms":-1}),
                 Some("wait_ms"),
                 "negative",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","limit":0}),
+                Some("limit"),
+                "at least 1",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","limit":MAX_LIMIT + 1}),
+                Some("limit"),
+                "maximum",
+            ),
+            (
+                json!({"op":"acquire","resource_id":"r","limit":2.5}),
+                Some("limit"),
+                "whole number",
             ),
             (
                 json!({"op":"acquire","resource_id":"r","wait_ms":MAX_WAIT_MS + 1}),

@@ -23,16 +23,21 @@ pub enum ErrorType {
     StoreUnavailable,
     /// The deployment is wrong: missing table, wrong key schema, missing permission, bad settings.
     Misconfigured,
+    /// The acquire names a different `limit` than the resource has (a semaphore of another limit,
+    /// a mutex asked as a semaphore, or the reverse) while anyone holds or waits; nothing was
+    /// written. The message names both limits.
+    LimitMismatch,
 }
 
 impl ErrorType {
     /// Every error type, in a stable order.
-    pub const ALL: [ErrorType; 5] = [
+    pub const ALL: [ErrorType; 6] = [
         ErrorType::InvalidRequest,
         ErrorType::LockBusy,
         ErrorType::Throttled,
         ErrorType::StoreUnavailable,
         ErrorType::Misconfigured,
+        ErrorType::LimitMismatch,
     ];
 
     /// The wire name, e.g. `"LockBusy"`.
@@ -43,6 +48,7 @@ impl ErrorType {
             ErrorType::Throttled => "Throttled",
             ErrorType::StoreUnavailable => "StoreUnavailable",
             ErrorType::Misconfigured => "Misconfigured",
+            ErrorType::LimitMismatch => "LimitMismatch",
         }
     }
 
@@ -83,7 +89,8 @@ mod tests {
                 "LockBusy",
                 "Throttled",
                 "StoreUnavailable",
-                "Misconfigured"
+                "Misconfigured",
+                "LimitMismatch"
             ]
         );
         for t in ErrorType::ALL {

@@ -20,13 +20,14 @@ pub use clock::now_ms;
 pub use decode::InvalidRequest;
 pub use error_type::{ErrorType, FunctionError};
 pub use limits::{
-    MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES, MAX_WAIT_MS,
+    MAX_HOLDER_BYTES, MAX_LIMIT, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES,
+    MAX_WAIT_MS,
 };
 pub use owner_token::{new_owner_token, owner_digest};
 pub use request::{
     AcquireRequest, CancelRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request,
 };
 pub use response::{
-    AcquireResponse, Busy, CancelResponse, DescribeResponse, Grant, QueuedWaiter, ReleaseResponse,
-    RenewResponse, Renewal,
+    AcquireResponse, Busy, CancelResponse, DescribeResponse, Grant, HolderInfo, QueuedWaiter,
+    ReleaseResponse, RenewResponse, Renewal,
 };

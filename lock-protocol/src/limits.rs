@@ -9,6 +9,10 @@ pub const MAX_OWNER_BYTES: usize = 1024;
 /// Longest accepted `wait_ms`: 15 minutes, the longest a Lambda invocation can run.
 pub const MAX_WAIT_MS: u64 = 15 * 60 * 1000;
 
+/// Largest accepted semaphore `limit` (holders at once). Every holder lives in the one item of its
+/// resource, so each write of a full semaphore costs about one write unit per 10 holders (DESIGN.md).
+pub const MAX_LIMIT: u32 = 100;
+
 /// Longest accepted `holder` label, in UTF-8 bytes.
 pub const MAX_HOLDER_BYTES: usize = 256;
 

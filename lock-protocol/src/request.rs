@@ -71,9 +71,19 @@ pub struct AcquireRequest {
     /// full). Implies `queue`; the place then lasts `wait_ms` (15 minutes when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_token: Option<String>,
+    /// A semaphore: at most `limit` holders at once (2 up to [`crate::MAX_LIMIT`]); absent or 1 is
+    /// the mutex. Every caller of one resource must name the same limit (`LimitMismatch`
+    /// otherwise, while anyone holds or waits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 impl AcquireRequest {
+    /// The semaphore limit asked for, when this acquire is for a semaphore (`limit` above 1).
+    pub fn semaphore_limit(&self) -> Option<u32> {
+        self.limit.filter(|l| *l > 1)
+    }
+
     /// Whether this acquire queues (`queue`, or by default whether it waits at all).
     pub fn queues(&self) -> bool {
         self.queue

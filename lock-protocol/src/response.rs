@@ -31,6 +31,12 @@ pub struct Grant {
     /// request made the grant, that deadline is never later than the lease end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_ms: Option<u64>,
+    /// A semaphore grant: the resource's limit (absent for the mutex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// A semaphore grant: how many hold it now, this grant included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holders: Option<u32>,
 }
 
 impl Grant {
@@ -74,6 +80,13 @@ pub struct Busy {
     /// How many live waiters the queue holds (queued answers, and refusals of a full queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_length: Option<u32>,
+    /// A semaphore: its limit (then `holder_expires_at_ms` is the earliest lease end among its
+    /// holders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// A semaphore: how many hold it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holders: Option<u32>,
 }
 
 /// The answer to `acquire`: a grant or a refusal (told apart by `acquired`).
@@ -179,6 +192,27 @@ pub struct DescribeResponse {
     /// The live waiters in queue order: owner digest and label, never tokens.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub queue: Vec<QueuedWaiter>,
+    /// A semaphore: its limit (absent for the mutex). `held` then means "anyone holds it", and
+    /// `owner`, `holder`, `fence`, `expires_at_ms` describe the holder whose lease ends first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// A semaphore: its live holders, by fence (owner digests and labels, never tokens).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<HolderInfo>,
+}
+
+/// A semaphore holder as `describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderInfo {
+    /// Its owner digest.
+    pub owner: String,
+    /// Its public label, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// Its grant's fence.
+    pub fence: u64,
+    /// When its lease ends (epoch ms, the function's clock).
+    pub expires_at_ms: u64,
 }
 
 /// A waiter as `describe` shows it.
@@ -224,6 +258,8 @@ mod tests {
             reacquired: false,
             attempts: 1,
             expires_in_ms: Some(10),
+            limit: None,
+            holders: None,
         });
         let v = serde_json::to_value(&g).unwrap();
         for key in [

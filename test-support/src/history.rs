@@ -99,6 +99,52 @@ pub fn check(records: &[GrantRecord]) -> Result<usize, Violation> {
     Ok(sorted.len())
 }
 
+/// Checks one semaphore's grants: fences strictly rise in grant order (no fence twice) and at no
+/// instant do more than `limit` grants overlap. `Ok` carries how many were checked and the most
+/// that ever overlapped.
+///
+/// ```
+/// use test_support::history::{check_limit, GrantRecord};
+/// let g = |fence, acquired_at_ms, ended_at_ms| GrantRecord { fence, acquired_at_ms, ended_at_ms };
+/// assert_eq!(check_limit(&[g(1, 0, 10), g(2, 5, 20), g(3, 10, 30)], 2), Ok((3, 2)));
+/// assert!(check_limit(&[g(1, 0, 10), g(2, 5, 20), g(3, 6, 30)], 2).is_err());
+/// ```
+pub fn check_limit(records: &[GrantRecord], limit: usize) -> Result<(usize, usize), Violation> {
+    let mut sorted = records.to_vec();
+    sorted.sort_by_key(|r| (r.acquired_at_ms, r.fence));
+    for pair in sorted.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if a.fence >= b.fence {
+            return Err(Violation {
+                reason: if a.fence == b.fence {
+                    "one fence granted twice"
+                } else {
+                    "fence went down"
+                },
+                first: a,
+                second: b,
+            });
+        }
+    }
+    // Sweep: at each grant's start, count the grants still running (ended strictly later).
+    let mut most = 0;
+    for (i, b) in sorted.iter().enumerate() {
+        let running: Vec<&GrantRecord> = sorted[..i]
+            .iter()
+            .filter(|a| a.ended_at_ms > b.acquired_at_ms)
+            .collect();
+        if running.len() + 1 > limit {
+            return Err(Violation {
+                reason: "more holders than the limit",
+                first: *running[0],
+                second: *b,
+            });
+        }
+        most = most.max(running.len() + 1);
+    }
+    Ok((sorted.len(), most))
+}
+
 /// A thread-safe collector of one resource's grants, for tests, benchmarks and audits.
 #[derive(Debug, Default)]
 pub struct History {
@@ -146,6 +192,16 @@ impl History {
         self.lost.load(Ordering::SeqCst)
     }
 
+    /// Checks everything recorded so far with [`check_limit`].
+    pub fn check_limit(&self, limit: usize) -> Result<(usize, usize), Violation> {
+        check_limit(&self.records.lock().expect("history lock"), limit)
+    }
+
+    /// Everything recorded so far.
+    pub fn records(&self) -> Vec<GrantRecord> {
+        self.records.lock().expect("history lock").clone()
+    }
+
     /// Checks everything recorded so far with [`check`].
     pub fn check(&self) -> Result<usize, Violation> {
         check(&self.records.lock().expect("history lock"))
@@ -167,6 +223,24 @@ mod tests {
     #[test]
     fn back_to_back_grants_with_rising_fences_pass() {
         assert_eq!(check(&[g(3, 20, 30), g(1, 0, 10), g(2, 10, 20)]), Ok(3));
+    }
+
+    #[test]
+    fn a_semaphore_history_may_overlap_up_to_its_limit() {
+        let ok = [g(1, 0, 10), g(2, 1, 10), g(3, 10, 20), g(4, 11, 12)];
+        assert_eq!(check_limit(&ok, 2), Ok((4, 2)));
+        assert_eq!(
+            check_limit(&[g(1, 0, 10), g(2, 1, 10), g(3, 9, 20)], 2)
+                .unwrap_err()
+                .reason,
+            "more holders than the limit"
+        );
+        assert_eq!(
+            check_limit(&[g(2, 0, 10), g(1, 1, 10)], 3)
+                .unwrap_err()
+                .reason,
+            "fence went down"
+        );
     }
 
     #[test]

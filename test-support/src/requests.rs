@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use lock_protocol::{
-    MAX_HOLDER_BYTES, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES, MAX_WAIT_MS,
+    MAX_HOLDER_BYTES, MAX_LIMIT, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES,
+    MAX_WAIT_MS,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -23,6 +24,7 @@ pub const FIELDS: &[&str] = &[
     "fence",
     "queue",
     "task_token",
+    "limit",
     "resourceId",
     "extra",
 ];
@@ -54,6 +56,7 @@ fn spec(op: &str, max_duration_ms: u64) -> Option<Vec<(&'static str, Kind, bool)
             ("holder", Kind::Text(MAX_HOLDER_BYTES), false),
             ("queue", Kind::Flag, false),
             ("task_token", Kind::Text(MAX_TASK_TOKEN_BYTES), false),
+            ("limit", Kind::Whole(1, MAX_LIMIT as u64), false),
         ],
         "release" => vec![
             resource,

@@ -45,6 +45,9 @@ pub enum Command {
         /// Wait up to this long for a busy lock (default: try once).
         #[arg(long, value_parser = wait, allow_hyphen_values = true)]
         wait: Option<Duration>,
+        /// A semaphore: one of at most N holders (default 1, the mutex).
+        #[arg(long, value_parser = limit, default_value_t = 1)]
+        limit: u32,
     },
     /// Release a lock held by OWNER (the grant with FENCE, when given: recommended, it makes a
     /// repeated release exact).
@@ -98,10 +101,22 @@ pub enum Command {
         /// Give up (exit 3) if the lock is not ours within this long (default: wait forever).
         #[arg(long, value_parser = wait, allow_hyphen_values = true)]
         wait: Option<Duration>,
+        /// A semaphore: run CMD as one of at most N holders (default 1, the mutex).
+        #[arg(long, value_parser = limit, default_value_t = 1)]
+        limit: u32,
         /// The command and its arguments (after `--`).
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+}
+
+/// A semaphore limit lock-fn would accept: 1 (the mutex) up to `MAX_LIMIT`.
+fn limit(s: &str) -> Result<u32, String> {
+    let max = lock_client::protocol::MAX_LIMIT;
+    match s.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("a limit is a whole number from 1 to {max}")),
+    }
 }
 
 /// A resource id lock-fn would accept: not empty, at most 2048 bytes.

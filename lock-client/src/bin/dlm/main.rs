@@ -31,8 +31,11 @@ async fn execute(cli: Cli) -> Result<ExitCode, Failure> {
             resource,
             duration,
             wait,
+            limit,
         } => {
-            let client = base.with_duration(duration.unwrap_or(base.duration()));
+            let client = base
+                .with_duration(duration.unwrap_or(base.duration()))
+                .with_limit(limit);
             let guard = match wait {
                 None => client.try_acquire(&resource).await?,
                 Some(wait) => {
@@ -119,9 +122,12 @@ async fn execute(cli: Cli) -> Result<ExitCode, Failure> {
             resource,
             duration,
             wait,
+            limit,
             command,
         } => {
-            let client = base.with_duration(duration.unwrap_or(base.duration()));
+            let client = base
+                .with_duration(duration.unwrap_or(base.duration()))
+                .with_limit(limit);
             run::run(&client, &resource, wait, &command).await
         }
     }

@@ -1,0 +1,322 @@
+//! Semaphores: at most N holders of one resource at once, all on the resource's one item
+//! (`sem_limit`, `sem_holders`; see `item.rs` and DESIGN.md). What a semaphore acquire and release
+//! do next, decided from a consistent snapshot (pure functions, unit-tested). The queue is the
+//! mutex's (`queue.rs`): the same entries, edits and FIFO rules; only "free" means "fewer than N
+//! live holders" here.
+
+use crate::item::{LockItem, Semaphore};
+use crate::queue::{edit, AcquireStep, Edit, MAX_REMOVALS};
+
+/// A semaphore acquire takes a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SemTake {
+    /// No item yet: create it (`attribute_not_exists(resource_id)`).
+    pub create: bool,
+    /// The item's fence counter in the snapshot: the write requires it unchanged (no grant since).
+    pub old_fence: u64,
+    /// Expired holders removed by the same write (each checked still expired).
+    pub purge: Vec<String>,
+    /// The caller has an expired entry of its own (overwritten, checked still expired).
+    pub own_expired: bool,
+    /// The stored limit when it differs and the semaphore is idle (the write sets the new one).
+    pub relimit_from: Option<u32>,
+    /// The caller is queued (else the write also requires nobody queued and alive).
+    pub queued: bool,
+    /// The queue edit (its own entry, dead ones).
+    pub edit: Edit,
+}
+
+/// Decides what a semaphore acquire (limit `limit`) by the owner with digest `me` does next, from
+/// `item` as read at `now_ms`. A slot is free while fewer than `limit` holders are live; FIFO as
+/// for the mutex: a queued caller takes a free slot only when there are more free slots than live
+/// waiters ahead of it, a caller not queued only when nobody is queued and alive.
+pub fn sem_acquire_step(
+    item: Option<&LockItem>,
+    me: &str,
+    limit: u32,
+    now_ms: u64,
+    cap: usize,
+) -> AcquireStep {
+    let Some(item) = item else {
+        return AcquireStep::SemTake(SemTake {
+            create: true,
+            old_fence: 0,
+            purge: Vec::new(),
+            own_expired: false,
+            relimit_from: None,
+            queued: false,
+            edit: Edit::default(),
+        });
+    };
+    let Some(sem) = &item.semaphore else {
+        return AcquireStep::Mismatch { stored: 1 };
+    };
+    let idle = sem.live_count(now_ms) == 0
+        && item.live_waiters(now_ms) == 0
+        && !item.queue_alive_at(now_ms);
+    if sem.limit != limit && !idle {
+        return AcquireStep::Mismatch { stored: sem.limit };
+    }
+    if let Some(h) = sem.held_by(me, now_ms) {
+        return AcquireStep::Held { claim: h.claim_ms };
+    }
+    let free = (limit as usize).saturating_sub(sem.live_count(now_ms));
+    let take = |queued: bool, edit: Edit| {
+        AcquireStep::SemTake(SemTake {
+            create: false,
+            old_fence: item.fence.unwrap_or_default(),
+            purge: expired(sem, me, now_ms),
+            own_expired: sem.entry(me).is_some(),
+            relimit_from: (sem.limit != limit).then_some(sem.limit),
+            queued,
+            edit,
+        })
+    };
+    match item.queue_index(me) {
+        Some(index) => {
+            let ahead = item.waiters[..index]
+                .iter()
+                .filter(|w| w.alive_at(now_ms))
+                .count();
+            if ahead < free {
+                take(true, edit(&item.waiters, now_ms, Some(index)))
+            } else {
+                AcquireStep::Wait {
+                    index,
+                    position: ahead + 1,
+                }
+            }
+        }
+        None => {
+            let live = item.live_waiters(now_ms);
+            if free > 0 && live == 0 && !item.queue_alive_at(now_ms) {
+                take(false, edit(&item.waiters, now_ms, None))
+            } else if item.waiters.len() >= cap {
+                if live < item.waiters.len() {
+                    AcquireStep::Prune(edit(&item.waiters, now_ms, None))
+                } else {
+                    AcquireStep::Full { live }
+                }
+            } else {
+                AcquireStep::Join { position: live + 1 }
+            }
+        }
+    }
+}
+
+/// The expired holders (other than `me`) a grant removes, at most [`MAX_REMOVALS`].
+fn expired(sem: &Semaphore, me: &str, now_ms: u64) -> Vec<String> {
+    sem.holders
+        .iter()
+        .filter(|h| !h.live_at(now_ms) && h.digest != me)
+        .take(MAX_REMOVALS)
+        .map(|h| h.digest.clone())
+        .collect()
+}
+
+/// What a release of one semaphore holder does, from the item as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SemReleaseStep {
+    /// The caller does not hold this grant (any more).
+    NotHolder,
+    /// Nobody alive is queued: remove the entry (pruning dead waiters with `edit`).
+    Plain(Edit),
+    /// Hand the freed slot to the live waiter at `next` in the same write.
+    Handoff {
+        /// Its list index.
+        next: usize,
+        /// The queue edit (it, and dead waiters ahead of it).
+        edit: Edit,
+    },
+}
+
+/// Decides what the release of the semaphore grant of the owner with digest `me` does: the grant
+/// with `fence` when given, else one that began by `since` (the release's first attempt).
+pub fn sem_release_step(
+    item: &LockItem,
+    me: &str,
+    fence: Option<u64>,
+    since: u64,
+    now_ms: u64,
+) -> SemReleaseStep {
+    let Some(sem) = &item.semaphore else {
+        return SemReleaseStep::NotHolder;
+    };
+    let Some(h) = sem.held_by(me, now_ms) else {
+        return SemReleaseStep::NotHolder;
+    };
+    let ours = match fence {
+        Some(f) => h.fence == f,
+        None => h.acquired_at_ms <= since,
+    };
+    if !ours {
+        return SemReleaseStep::NotHolder;
+    }
+    let next = item.waiters.iter().position(|w| {
+        w.alive_at(now_ms) && w.digest != me && sem.held_by(&w.digest, now_ms).is_none()
+    });
+    match next {
+        Some(next) => {
+            let mut edit = edit(&item.waiters[..=next], now_ms, Some(next));
+            let all = item.waiters.len();
+            edit.empties_at_len = (edit.removed.len() == all).then_some(all);
+            SemReleaseStep::Handoff { next, edit }
+        }
+        None => SemReleaseStep::Plain(edit(&item.waiters, now_ms, None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{SemHolder, Waiter};
+
+    fn holder(digest: &str, fence: u64, lease_end_ms: u64) -> SemHolder {
+        SemHolder {
+            digest: digest.into(),
+            fence,
+            lease_end_ms,
+            acquired_at_ms: 1,
+            ..SemHolder::default()
+        }
+    }
+
+    fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
+        Waiter {
+            digest: digest.into(),
+            duration_ms: 1000,
+            alive_until_ms,
+            active_until_ms: 0,
+            holder: None,
+            token: None,
+        }
+    }
+
+    fn sem(limit: u32, holders: Vec<SemHolder>, waiters: Vec<Waiter>) -> LockItem {
+        let qx = waiters.iter().map(|w| w.alive_until_ms).max();
+        LockItem {
+            resource_id: "r".into(),
+            fence: Some(9),
+            waiters,
+            queue_alive_until_ms: qx,
+            semaphore: Some(Semaphore { limit, holders }),
+            ..LockItem::default()
+        }
+    }
+
+    fn taken(step: AcquireStep) -> SemTake {
+        match step {
+            AcquireStep::SemTake(t) => t,
+            other => panic!("expected a take, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_free_slot_is_taken_and_expired_holders_are_purged_by_the_same_write() {
+        let new = taken(sem_acquire_step(None, "me", 3, 10, 8));
+        assert!(new.create);
+        let s = sem(
+            3,
+            vec![holder("a", 7, 5), holder("b", 8, 50), holder("c", 9, 6)],
+            vec![],
+        );
+        let t = taken(sem_acquire_step(Some(&s), "me", 3, 10, 8));
+        assert_eq!((t.create, t.old_fence, t.queued), (false, 9, false));
+        assert_eq!(t.purge, ["a", "c"]);
+        let full = sem(2, vec![holder("a", 7, 50), holder("b", 8, 50)], vec![]);
+        assert_eq!(
+            sem_acquire_step(Some(&full), "me", 2, 10, 8),
+            AcquireStep::Join { position: 1 }
+        );
+        assert_eq!(
+            sem_acquire_step(Some(&full), "a", 2, 10, 8),
+            AcquireStep::Held { claim: None }
+        );
+    }
+
+    #[test]
+    fn another_limit_is_a_mismatch_unless_the_semaphore_is_idle() {
+        let busy = sem(3, vec![holder("a", 7, 50)], vec![]);
+        assert_eq!(
+            sem_acquire_step(Some(&busy), "me", 4, 10, 8),
+            AcquireStep::Mismatch { stored: 3 }
+        );
+        let idle = sem(3, vec![holder("a", 7, 5)], vec![]);
+        assert_eq!(
+            taken(sem_acquire_step(Some(&idle), "me", 4, 10, 8)).relimit_from,
+            Some(3)
+        );
+        let mutex = LockItem {
+            resource_id: "r".into(),
+            ..LockItem::default()
+        };
+        assert_eq!(
+            sem_acquire_step(Some(&mutex), "me", 4, 10, 8),
+            AcquireStep::Mismatch { stored: 1 }
+        );
+    }
+
+    #[test]
+    fn fifo_waiters_take_only_the_slots_not_owed_to_those_ahead() {
+        // One free slot, two live waiters: the first takes it, the second waits; a newcomer joins.
+        let s = sem(
+            2,
+            vec![holder("a", 7, 50)],
+            vec![waiter("w1", 100), waiter("w2", 100)],
+        );
+        assert!(taken(sem_acquire_step(Some(&s), "w1", 2, 10, 8)).queued);
+        assert_eq!(
+            sem_acquire_step(Some(&s), "w2", 2, 10, 8),
+            AcquireStep::Wait {
+                index: 1,
+                position: 2
+            }
+        );
+        assert_eq!(
+            sem_acquire_step(Some(&s), "new", 2, 10, 8),
+            AcquireStep::Join { position: 3 }
+        );
+        // Two free slots: both waiters may take one.
+        let s = sem(
+            3,
+            vec![holder("a", 7, 50)],
+            vec![waiter("w1", 100), waiter("w2", 100)],
+        );
+        assert!(taken(sem_acquire_step(Some(&s), "w2", 3, 10, 8)).queued);
+    }
+
+    #[test]
+    fn a_release_hands_its_slot_to_the_first_live_waiter() {
+        let s = sem(
+            2,
+            vec![holder("a", 7, 50), holder("b", 8, 50)],
+            vec![waiter("dead", 5), waiter("w", 100)],
+        );
+        match sem_release_step(&s, "a", Some(7), 0, 10) {
+            SemReleaseStep::Handoff { next, edit } => {
+                assert_eq!(next, 1);
+                assert_eq!(edit.removed.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            sem_release_step(&s, "a", Some(8), 0, 10),
+            SemReleaseStep::NotHolder
+        );
+        assert_eq!(
+            sem_release_step(&s, "a", None, 0, 10),
+            SemReleaseStep::NotHolder,
+            "began later"
+        );
+        let alone = sem(2, vec![holder("a", 7, 50)], vec![]);
+        assert!(matches!(
+            sem_release_step(&alone, "a", None, 5, 10),
+            SemReleaseStep::Plain(_)
+        ));
+        let expired = sem(2, vec![holder("a", 7, 5)], vec![]);
+        assert_eq!(
+            sem_release_step(&expired, "a", Some(7), 0, 10),
+            SemReleaseStep::NotHolder
+        );
+    }
+}

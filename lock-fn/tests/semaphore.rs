@@ -1,0 +1,264 @@
+//! Semaphores against dynalite: the bound, fences, expired holders purged, per-holder release and
+//! renew, LimitMismatch, the FIFO queue with handoff, no barging, cancel, describe.
+
+mod support;
+
+use std::time::Duration;
+
+use lock_fn::reply::Reply;
+use lock_protocol::{AcquireRequest, CancelRequest, RenewRequest};
+use support::*;
+
+fn sem(resource: &str, limit: u32, duration_ms: u64, owner: &str) -> AcquireRequest {
+    AcquireRequest {
+        limit: Some(limit),
+        ..acq(resource, duration_ms, Some(owner))
+    }
+}
+
+fn queued(resource: &str, limit: u32, owner: &str) -> AcquireRequest {
+    AcquireRequest {
+        queue: Some(true),
+        ..sem(resource, limit, 60_000, owner)
+    }
+}
+
+#[tokio::test]
+async fn at_most_limit_holders_each_with_a_rising_fence() {
+    let (engine, _, _) = dynalite_engine().await;
+    let mut fences = Vec::new();
+    for (i, owner) in ["a", "b", "c"].iter().enumerate() {
+        let g = granted(&engine, sem("r", 3, 60_000, owner)).await;
+        assert_eq!((g.limit, g.holders), (Some(3), Some(i as u32 + 1)), "{g:?}");
+        fences.push(g.fence);
+    }
+    assert!(fences.windows(2).all(|w| w[0] < w[1]), "{fences:?}");
+    let full = refused(&engine, sem("r", 3, 60_000, "d")).await;
+    assert_eq!((full.limit, full.holders), (Some(3), Some(3)), "{full:?}");
+    assert!(full.holder_expires_at_ms.is_some());
+    // The same owner asking again is the same grant.
+    let again = granted(&engine, sem("r", 3, 60_000, "b")).await;
+    assert!(again.reacquired && again.fence == fences[1], "{again:?}");
+    assert!(
+        release_fenced(&engine, "r", "b", Some(fences[1]))
+            .await
+            .released
+    );
+    let d = granted(&engine, sem("r", 3, 60_000, "d")).await;
+    assert!(d.fence > fences[2]);
+    let status = describe_as(&engine, "r", Some("d")).await;
+    assert_eq!(status.limit, Some(3));
+    assert_eq!(status.yours, Some(true));
+    let owners: Vec<_> = status.holders.iter().map(|h| h.owner.clone()).collect();
+    assert_eq!(
+        owners,
+        ["a", "c", "d"].map(lock_protocol::owner_digest),
+        "by fence, digests only"
+    );
+}
+
+#[tokio::test]
+async fn slots_of_expired_holders_are_reused_at_once_and_purged_by_the_grant() {
+    let (engine, _, _) = dynalite_engine().await;
+    granted(&engine, sem("r", 2, 300, "dies-1")).await;
+    granted(&engine, sem("r", 2, 300, "dies-2")).await;
+    refused(&engine, sem("r", 2, 60_000, "next")).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let g = granted(&engine, sem("r", 2, 60_000, "next")).await;
+    assert_eq!(g.holders, Some(1));
+    let status = describe(&engine, "r").await;
+    assert_eq!(status.holders.len(), 1);
+    // The dead holders cannot release, renew or re-acquire what is gone.
+    assert!(!release(&engine, "r", "dies-1").await.released);
+    assert!(!renew(&engine, "r", "dies-2", 1000).await.renewed);
+}
+
+#[tokio::test]
+async fn another_limit_or_the_mutex_is_a_limit_mismatch_and_writes_nothing() {
+    let (engine, _, _) = dynalite_engine().await;
+    let g = granted(&engine, sem("s", 3, 60_000, "a")).await;
+    let err = engine
+        .acquire(sem("s", 4, 60_000, "b"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "LimitMismatch");
+    assert!(
+        err.to_string().contains("limit 3") && err.to_string().contains("limit 4"),
+        "{err}"
+    );
+    let queued_mutex = AcquireRequest {
+        queue: Some(true),
+        ..acq("s", 60_000, Some("b"))
+    };
+    assert_eq!(
+        error_name(engine.acquire(queued_mutex, None).await),
+        "LimitMismatch"
+    );
+    let status = describe(&engine, "s").await;
+    assert_eq!(
+        (status.holders.len(), status.queue_length),
+        (1, 0),
+        "nothing written"
+    );
+    assert_eq!(status.holders[0].fence, g.fence);
+    // A mutex is not a semaphore either.
+    granted(&engine, acq("m", 60_000, Some("a"))).await;
+    assert_eq!(
+        error_name(engine.acquire(sem("m", 2, 60_000, "b"), None).await),
+        "LimitMismatch"
+    );
+    // An idle semaphore takes the new limit.
+    assert!(
+        release_fenced(&engine, "s", "a", Some(g.fence))
+            .await
+            .released
+    );
+    let g4 = granted(&engine, sem("s", 4, 60_000, "b")).await;
+    assert_eq!(g4.limit, Some(4));
+    assert!(g4.fence > g.fence);
+}
+
+#[tokio::test]
+async fn release_and_renew_are_per_holder_and_exact() {
+    let (engine, _, _) = dynalite_engine().await;
+    let a = granted(&engine, sem("r", 2, 60_000, "a")).await;
+    let b = granted(&engine, sem("r", 2, 60_000, "b")).await;
+    assert!(
+        !release_fenced(&engine, "r", "a", Some(b.fence))
+            .await
+            .released,
+        "b's fence"
+    );
+    let renewed = engine
+        .renew(
+            RenewRequest {
+                resource_id: "r".into(),
+                owner: "b".into(),
+                duration_ms: Some(120_000),
+                fence: Some(b.fence),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    match renewed.reply {
+        Reply::Renew(r) => {
+            let r = r.renewal.expect("renewed");
+            assert_eq!(r.fence, b.fence);
+            assert!(r.expires_at_ms > b.expires_at_ms);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        release_fenced(&engine, "r", "a", Some(a.fence))
+            .await
+            .released
+    );
+    // Repeated after a lost answer: recognised by its fence.
+    assert!(
+        release_fenced(&engine, "r", "a", Some(a.fence))
+            .await
+            .released
+    );
+    let status = describe(&engine, "r").await;
+    assert_eq!(status.holders.len(), 1);
+    assert_eq!(status.holders[0].fence, b.fence);
+}
+
+#[tokio::test]
+async fn a_full_semaphore_queues_fifo_hands_slots_over_and_never_lets_a_try_barge() {
+    let (engine, _, _) = dynalite_engine().await;
+    let a = granted(&engine, sem("r", 2, 60_000, "a")).await;
+    let b = granted(&engine, sem("r", 2, 60_000, "b")).await;
+    for (i, w) in ["w1", "w2", "w3"].iter().enumerate() {
+        let busy = refused(&engine, queued("r", 2, w)).await;
+        assert!(
+            busy.queued && busy.position == Some(i as u32 + 1),
+            "{busy:?}"
+        );
+    }
+    assert!(
+        release_fenced(&engine, "r", "a", Some(a.fence))
+            .await
+            .released
+    );
+    // The freed slot went to w1 in the release's write; a try cannot take anything.
+    refused(&engine, sem("r", 2, 60_000, "barger")).await;
+    let w1 = granted(&engine, queued("r", 2, "w1")).await;
+    assert_eq!(w1.fence, b.fence + 1, "handed over with the next fence");
+    assert!(!w1.reacquired);
+    assert_eq!(
+        refused(&engine, queued("r", 2, "w3")).await.position,
+        Some(2)
+    );
+    assert!(
+        release_fenced(&engine, "r", "b", Some(b.fence))
+            .await
+            .released
+    );
+    let w2 = granted(&engine, queued("r", 2, "w2")).await;
+    assert_eq!(w2.fence, w1.fence + 1);
+    // w3 gives up; a grant made to it meanwhile would be handed on.
+    let cancel = engine
+        .execute(
+            lock_protocol::Request::Cancel(CancelRequest {
+                resource_id: "r".into(),
+                owner: "w3".into(),
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(cancel.reply, Reply::Cancel(ref c) if c.cancelled),
+        "{cancel:?}"
+    );
+    assert_eq!(describe(&engine, "r").await.queue_length, 0);
+    // A holder that cancels releases its slot.
+    let cancel = engine
+        .execute(
+            lock_protocol::Request::Cancel(CancelRequest {
+                resource_id: "r".into(),
+                owner: "w1".into(),
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(cancel.reply, Reply::Cancel(ref c) if c.released),
+        "{cancel:?}"
+    );
+    granted(&engine, sem("r", 2, 60_000, "later")).await;
+}
+
+#[tokio::test]
+async fn a_waiter_waiting_in_function_is_handed_its_slot() {
+    let (engine, _, _) = dynalite_engine().await;
+    let a = granted(&engine, sem("r", 1 + 1, 60_000, "a")).await;
+    granted(&engine, sem("r", 2, 60_000, "b")).await;
+    let waiting = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let req = AcquireRequest {
+                wait_ms: 5_000,
+                ..queued("r", 2, "w")
+            };
+            engine.acquire(req, None).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        release_fenced(&engine, "r", "a", Some(a.fence))
+            .await
+            .released
+    );
+    let done = waiting.await.unwrap().unwrap();
+    match done.reply {
+        Reply::Acquire(lock_protocol::AcquireResponse::Granted(g)) => {
+            assert_eq!(g.duration_ms, 60_000, "its own lease, no claim window");
+            assert_eq!(g.holders, Some(2));
+        }
+        other => panic!("{other:?}"),
+    }
+}
