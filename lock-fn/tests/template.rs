@@ -189,8 +189,8 @@ fn state_machines() -> Vec<(String, Json)> {
     }
     assert_eq!(
         out.len(),
-        3,
-        "the polling and callback examples and their cleanup"
+        4,
+        "the polling, callback and semaphore examples and their cleanup"
     );
     out
 }
@@ -283,7 +283,7 @@ fn every_payload_the_state_machines_send_is_a_valid_request() {
                 .unwrap()
                 .iter()
                 .map(|(k, v)| match k.strip_suffix(".$") {
-                    Some(field @ ("fence" | "duration_ms" | "wait_ms")) => {
+                    Some(field @ ("fence" | "duration_ms" | "wait_ms" | "limit")) => {
                         (field.to_string(), Json::from(1))
                     }
                     Some(field) => (field.to_string(), Json::String("from-path".into())),
