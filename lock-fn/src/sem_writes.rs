@@ -185,7 +185,11 @@ pub fn sem_take(t: &SemTake, ask: &SemAsk, now: u64) -> Update {
     if !t.queued && t.relimit_from.is_none() {
         u.conditions.push(NO_LIVE_QUEUE.into());
     }
-    u.with_edit(&t.edit)
+    let mut u = u.with_edit(&t.edit);
+    // `:now_ms` is compared only by some of the conditions above (DynamoDB rejects unused values).
+    let used = format!("{} {}", u.expression(), u.condition());
+    u.values.retain(|(k, _)| used.contains(k.as_str()));
+    u
 }
 
 /// The holder aims its grant (`fence`) at its Step Functions task (`wake`).
@@ -413,6 +417,14 @@ mod tests {
             sem_take(&take(false, None, false), &ask, 10),
             sem_take(&take(false, Some(2), false), &ask, 10),
             sem_take(&take(false, None, true), &ask, 10),
+            sem_take(
+                &SemTake {
+                    purge: vec![],
+                    ..take(false, None, true)
+                },
+                &ask,
+                10,
+            ),
             sem_aim("me", 7, "w", 10),
             sem_claim("me", 7, 100, None, 1000, 10),
             sem_claim("me", 7, 100, Some("w"), 1000, 10),

@@ -26,7 +26,11 @@ struct Outcome {
     errors: BTreeMap<&'static str, usize>,
 }
 
-async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcome {
+async fn run_phase(
+    engine: &LockEngine,
+    histories: &Arc<Vec<History>>,
+    limit: Option<u32>,
+) -> Outcome {
     let grants = Arc::new(Mutex::new(0usize));
     let errors: Arc<Mutex<BTreeMap<&'static str, usize>>> = Arc::default();
     let end = Instant::now() + PHASE;
@@ -40,13 +44,16 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
         );
         tasks.push(tokio::spawn(async move {
             let r = w % RESOURCES;
-            let resource = format!("faulty-{r}");
+            let resource = resource_name(r, limit);
             // One owner per worker: a queued worker keeps its place across attempts.
             let owner = format!("worker-{w}");
             while Instant::now() < end {
                 let req = AcquireRequest {
                     wait_ms: 100,
-                    ..acq(&resource, fastrand::u64(100..=200), Some(&owner))
+                    limit,
+                    // A semaphore's release reads before it writes (two requests, under the
+                    // phase's faults and latency): its leases are half as long again.
+                    ..acq(&resource, lease_ms(limit), Some(&owner))
                 };
                 let g = match engine.acquire(req, None).await {
                     Ok(done) => match done.reply {
@@ -125,13 +132,14 @@ async fn run_phase(engine: &LockEngine, histories: &Arc<Vec<History>>) -> Outcom
 
 /// Time until a fresh caller is granted once the faults stop (the leases of the last phase may
 /// still run: at most 200 ms).
-async fn recovery(engine: &LockEngine) -> Duration {
+async fn recovery(engine: &LockEngine, limit: Option<u32>) -> Duration {
     let started = Instant::now();
     for r in 0..RESOURCES {
         loop {
             let req = AcquireRequest {
                 wait_ms: 1000,
-                ..acq(&format!("faulty-{r}"), 1, None)
+                limit,
+                ..acq(&resource_name(r, limit), 1, None)
             };
             if let Ok(done) = engine.acquire(req, None).await {
                 if done.reply.outcome() == "granted" {
@@ -147,8 +155,37 @@ async fn recovery(engine: &LockEngine) -> Duration {
     started.elapsed()
 }
 
+fn lease_ms(limit: Option<u32>) -> u64 {
+    match limit {
+        Some(_) => fastrand::u64(150..=300),
+        None => fastrand::u64(100..=200),
+    }
+}
+
+fn resource_name(r: usize, limit: Option<u32>) -> String {
+    match limit {
+        Some(n) => format!("faulty-sem{n}-{r}"),
+        None => format!("faulty-{r}"),
+    }
+}
+
+/// The two fault suites share the machine's two cores: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_double_grant_and_fast_recovery_under_store_faults() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    store_faults(None).await;
+}
+
+/// The same phases with semaphore callers (limit 3): never more than 3 holders at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_more_than_the_limit_and_fast_recovery_under_store_faults() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    store_faults(Some(3)).await;
+}
+
+async fn store_faults(limit: Option<u32>) {
     let (engine, proxy) = proxied_engine(6).await;
     let histories = Arc::new(
         (0..RESOURCES)
@@ -209,9 +246,9 @@ async fn no_double_grant_and_fast_recovery_under_store_faults() {
         let (unknown_before, lost_before) =
             (counted(History::unknown_ends), counted(History::lost));
         proxy.set(faults);
-        let outcome = run_phase(&engine, &histories).await;
+        let outcome = run_phase(&engine, &histories, limit).await;
         proxy.set(none);
-        let recovered = recovery(&engine).await;
+        let recovered = recovery(&engine, limit).await;
         let unknown = counted(History::unknown_ends) - unknown_before;
         let lost = counted(History::lost) - lost_before;
         eprintln!(
@@ -253,8 +290,11 @@ async fn no_double_grant_and_fast_recovery_under_store_faults() {
             "{name}: recovery took {recovered:?}"
         );
         for (r, h) in histories.iter().enumerate() {
-            h.check()
-                .unwrap_or_else(|v| panic!("{name}, resource {r}: {v}"));
+            match limit {
+                None => h.check().map(|_| ()),
+                Some(n) => h.check_limit(n as usize).map(|_| ()),
+            }
+            .unwrap_or_else(|v| panic!("{name}, resource {r}: {v}"));
         }
     }
     let c = &proxy.counts;
