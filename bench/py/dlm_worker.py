@@ -3,7 +3,8 @@ critical section -> release on one resource until SECONDS have passed. Prints on
 {"grants": [{"thread": i, "called": epoch_s, "acq": epoch_s, "rel_start": epoch_s, "rel_end": epoch_s,
 "puts": n}, ...]}.
 
-Usage: python dlm_worker.py TABLE RESOURCE SECONDS THREADS CRITICAL_MS
+Usage: python dlm_worker.py TABLE RESOURCE SECONDS THREADS CRITICAL_MS [CONCURRENCY]
+(CONCURRENCY > 1: dynamo-dlm 2.x semaphores, `DynamoDbLock(..., concurrency=N)`.)
 Endpoint and credentials come from the AWS_* environment (set before dynamo_dlm is imported).
 """
 import json
@@ -13,6 +14,7 @@ import time
 
 table, resource = sys.argv[1], sys.argv[2]
 seconds, threads, critical_ms = float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+concurrency = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 
 import dynamo_dlm  # noqa: E402
 from dynamo_dlm import DynamoDbLock  # noqa: E402
@@ -23,7 +25,10 @@ deadline = time.time() + seconds
 
 
 def worker(index):
-    lock = DynamoDbLock(resource, duration=10, table_name=table)
+    if concurrency > 1:
+        lock = DynamoDbLock(resource, duration=10, table_name=table, concurrency=concurrency)
+    else:
+        lock = DynamoDbLock(resource, duration=10, table_name=table)
     puts = [0]
     original = lock._table.put_item
 

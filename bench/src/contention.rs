@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lock_client::{ClientError, LockClient};
 use serde::Serialize;
 use test_support::fault_proxy::Counts;
-use test_support::history::{check, GrantRecord};
+use test_support::history::{check, check_limit, GrantRecord};
 
 use crate::stats::{summarize_ms, Summary};
 
@@ -39,6 +39,9 @@ pub struct ContentionResult {
     /// Pairs of grants that overlapped (must be 0).
     pub overlaps: usize,
     pub handoffs_ms: Vec<f64>,
+    /// Semaphore runs: the limit, and the most grants seen at once (on lock-fn's clock; ours only).
+    pub limit: Option<usize>,
+    pub most_at_once: Option<usize>,
 }
 
 /// One observed grant, on this process's monotonic clock (and the grant itself).
@@ -69,6 +72,7 @@ fn result(
     elapsed: f64,
     grants: Vec<Observed>,
     store: (u64, u64, u64),
+    limit: usize,
 ) -> ContentionResult {
     let n = grants.len().max(1) as f64;
     let mut by_grant = grants.clone();
@@ -91,7 +95,16 @@ fn result(
         per_worker[g.worker] += 1;
     }
     let records: Vec<GrantRecord> = grants.iter().filter_map(|g| g.record).collect();
-    let overlaps = if records.is_empty() {
+    let mut most_at_once = None;
+    let overlaps = if limit > 1 {
+        match check_limit(&records, limit) {
+            Ok((_, most)) => {
+                most_at_once = (!records.is_empty()).then_some(most);
+                0
+            }
+            Err(_) => 1,
+        }
+    } else if records.is_empty() {
         // Client clocks only: a grant seen before the previous holder even began releasing.
         by_grant
             .windows(2)
@@ -118,6 +131,8 @@ fn result(
         jain: jain(&per_worker),
         overlaps,
         handoffs_ms: handoffs,
+        limit: (limit > 1).then_some(limit),
+        most_at_once,
     }
 }
 
@@ -198,6 +213,7 @@ pub async fn ours(
         elapsed,
         grants,
         (after.0 - before.0, after.1 - before.1, after.2 - before.2),
+        client.raw().limit().unwrap_or(1) as usize,
     )
 }
 
@@ -212,6 +228,7 @@ pub async fn dynamo_dlm(
     threads: usize,
     seconds: f64,
     critical: Duration,
+    concurrency: usize,
 ) -> ContentionResult {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/dlm_worker.py");
     let started = Instant::now();
@@ -226,6 +243,7 @@ pub async fn dynamo_dlm(
                     &seconds.to_string(),
                     &threads.to_string(),
                     &(critical.as_secs_f64() * 1000.0).to_string(),
+                    &concurrency.to_string(),
                 ])
                 .stdout(Stdio::piped())
                 .kill_on_drop(true)
@@ -263,6 +281,7 @@ pub async fn dynamo_dlm(
         elapsed,
         grants,
         (0, writes, failed),
+        concurrency,
     )
 }
 

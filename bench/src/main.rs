@@ -33,7 +33,7 @@ struct Args {
     #[arg(long)]
     zip: Option<String>,
     /// Run only this section (for tuning; no report is written).
-    #[arg(long, value_parser = ["cycle", "contention", "spread", "store"])]
+    #[arg(long, value_parser = ["cycle", "contention", "semaphore", "spread", "store"])]
     only: Option<String>,
     /// Contention: seconds per variant (overrides the mode's default).
     #[arg(long)]
@@ -135,8 +135,18 @@ async fn run_contention(
         ] {
             let resource = format!("bench/hot-{tag}-{workers}-{}", rows.len());
             rows.push(
-                contention::dynamo_dlm(name, python, t, &resource, 4, workers / 4, secs, CRITICAL)
-                    .await,
+                contention::dynamo_dlm(
+                    name,
+                    python,
+                    t,
+                    &resource,
+                    4,
+                    workers / 4,
+                    secs,
+                    CRITICAL,
+                    1,
+                )
+                .await,
             );
         }
     }
@@ -167,6 +177,8 @@ async fn main() {
 
     let contention = run_contention(&stack, &table, &py1, &py2, &v2_table, secs, args.quick).await;
 
+    let semaphore = run_semaphore(&stack, &table, &py2, &v2_table, secs).await;
+
     eprintln!("[bench] (3) spread, 1000 resources x 64 workers, {secs} s");
     let spread = spread::run(&stack, &table, 1000, 64, secs).await;
 
@@ -188,16 +200,109 @@ async fn main() {
         "critical_section_ms": CRITICAL.as_millis() as u64,
         "cycle": cycle,
         "contention": contention,
+        "semaphore": semaphore,
         "spread": spread,
         "startup": startup,
     });
     let path = args.out.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap()).unwrap();
     eprintln!("[bench] wrote {}", path.display());
-    let overlaps: usize = contention.iter().map(|c| c.overlaps).sum();
+    print_semaphore(&semaphore);
+    let overlaps: usize = contention
+        .iter()
+        .chain(&semaphore)
+        .map(|c| c.overlaps)
+        .sum();
     if overlaps > 0 {
         eprintln!("[bench] OVERLAPPING GRANTS SEEN");
         std::process::exit(1);
+    }
+}
+
+/// The semaphore section: 32 workers on one semaphore of 4, 5 ms critical sections - ours (the
+/// queue, through a counting proxy) and Python dynamo-dlm 2.1.0 with `concurrency=4`.
+async fn run_semaphore(
+    stack: &env::Stack,
+    table: &str,
+    py2: &str,
+    v2_table: &str,
+    secs: f64,
+) -> Vec<contention::ContentionResult> {
+    use test_support::fault_proxy::FaultProxy;
+    use test_support::local_procs::LocalLambda;
+    const LIMIT: u32 = 4;
+    const WORKERS: usize = 32;
+    eprintln!("[bench] (5) semaphore, limit {LIMIT}, {WORKERS} workers, {secs} s per variant");
+    let proxy = FaultProxy::start(&stack.dynamodb_endpoint).await;
+    let settings = [("LOCK_TABLE", table), ("RUST_LOG", "error")];
+    let lambda = LocalLambda::start(40, &proxy.endpoint(), &settings).await;
+    let client = env::client_at(&lambda.endpoint())
+        .await
+        .with_duration(Duration::from_secs(10))
+        .with_limit(LIMIT);
+    let tag = std::process::id();
+    vec![
+        contention::ours(
+            "ours, semaphore queue",
+            &client,
+            40,
+            &format!("bench/sem-{tag}"),
+            WORKERS,
+            secs,
+            CRITICAL,
+            &proxy.counts,
+        )
+        .await,
+        contention::dynamo_dlm(
+            "dynamo-dlm 2.1.0, concurrency=4",
+            py2,
+            v2_table,
+            &format!("bench/sem-{tag}-dlm2"),
+            4,
+            WORKERS / 4,
+            secs,
+            CRITICAL,
+            LIMIT as usize,
+        )
+        .await,
+    ]
+}
+
+fn print_semaphore(rows: &[contention::ContentionResult]) {
+    println!(
+        "\n(5) semaphore, limit 4, 32 workers, {} ms critical sections",
+        CRITICAL.as_millis()
+    );
+    println!(
+        "    {:<40} {:>8} {:>7} {:>6} {:>6} {:>9} {:>8} {:>5}",
+        "variant", "grants/s", "failed", "reads", "jain", "min/max", "p99 wait", "most"
+    );
+    for c in rows {
+        println!(
+            "    {:<40} {:>8.1} {:>7.2} {:>6.2} {:>6.3} {:>4}/{:<4} {:>6.0}ms {:>5}{}",
+            c.variant,
+            c.grants_per_s,
+            c.failed_writes_per_grant,
+            c.reads_per_grant,
+            c.jain,
+            c.worker_grants_min,
+            c.worker_grants_max,
+            c.wait.p99_ms,
+            c.most_at_once
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "-".into()),
+            if c.overlaps > 0 {
+                "  OVER THE LIMIT"
+            } else {
+                ""
+            }
+        );
+    }
+    if let [ours, dlm2] = rows {
+        println!(
+            "    ours / dynamo-dlm 2.1.0 grants/s: {:.1}x (target >= 5x)",
+            ours.grants_per_s / dlm2.grants_per_s.max(1e-9)
+        );
     }
 }
 
@@ -217,6 +322,16 @@ async fn tune(only: &str, stack: &env::Stack, table: &str, cycles: usize, secs: 
             let v2_table = format!("bench_v2_{}", std::process::id());
             stack.create_table(&v2_table, true).await;
             let mut rows = run_contention(stack, table, &py1, &py2, &v2_table, secs, true).await;
+            rows.iter_mut().for_each(|r| r.handoffs_ms.clear());
+            serde_json::to_value(rows).unwrap()
+        }
+        "semaphore" => {
+            let py2 = std::env::var("DLM_PY_DLM2").expect("DLM_PY_DLM2");
+            let v2_table = format!("bench_v2_{}", std::process::id());
+            stack.create_table(&v2_table, true).await;
+            let rows = run_semaphore(stack, table, &py2, &v2_table, secs).await;
+            print_semaphore(&rows);
+            let mut rows = rows;
             rows.iter_mut().for_each(|r| r.handoffs_ms.clear());
             serde_json::to_value(rows).unwrap()
         }

@@ -440,3 +440,59 @@ async fn a_handoff_whose_send_never_happens_ends_with_the_tasks_re_entry() {
         "released by the execution"
     );
 }
+
+fn sem_task(resource: &str, owner: &str, token: &str) -> AcquireRequest {
+    AcquireRequest {
+        limit: Some(2),
+        ..task(resource, owner, token)
+    }
+}
+
+#[tokio::test]
+async fn a_freed_semaphore_slot_wakes_the_waiting_task_and_a_closed_one_is_passed_over() {
+    let now = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("free"))
+        .then_output(ok);
+    let dead = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("dead"))
+        .then_error(closed);
+    let alive = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(|r| {
+            r.task_token() == Some("alive") && r.output().is_some_and(|o| o.contains("\"limit\":2"))
+        })
+        .then_output(ok);
+    let engine = engine(&[&now, &dead, &alive], 64).await;
+    let a = granted(
+        &engine,
+        AcquireRequest {
+            limit: Some(2),
+            ..acq("r", 60_000, Some("a"))
+        },
+    )
+    .await;
+    let b = granted(&engine, sem_task("r", "exec-b", "free")).await;
+    assert_eq!(now.num_calls(), 1, "a free slot is sent at once");
+    refused(&engine, sem_task("r", "exec-dead", "dead")).await;
+    refused(&engine, sem_task("r", "exec-alive", "alive")).await;
+    assert!(
+        release_fenced(&engine, "r", "a", Some(a.fence))
+            .await
+            .released
+    );
+    assert_eq!((dead.num_calls(), alive.num_calls()), (1, 1));
+    let d = describe(&engine, "r").await;
+    let holders: Vec<_> = d
+        .holders
+        .iter()
+        .map(|h| (h.owner.clone(), h.fence))
+        .collect();
+    assert_eq!(
+        holders,
+        [
+            (lock_protocol::owner_digest("exec-b"), b.fence),
+            (lock_protocol::owner_digest("exec-alive"), b.fence + 2)
+        ],
+        "the closed task's grant (fence +1) was passed over"
+    );
+    assert_eq!(d.queue_length, 0);
+}
