@@ -15,6 +15,7 @@ use crate::queue::{acquire_step, leave, retry_hint_ms, AcquireStep};
 use crate::reply::Reply;
 use crate::sem_writes::{sem_aim, sem_claim, sem_take, SemAsk};
 use crate::semaphore::sem_acquire_step;
+use crate::store::AcquireWrite;
 use crate::writes::{aim, claim, edit_only, join, refresh, take};
 
 /// A hint for the poll interval when no grant length is known yet.
@@ -69,9 +70,35 @@ impl LockEngine {
         let mut ambiguous = false;
         // Whether this invocation saw its owner queued (a grant found later was handed to it).
         let mut waited = false;
-        let mut item = self
-            .snapshot(&req.resource_id, stop_at, &mut requests, ambiguous)
-            .await?;
+        // A lock this instance saw no queue on lately is most likely free: try the one blind write
+        // a single try makes (free, nobody queued and alive - exactly when a caller that is not
+        // queued may take it); only when it is refused, decide from the item.
+        let item_from_refusal =
+            if limit.is_none() && wake.is_none() && !self.queue_seen(&req.resource_id, now_ms()) {
+                let write = self
+                    .store
+                    .acquire(&req.resource_id, &digest, holder, duration_ms, stop_at)
+                    .await?;
+                requests += write.attempts;
+                ambiguous |= write.ambiguous;
+                match write.value {
+                    AcquireWrite::Granted(new) => {
+                        let done = granted(grant(new, owner, false, requests), requests);
+                        return Ok((done, true));
+                    }
+                    AcquireWrite::Refused(Some(old)) => Some(old),
+                    AcquireWrite::Refused(None) => None,
+                }
+            } else {
+                None
+            };
+        let mut item = match item_from_refusal {
+            Some(old) => Some(old),
+            None => {
+                self.snapshot(&req.resource_id, stop_at, &mut requests, ambiguous)
+                    .await?
+            }
+        };
         loop {
             let now = now_ms();
             let step = match limit {

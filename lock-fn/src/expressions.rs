@@ -12,15 +12,18 @@ pub const ACQUIRE_CONDITION: &str =
 /// Acquire writes the new holder (its owner digest) and lease, and raises the fence: by one over
 /// the stored fence, or, when the item has none (new, deleted by TTL, or overwritten by dynamo-dlm),
 /// to a floor derived from the clock that exceeds every fence issued before. `purge_at` (the TTL
-/// attribute) moves an hour past the lease end. The holder label is cleared.
+/// attribute) moves an hour past the lease end. The holder label is cleared, and so are a claim
+/// pending from a handoff nobody claimed and an old grant's `wake_id`.
 pub const ACQUIRE_UPDATE: &str =
     "SET release_code = :owner, expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge, \
-     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one REMOVE holder";
+     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one \
+     REMOVE holder, claim_d, wake_id";
 
 /// [`ACQUIRE_UPDATE`] for a request that gives a public holder label.
 pub const ACQUIRE_LABELLED_UPDATE: &str =
     "SET release_code = :owner, expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge, \
-     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one, holder = :holder";
+     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one, holder = :holder \
+     REMOVE claim_d, wake_id";
 
 /// Holder-only operations (renew, idempotent re-acquire) require the caller (`:owner` is its
 /// digest) to hold a lease that has not ended.
@@ -246,6 +249,7 @@ mod tests {
             ATTR_QUEUE_ALIVE_UNTIL,
             ATTR_CLAIM_MS,
             ATTR_HOLD_MS,
+            ATTR_WAKE_ID,
         ];
         let keywords = [
             "SET",

@@ -127,20 +127,31 @@ pub fn acquire_step(item: Option<&LockItem>, me: &str, now_ms: u64, cap: usize) 
                 AcquireStep::Wait { index, position }
             }
         }
-        None => {
-            let live = item.live_waiters(now_ms);
-            if free && live == 0 && !item.queue_alive_at(now_ms) {
-                AcquireStep::Take(edit(&item.waiters, now_ms, None))
-            } else if item.waiters.len() >= cap {
-                if live < item.waiters.len() {
-                    AcquireStep::Prune(edit(&item.waiters, now_ms, None))
-                } else {
-                    AcquireStep::Full { live }
-                }
-            } else {
-                AcquireStep::Join { position: live + 1 }
-            }
+        None => not_queued(item, free, now_ms, cap, AcquireStep::Take),
+    }
+}
+
+/// What a caller that is not queued does: take (`take`, with an edit pruning dead waiters) when a
+/// slot is `free` and nobody is queued and alive; else join, or prune a queue full of dead waiters,
+/// or find it full. Shared by the mutex and semaphores.
+pub(crate) fn not_queued(
+    item: &LockItem,
+    free: bool,
+    now_ms: u64,
+    cap: usize,
+    take: impl FnOnce(Edit) -> AcquireStep,
+) -> AcquireStep {
+    let live = item.live_waiters(now_ms);
+    if free && live == 0 && !item.queue_alive_at(now_ms) {
+        take(edit(&item.waiters, now_ms, None))
+    } else if item.waiters.len() >= cap {
+        if live < item.waiters.len() {
+            AcquireStep::Prune(edit(&item.waiters, now_ms, None))
+        } else {
+            AcquireStep::Full { live }
         }
+    } else {
+        AcquireStep::Join { position: live + 1 }
     }
 }
 

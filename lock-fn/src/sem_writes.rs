@@ -276,15 +276,7 @@ fn apply_release(r: &Releaser, u: &mut Update, released_fence: u64, now: u64) {
             value(u, ":fence", n(f));
             u.set.push("#slot = :record".into());
             name(u, "#slot", &release_slot(f));
-            value(
-                u,
-                ":record",
-                AttributeValue::M(HashMap::from([
-                    ("f".to_string(), n(f)),
-                    ("o".to_string(), s(r.me)),
-                    ("t".to_string(), n(now)),
-                ])),
-            );
+            value(u, ":record", crate::store::release_record(r.me, f, now));
         }
         None => {
             u.conditions.push(SEM_HOLDER_SINCE_CONDITION.into());

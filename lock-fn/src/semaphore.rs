@@ -5,7 +5,7 @@
 //! live holders" here.
 
 use crate::item::{LockItem, Semaphore};
-use crate::queue::{edit, AcquireStep, Edit, MAX_REMOVALS};
+use crate::queue::{edit, not_queued, AcquireStep, Edit, MAX_REMOVALS};
 
 /// A semaphore acquire takes a slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,20 +87,7 @@ pub fn sem_acquire_step(
                 }
             }
         }
-        None => {
-            let live = item.live_waiters(now_ms);
-            if free > 0 && live == 0 && !item.queue_alive_at(now_ms) {
-                take(false, edit(&item.waiters, now_ms, None))
-            } else if item.waiters.len() >= cap {
-                if live < item.waiters.len() {
-                    AcquireStep::Prune(edit(&item.waiters, now_ms, None))
-                } else {
-                    AcquireStep::Full { live }
-                }
-            } else {
-                AcquireStep::Join { position: live + 1 }
-            }
-        }
+        None => not_queued(item, free > 0, now_ms, cap, |edit| take(false, edit)),
     }
 }
 

@@ -216,11 +216,7 @@ impl<'a> Releaser<'a> {
                 u.names.push(("#slot".into(), release_slot(f)));
                 u.values.push((
                     ":record".into(),
-                    AttributeValue::M(HashMap::from([
-                        ("f".to_string(), n(f)),
-                        ("o".to_string(), s(self.me)),
-                        ("t".to_string(), n(now)),
-                    ])),
+                    crate::store::release_record(self.me, f, now),
                 ));
             }
             None => {

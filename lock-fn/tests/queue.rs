@@ -40,3 +40,32 @@ async fn a_release_without_a_fence_hands_on_too() {
     let b = granted(&engine, queued("r", 60_000, "b", 0)).await;
     assert_eq!(b.fence, a.fence + 1, "handed over in the release");
 }
+
+/// A handoff nobody claimed leaves its pending full lease behind; the next holder (a single try)
+/// must not inherit it when it asks again.
+#[tokio::test]
+async fn a_take_after_an_unclaimed_handoff_never_inherits_its_claim() {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        claim: std::time::Duration::from_millis(200),
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client, &table, config);
+    let a = granted(&engine, acq("r", 60_000, Some("a"))).await;
+    assert!(refused(&engine, queued("r", 60_000, "w", 0)).await.queued);
+    assert!(
+        release_fenced(&engine, "r", "a", Some(a.fence))
+            .await
+            .released
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    let x = granted(&engine, acq("r", 1_000, Some("x"))).await;
+    assert_eq!(x.fence, a.fence + 2, "the unclaimed handoff ran out");
+    let again = granted(&engine, queued("r", 1_000, "x", 0)).await;
+    assert_eq!(
+        (again.fence, again.expires_at_ms),
+        (x.fence, x.expires_at_ms),
+        "the same 1 s grant, not the waiter's 60 s claim"
+    );
+}

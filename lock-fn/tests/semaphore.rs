@@ -23,6 +23,21 @@ fn queued(resource: &str, limit: u32, owner: &str) -> AcquireRequest {
     }
 }
 
+async fn cancel(
+    engine: &lock_fn::engine::LockEngine,
+    r: &str,
+    owner: &str,
+) -> lock_protocol::CancelResponse {
+    let req = CancelRequest {
+        resource_id: r.into(),
+        owner: owner.into(),
+    };
+    match engine.cancel(req, None).await.expect("cancel").reply {
+        Reply::Cancel(c) => c,
+        other => panic!("cancel answered {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn at_most_limit_holders_each_with_a_rising_fence() {
     let (engine, _, _) = dynalite_engine().await;
@@ -199,36 +214,12 @@ async fn a_full_semaphore_queues_fifo_hands_slots_over_and_never_lets_a_try_barg
     let w2 = granted(&engine, queued("r", 2, "w2")).await;
     assert_eq!(w2.fence, w1.fence + 1);
     // w3 gives up; a grant made to it meanwhile would be handed on.
-    let cancel = engine
-        .execute(
-            lock_protocol::Request::Cancel(CancelRequest {
-                resource_id: "r".into(),
-                owner: "w3".into(),
-            }),
-            None,
-        )
-        .await
-        .unwrap();
-    assert!(
-        matches!(cancel.reply, Reply::Cancel(ref c) if c.cancelled),
-        "{cancel:?}"
-    );
+    let c = cancel(&engine, "r", "w3").await;
+    assert!(c.cancelled, "{c:?}");
     assert_eq!(describe(&engine, "r").await.queue_length, 0);
     // A holder that cancels releases its slot.
-    let cancel = engine
-        .execute(
-            lock_protocol::Request::Cancel(CancelRequest {
-                resource_id: "r".into(),
-                owner: "w1".into(),
-            }),
-            None,
-        )
-        .await
-        .unwrap();
-    assert!(
-        matches!(cancel.reply, Reply::Cancel(ref c) if c.released),
-        "{cancel:?}"
-    );
+    let c = cancel(&engine, "r", "w1").await;
+    assert!(c.released, "{c:?}");
     granted(&engine, sem("r", 2, 60_000, "later")).await;
 }
 

@@ -90,6 +90,30 @@ def owner_digest(owner: str) -> str:
     return hashlib.sha256(owner.encode()).hexdigest()[:32]
 
 
+def status_change(arn: str, machine: str, payload: dict, status: str = "ABORTED") -> dict:
+    """The EventBridge event Step Functions sends when the execution `arn` ends with `status`."""
+    return {
+        "version": "0",
+        "id": "6c0e5a5e-0000-0000-0000-000000000000",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2026-12-02T00:00:00Z",
+        "region": REGION,
+        "resources": [arn],
+        "detail": {
+            "executionArn": arn,
+            "stateMachineArn": machine,
+            "name": arn.rsplit(":", 1)[-1],
+            "status": status,
+            "startDate": 1,
+            "stopDate": 2,
+            "input": json.dumps(payload),
+            "output": None,
+        },
+    }
+
+
 def definition(name: str, edit=None) -> str:
     text = (ROOT / "statemachine" / name).read_text()
     text = text.replace("${LockFunctionArn}", FUNCTION)

@@ -6,7 +6,7 @@ import time
 
 import yaml
 
-from conftest import ROOT, owner_digest
+from conftest import ROOT, owner_digest, status_change
 
 
 def busy_failures(history: list) -> int:
@@ -86,26 +86,7 @@ def test_a_dead_executions_lock_is_freed_by_the_cleanup_path(sfn, lockfn, resour
     status = lockfn.describe(resource, owner=arn)
     assert (status["held"], status["yours"]) == (True, True), "the dead execution still holds the lock"
 
-    event = {
-        "version": "0",
-        "id": "6c0e5a5e-0000-0000-0000-000000000000",
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": "123456789012",
-        "time": "2026-11-26T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [arn],
-        "detail": {
-            "executionArn": arn,
-            "stateMachineArn": sfn.example,
-            "name": arn.rsplit(":", 1)[-1],
-            "status": "ABORTED",
-            "startDate": 1,
-            "stopDate": 2,
-            "input": json.dumps(payload),
-            "output": None,
-        },
-    }
+    event = status_change(arn, sfn.example, payload)
     assert rule_matches(sfn.example, event), "the template's EventBridge rule must match this event"
     succeeded = {**event, "detail": {**event["detail"], "status": "SUCCEEDED"}}
     assert not rule_matches(sfn.example, succeeded), "successful executions released their own lock"

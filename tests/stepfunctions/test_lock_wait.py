@@ -4,7 +4,7 @@ SendTaskSuccess back to moto over HTTP. Executions wait in the lock's FIFO queue
 import json
 import time
 
-from conftest import owner_digest
+from conftest import owner_digest, status_change
 from test_lock_state_machines import rule_matches, state_times
 
 # The polling example's whole retry budget on LockBusy: 1 + 2 + 4 + 8 s (full jitter, MaxDelaySeconds 8).
@@ -116,26 +116,7 @@ def test_an_aborted_waiter_is_taken_out_of_the_queue_by_the_cleanup(sfn_server, 
     wait_until(lambda: lockfn.describe(resource)["queue_length"] == 2, what="the second execution to queue")
     sfn.sfn.stop_execution(executionArn=dead, error="Operator", cause="aborted while queued")
 
-    event = {
-        "version": "0",
-        "id": "6c0e5a5e-0000-0000-0000-000000000001",
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": "123456789012",
-        "time": "2026-12-02T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [dead],
-        "detail": {
-            "executionArn": dead,
-            "stateMachineArn": machine,
-            "name": dead.rsplit(":", 1)[-1],
-            "status": "ABORTED",
-            "startDate": 1,
-            "stopDate": 2,
-            "input": json.dumps(payload),
-            "output": None,
-        },
-    }
+    event = status_change(dead, machine, payload)
     assert rule_matches(machine, event), "the template's EventBridge rule matches this event"
     done = sfn.wait(sfn.start(cleanup, event))
     assert done["status"] == "SUCCEEDED", done

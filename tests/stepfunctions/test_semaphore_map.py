@@ -4,7 +4,7 @@ execution, then work and release."""
 import json
 import time
 
-from conftest import owner_digest
+from conftest import owner_digest, status_change
 from test_lock_state_machines import rule_matches
 
 
@@ -62,26 +62,7 @@ def test_a_dead_map_execution_is_cleaned_up_item_by_item(sfn_server, lockfn, res
         assert time.time() < deadline, status
         time.sleep(0.05)
     assert {h["owner"] for h in status["holders"]} <= {owner_digest(f"{dead}#{i}") for i in range(3)}
-    event = {
-        "version": "0",
-        "id": "6c0e5a5e-0000-0000-0000-000000000002",
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": "123456789012",
-        "time": "2026-12-02T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [dead],
-        "detail": {
-            "executionArn": dead,
-            "stateMachineArn": machine,
-            "name": dead.rsplit(":", 1)[-1],
-            "status": "ABORTED",
-            "startDate": 1,
-            "stopDate": 2,
-            "input": json.dumps(payload),
-            "output": None,
-        },
-    }
+    event = status_change(dead, machine, payload)
     assert rule_matches(machine, event)
     done = sfn.wait(sfn.start(cleanup, event))
     assert done["status"] == "SUCCEEDED", done
