@@ -19,7 +19,7 @@ use crate::store::ReleaseWrite;
 use crate::writes::{handoff, release_pruning, Releaser};
 
 /// A release reads and writes again at most this often when the queue keeps changing under it.
-const MAX_ROUNDS: u32 = 8;
+const MAX_ROUNDS: u32 = 16;
 /// At most this many closed Step Functions waiters are passed over by one release.
 const MAX_SKIPS: u32 = 10;
 
@@ -37,6 +37,9 @@ pub(crate) struct Round {
     /// The waiter the lock was handed to, the item as granted to it, and (a Step Functions
     /// waiter, not woken yet) the `wake_id` the grant was aimed at its task with.
     pub handed: Option<(Waiter, LockItem, Option<String>)>,
+    /// Every round's write was refused because the item kept changing (contention): nothing was
+    /// decided - the caller may still hold the lock.
+    pub exhausted: bool,
 }
 
 /// The grant as a Step Functions waiter receives it (`SendTaskSuccess` output): the grant answer
@@ -120,6 +123,17 @@ impl LockEngine {
         requests += round.requests;
         ambiguous |= round.ambiguous;
         let outcome = round.ended_at;
+        if outcome.is_none() && round.exhausted {
+            // Still the holder, as far as anyone can tell: never answer "not held" for that.
+            return Err(LockError::Store(
+                crate::store_error::StoreError::Throttled {
+                    message: "the lock item kept changing under the release (contention); \
+                              retry the release (with the fence, a repeat is exact)"
+                        .into(),
+                    maybe_applied: ambiguous,
+                },
+            ));
+        }
         let snapshot = round.last;
         if let Some(at_ms) = outcome {
             return Ok(self.released(req, Some(at_ms), false, requests));
@@ -202,6 +216,7 @@ impl LockEngine {
         stop_at: Option<u64>,
     ) -> Result<Round, crate::store_error::StoreError> {
         let mut round = Round::default();
+        let mut finished = false;
         for _ in 0..MAX_ROUNDS {
             if read_needed {
                 let read = self.store.read(resource, stop_at).await?;
@@ -209,12 +224,14 @@ impl LockEngine {
                 snapshot = read.value;
             }
             let Some(item) = snapshot.as_ref() else {
+                finished = true;
                 break;
             };
             let aimed = item.grant_view(releaser.me).wake_id;
             if releaser.wake_id.is_some() && aimed.as_deref() != releaser.wake_id {
                 // Aimed at a task again since: not this pass-over's to end.
                 round.last = snapshot;
+                finished = true;
                 break;
             }
             let now = now_ms();
@@ -224,6 +241,7 @@ impl LockEngine {
                     .await?;
                 let Some(write) = write else {
                     round.last = snapshot;
+                    finished = true;
                     break;
                 };
                 round.requests += write.attempts;
@@ -236,6 +254,7 @@ impl LockEngine {
                             (waiter, granted, wake)
                         });
                         round.last = new;
+                        finished = true;
                         break;
                     }
                     Err(old) => {
@@ -249,6 +268,7 @@ impl LockEngine {
             let write = match release_step(item, releaser.me, releaser.fence, releaser.since, now) {
                 ReleaseStep::NotHolder => {
                     round.last = snapshot;
+                    finished = true;
                     break;
                 }
                 ReleaseStep::Plain(edit) => {
@@ -283,6 +303,7 @@ impl LockEngine {
                         .zip(new.clone())
                         .map(|((waiter, wake), item)| (waiter, item, wake));
                     round.last = new;
+                    finished = true;
                     break;
                 }
                 Err(old) => {
@@ -291,6 +312,7 @@ impl LockEngine {
                 }
             }
         }
+        round.exhausted = !finished;
         Ok(round)
     }
 

@@ -67,6 +67,9 @@ def test_a_dead_map_execution_is_cleaned_up_item_by_item(sfn_server, lockfn, res
     done = sfn.wait(sfn.start(cleanup, event))
     assert done["status"] == "SUCCEEDED", done
     out = json.loads(done["output"])
-    assert sorted((o["cancelled"], o["released"]) for o in out) == [(True, False), (True, True), (True, True)], out
+    # The two holders' slots are released; the waiter's place is left - or, when its cancel came
+    # last, the slot handed to it meanwhile is released too.
+    assert all(o["cancelled"] for o in out), out
+    assert sum(o["released"] for o in out) in (2, 3), out
     status = lockfn.describe(resource)
     assert (status.get("holders", []), status["queue_length"]) == ([], 0), status
