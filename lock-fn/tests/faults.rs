@@ -75,12 +75,6 @@ async fn run_phase(
                     }
                 };
                 *grants.lock().unwrap() += 1;
-                if std::env::var("DLM_DEBUG_DUP").is_ok() {
-                    eprintln!(
-                        "DUPDBG w{w} grant fence={} at={} exp={} reacq={} attempts={}",
-                        g.fence, g.acquired_at_ms, g.expires_at_ms, g.reacquired, g.attempts
-                    );
-                }
                 tokio::time::sleep(Duration::from_millis(fastrand::u64(0..3))).await;
                 // Release until there is an answer: naming the fence makes a repeat exact, as long as
                 // fewer than eight grants came in between (see DESIGN.md, release slots).
@@ -108,12 +102,6 @@ async fn run_phase(
                         }
                     }
                 };
-                if std::env::var("DLM_DEBUG_DUP").is_ok() {
-                    eprintln!(
-                        "DUPDBG w{w} release fence={} -> {answer:?} retried={retried}",
-                        g.fence
-                    );
-                }
                 if (retried && !answer.released) || answer.uncertain {
                     // The failed attempts may have released it unseen, and more than eight grants
                     // may have followed during their retries: this grant's end is unknowable.
