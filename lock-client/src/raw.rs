@@ -178,10 +178,24 @@ impl RawClient {
             owner: owner.into(),
             fence,
         });
-        let counted = self
-            .invoker
-            .call_resent::<ReleaseResponse>(&request)
-            .await?;
+        // `Throttled` from lock-fn applied nothing unless it says so; with the fence a repeat is
+        // exact, so a fenced release tries again a few times (a contended semaphore's item can
+        // keep changing under a release).
+        let mut tries = 0;
+        let counted = loop {
+            match self.invoker.call_resent::<ReleaseResponse>(&request).await {
+                Err(e)
+                    if fence.is_some()
+                        && tries < 5
+                        && e.function_error_type()
+                            == Some(crate::protocol::ErrorType::Throttled) =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(5 << tries)).await;
+                }
+                other => break other?,
+            }
+        };
         let answer = &counted.answer;
         Ok(match (answer.released, answer.released_at_ms) {
             (true, Some(at_ms)) => ReleaseOutcome::Released { at_ms },

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lock_fn::engine::LockEngine;
+use lock_fn::error::LockError;
 use lock_fn::reply::Reply;
 use lock_protocol::{AcquireRequest, AcquireResponse, ReleaseRequest};
 use support::fault_proxy::Faults;
@@ -79,7 +80,7 @@ async fn run_phase(
                 // Release until there is an answer: naming the fence makes a repeat exact, as long as
                 // fewer than eight grants came in between (see DESIGN.md, release slots).
                 let release_sent_ms = lock_fn::clock::now_ms();
-                let mut retried = false;
+                let mut maybe_applied = false;
                 let answer = loop {
                     let req = ReleaseRequest {
                         resource_id: resource.clone(),
@@ -92,7 +93,10 @@ async fn run_phase(
                             other => panic!("release answered {other:?}"),
                         },
                         Err(e) => {
-                            retried = true;
+                            // Only an error that says an attempt may have been applied leaves the
+                            // end unknowable; one that applied nothing (a release that kept losing
+                            // the race for the item) is followed by an exact answer.
+                            maybe_applied |= matches!(&e, LockError::Store(s) if s.maybe_applied());
                             *errors
                                 .lock()
                                 .unwrap()
@@ -102,7 +106,7 @@ async fn run_phase(
                         }
                     }
                 };
-                if (retried && !answer.released) || answer.uncertain {
+                if (maybe_applied && !answer.released) || answer.uncertain {
                     // The failed attempts may have released it unseen, and more than eight grants
                     // may have followed during their retries: this grant's end is unknowable.
                     histories[r].record_unknown_end(&g, release_sent_ms);
