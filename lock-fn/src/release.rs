@@ -42,6 +42,9 @@ pub(crate) struct Round {
     pub exhausted: bool,
 }
 
+/// A release round's write: the item as written, or (refused) as DynamoDB returned it.
+type RoundWrite = Attempted<Result<Option<LockItem>, Option<LockItem>>>;
+
 /// The grant as a Step Functions waiter receives it (`SendTaskSuccess` output): the grant answer
 /// without `owner` (lock-fn keeps only its digest; the execution knows its own owner).
 pub fn callback_output(item: &LockItem, now: u64) -> serde_json::Value {
@@ -235,73 +238,27 @@ impl LockEngine {
                 break;
             }
             let now = now_ms();
-            if item.semaphore.is_some() {
-                let (write, woken) = self
-                    .sem_end_or_hand_on(resource, releaser, item, now, stop_at)
-                    .await?;
-                let Some(write) = write else {
-                    round.last = snapshot;
-                    finished = true;
-                    break;
-                };
-                round.requests += write.attempts;
-                round.ambiguous |= write.ambiguous;
-                match write.value {
-                    Ok(new) => {
-                        round.ended_at = Some(write.now_ms);
-                        round.handed = woken.zip(new.clone()).map(|((waiter, wake), item)| {
-                            let granted = item.grant_view(&waiter.digest);
-                            (waiter, granted, wake)
-                        });
-                        round.last = new;
-                        finished = true;
-                        break;
-                    }
-                    Err(old) => {
-                        read_needed = old.is_none();
-                        snapshot = old;
-                        continue;
-                    }
-                }
-            }
-            let mut woken = None;
-            let write = match release_step(item, releaser.me, releaser.fence, releaser.since, now) {
-                ReleaseStep::NotHolder => {
-                    round.last = snapshot;
-                    finished = true;
-                    break;
-                }
-                ReleaseStep::Plain(edit) => {
-                    self.store
-                        .apply("release", resource, stop_at, |now| {
-                            release_pruning(releaser, &edit, now)
-                        })
-                        .await?
-                }
-                ReleaseStep::Handoff { next, edit } => {
-                    self.note_queue(resource, true, now);
-                    let waiter = item.waiters[next].clone();
-                    let hold = grant_interval(item, now);
-                    let claim = self.config.claim.as_millis() as u64;
-                    let wake = waiter.token.as_ref().map(|_| new_owner_token());
-                    let write = self
-                        .store
-                        .apply("handoff", resource, stop_at, |now| {
-                            handoff(releaser, &waiter, hold, claim, wake.as_deref(), &edit, now)
-                        })
-                        .await?;
-                    woken = Some((waiter, wake));
-                    write
-                }
+            let (write, woken) = if item.semaphore.is_some() {
+                self.sem_end_or_hand_on(resource, releaser, item, now, stop_at)
+                    .await?
+            } else {
+                self.mutex_end_or_hand_on(resource, releaser, item, now, stop_at)
+                    .await?
+            };
+            let Some(write) = write else {
+                round.last = snapshot;
+                finished = true;
+                break;
             };
             round.requests += write.attempts;
             round.ambiguous |= write.ambiguous;
             match write.value {
                 Ok(new) => {
                     round.ended_at = Some(write.now_ms);
-                    round.handed = woken
-                        .zip(new.clone())
-                        .map(|((waiter, wake), item)| (waiter, item, wake));
+                    round.handed = woken.zip(new.clone()).map(|((waiter, wake), item)| {
+                        let granted = item.grant_view(&waiter.digest);
+                        (waiter, granted, wake)
+                    });
                     round.last = new;
                     finished = true;
                     break;
@@ -316,9 +273,49 @@ impl LockEngine {
         Ok(round)
     }
 
+    /// One mutex release write from `item` (`None`: the releaser holds no such grant), and the
+    /// waiter it hands the lock to (with the `wake_id` aimed at its task).
+    async fn mutex_end_or_hand_on(
+        &self,
+        resource: &str,
+        releaser: &Releaser<'_>,
+        item: &LockItem,
+        now: u64,
+        stop_at: Option<u64>,
+    ) -> Result<
+        (Option<RoundWrite>, Option<(Waiter, Option<String>)>),
+        crate::store_error::StoreError,
+    > {
+        match release_step(item, releaser.me, releaser.fence, releaser.since, now) {
+            ReleaseStep::NotHolder => Ok((None, None)),
+            ReleaseStep::Plain(edit) => {
+                let write = self
+                    .store
+                    .apply("release", resource, stop_at, |now| {
+                        release_pruning(releaser, &edit, now)
+                    })
+                    .await?;
+                Ok((Some(write), None))
+            }
+            ReleaseStep::Handoff { next, edit } => {
+                self.note_queue(resource, true, now);
+                let waiter = item.waiters[next].clone();
+                let hold = grant_interval(item, now);
+                let claim = self.config.claim.as_millis() as u64;
+                let wake = waiter.token.as_ref().map(|_| new_owner_token());
+                let write = self
+                    .store
+                    .apply("handoff", resource, stop_at, |now| {
+                        handoff(releaser, &waiter, hold, claim, wake.as_deref(), &edit, now)
+                    })
+                    .await?;
+                Ok((Some(write), Some((waiter, wake))))
+            }
+        }
+    }
+
     /// One semaphore release write from `item` (`None`: the releaser holds no such grant), and the
     /// waiter its slot goes to (with the `wake_id` aimed at its task).
-    #[allow(clippy::type_complexity)]
     async fn sem_end_or_hand_on(
         &self,
         resource: &str,
@@ -327,10 +324,7 @@ impl LockEngine {
         now: u64,
         stop_at: Option<u64>,
     ) -> Result<
-        (
-            Option<Attempted<Result<Option<LockItem>, Option<LockItem>>>>,
-            Option<(Waiter, Option<String>)>,
-        ),
+        (Option<RoundWrite>, Option<(Waiter, Option<String>)>),
         crate::store_error::StoreError,
     > {
         let released_fence = item.grant_view(releaser.me).fence.unwrap_or_default();
