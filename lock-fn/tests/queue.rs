@@ -69,3 +69,67 @@ async fn a_take_after_an_unclaimed_handoff_never_inherits_its_claim() {
         "the same 1 s grant, not the waiter's 60 s claim"
     );
 }
+
+/// A release whose every round is refused because a peer changes the queue head between its read
+/// and its write (16 rounds) decided nothing: it must answer `Throttled` (retry), never
+/// `released: false` - the caller still holds the lock, and a "not held" answer would have it
+/// walk away from a lease that then blocks everyone until it runs out. The retry is exact.
+#[tokio::test]
+async fn a_release_that_keeps_losing_the_race_answers_throttled_not_not_held() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let (engine, proxy, table) = proxied_engine_with(3, None).await;
+    let peer = Arc::new(engine_on(
+        &client(&dynalite_endpoint()),
+        &table,
+        lock_fn::config::Config::default(),
+    ));
+    let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
+    for w in ["w1", "w2"] {
+        assert!(refused(&peer, queued("r", 60_000, w, 0)).await.queued);
+    }
+    // Before each of the release's writes, the head leaves and joins again at the tail: the head
+    // the release read is never the head its write finds.
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let (p, n) = (peer.clone(), swaps.clone());
+    proxy.before_each_write(Some(Arc::new(move || {
+        let (p, n) = (p.clone(), n.clone());
+        Box::pin(async move {
+            let owner = ["w1", "w2"][n.fetch_add(1, Ordering::SeqCst) % 2];
+            let cancel = lock_protocol::CancelRequest {
+                resource_id: "r".into(),
+                owner: owner.into(),
+            };
+            p.cancel(cancel, None).await.expect("cancel");
+            assert!(refused(&p, queued("r", 60_000, owner, 0)).await.queued);
+        })
+    })));
+    let req = lock_protocol::ReleaseRequest {
+        resource_id: "r".into(),
+        owner: "h".into(),
+        fence: Some(h.fence),
+    };
+    let answer = engine.release(req, None).await;
+    proxy.before_each_write(None);
+    assert!(swaps.load(Ordering::SeqCst) >= 16, "every round lost");
+    assert_eq!(error_name(answer), "Throttled", "nothing was decided");
+    let seen = describe(&peer, "r").await;
+    assert_eq!(
+        (seen.held, seen.fence, seen.queue_length),
+        (true, Some(h.fence), 2),
+        "h still holds its grant: {seen:?}"
+    );
+    assert!(
+        release_fenced(&engine, "r", "h", Some(h.fence))
+            .await
+            .released,
+        "the retried release ends the same grant"
+    );
+    let next = describe(&peer, "r").await;
+    assert_eq!(
+        next.fence,
+        Some(h.fence + 1),
+        "handed to the head: {next:?}"
+    );
+}

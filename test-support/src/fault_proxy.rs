@@ -7,7 +7,9 @@
 //! lets dynalite apply it, and then drops the answer.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,11 +68,16 @@ pub enum Step {
     Delay(Duration),
 }
 
+/// Run before the proxy forwards a write (`UpdateItem`, `PutItem`, `DeleteItem`): a peer's change
+/// that lands between the caller's read and its conditional write, every time.
+pub type WriteHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// A running proxy.
 pub struct FaultProxy {
     addr: SocketAddr,
     faults: Arc<Mutex<Faults>>,
     script: Arc<Mutex<VecDeque<Step>>>,
+    before_write: Arc<Mutex<Option<WriteHook>>>,
     /// What it did.
     pub counts: Arc<Counts>,
 }
@@ -91,15 +98,21 @@ impl FaultProxy {
         let faults = Arc::new(Mutex::new(Faults::default()));
         let counts = Arc::new(Counts::default());
         let script = Arc::new(Mutex::new(VecDeque::new()));
-        let (f, c, l) = (faults.clone(), counts.clone(), script.clone());
+        let before_write = Arc::new(Mutex::new(None));
+        let shared = Shared {
+            faults: faults.clone(),
+            counts: counts.clone(),
+            script: script.clone(),
+            before_write: before_write.clone(),
+        };
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let (f, c, l) = (f.clone(), c.clone(), l.clone());
+                let shared = shared.clone();
                 tokio::spawn(async move {
-                    let _ = serve(client, upstream, f, c, l).await;
+                    let _ = serve(client, upstream, shared).await;
                 });
             }
         });
@@ -107,6 +120,7 @@ impl FaultProxy {
             addr,
             faults,
             script,
+            before_write,
             counts,
         }
     }
@@ -131,6 +145,11 @@ impl FaultProxy {
     /// Scripts what happens to the next request not yet scripted.
     pub fn then(&self, step: Step) {
         self.script.lock().unwrap().push_back(step);
+    }
+
+    /// Runs `hook` (to completion) before every write forwarded from now on; `None` stops it.
+    pub fn before_each_write(&self, hook: Option<WriteHook>) {
+        *self.before_write.lock().unwrap() = hook;
     }
 
     /// How many scripted steps are still to come.
@@ -173,13 +192,22 @@ fn scripted(step: Step) -> (Action, Option<Duration>) {
     }
 }
 
-async fn serve(
-    mut client: TcpStream,
-    upstream: SocketAddr,
+/// What every connection of one proxy shares.
+#[derive(Clone)]
+struct Shared {
     faults: Arc<Mutex<Faults>>,
     counts: Arc<Counts>,
     script: Arc<Mutex<VecDeque<Step>>>,
-) -> std::io::Result<()> {
+    before_write: Arc<Mutex<Option<WriteHook>>>,
+}
+
+async fn serve(mut client: TcpStream, upstream: SocketAddr, shared: Shared) -> std::io::Result<()> {
+    let Shared {
+        faults,
+        counts,
+        script,
+        before_write,
+    } = shared;
     let mut up: Option<TcpStream> = None;
     let mut buf = Vec::new();
     loop {
@@ -222,6 +250,10 @@ async fn serve(
                 return Ok(());
             }
             Action::Forward | Action::LoseAnswer(_) => {
+                let hook = before_write.lock().unwrap().clone();
+                if let Some(hook) = hook.filter(|_| is_write(&request)) {
+                    hook().await;
+                }
                 if up.is_none() {
                     up = Some(TcpStream::connect(upstream).await?);
                 }
@@ -282,14 +314,25 @@ async fn read_message<R: AsyncRead + Unpin>(
     Ok(Some(message))
 }
 
-/// Counts a forwarded DynamoDB request by its `X-Amz-Target` and its answer.
-fn count_kind(counts: &Counts, request: &[u8], response: &[u8]) {
+/// A request's `X-Amz-Target` (lower case), e.g. `dynamodb_20120810.updateitem`.
+fn target(request: &[u8]) -> Option<String> {
     let head_end = find(request, b"\r\n\r\n").unwrap_or(request.len());
     let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
-    let Some(target) = head.lines().find_map(|l| l.strip_prefix("x-amz-target:")) else {
+    head.lines()
+        .find_map(|l| l.strip_prefix("x-amz-target:"))
+        .map(|t| t.trim().to_string())
+}
+
+/// An item write (`UpdateItem`, `PutItem`, `DeleteItem`).
+fn is_write(request: &[u8]) -> bool {
+    target(request).is_some_and(|t| t.ends_with("item") && !t.ends_with(".getitem"))
+}
+
+/// Counts a forwarded DynamoDB request by its `X-Amz-Target` and its answer.
+fn count_kind(counts: &Counts, request: &[u8], response: &[u8]) {
+    let Some(target) = target(request) else {
         return;
     };
-    let target = target.trim();
     if target.ends_with(".getitem") {
         counts.reads.fetch_add(1, Ordering::Relaxed);
     } else if target.ends_with("item") {
