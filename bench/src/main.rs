@@ -71,15 +71,27 @@ async fn run_contention(
         .with_duration(Duration::from_secs(10));
     let barging_poll = queue.with_queue(false).with_wait_chunk(Duration::ZERO);
     let barging_wait = queue.with_queue(false);
+    let barging_few = queue_few.with_queue(false);
     let tag = std::process::id();
     let mut rows = Vec::new();
     for workers in [16, 32] {
         eprintln!("[bench] (2) contention, {workers} workers, {secs} s per variant");
-        let ours: [(&str, &lock_client::LockClient, usize); 3] = [
+        let mut ours: Vec<(&str, &lock_client::LockClient, usize)> = vec![
             ("ours, queue", &queue, many),
             ("ours, barging (client polling)", &barging_poll, many),
             ("ours, barging (in-function wait)", &barging_wait, many),
         ];
+        if workers == 32 {
+            // More waiters than function instances.
+            ours.push(("ours, queue, 8 instances", &queue_few, few));
+            if !quick {
+                ours.push((
+                    "ours, barging (in-function wait), 8 instances",
+                    &barging_few,
+                    few,
+                ));
+            }
+        }
         for (name, client, instances) in ours {
             let resource = format!("bench/hot-{tag}-{workers}-{}", rows.len());
             rows.push(
@@ -95,39 +107,6 @@ async fn run_contention(
                 )
                 .await,
             );
-        }
-        if workers == 32 {
-            let resource = format!("bench/hot-{tag}-few");
-            rows.push(
-                contention::ours(
-                    "ours, queue, 8 instances",
-                    &queue_few,
-                    few,
-                    &resource,
-                    workers,
-                    secs,
-                    CRITICAL,
-                    &proxy.counts,
-                )
-                .await,
-            );
-            if !quick {
-                let resource = format!("bench/hot-{tag}-few-barging");
-                let barging_few = queue_few.with_queue(false);
-                rows.push(
-                    contention::ours(
-                        "ours, barging (in-function wait), 8 instances",
-                        &barging_few,
-                        few,
-                        &resource,
-                        workers,
-                        secs,
-                        CRITICAL,
-                        &proxy.counts,
-                    )
-                    .await,
-                );
-            }
         }
         for (name, python, t) in [
             ("dynamo-dlm 1.0.0", py1, table),

@@ -195,6 +195,19 @@ pub struct Waiter {
 }
 
 impl Waiter {
+    /// A passive waiter for unit tests: a 1 s lease, no label, no task token.
+    #[cfg(test)]
+    pub fn sample(digest: &str, alive_until_ms: u64) -> Waiter {
+        Waiter {
+            digest: digest.into(),
+            duration_ms: 1000,
+            alive_until_ms,
+            active_until_ms: 0,
+            holder: None,
+            token: None,
+        }
+    }
+
     /// Whether it still has its place at `now_ms`.
     pub fn alive_at(&self, now_ms: u64) -> bool {
         self.alive_until_ms > now_ms

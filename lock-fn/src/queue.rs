@@ -20,6 +20,15 @@ pub struct Edit {
 }
 
 impl Edit {
+    /// For unit tests: the edit that removes the queue's only entry, `digest` (a handoff to it).
+    #[cfg(test)]
+    pub fn only_entry(digest: &str) -> Edit {
+        Edit {
+            removed: vec![(0, digest.into(), false)],
+            empties_at_len: Some(1),
+        }
+    }
+
     /// Whether the edit changes nothing.
     pub fn is_empty(&self) -> bool {
         self.removed.is_empty() && self.empties_at_len.is_none()
@@ -219,14 +228,7 @@ mod tests {
     use super::*;
 
     fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
-        Waiter {
-            digest: digest.into(),
-            duration_ms: 1000,
-            alive_until_ms,
-            active_until_ms: 0,
-            holder: None,
-            token: None,
-        }
+        Waiter::sample(digest, alive_until_ms)
     }
 
     fn item(holder: Option<&str>, lease_end: u64, waiters: Vec<Waiter>) -> LockItem {

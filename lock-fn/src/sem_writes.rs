@@ -354,20 +354,14 @@ mod tests {
 
     fn waiter() -> Waiter {
         Waiter {
-            digest: "next".into(),
             duration_ms: 60_000,
-            alive_until_ms: 100,
-            active_until_ms: 0,
             holder: Some("exec-2".into()),
-            token: None,
+            ..Waiter::sample("next", 100)
         }
     }
 
     fn edit() -> Edit {
-        Edit {
-            removed: vec![(0, "next".into(), false)],
-            empties_at_len: Some(1),
-        }
+        Edit::only_entry("next")
     }
 
     fn take(create: bool, relimit: Option<u32>, queued: bool) -> SemTake {

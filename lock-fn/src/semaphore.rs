@@ -169,14 +169,7 @@ mod tests {
     }
 
     fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
-        Waiter {
-            digest: digest.into(),
-            duration_ms: 1000,
-            alive_until_ms,
-            active_until_ms: 0,
-            holder: None,
-            token: None,
-        }
+        Waiter::sample(digest, alive_until_ms)
     }
 
     fn sem(limit: u32, holders: Vec<SemHolder>, waiters: Vec<Waiter>) -> LockItem {
