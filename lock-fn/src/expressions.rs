@@ -101,8 +101,11 @@ pub const RELEASE_END_SET: &str = "expires_at_ms = :now_ms, expires = :now_s, pu
 
 /// A waiter joins the tail of the queue, once (`wset` holds the queued digests): its entry goes to
 /// the end of `waiters`, its digest into `wset`, and `qx` marks the queue alive until its entry's
-/// `x`. A full queue refuses.
-pub const JOIN_CONDITION: &str = "(attribute_not_exists(wset) OR NOT contains(wset, :me)) \
+/// `x`. A full queue refuses, and so does a missing item (a peer deleted it since the read, e.g.
+/// dynamo-dlm's release): an upsert would leave an item holding only a queue, with no lease
+/// attributes any acquire could ever take and no TTL time.
+pub const JOIN_CONDITION: &str = "attribute_exists(resource_id) \
+     AND (attribute_not_exists(wset) OR NOT contains(wset, :me)) \
      AND (attribute_not_exists(waiters) OR size(waiters) < :cap)";
 /// The update for [`JOIN_CONDITION`].
 pub const JOIN_UPDATE: &str =

@@ -2,6 +2,11 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use lock_protocol::{AcquireRequest, AcquireResponse};
 use support::*;
 
@@ -76,9 +81,6 @@ async fn a_take_after_an_unclaimed_handoff_never_inherits_its_claim() {
 /// walk away from a lease that then blocks everyone until it runs out. The retry is exact.
 #[tokio::test]
 async fn a_release_that_keeps_losing_the_race_answers_throttled_not_not_held() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
     let (engine, proxy, table) = proxied_engine_with(3, None).await;
     let peer = Arc::new(engine_on(
         &client(&dynalite_endpoint()),
@@ -93,7 +95,7 @@ async fn a_release_that_keeps_losing_the_race_answers_throttled_not_not_held() {
     // the release read is never the head its write finds.
     let swaps = Arc::new(AtomicUsize::new(0));
     let (p, n) = (peer.clone(), swaps.clone());
-    proxy.before_each_write(Some(Arc::new(move || {
+    proxy.before_each_write(Some(Arc::new(move |_| {
         let (p, n) = (p.clone(), n.clone());
         Box::pin(async move {
             let owner = ["w1", "w2"][n.fetch_add(1, Ordering::SeqCst) % 2];
@@ -132,4 +134,61 @@ async fn a_release_that_keeps_losing_the_race_answers_throttled_not_not_held() {
         Some(h.fence + 1),
         "handed to the head: {next:?}"
     );
+}
+
+/// A peer that deletes the item between a waiter's read and its join (dynamo-dlm's release is a
+/// DeleteItem) must not leave behind an item that holds only a queue: it would have no lease
+/// attributes, so no acquire - ours or dynamo-dlm's - could succeed on it again, and no TTL time.
+#[tokio::test]
+async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
+    let (engine, proxy, table) = proxied_engine_with(3, None).await;
+    let direct = client(&dynalite_endpoint());
+    // A dynamo-dlm 1.0 holder with 10 s left.
+    let expires = lock_fn::clock::now_ms() / 1000 + 10;
+    direct
+        .put_item()
+        .table_name(&table)
+        .item("resource_id", AttributeValue::S("r".into()))
+        .item("release_code", AttributeValue::S("py-holder".into()))
+        .item("expires", AttributeValue::N(expires.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let deleted = Arc::new(AtomicBool::new(false));
+    let (d, c, t) = (deleted.clone(), direct.clone(), table.clone());
+    proxy.before_each_write(Some(Arc::new(move |request: String| {
+        let (d, c, t) = (d.clone(), c.clone(), t.clone());
+        Box::pin(async move {
+            // The holder releases just before the waiter's join lands.
+            if request.contains("list_append") && !d.swap(true, Ordering::SeqCst) {
+                let key = AttributeValue::S("r".into());
+                c.delete_item().table_name(&t).key("resource_id", key).send().await.unwrap();
+            }
+        })
+    })));
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        engine.acquire(queued("r", 1_000, "w", 2_000), None),
+    )
+    .await
+    .expect("answered within its wait");
+    proxy.before_each_write(None);
+    assert!(deleted.load(Ordering::SeqCst), "the join raced the delete");
+    match answer.expect("acquire").reply {
+        lock_fn::reply::Reply::Acquire(AcquireResponse::Granted(g)) => assert!(g.fence > 0),
+        other => panic!("the lock is free after the delete: {other:?}"),
+    }
+    let item = direct
+        .get_item()
+        .table_name(&table)
+        .key("resource_id", AttributeValue::S("r".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the grant's item");
+    for attribute in ["release_code", "expires", "expires_at_ms", "purge_at"] {
+        assert!(item.contains_key(attribute), "{attribute} missing: {item:?}");
+    }
 }

@@ -68,9 +68,10 @@ pub enum Step {
     Delay(Duration),
 }
 
-/// Run before the proxy forwards a write (`UpdateItem`, `PutItem`, `DeleteItem`): a peer's change
-/// that lands between the caller's read and its conditional write, every time.
-pub type WriteHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+/// Run before the proxy forwards a write (`UpdateItem`, `PutItem`, `DeleteItem`), given the
+/// request's text: a peer's change that lands between the caller's read and its conditional write.
+pub type WriteHook =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A running proxy.
 pub struct FaultProxy {
@@ -252,7 +253,7 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, shared: Shared) -> s
             Action::Forward | Action::LoseAnswer(_) => {
                 let hook = before_write.lock().unwrap().clone();
                 if let Some(hook) = hook.filter(|_| is_write(&request)) {
-                    hook().await;
+                    hook(String::from_utf8_lossy(&request).into_owned()).await;
                 }
                 if up.is_none() {
                     up = Some(TcpStream::connect(upstream).await?);
