@@ -355,6 +355,7 @@ impl LockEngine {
                             &waiter,
                             hold,
                             claim,
+                            self.config.max_duration.as_millis() as u64,
                             wake.as_deref(),
                             &edit,
                             now,

@@ -56,9 +56,11 @@ pub const SEM_RELEASE_RECORD_SET: &str =
 /// The waiter a slot is handed to holds no running lease of its own.
 pub const SEM_NEXT_NOT_HOLDING: &str =
     "(attribute_not_exists(sem_holders.#next) OR sem_holders.#next.x <= :now_ms)";
-/// The handoff: the next waiter's entry and a new fence, in the write that removes the releaser's.
+/// The handoff: the next waiter's entry and a new fence, in the write that removes the releaser's;
+/// `purge_at` moves as for a take (a semaphore whose queue never empties is served by handoffs
+/// alone, and TTL must never delete an item with live holders).
 pub const SEM_HANDOFF_SET: &str =
-    "sem_holders.#next = :next_entry, fence = :new_fence, hold_ms = :hold";
+    "sem_holders.#next = :next_entry, fence = :new_fence, hold_ms = :hold, purge_at = :purge";
 /// A grant passed over (its task closed) only while nobody aimed it at a task since.
 pub const SEM_WAKE_ID_CONDITION: &str = "sem_holders.#me.k = :wake_id";
 
@@ -296,7 +298,8 @@ pub fn sem_release_alone(r: &Releaser, released_fence: u64, edit: &Edit, now: u6
 
 /// A release that hands its slot to `next` in the same write: the next waiter's entry with a new
 /// fence (its own lease when it waits in-function, else the claim lease with its full lease in
-/// `c`), under [`SEM_NO_GRANT_SINCE`] and [`SEM_NEXT_NOT_HOLDING`].
+/// `c`), under [`SEM_NO_GRANT_SINCE`] and [`SEM_NEXT_NOT_HOLDING`]; `max_ms` is the longest lease
+/// any holder can have (for `purge_at`).
 #[allow(clippy::too_many_arguments)]
 pub fn sem_handoff(
     r: &Releaser,
@@ -305,12 +308,14 @@ pub fn sem_handoff(
     next: &Waiter,
     hold_ms: u64,
     claim_ms: u64,
+    max_ms: u64,
     wake: Option<&str>,
     edit: &Edit,
     now: u64,
 ) -> Update {
     let mut u = Update::default();
     apply_release(r, &mut u, released_fence, now);
+    value(&mut u, ":purge", purge(now, max_ms));
     let active = next.active_at(now);
     let lease = if active {
         next.duration_ms
@@ -418,8 +423,19 @@ mod tests {
             sem_renew("me", None, 100, 1000, 10),
             sem_release_alone(&fenced, 7, &Edit::default(), 10),
             sem_release_alone(&unfenced, 7, &edit(), 10),
-            sem_handoff(&fenced, 7, 9, &waiter(), 5, 2000, None, &edit(), 10),
-            sem_handoff(&unfenced, 7, 9, &waiter(), 5, 2000, Some("w"), &edit(), 10),
+            sem_handoff(&fenced, 7, 9, &waiter(), 5, 2000, 1000, None, &edit(), 10),
+            sem_handoff(
+                &unfenced,
+                7,
+                9,
+                &waiter(),
+                5,
+                2000,
+                1000,
+                Some("w"),
+                &edit(),
+                10,
+            ),
         ] {
             let text = format!("{} {}", u.expression(), u.condition());
             for word in

@@ -162,7 +162,12 @@ async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
             // The holder releases just before the waiter's join lands.
             if request.contains("list_append") && !d.swap(true, Ordering::SeqCst) {
                 let key = AttributeValue::S("r".into());
-                c.delete_item().table_name(&t).key("resource_id", key).send().await.unwrap();
+                c.delete_item()
+                    .table_name(&t)
+                    .key("resource_id", key)
+                    .send()
+                    .await
+                    .unwrap();
             }
         })
     })));
@@ -189,6 +194,9 @@ async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
         .item
         .expect("the grant's item");
     for attribute in ["release_code", "expires", "expires_at_ms", "purge_at"] {
-        assert!(item.contains_key(attribute), "{attribute} missing: {item:?}");
+        assert!(
+            item.contains_key(attribute),
+            "{attribute} missing: {item:?}"
+        );
     }
 }

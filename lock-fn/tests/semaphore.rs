@@ -253,3 +253,43 @@ async fn a_waiter_waiting_in_function_is_handed_its_slot() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A semaphore whose queue never empties is served by handoffs alone: each must move the item's TTL
+/// time (`purge_at`) past the longest lease it can hold, or TTL deletes an item with live holders
+/// and the next acquire creates a fresh one beside them (up to 2N holders).
+#[tokio::test]
+async fn a_handoff_moves_the_items_ttl_time_past_every_lease() {
+    let (engine, client, table) = dynalite_engine().await;
+    let a = granted(&engine, sem("r", 2, 60_000, "a")).await;
+    granted(&engine, sem("r", 2, 60_000, "b")).await;
+    assert!(refused(&engine, queued("r", 2, "w")).await.queued);
+    // The takes set purge_at from their time; the handoff comes seconds later.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let before = lock_fn::clock::now_ms();
+    assert!(
+        release_fenced(&engine, "r", "a", Some(a.fence))
+            .await
+            .released
+    );
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key(
+            "resource_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("r".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("item");
+    let purge: u64 = item["purge_at"].as_n().unwrap().parse().unwrap();
+    let max = lock_fn::config::Config::default().max_duration.as_millis() as u64;
+    assert!(
+        purge >= lock_fn::item::purge_at(before + max),
+        "purge_at {purge} is before an hour past the longest lease the handoff could grant"
+    );
+    let seen = describe(&engine, "r").await;
+    assert_eq!(seen.holders.len(), 2, "w holds a's slot: {seen:?}");
+}

@@ -70,8 +70,7 @@ pub enum Step {
 
 /// Run before the proxy forwards a write (`UpdateItem`, `PutItem`, `DeleteItem`), given the
 /// request's text: a peer's change that lands between the caller's read and its conditional write.
-pub type WriteHook =
-    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+pub type WriteHook = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A running proxy.
 pub struct FaultProxy {
