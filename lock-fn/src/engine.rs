@@ -342,9 +342,19 @@ impl LockEngine {
         let duration_ms = self.duration("duration_ms", req.duration_ms)?;
         let stop_at = self.stop_at(deadline_ms);
         let digest = owner_digest(&req.owner);
+        // Without a fence, only a grant that began by now: a late attempt never renews (and so
+        // perhaps shortens) a newer grant of the same owner.
+        let since = now_ms();
         let write = self
             .store
-            .renew(&req.resource_id, &digest, req.fence, duration_ms, stop_at)
+            .renew(
+                &req.resource_id,
+                &digest,
+                req.fence,
+                since,
+                duration_ms,
+                stop_at,
+            )
             .await?;
         let mut requests = write.attempts;
         let mut renewed = write.value;
@@ -357,7 +367,7 @@ impl LockEngine {
                 let write = self
                     .store
                     .apply("renew", &req.resource_id, stop_at, |now| {
-                        sem_renew(&digest, req.fence, duration_ms, max_ms, now)
+                        sem_renew(&digest, req.fence, since, duration_ms, max_ms, now)
                     })
                     .await?;
                 requests += write.attempts;

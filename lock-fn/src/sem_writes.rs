@@ -36,12 +36,10 @@ pub const SEM_TAKE_SET: &str = "sem_holders.#me = :entry, fence = :new_fence, pu
 /// The caller holds a running lease with fence `:fence`.
 pub const SEM_HOLDER_FENCE_CONDITION: &str =
     "sem_holders.#me.x > :now_ms AND sem_holders.#me.f = :fence";
-/// The caller holds a running lease that began by `:since_ms` (an unfenced release: never a grant
-/// that began after its first attempt).
+/// The caller holds a running lease that began by `:since_ms` (an unfenced release or renew: never
+/// a grant that began after its first attempt).
 pub const SEM_HOLDER_SINCE_CONDITION: &str =
     "sem_holders.#me.x > :now_ms AND sem_holders.#me.a <= :since_ms";
-/// The caller holds a running lease (an unfenced renew).
-pub const SEM_HOLDER_CONDITION: &str = "sem_holders.#me.x > :now_ms";
 /// Renew moves the holder's lease end.
 pub const SEM_RENEW_SET: &str = "sem_holders.#me.x = :exp_ms, purge_at = :purge";
 /// A handoff's claim: the holder takes its pending full lease.
@@ -238,8 +236,16 @@ pub fn sem_claim(
     u
 }
 
-/// Renew: the holder's lease ends `duration_ms` from now (of the grant `fence`, when named).
-pub fn sem_renew(me: &str, fence: Option<u64>, duration_ms: u64, max_ms: u64, now: u64) -> Update {
+/// Renew: the holder's lease ends `duration_ms` from now (of the grant `fence`, when named; else of
+/// a grant that began by `since`, the renew's first attempt, never a newer grant of the owner).
+pub fn sem_renew(
+    me: &str,
+    fence: Option<u64>,
+    since: u64,
+    duration_ms: u64,
+    max_ms: u64,
+    now: u64,
+) -> Update {
     let mut u = Update {
         set: vec![SEM_RENEW_SET.into()],
         ..Update::default()
@@ -249,7 +255,10 @@ pub fn sem_renew(me: &str, fence: Option<u64>, duration_ms: u64, max_ms: u64, no
             u.conditions.push(SEM_HOLDER_FENCE_CONDITION.into());
             value(&mut u, ":fence", n(f));
         }
-        None => u.conditions.push(SEM_HOLDER_CONDITION.into()),
+        None => {
+            u.conditions.push(SEM_HOLDER_SINCE_CONDITION.into());
+            value(&mut u, ":since_ms", n(since));
+        }
     }
     name(&mut u, "#me", me);
     value(&mut u, ":now_ms", n(now));
@@ -419,8 +428,8 @@ mod tests {
             sem_aim("me", 7, "w", 10),
             sem_claim("me", 7, 100, None, 1000, 10),
             sem_claim("me", 7, 100, Some("w"), 1000, 10),
-            sem_renew("me", Some(7), 100, 1000, 10),
-            sem_renew("me", None, 100, 1000, 10),
+            sem_renew("me", Some(7), 5, 100, 1000, 10),
+            sem_renew("me", None, 5, 100, 1000, 10),
             sem_release_alone(&fenced, 7, &Edit::default(), 10),
             sem_release_alone(&unfenced, 7, &edit(), 10),
             sem_handoff(&fenced, 7, 9, &waiter(), 5, 2000, 1000, None, &edit(), 10),

@@ -148,12 +148,14 @@ impl LockStore {
     }
 
     /// Moves the end of the unexpired lease of the owner with digest `owner` (of its grant with
-    /// `fence`, when given) to now + `duration_ms`; `None` when not the holder.
+    /// `fence`, when given, else of a grant that began by `since`) to now + `duration_ms`; `None`
+    /// when not the holder.
     pub async fn renew(
         &self,
         resource_id: &str,
         owner: &str,
         fence: Option<u64>,
+        since: u64,
         duration_ms: u64,
         stop_at: Option<u64>,
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
@@ -165,7 +167,10 @@ impl LockStore {
                     vals.push((":fence", n(f)));
                     HOLDER_FENCE_CONDITION
                 }
-                None => HOLDER_CONDITION,
+                None => {
+                    vals.push((":since_ms", n(since)));
+                    HOLDER_SINCE_CONDITION
+                }
             };
             let sent = self
                 .update(resource_id)

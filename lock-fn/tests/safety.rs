@@ -81,6 +81,44 @@ async fn a_retried_unfenced_release_never_ends_the_owners_next_grant() {
     );
 }
 
+/// Owner W reuses its token. Its unfenced renew of grant 1 is delayed on the way to the store;
+/// meanwhile W releases grant 1 and is granted grant 2 (60 s). The late renew must not move grant
+/// 2's lease - to its own 1 s it would cut the lease short under a holder told 60 s.
+#[tokio::test]
+async fn a_late_unfenced_renew_never_touches_a_newer_grant_of_the_owner() {
+    let (engine, proxy) = proxied_engine(1).await;
+    let direct = engine_on(
+        &client(&dynalite_endpoint()),
+        &table_of(&engine),
+        lock_fn::config::Config::default(),
+    );
+    let w = "arn:aws:states:us-east-1:1:execution:sm:w";
+    let g1 = granted(&direct, acq("r", 60_000, Some(w))).await;
+
+    proxy.then(Step::Delay(Duration::from_millis(400)));
+    let renewing = {
+        let engine = engine.clone();
+        tokio::spawn(async move { renew(&engine, "r", w, 1_000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        release_fenced(&direct, "r", w, Some(g1.fence))
+            .await
+            .released
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let g2 = granted(&direct, acq("r", 60_000, Some(w))).await;
+    assert_eq!(g2.fence, g1.fence + 1);
+    let answer = renewing.await.unwrap();
+    assert!(!answer.renewed, "grant 1 had ended: {answer:?}");
+    let d = describe_as(&direct, "r", Some(w)).await;
+    assert_eq!(
+        (d.fence, d.expires_at_ms),
+        (Some(g2.fence), Some(g2.expires_at_ms)),
+        "grant 2's lease is its own"
+    );
+}
+
 /// `describe` tells a caller whether it holds the lock and shows others the owner digest and the
 /// holder label, never the token; the digest is no credential (no re-acquire, renew or release).
 #[tokio::test]
