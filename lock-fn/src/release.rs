@@ -149,13 +149,15 @@ impl LockEngine {
         if recorded.is_some() {
             return Ok(self.released(req, recorded, false, requests));
         }
-        // An attempt may have been applied unseen and no record says so. For a fenced release the
-        // absence is proof when the grant's slot cannot have been reused yet: fewer than
-        // RELEASE_SLOTS grants followed it.
+        // An attempt may have been applied unseen and no record says so. For a fenced mutex
+        // release the absence is proof when the grant's slot cannot have been reused yet: fewer
+        // than RELEASE_SLOTS grants followed it. Not for a semaphore: an older holder still
+        // running (fence - 8k) reuses the slot when it releases.
         let mut uncertain = ambiguous;
         if let (true, Some(fence)) = (uncertain, req.fence) {
             let slot_kept = snapshot
                 .as_ref()
+                .filter(|item| item.semaphore.is_none())
                 .and_then(|item| item.fence)
                 .is_some_and(|now| now < fence.saturating_add(RELEASE_SLOTS));
             uncertain = !slot_kept;

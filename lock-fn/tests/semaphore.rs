@@ -293,3 +293,60 @@ async fn a_handoff_moves_the_items_ttl_time_past_every_lease() {
     let seen = describe(&engine, "r").await;
     assert_eq!(seen.holders.len(), 2, "w holds a's slot: {seen:?}");
 }
+
+/// Y's fenced release is applied but its answer lost; before lock-fn's retry, X - an older holder
+/// whose fence shares Y's release slot (fence - 8) - releases and overwrites the slot. The retry
+/// is refused and no record is found: that is no proof Y's release did nothing (in a semaphore an
+/// older grant can reuse the slot), so the answer must say `uncertain`, never a plain "not held".
+#[tokio::test]
+async fn an_older_holder_reusing_the_release_slot_leaves_the_answer_uncertain() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use support::fault_proxy::Step;
+
+    let (engine, proxy, table) = proxied_engine_with(3, None).await;
+    let direct = Arc::new(engine_on(
+        &client(&dynalite_endpoint()),
+        &table,
+        lock_fn::config::Config::default(),
+    ));
+    let x = granted(&direct, sem("r", 2, 60_000, "x")).await;
+    for i in 0..7 {
+        let owner = format!("o{i}");
+        let g = granted(&direct, sem("r", 2, 60_000, &owner)).await;
+        assert!(
+            release_fenced(&direct, "r", &owner, Some(g.fence))
+                .await
+                .released
+        );
+    }
+    let y = granted(&direct, sem("r", 2, 60_000, "y")).await;
+    assert_eq!(y.fence, x.fence + 8, "one release slot for both");
+
+    // Y's release: a blind mutex write (refused), a read, then its semaphore write - applied, the
+    // answer lost. X releases just before lock-fn's retry of that write.
+    proxy.then(Step::Forward);
+    proxy.then(Step::Forward);
+    proxy.then(Step::LoseAnswer(Duration::ZERO));
+    let sem_writes = Arc::new(AtomicUsize::new(0));
+    let (d, n, x_fence) = (direct.clone(), sem_writes.clone(), x.fence);
+    proxy.before_each_write(Some(Arc::new(move |request: String| {
+        let (d, n) = (d.clone(), n.clone());
+        Box::pin(async move {
+            if request.contains("sem_holders") && n.fetch_add(1, Ordering::SeqCst) == 1 {
+                assert!(release_fenced(&d, "r", "x", Some(x_fence)).await.released);
+            }
+        })
+    })));
+    let answer = release_fenced(&engine, "r", "y", Some(y.fence)).await;
+    proxy.before_each_write(None);
+    assert!(sem_writes.load(Ordering::SeqCst) >= 2, "the retry happened");
+    assert!(
+        describe(&direct, "r").await.holders.is_empty(),
+        "both releases were applied"
+    );
+    assert!(
+        answer.released || answer.uncertain,
+        "Y's release ended its grant; the answer may not say it certainly did not: {answer:?}"
+    );
+}
