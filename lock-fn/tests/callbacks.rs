@@ -134,6 +134,43 @@ async fn a_closed_task_is_skipped_and_the_lock_handed_to_the_next() {
     assert_eq!(describe(&engine, "r").await.fence, Some(h.fence + 2));
 }
 
+/// The release hands the lock to a task that turns out closed, and passing its grant on then
+/// fails (the store is down): the release itself was applied, so it is answered `released: true`;
+/// the closed task's grant is left to its claim window and lease.
+#[tokio::test]
+async fn a_failed_pass_over_still_answers_the_applied_release() {
+    let (engine, proxy, _) = proxied_engine_with(2, None).await;
+    let proxy = Arc::new(proxy);
+    let p = proxy.clone();
+    let dead = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("ta"))
+        .then_error(move || {
+            // From here on every store request fails.
+            p.set(test_support::fault_proxy::Faults {
+                server_error: 1.0,
+                ..Default::default()
+            });
+            closed()
+        });
+    let alive = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("tb"))
+        .then_output(ok);
+    let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &[&dead, &alive], |c| c
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()));
+    let engine = engine.with_notifier(Notifier::new(sfn, 4));
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    refused(&engine, task("r", "exec-a", "ta")).await;
+    refused(&engine, task("r", "exec-b", "tb")).await;
+    let answer = release_fenced(&engine, "r", "holder", Some(h.fence)).await;
+    proxy.set(test_support::fault_proxy::Faults::default());
+    assert!(answer.released, "the release was applied: {answer:?}");
+    assert_eq!((dead.num_calls(), alive.num_calls()), (1, 0));
+    assert!(
+        yours(&engine, "exec-a").await,
+        "the grant stays with the closed task"
+    );
+}
+
 #[tokio::test]
 async fn throttling_and_server_errors_are_retried() {
     let flaky = mock!(aws_sdk_sfn::Client::send_task_success)
