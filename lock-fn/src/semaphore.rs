@@ -60,12 +60,28 @@ pub fn sem_acquire_step(
     if let Some(h) = sem.held_by(me, now_ms) {
         return AcquireStep::Held { claim: h.claim_ms };
     }
-    let free = (limit as usize).saturating_sub(sem.live_count(now_ms));
+    // An expired holder is a free slot only when the write checks it still expired (it purges
+    // it): a renew built before its lease end can land after this read and bring it back. At
+    // most MAX_REMOVALS are purged per write; the rest still count as taken.
+    let purge = expired(sem, me, now_ms);
+    let unchecked = sem
+        .holders
+        .iter()
+        .filter(|h| !h.live_at(now_ms) && h.digest != me)
+        .count()
+        - purge.len();
+    let taken = sem.live_count(now_ms) + unchecked;
+    if sem.limit != limit && taken >= limit as usize {
+        // A lower limit on an idle semaphore with more expired holders than one write can purge:
+        // takes at the stored limit purge them first.
+        return AcquireStep::Mismatch { stored: sem.limit };
+    }
+    let free = (limit as usize).saturating_sub(taken);
     let take = |queued: bool, edit: Edit| {
         AcquireStep::SemTake(SemTake {
             create: false,
             old_fence: item.fence.unwrap_or_default(),
-            purge: expired(sem, me, now_ms),
+            purge: purge.clone(),
             own_expired: sem.entry(me).is_some(),
             relimit_from: (sem.limit != limit).then_some(sem.limit),
             queued,
@@ -211,6 +227,39 @@ mod tests {
         assert_eq!(
             sem_acquire_step(Some(&full), "a", 2, 10, 8),
             AcquireStep::Held { claim: None }
+        );
+    }
+
+    #[test]
+    fn expired_holders_beyond_one_writes_purge_still_count_as_taken() {
+        // 18 expired holders and one live: the write checks (purges) 16 of them, so two expired
+        // entries it does not check stay taken - a late renew may bring them back.
+        let mut holders: Vec<SemHolder> =
+            (0..18).map(|i| holder(&format!("x{i:02}"), i, 5)).collect();
+        holders.push(holder("live", 30, 50));
+        let s = sem(19, holders.clone(), vec![]);
+        let t = taken(sem_acquire_step(Some(&s), "me", 19, 10, 8));
+        assert_eq!(t.purge.len(), MAX_REMOVALS);
+        // At limit 19 there are 16 checked free slots: FIFO lets up to 16 waiters take at once.
+        let queued = sem(
+            19,
+            holders.clone(),
+            (0..17).map(|i| waiter(&format!("w{i:02}"), 100)).collect(),
+        );
+        assert!(taken(sem_acquire_step(Some(&queued), "w15", 19, 10, 8)).queued);
+        assert!(matches!(
+            sem_acquire_step(Some(&queued), "w16", 19, 10, 8),
+            AcquireStep::Wait { position: 17, .. }
+        ));
+        // Idle at another limit: 18 expired, 2 unchecked - a limit of 2 would rely on them.
+        let idle = sem(19, holders[..18].to_vec(), vec![]);
+        assert_eq!(
+            sem_acquire_step(Some(&idle), "me", 2, 10, 8),
+            AcquireStep::Mismatch { stored: 19 }
+        );
+        assert_eq!(
+            taken(sem_acquire_step(Some(&idle), "me", 3, 10, 8)).relimit_from,
+            Some(19)
         );
     }
 

@@ -350,3 +350,57 @@ async fn an_older_holder_reusing_the_release_slot_leaves_the_answer_uncertain() 
         "Y's release ended its grant; the answer may not say it certainly did not: {answer:?}"
     );
 }
+
+/// One write purges at most 16 expired holders. H's renew is built just before its lease ends and
+/// lands late; meanwhile a lower limit is asked of the idle semaphore twice. Counting the expired
+/// holders no write checked (H among them) as free slots would admit 2 holders beside H, which the
+/// late renew then brings back: 3 holders under a limit of 2.
+#[tokio::test]
+async fn expired_holders_no_write_checks_are_never_counted_free() {
+    use support::fault_proxy::Step;
+
+    let (engine, proxy, table) = proxied_engine_with(1, None).await;
+    let direct = engine_on(
+        &client(&dynalite_endpoint()),
+        &table,
+        lock_fn::config::Config::default(),
+    );
+    for i in 0..33 {
+        granted(&direct, sem("r", 40, 1_500, &format!("s{i:02}"))).await;
+    }
+    let h = granted(&direct, sem("r", 40, 1_800, "h")).await;
+    sleep_until_ms(h.expires_at_ms - 150).await;
+    // H's renew: a blind mutex renew (refused), a read, then its semaphore renew - held 400 ms.
+    proxy.then(Step::Forward);
+    proxy.then(Step::Forward);
+    proxy.then(Step::Delay(Duration::from_millis(400)));
+    let renewing = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let req = RenewRequest {
+                resource_id: "r".into(),
+                owner: "h".into(),
+                duration_ms: Some(5_000),
+                fence: Some(h.fence),
+            };
+            engine.renew(req, None).await.expect("renew")
+        })
+    };
+    sleep_until_ms(h.expires_at_ms + 20).await;
+    for owner in ["t1", "t2"] {
+        let answer = direct.acquire(sem("r", 2, 60_000, owner), None).await;
+        assert_eq!(
+            error_name(answer),
+            "LimitMismatch",
+            "18 expired holders no write checks still count as taken"
+        );
+    }
+    renewing.await.unwrap();
+    let seen = describe(&direct, "r").await;
+    assert!(
+        seen.holders.len() <= seen.limit.unwrap_or(1) as usize,
+        "{} live holders under a limit of {:?}",
+        seen.holders.len(),
+        seen.limit
+    );
+}
