@@ -149,18 +149,13 @@ impl LockEngine {
         if recorded.is_some() {
             return Ok(self.released(req, recorded, false, requests));
         }
-        // An attempt may have been applied unseen and no record says so. For a fenced mutex
-        // release the absence is proof when the grant's slot cannot have been reused yet: fewer
-        // than RELEASE_SLOTS grants followed it. Not for a semaphore: an older holder still
-        // running (fence - 8k) reuses the slot when it releases.
+        // An attempt may have been applied unseen and no record says so. For a fenced release the
+        // absence is proof when the grant's slot cannot have been reused since.
         let mut uncertain = ambiguous;
         if let (true, Some(fence)) = (uncertain, req.fence) {
-            let slot_kept = snapshot
+            uncertain = !snapshot
                 .as_ref()
-                .filter(|item| item.semaphore.is_none())
-                .and_then(|item| item.fence)
-                .is_some_and(|now| now < fence.saturating_add(RELEASE_SLOTS));
-            uncertain = !slot_kept;
+                .is_some_and(|item| slot_unused_since(item, fence, since));
         }
         warn!(resource = %req.resource_id, owner = %redact(&req.owner),
             "release by a non-holder: the lease had expired and/or another owner took the lock");
@@ -395,6 +390,31 @@ impl LockEngine {
             requests,
         }
     }
+}
+
+/// Slack for the clocks of two lock-fn instances when ordering a release record against a
+/// release's first attempt.
+const SLOT_ORDER_MARGIN_MS: u64 = 50;
+
+/// Whether the release slot of grant `fence` shows that no release of that grant can have been
+/// written since `since` (the release's first attempt) and then overwritten: fewer than
+/// RELEASE_SLOTS grants followed it (no newer grant shares the slot), and - a semaphore, where an
+/// older holder still running (fence - 8k) reuses the slot when it releases - the slot is empty or
+/// holds an older grant's record written well before `since`.
+fn slot_unused_since(item: &LockItem, fence: u64, since: u64) -> bool {
+    let newer_grants = item
+        .fence
+        .is_none_or(|now| now >= fence.saturating_add(RELEASE_SLOTS));
+    if newer_grants {
+        return false;
+    }
+    if item.semaphore.is_none() {
+        return true;
+    }
+    item.slot_releases
+        .iter()
+        .find(|r| r.fence % RELEASE_SLOTS == fence % RELEASE_SLOTS)
+        .is_none_or(|r| r.fence < fence && r.at_ms.saturating_add(SLOT_ORDER_MARGIN_MS) < since)
 }
 
 /// The waiters' estimate of how long a grant lasts, after this handoff at `now`: the time since the
