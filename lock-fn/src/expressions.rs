@@ -25,16 +25,17 @@ pub const ACQUIRE_LABELLED_UPDATE: &str =
      acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one, holder = :holder \
      REMOVE claim_d, wake_id";
 
-/// Holder-only operations (renew, idempotent re-acquire) require the caller (`:owner` is its
-/// digest) to hold a lease that has not ended.
+/// Holder-only operations (idempotent re-acquire; renew and release add the grant, below) require
+/// the caller (`:owner` is its digest) to hold a lease that has not ended.
 pub const HOLDER_CONDITION: &str = "release_code = :owner AND expires_at_ms > :now_ms";
 
 /// [`HOLDER_CONDITION`] for the grant with fence `:fence` only.
 pub const HOLDER_FENCE_CONDITION: &str =
     "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence";
 
-/// A release that does not name its fence ends only a grant that had begun when the release was
-/// first tried (`:since_ms`): a retry or a late attempt never ends a newer grant of the same owner.
+/// A release or renew that does not name its fence acts only on a grant that had begun when it was
+/// first tried (`:since_ms`): a retry or a late attempt never ends (or moves) a newer grant of the
+/// same owner.
 pub const HOLDER_SINCE_CONDITION: &str =
     "release_code = :owner AND expires_at_ms > :now_ms AND acquired_at_ms <= :since_ms";
 

@@ -79,6 +79,12 @@ pub fn release_slot(fence: u64) -> String {
     format!("rel_{}", fence % RELEASE_SLOTS)
 }
 
+/// Beside a semaphore's slot: the item's fence counter when that release was applied (copied by
+/// the write itself, `rel_<k>_g = fence`), which orders it against grants without any clock.
+pub fn release_slot_counter(fence: u64) -> String {
+    format!("{}_g", release_slot(fence))
+}
+
 /// One lock item, as read back from DynamoDB.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LockItem {
@@ -239,6 +245,8 @@ pub struct SlotRelease {
     pub owner_digest: String,
     /// When it was released, epoch ms.
     pub at_ms: u64,
+    /// The item's fence counter when the release was applied (semaphore items).
+    pub counter_at_release: Option<u64>,
 }
 
 /// An item that does not have the lock format.
@@ -394,14 +402,15 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
             },
             slot_releases: (0..RELEASE_SLOTS)
                 .filter_map(|i| match map.get(&release_slot(i)) {
-                    Some(AttributeValue::M(slot)) => Some(slot),
+                    Some(AttributeValue::M(slot)) => Some((i, slot)),
                     _ => None,
                 })
-                .map(|slot| {
+                .map(|(i, slot)| {
                     Ok(SlotRelease {
                         fence: number(slot, "f")?.unwrap_or_default(),
                         owner_digest: string(slot, "o")?.unwrap_or_default(),
                         at_ms: number(slot, "t")?.unwrap_or_default(),
+                        counter_at_release: number(map, &release_slot_counter(i))?,
                     })
                 })
                 .collect::<Result<_, ItemFormatError>>()?,

@@ -155,7 +155,7 @@ impl LockEngine {
         if let (true, Some(fence)) = (uncertain, req.fence) {
             uncertain = !snapshot
                 .as_ref()
-                .is_some_and(|item| slot_unused_since(item, fence, since));
+                .is_some_and(|item| slot_unused_since(item, fence));
         }
         warn!(resource = %req.resource_id, owner = %redact(&req.owner),
             "release by a non-holder: the lease had expired and/or another owner took the lock");
@@ -200,9 +200,10 @@ impl LockEngine {
             {
                 Ok(skipped) => skipped,
                 Err(e) => {
-                    // The release itself was applied; the closed task's grant is left to its
-                    // claim window and lease (as after MAX_SKIPS).
-                    warn!(resource, error = %e, "passing a closed task's grant on failed; its lease ends it");
+                    // The release itself was applied; the grant stays where the failed write
+                    // left it (with the closed task, or perhaps with the next waiter): its lease or
+                    // the waiter's re-entry ends it (as after MAX_SKIPS).
+                    warn!(resource, error = %e, "passing a closed task's grant on failed; its lease or a re-entry ends it");
                     break;
                 }
             };
@@ -392,16 +393,13 @@ impl LockEngine {
     }
 }
 
-/// Slack for the clocks of two lock-fn instances when ordering a release record against a
-/// release's first attempt.
-const SLOT_ORDER_MARGIN_MS: u64 = 50;
-
-/// Whether the release slot of grant `fence` shows that no release of that grant can have been
-/// written since `since` (the release's first attempt) and then overwritten: fewer than
-/// RELEASE_SLOTS grants followed it (no newer grant shares the slot), and - a semaphore, where an
-/// older holder still running (fence - 8k) reuses the slot when it releases - the slot is empty or
-/// holds an older grant's record written well before `since`.
-fn slot_unused_since(item: &LockItem, fence: u64, since: u64) -> bool {
+/// Whether the release slot of grant `fence` shows that no release of that grant was applied and
+/// then overwritten: fewer than RELEASE_SLOTS grants followed it (no newer grant shares the slot),
+/// and - a semaphore, where an older holder still running (fence - 8k) reuses the slot when it
+/// releases - the slot is empty or holds an older grant's release applied before grant `fence`
+/// existed (the fence counter it recorded is below `fence`), which this release would have
+/// overwritten.
+fn slot_unused_since(item: &LockItem, fence: u64) -> bool {
     let newer_grants = item
         .fence
         .is_none_or(|now| now >= fence.saturating_add(RELEASE_SLOTS));
@@ -414,7 +412,7 @@ fn slot_unused_since(item: &LockItem, fence: u64, since: u64) -> bool {
     item.slot_releases
         .iter()
         .find(|r| r.fence % RELEASE_SLOTS == fence % RELEASE_SLOTS)
-        .is_none_or(|r| r.fence < fence && r.at_ms.saturating_add(SLOT_ORDER_MARGIN_MS) < since)
+        .is_none_or(|r| r.fence < fence && r.counter_at_release.is_some_and(|g| g < fence))
 }
 
 /// The waiters' estimate of how long a grant lasts, after this handoff at `now`: the time since the
@@ -427,5 +425,49 @@ fn grant_interval(item: &LockItem, now: u64) -> u64 {
     match item.hold_ms {
         Some(last) => sample.min(last + last / 4 + 1),
         None => sample,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{Semaphore, SlotRelease};
+
+    fn item(semaphore: bool, counter: u64, slot: Option<(u64, Option<u64>)>) -> LockItem {
+        LockItem {
+            resource_id: "r".into(),
+            fence: Some(counter),
+            semaphore: semaphore.then(|| Semaphore {
+                limit: 3,
+                holders: vec![],
+            }),
+            slot_releases: slot
+                .map(|(fence, counter_at_release)| SlotRelease {
+                    fence,
+                    owner_digest: "x".into(),
+                    at_ms: 1,
+                    counter_at_release,
+                })
+                .into_iter()
+                .collect(),
+            ..LockItem::default()
+        }
+    }
+
+    #[test]
+    fn a_release_slot_is_proof_only_while_nothing_can_have_overwritten_it() {
+        // Mutex: eight grants later a newer one shares the slot.
+        assert!(slot_unused_since(&item(false, 25, Some((10, None))), 18));
+        assert!(!slot_unused_since(&item(false, 26, None), 18));
+        // Semaphore: empty, or an older grant's release applied before grant 18 existed.
+        assert!(slot_unused_since(&item(true, 20, None), 18));
+        assert!(slot_unused_since(&item(true, 20, Some((10, Some(17)))), 18));
+        // ... not one applied since (it may have overwritten this release), nor one of unknown time.
+        assert!(!slot_unused_since(
+            &item(true, 20, Some((10, Some(18)))),
+            18
+        ));
+        assert!(!slot_unused_since(&item(true, 20, Some((10, None))), 18));
+        assert!(!slot_unused_since(&item(true, 26, None), 18));
     }
 }

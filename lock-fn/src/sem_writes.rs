@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::expressions::{Update, NO_LIVE_QUEUE};
-use crate::item::{purge_at, release_slot, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE};
+use crate::item::{
+    purge_at, release_slot, release_slot_counter, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
+};
 use crate::queue::Edit;
 use crate::semaphore::SemTake;
 use crate::store::FENCE_FLOOR_PER_MS;
@@ -287,6 +289,8 @@ fn apply_release(r: &Releaser, u: &mut Update, released_fence: u64, now: u64) {
             value(u, ":fence", n(f));
             u.set.push("#slot = :record".into());
             name(u, "#slot", &release_slot(f));
+            u.set.push("#slotg = fence".into());
+            name(u, "#slotg", &release_slot_counter(f));
             value(u, ":record", crate::store::release_record(r.me, f, now));
         }
         None => {

@@ -136,7 +136,7 @@ async fn a_closed_task_is_skipped_and_the_lock_handed_to_the_next() {
 
 /// The release hands the lock to a task that turns out closed, and passing its grant on then
 /// fails (the store is down): the release itself was applied, so it is answered `released: true`;
-/// the closed task's grant is left to its claim window and lease.
+/// the closed task's grant is left to its lease.
 #[tokio::test]
 async fn a_failed_pass_over_still_answers_the_applied_release() {
     let (engine, proxy, _) = proxied_engine_with(2, None).await;
