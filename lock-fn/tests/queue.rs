@@ -82,11 +82,7 @@ async fn a_take_after_an_unclaimed_handoff_never_inherits_its_claim() {
 #[tokio::test]
 async fn a_release_that_keeps_losing_the_race_answers_throttled_not_not_held() {
     let (engine, proxy, table) = proxied_engine_with(3, None).await;
-    let peer = Arc::new(engine_on(
-        &client(&dynalite_endpoint()),
-        &table,
-        lock_fn::config::Config::default(),
-    ));
+    let peer = Arc::new(direct_engine(&table));
     let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
     for w in ["w1", "w2"] {
         assert!(refused(&peer, queued("r", 60_000, w, 0)).await.queued);

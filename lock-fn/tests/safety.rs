@@ -45,11 +45,7 @@ async fn a_release_record_of_an_older_grant_never_answers_for_a_newer_one() {
 #[tokio::test]
 async fn a_retried_unfenced_release_never_ends_the_owners_next_grant() {
     let (engine, proxy) = proxied_engine(4).await;
-    let direct = engine_on(
-        &client(&dynalite_endpoint()),
-        &table_of(&engine),
-        lock_fn::config::Config::default(),
-    );
+    let direct = direct_engine(&table_of(&engine));
     let w = "arn:aws:states:us-east-1:1:execution:sm:w";
     granted(&engine, acq("r", 60_000, Some(w))).await;
 
@@ -87,11 +83,7 @@ async fn a_retried_unfenced_release_never_ends_the_owners_next_grant() {
 #[tokio::test]
 async fn a_late_unfenced_renew_never_touches_a_newer_grant_of_the_owner() {
     let (engine, proxy) = proxied_engine(1).await;
-    let direct = engine_on(
-        &client(&dynalite_endpoint()),
-        &table_of(&engine),
-        lock_fn::config::Config::default(),
-    );
+    let direct = direct_engine(&table_of(&engine));
     let w = "arn:aws:states:us-east-1:1:execution:sm:w";
     let g1 = granted(&direct, acq("r", 60_000, Some(w))).await;
 

@@ -305,11 +305,7 @@ async fn an_older_holder_reusing_the_release_slot_leaves_the_answer_uncertain() 
     use support::fault_proxy::Step;
 
     let (engine, proxy, table) = proxied_engine_with(3, None).await;
-    let direct = Arc::new(engine_on(
-        &client(&dynalite_endpoint()),
-        &table,
-        lock_fn::config::Config::default(),
-    ));
+    let direct = Arc::new(direct_engine(&table));
     let x = granted(&direct, sem("r", 2, 60_000, "x")).await;
     for i in 0..7 {
         let owner = format!("o{i}");
@@ -360,11 +356,7 @@ async fn expired_holders_no_write_checks_are_never_counted_free() {
     use support::fault_proxy::Step;
 
     let (engine, proxy, table) = proxied_engine_with(1, None).await;
-    let direct = engine_on(
-        &client(&dynalite_endpoint()),
-        &table,
-        lock_fn::config::Config::default(),
-    );
+    let direct = direct_engine(&table);
     for i in 0..33 {
         granted(&direct, sem("r", 40, 1_500, &format!("s{i:02}"))).await;
     }

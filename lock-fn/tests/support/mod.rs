@@ -107,6 +107,12 @@ pub async fn proxied_engine_with(
     (engine_on(&proxied, &table, config), proxy, table)
 }
 
+/// An engine straight on dynalite's `table` (no proxy), default settings: the peer beside a
+/// proxied engine.
+pub fn direct_engine(table: &str) -> LockEngine {
+    engine_on(&client(&dynalite_endpoint()), table, Config::default())
+}
+
 /// An engine on `table` with `config` (its table name is replaced by `table`).
 pub fn engine_on(client: &Client, table: &str, config: Config) -> LockEngine {
     let config = Config {
