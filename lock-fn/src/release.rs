@@ -351,6 +351,7 @@ impl LockEngine {
                 let old_fence = item.fence.unwrap_or_default();
                 let hold = grant_interval(&item.grant_view(releaser.me), now);
                 let claim = self.config.claim.as_millis() as u64;
+                let max_ms = self.config.max_duration.as_millis() as u64;
                 let wake = waiter.token.as_ref().map(|_| new_owner_token());
                 let write = self
                     .store
@@ -362,7 +363,7 @@ impl LockEngine {
                             &waiter,
                             hold,
                             claim,
-                            self.config.max_duration.as_millis() as u64,
+                            max_ms,
                             wake.as_deref(),
                             &edit,
                             now,

@@ -63,17 +63,11 @@ pub fn sem_acquire_step(
     // An expired holder is a free slot only when the write checks it still expired (it purges
     // it): a renew built before its lease end can land after this read and bring it back. At
     // most MAX_REMOVALS are purged per write; the rest still count as taken.
-    let purge = expired(sem, me, now_ms);
-    let unchecked = sem
-        .holders
-        .iter()
-        .filter(|h| !h.live_at(now_ms) && h.digest != me)
-        .count()
-        - purge.len();
+    let (purge, unchecked) = expired(sem, me, now_ms);
     let taken = sem.live_count(now_ms) + unchecked;
     if sem.limit != limit && taken >= limit as usize {
-        // A lower limit on an idle semaphore with more expired holders than one write can purge:
-        // takes at the stored limit purge them first.
+        // A lower limit on an idle semaphore whose expired holders beyond one write's purge would
+        // fill it: takes at the stored limit purge them first.
         return AcquireStep::Mismatch { stored: sem.limit };
     }
     let free = (limit as usize).saturating_sub(taken);
@@ -107,14 +101,19 @@ pub fn sem_acquire_step(
     }
 }
 
-/// The expired holders (other than `me`) a grant removes, at most [`MAX_REMOVALS`].
-fn expired(sem: &Semaphore, me: &str, now_ms: u64) -> Vec<String> {
-    sem.holders
+/// The expired holders (other than `me`) a grant checks and removes, at most [`MAX_REMOVALS`],
+/// and how many more expired holders it leaves unchecked.
+fn expired(sem: &Semaphore, me: &str, now_ms: u64) -> (Vec<String>, usize) {
+    let mut expired = sem
+        .holders
         .iter()
-        .filter(|h| !h.live_at(now_ms) && h.digest != me)
+        .filter(|h| !h.live_at(now_ms) && h.digest != me);
+    let purge = expired
+        .by_ref()
         .take(MAX_REMOVALS)
         .map(|h| h.digest.clone())
-        .collect()
+        .collect();
+    (purge, expired.count())
 }
 
 /// What a release of one semaphore holder does, from the item as read.

@@ -418,7 +418,6 @@ fn lease_values(now: u64, duration_ms: u64) -> Vec<(&'static str, AttributeValue
 }
 
 /// The `{f, o, t}` record a fenced release by the owner with digest `owner` leaves in its slot.
-/// A fenced release's slot record `{f: fence, o: owner digest, t: time}`.
 pub(crate) fn release_record(owner: &str, fence: u64, now: u64) -> AttributeValue {
     AttributeValue::M(HashMap::from([
         ("f".to_string(), n(fence)),
