@@ -141,15 +141,7 @@ async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
     let direct = client(&dynalite_endpoint());
     // A dynamo-dlm 1.0 holder with 10 s left.
     let expires = lock_fn::clock::now_ms() / 1000 + 10;
-    direct
-        .put_item()
-        .table_name(&table)
-        .item("resource_id", AttributeValue::S("r".into()))
-        .item("release_code", AttributeValue::S("py-holder".into()))
-        .item("expires", AttributeValue::N(expires.to_string()))
-        .send()
-        .await
-        .unwrap();
+    put_dynamo_dlm_item(&direct, &table, "r", "py-holder", expires).await;
     let deleted = Arc::new(AtomicBool::new(false));
     let (d, c, t) = (deleted.clone(), direct.clone(), table.clone());
     proxy.before_each_write(Some(Arc::new(move |request: String| {
@@ -179,15 +171,8 @@ async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
         lock_fn::reply::Reply::Acquire(AcquireResponse::Granted(g)) => assert!(g.fence > 0),
         other => panic!("the lock is free after the delete: {other:?}"),
     }
-    let item = direct
-        .get_item()
-        .table_name(&table)
-        .key("resource_id", AttributeValue::S("r".into()))
-        .consistent_read(true)
-        .send()
+    let item = raw_item(&direct, &table, "r")
         .await
-        .unwrap()
-        .item
         .expect("the grant's item");
     for attribute in ["release_code", "expires", "expires_at_ms", "purge_at"] {
         assert!(

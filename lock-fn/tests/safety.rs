@@ -154,15 +154,7 @@ async fn describe_never_shows_a_token_and_a_digest_is_no_credential() {
 async fn a_dynamo_dlm_item_is_never_reacquired_by_naming_its_release_code() {
     let (engine, client, table) = dynalite_engine().await;
     let expires = now_ms() / 1000 + 30;
-    client
-        .put_item()
-        .table_name(&table)
-        .item("resource_id", AttributeValue::S("py".into()))
-        .item("release_code", AttributeValue::S("5f2b0c".into()))
-        .item("expires", AttributeValue::N(expires.to_string()))
-        .send()
-        .await
-        .unwrap();
+    put_dynamo_dlm_item(&client, &table, "py", "5f2b0c", expires).await;
     let busy = refused(&engine, acq("py", 1000, Some("5f2b0c"))).await;
     assert_eq!(busy.holder_fence, None);
     let d = describe_as(&engine, "py", Some("5f2b0c")).await;

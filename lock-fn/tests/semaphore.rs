@@ -271,19 +271,7 @@ async fn a_handoff_moves_the_items_ttl_time_past_every_lease() {
             .await
             .released
     );
-    let item = client
-        .get_item()
-        .table_name(&table)
-        .key(
-            "resource_id",
-            aws_sdk_dynamodb::types::AttributeValue::S("r".into()),
-        )
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("item");
+    let item = raw_item(&client, &table, "r").await.expect("item");
     let purge: u64 = item["purge_at"].as_n().unwrap().parse().unwrap();
     let max = lock_fn::config::Config::default().max_duration.as_millis() as u64;
     assert!(

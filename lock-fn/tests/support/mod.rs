@@ -113,6 +113,47 @@ pub fn direct_engine(table: &str) -> LockEngine {
     engine_on(&client(&dynalite_endpoint()), table, Config::default())
 }
 
+/// Writes the item Python dynamo-dlm 1.0 writes for a holder: `{resource_id, release_code,
+/// expires}` (`expires` in epoch seconds).
+pub async fn put_dynamo_dlm_item(
+    client: &Client,
+    table: &str,
+    resource: &str,
+    release_code: &str,
+    expires_s: u64,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    client
+        .put_item()
+        .table_name(table)
+        .item("resource_id", S(resource.into()))
+        .item("release_code", S(release_code.into()))
+        .item("expires", N(expires_s.to_string()))
+        .send()
+        .await
+        .expect("put the dynamo-dlm item");
+}
+
+/// The stored item of `resource`, read consistently and raw (every attribute).
+pub async fn raw_item(
+    client: &Client,
+    table: &str,
+    resource: &str,
+) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    client
+        .get_item()
+        .table_name(table)
+        .key(
+            "resource_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(resource.into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read the item")
+        .item
+}
+
 /// An engine on `table` with `config` (its table name is replaced by `table`).
 pub fn engine_on(client: &Client, table: &str, config: Config) -> LockEngine {
     let config = Config {
