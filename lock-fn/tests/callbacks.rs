@@ -533,3 +533,86 @@ async fn a_freed_semaphore_slot_wakes_the_waiting_task_and_a_closed_one_is_passe
     );
     assert_eq!(d.queue_length, 0);
 }
+
+/// A proxied engine (DynamoDB through a fault proxy, `attempts` tries per write) whose Step
+/// Functions calls are answered by `rules`; also the table.
+async fn proxied_task_engine(
+    rules: &[&Rule],
+    attempts: u32,
+) -> (LockEngine, Arc<FaultProxy>, String) {
+    let (engine, proxy, table) = proxied_engine_with(attempts, None).await;
+    let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules, |c| c
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()));
+    (engine.with_notifier(Notifier::new(sfn, 4)), Arc::new(proxy), table)
+}
+
+/// The release's handoff write to a waiting task is applied but its answer lost, and lock-fn's
+/// retry is refused (the item changed: the handoff itself). The release is recognised as applied
+/// (`released: true`) - and the task it handed the lock to must be woken, not left waiting for its
+/// `TimeoutSeconds` while holding a 60 s lease.
+#[tokio::test]
+async fn a_task_is_woken_when_the_handoffs_answer_was_lost() {
+    let sent = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t1"))
+        .then_output(ok);
+    let (engine, proxy, _) = proxied_task_engine(&[&sent], 3).await;
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    assert!(refused(&engine, task("r", "exec-1", "t1")).await.queued);
+    proxy.then_matching("release_code = :next", Step::LoseAnswer(Duration::ZERO));
+    let released = release_fenced(&engine, "r", "holder", Some(h.fence)).await;
+    assert_eq!(proxy.aimed(), 0, "the handoff's answer was lost");
+    assert!(released.released, "{released:?}");
+    assert!(yours(&engine, "exec-1").await, "handed to the task");
+    assert_eq!(sent.num_calls(), 1, "the task is woken");
+}
+
+/// A task's own take of a free lock is applied but its answer lost; lock-fn finds the grant on its
+/// retry. When the task then turns out closed, that grant - made by this very invocation - is
+/// passed over, not left to a closed task for a whole lease.
+#[tokio::test]
+async fn a_take_whose_answer_was_lost_is_still_passed_over_when_its_task_is_closed() {
+    let dead = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("t1"))
+        .then_error(closed);
+    let (engine, proxy, _) = proxied_task_engine(&[&dead], 3).await;
+    proxy.then_matching("acquired_at_ms = :now_ms", Step::LoseAnswer(Duration::ZERO));
+    let answer = acquire(&engine, task("r", "exec-1", "t1")).await;
+    assert_eq!(proxy.aimed(), 0, "the take's answer was lost");
+    assert!(matches!(answer, lock_protocol::AcquireResponse::Granted(_)), "{answer:?}");
+    assert_eq!(dead.num_calls(), 1);
+    let d = describe(&engine, "r").await;
+    assert!(!d.held, "passed over: {d:?}");
+}
+
+/// A task's re-entry (a new token) lands between the releasing invocation's read and its handoff
+/// write: the handoff must wake the task through the token it holds now, not pass the grant over
+/// because the old token's task is closed.
+#[tokio::test]
+async fn a_handoff_wakes_the_token_stored_when_it_is_written() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let old = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("old-token"))
+        .then_error(closed);
+    let new = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("new-token"))
+        .then_output(ok);
+    let (engine, proxy, table) = proxied_task_engine(&[&old, &new], 3).await;
+    let direct = Arc::new(direct_engine(&table));
+    let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
+    assert!(refused(&engine, task("r", "exec-a", "old-token")).await.queued);
+    let once = Arc::new(AtomicBool::new(false));
+    let (d, o) = (direct.clone(), once.clone());
+    proxy.before_each_write(Some(Arc::new(move |request: String| {
+        let (d, o) = (d.clone(), o.clone());
+        Box::pin(async move {
+            if request.contains("release_code = :next") && !o.swap(true, Ordering::SeqCst) {
+                assert!(refused(&d, task("r", "exec-a", "new-token")).await.queued);
+            }
+        })
+    })));
+    assert!(release_fenced(&engine, "r", "holder", Some(h.fence)).await.released);
+    proxy.before_each_write(None);
+    assert!(once.load(Ordering::SeqCst), "the re-entry landed before the handoff");
+    assert_eq!((old.num_calls(), new.num_calls()), (0, 1));
+    assert!(yours(&engine, "exec-a").await);
+}

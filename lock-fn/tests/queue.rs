@@ -181,3 +181,215 @@ async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
         );
     }
 }
+
+async fn cancel(engine: &lock_fn::engine::LockEngine, r: &str, owner: &str) -> lock_protocol::CancelResponse {
+    let req = lock_protocol::CancelRequest {
+        resource_id: r.into(),
+        owner: owner.into(),
+    };
+    match engine.cancel(req, None).await.expect("cancel").reply {
+        lock_fn::reply::Reply::Cancel(c) => c,
+        other => panic!("cancel answered {other:?}"),
+    }
+}
+
+fn task(resource: &str, owner: &str, token: &str, wait_ms: u64) -> AcquireRequest {
+    AcquireRequest {
+        task_token: Some(token.into()),
+        wait_ms,
+        ..acq(resource, 60_000, Some(owner))
+    }
+}
+
+/// A normal waiter's keep-place must never lower the queue mark (`qx`) below the place of a Step
+/// Functions task queued behind it: a release on an instance that saw no queue lately would end the
+/// lease without handing it on, skipping the live task, and a stranger's try would barge past it.
+#[tokio::test]
+async fn a_short_place_never_hides_a_task_queued_behind_it() {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        waiter_ttl: Duration::from_millis(1_000),
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client, &table, config.clone());
+    let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
+    assert!(refused(&engine, queued("r", 60_000, "d", 0)).await.queued);
+    assert!(refused(&engine, task("r", "t", "token-t", 300_000)).await.queued);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let again = refused(&engine, queued("r", 60_000, "d", 0)).await;
+    assert_eq!((again.queued, again.position), (true, Some(1)), "d keeps its place");
+    assert!(release_fenced(&engine, "r", "h", Some(h.fence)).await.released);
+    let d = granted(&engine, queued("r", 60_000, "d", 0)).await;
+    // d's place (and every mark it wrote) has passed; the task's has not.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let fresh_instance = engine_on(&client, &table, config);
+    assert!(release_fenced(&fresh_instance, "r", "d", Some(d.fence)).await.released);
+    let after = describe(&fresh_instance, "r").await;
+    assert_eq!(
+        (after.held, after.owner.clone()),
+        (true, Some(lock_protocol::owner_digest("t"))),
+        "handed to the task waiting behind: {after:?}"
+    );
+    let stranger = refused(&fresh_instance, acq("r", 1_000, Some("x"))).await;
+    assert!(!stranger.queued, "{stranger:?}");
+}
+
+/// When the waiter that set the queue mark leaves (a task's cancel) and only dead entries remain, a
+/// release must not be refused round after round by the mark until it passes (a task's mark lasts
+/// its `wait_ms`, up to 15 minutes), and a try must not be refused by it either.
+#[tokio::test]
+async fn a_mark_left_by_a_waiter_that_left_holds_nothing_back() {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        waiter_ttl: Duration::from_millis(300),
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client, &table, config);
+    let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
+    assert!(refused(&engine, queued("r", 60_000, "a", 0)).await.queued);
+    assert!(refused(&engine, task("r", "t", "token-t", 300_000)).await.queued);
+    assert!(cancel(&engine, "r", "t").await.cancelled);
+    tokio::time::sleep(Duration::from_millis(400)).await; // a's place has passed
+    let req = lock_protocol::ReleaseRequest {
+        resource_id: "r".into(),
+        owner: "h".into(),
+        fence: Some(h.fence),
+    };
+    let released = engine.release(req, None).await;
+    assert!(
+        matches!(&released, Ok(done) if matches!(&done.reply, lock_fn::reply::Reply::Release(r) if r.released)),
+        "{released:?}"
+    );
+    granted(&engine, acq("r", 1_000, Some("x"))).await;
+}
+
+/// `cancel` answered `cancelled: true` must hold against the owner's own invocation still waiting
+/// in-function: it must not find itself unqueued, join again and be granted (a ghost grant nobody
+/// releases, blocking everyone for a full lease).
+#[tokio::test]
+async fn a_cancelled_wait_never_comes_back_as_a_grant() {
+    let (engine, _, _) = dynalite_engine().await;
+    let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
+    let waiting = {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 2_500)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(cancel(&engine, "r", "w").await.cancelled);
+    assert!(release_fenced(&engine, "r", "h", Some(h.fence)).await.released);
+    let answer = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the wait ends")
+        .unwrap();
+    assert!(
+        matches!(&answer, AcquireResponse::Busy(b) if !b.queued),
+        "the cancelled wait answers busy, not queued: {answer:?}"
+    );
+    let d = describe(&engine, "r").await;
+    assert!(!d.held && d.queue_length == 0, "{d:?}");
+}
+
+/// A release never hands the lock back to the releasing owner, even when that owner also has a live
+/// queue entry; the entry goes with the release.
+#[tokio::test]
+async fn a_release_never_hands_the_lock_back_to_its_own_owner() {
+    let (engine, client, table) = dynalite_engine().await;
+    let o = granted(&engine, acq("r", 60_000, Some("o"))).await;
+    put_waiter_entry(&client, &table, "r", "o", 60_000).await;
+    assert!(release_fenced(&engine, "r", "o", Some(o.fence)).await.released);
+    let d = describe(&engine, "r").await;
+    assert!(!d.held && d.queue_length == 0, "{d:?}");
+}
+
+/// A holder asking again with a live queue entry of its own (two invocations of one owner) is
+/// answered its grant and leaves the queue: its stale entry must not wait for a handoff to itself.
+#[tokio::test]
+async fn a_holder_asking_again_leaves_the_queue() {
+    let (engine, client, table) = dynalite_engine().await;
+    let o = granted(&engine, acq("r", 60_000, Some("o"))).await;
+    put_waiter_entry(&client, &table, "r", "o", 60_000).await;
+    let again = granted(&engine, queued("r", 60_000, "o", 0)).await;
+    assert_eq!(again.fence, o.fence);
+    assert_eq!(describe(&engine, "r").await.queue_length, 0);
+}
+
+/// Two invocations of one owner race: one takes the free lock while the other's join, decided
+/// from a read that showed the lock held by someone else, lands. The join must be refused (the
+/// owner holds): a holder with a live entry of its own is handed the lock back by its release.
+#[tokio::test]
+async fn a_join_is_refused_to_the_owner_holding_the_lock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use support::fault_proxy::WriteHook;
+    let (engine, proxy, table) = proxied_engine_with(3, None).await;
+    let direct = std::sync::Arc::new(direct_engine(&table));
+    let h = granted(&direct, acq("r", 60_000, Some("h"))).await;
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let (d, once) = (direct.clone(), done.clone());
+    let hook: WriteHook = std::sync::Arc::new(move |request: String| {
+        let (d, once) = (d.clone(), once.clone());
+        Box::pin(async move {
+            if request.contains("list_append") && !once.swap(true, Ordering::SeqCst) {
+                // Before o's join lands: h releases and o's other invocation takes the lock.
+                assert!(release_fenced(&d, "r", "h", Some(h.fence)).await.released);
+                granted(&d, acq("r", 60_000, Some("o"))).await;
+            }
+        })
+    });
+    proxy.before_each_write(Some(hook));
+    let answer = acquire(&engine, queued("r", 60_000, "o", 0)).await;
+    proxy.before_each_write(None);
+    assert!(done.load(Ordering::SeqCst), "the race was run");
+    assert!(matches!(answer, AcquireResponse::Granted(_)), "{answer:?}");
+    assert_eq!(describe(&direct, "r").await.queue_length, 0);
+}
+
+/// The owner's idempotent re-acquire confirms a grant only while its lease runs: an expired lease
+/// nobody took (a waiter is queued, so the try is refused) is not "held".
+#[tokio::test]
+async fn an_expired_untaken_lease_is_never_confirmed_as_held() {
+    let (engine, _, _) = dynalite_engine().await;
+    granted(&engine, acq("r", 300, Some("o"))).await;
+    assert!(refused(&engine, queued("r", 60_000, "w", 0)).await.queued);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = refused(&engine, acq("r", 300, Some("o"))).await;
+    assert!(!again.queued, "{again:?}");
+}
+
+/// Task-token entries are up to ~4.4 KB: a queue bounded only by count (`LOCK_MAX_WAITERS` up to
+/// 256) passes DynamoDB's 400 KB item limit, and joins then fail as `Misconfigured`. The queue is
+/// bounded by bytes too: a join that would not fit answers busy (a task: `LockBusy`).
+#[tokio::test]
+async fn a_queue_of_large_task_entries_is_full_before_the_item_limit() {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        max_waiters: 256,
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client, &table, config);
+    granted(&engine, acq("r", 60_000, Some("h"))).await;
+    let token = "t".repeat(4_000);
+    let mut full = None;
+    for i in 0..120 {
+        let mut req = task("r", &format!("exec-{i}"), &token, 300_000);
+        req.holder = Some("x".repeat(256));
+        let b = match engine.acquire(req, None).await {
+            Ok(done) => match done.reply {
+                lock_fn::reply::Reply::Acquire(AcquireResponse::Busy(b)) => b,
+                other => panic!("join {i}: {other:?}"),
+            },
+            Err(e) => panic!("join {i} failed: {e}"),
+        };
+        if !b.queued {
+            full = Some(i);
+            break;
+        }
+    }
+    let full = full.expect("the queue fills up before 120 large entries");
+    assert!(full >= 60, "only {full} entries fit");
+    let item = raw_item(&client, &table, "r").await.expect("item");
+    let bytes: usize = format!("{item:?}").len();
+    assert!(bytes < 400_000, "{bytes}");
+}

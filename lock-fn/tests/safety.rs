@@ -271,3 +271,32 @@ async fn store_calls_end_before_the_invocation_deadline() {
     assert_eq!(err.error_type().as_str(), "StoreUnavailable");
     assert!(err.to_string().contains("may have been applied"), "{err}");
 }
+
+/// A renew's first write is held up past its attempt timeout; lock-fn's retry of it and a later
+/// renew are applied; then the held write lands. The lease end must not move back: the holder's
+/// deadline comes from the later renew's answer, and a lease ending before it lets another owner
+/// in while the holder still works.
+#[tokio::test]
+async fn a_late_renew_never_moves_the_lease_end_back() {
+    for fenced in [false, true] {
+        let (engine, proxy, table) =
+            proxied_engine_with(3, Some(Duration::from_millis(300))).await;
+        let direct = direct_engine(&table);
+        let g = granted(&direct, acq("r", 6_000, Some("o"))).await;
+        proxy.then(Step::Delay(Duration::from_millis(1_500)));
+        let fence = fenced.then_some(g.fence);
+        let first = renew_fenced(&engine, "r", "o", fence, 6_000).await;
+        assert!(first.renewed, "{first:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let second = renew_fenced(&direct, "r", "o", fence, 6_000).await;
+        let promised = second.renewal.expect("renewed").expires_at_ms;
+        tokio::time::sleep(Duration::from_millis(1_500)).await; // the held write has landed
+        assert_eq!(proxy.counts.delayed.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let d = describe(&direct, "r").await;
+        assert!(
+            d.expires_at_ms.unwrap() >= promised,
+            "fenced {fenced}: the lease ends at {:?}, before the {promised} the last renew answered",
+            d.expires_at_ms
+        );
+    }
+}

@@ -384,3 +384,73 @@ async fn expired_holders_no_write_checks_are_never_counted_free() {
         seen.limit
     );
 }
+
+/// Y's fenced release is applied and answered, but the answer never reaches Y's caller; then X - an
+/// older holder whose fence shares Y's release slot - releases and overwrites the slot; then Y's
+/// caller repeats the release (a new invocation, nothing ambiguous in it). No record is found, and
+/// that is no proof Y's release did nothing: the answer must say `uncertain`, never "not held"
+/// (the client would throw finished work away as done without the lock).
+#[tokio::test]
+async fn a_repeated_release_whose_slot_was_reused_is_uncertain_not_refused() {
+    let (engine, _, _) = dynalite_engine().await;
+    let x = granted(&engine, sem("r", 2, 60_000, "x")).await;
+    for i in 0..7 {
+        let owner = format!("o{i}");
+        let g = granted(&engine, sem("r", 2, 60_000, &owner)).await;
+        assert!(release_fenced(&engine, "r", &owner, Some(g.fence)).await.released);
+    }
+    let y = granted(&engine, sem("r", 2, 60_000, "y")).await;
+    assert_eq!(y.fence, x.fence + 8, "one release slot for both");
+    assert!(release_fenced(&engine, "r", "y", Some(y.fence)).await.released);
+    assert!(release_fenced(&engine, "r", "x", Some(x.fence)).await.released);
+    let again = release_fenced(&engine, "r", "y", Some(y.fence)).await;
+    assert!(again.released || again.uncertain, "{again:?}");
+}
+
+/// Two deployments share a table, or the maximum lease was lowered: a holder took a 10 h lease
+/// under the old maximum. A later grant under a 1 h maximum must not bring the item's TTL time
+/// (`purge_at`) before an hour past that holder's lease: TTL would delete the item under it and a
+/// new item would admit N more.
+#[tokio::test]
+async fn a_lower_maximum_never_brings_the_ttl_time_before_a_live_lease() {
+    let (long, client, table) = dynalite_engine().await;
+    let short = engine_on(
+        &client,
+        &table,
+        lock_fn::config::Config {
+            max_duration: Duration::from_secs(3600),
+            ..lock_fn::config::Config::default()
+        },
+    );
+    let a = granted(&long, sem("r", 2, 10 * 3600 * 1000, "a")).await;
+    granted(&short, sem("r", 2, 1_000, "b")).await;
+    let item = raw_item(&client, &table, "r").await.expect("item");
+    let purge: u64 = item["purge_at"].as_n().unwrap().parse().unwrap();
+    assert!(
+        purge >= lock_fn::item::purge_at(a.expires_at_ms),
+        "purge_at {purge} is before an hour past a's lease end {}",
+        a.expires_at_ms
+    );
+}
+
+/// A holder whose own stale queue entry is the only live waiter (two invocations of one owner)
+/// must be able to release: its entry goes with the release, instead of every round being refused
+/// by the live queue until the release answers `Throttled`.
+#[tokio::test]
+async fn a_holder_whose_own_entry_is_the_only_waiter_can_release() {
+    let (engine, client, table) = dynalite_engine().await;
+    let a = granted(&engine, sem("r", 2, 60_000, "a")).await;
+    put_waiter_entry(&client, &table, "r", "a", 60_000).await;
+    let req = lock_protocol::ReleaseRequest {
+        resource_id: "r".into(),
+        owner: "a".into(),
+        fence: Some(a.fence),
+    };
+    let done = engine.release(req, None).await;
+    assert!(
+        matches!(&done, Ok(d) if matches!(&d.reply, Reply::Release(r) if r.released)),
+        "{done:?}"
+    );
+    let d = describe(&engine, "r").await;
+    assert!(d.holders.is_empty() && d.queue_length == 0, "{d:?}");
+}

@@ -77,6 +77,7 @@ pub struct FaultProxy {
     addr: SocketAddr,
     faults: Arc<Mutex<Faults>>,
     script: Arc<Mutex<VecDeque<Step>>>,
+    aimed: Arc<Mutex<Vec<(String, Step)>>>,
     before_write: Arc<Mutex<Option<WriteHook>>>,
     /// What it did.
     pub counts: Arc<Counts>,
@@ -98,11 +99,13 @@ impl FaultProxy {
         let faults = Arc::new(Mutex::new(Faults::default()));
         let counts = Arc::new(Counts::default());
         let script = Arc::new(Mutex::new(VecDeque::new()));
+        let aimed = Arc::new(Mutex::new(Vec::new()));
         let before_write = Arc::new(Mutex::new(None));
         let shared = Shared {
             faults: faults.clone(),
             counts: counts.clone(),
             script: script.clone(),
+            aimed: aimed.clone(),
             before_write: before_write.clone(),
         };
         tokio::spawn(async move {
@@ -120,6 +123,7 @@ impl FaultProxy {
             addr,
             faults,
             script,
+            aimed,
             before_write,
             counts,
         }
@@ -145,6 +149,19 @@ impl FaultProxy {
     /// Scripts what happens to the next request not yet scripted.
     pub fn then(&self, step: Step) {
         self.script.lock().unwrap().push_back(step);
+    }
+
+    /// Scripts what happens to the next request whose text (head and body) contains `needle`, e.g.
+    /// a DynamoDB update expression fragment (`"release_code = :next"`: a handoff) or an invoke's
+    /// payload (`"\"op\":\"release\""`); the other requests are not affected. Aimed steps are
+    /// used in the order they were set, each once, and win over the ordered script and the rates.
+    pub fn then_matching(&self, needle: &str, step: Step) {
+        self.aimed.lock().unwrap().push((needle.to_string(), step));
+    }
+
+    /// How many aimed steps ([`FaultProxy::then_matching`]) have not met their request yet.
+    pub fn aimed(&self) -> usize {
+        self.aimed.lock().unwrap().len()
     }
 
     /// Runs `hook` (to completion) before every write forwarded from now on; `None` stops it.
@@ -198,6 +215,7 @@ struct Shared {
     faults: Arc<Mutex<Faults>>,
     counts: Arc<Counts>,
     script: Arc<Mutex<VecDeque<Step>>>,
+    aimed: Arc<Mutex<Vec<(String, Step)>>>,
     before_write: Arc<Mutex<Option<WriteHook>>>,
 }
 
@@ -206,6 +224,7 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, shared: Shared) -> s
         faults,
         counts,
         script,
+        aimed,
         before_write,
     } = shared;
     let mut up: Option<TcpStream> = None;
@@ -215,7 +234,15 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, shared: Shared) -> s
             return Ok(());
         };
         let f = *faults.lock().unwrap();
-        let step = script.lock().unwrap().pop_front();
+        let text = String::from_utf8_lossy(&request).into_owned();
+        let step = {
+            let mut aimed = aimed.lock().unwrap();
+            match aimed.iter().position(|(needle, _)| text.contains(needle.as_str())) {
+                Some(i) => Some(aimed.remove(i).1),
+                None => None,
+            }
+        };
+        let step = step.or_else(|| script.lock().unwrap().pop_front());
         let (action, delay) = match step {
             Some(step) => scripted(step),
             None => choose(&f),

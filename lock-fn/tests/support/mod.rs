@@ -134,6 +134,39 @@ pub async fn put_dynamo_dlm_item(
         .expect("put the dynamo-dlm item");
 }
 
+/// Writes a live queue entry of `resource` for `owner` straight into the item, as a join would, but without any
+/// condition (the state two racing invocations of one owner can leave: one took the lock while the
+/// other's join landed).
+pub async fn put_waiter_entry(client: &Client, table: &str, resource: &str, owner: &str, alive_ms: u64) {
+    let digest = lock_protocol::owner_digest(owner);
+    let x = lock_fn::clock::now_ms() + alive_ms;
+    let entry = aws_sdk_dynamodb::types::AttributeValue::M(
+        [
+            ("w".to_string(), aws_sdk_dynamodb::types::AttributeValue::S(digest.clone())),
+            ("d".to_string(), aws_sdk_dynamodb::types::AttributeValue::N("60000".into())),
+            ("x".to_string(), aws_sdk_dynamodb::types::AttributeValue::N(x.to_string())),
+            ("a".to_string(), aws_sdk_dynamodb::types::AttributeValue::N("0".into())),
+        ]
+        .into(),
+    );
+    client
+        .update_item()
+        .table_name(table)
+        .key("resource_id", aws_sdk_dynamodb::types::AttributeValue::S(resource.into()))
+        .update_expression(
+            "SET waiters = list_append(if_not_exists(waiters, :empty), :entry), qx = :x \
+             ADD wset :me, qv :one",
+        )
+        .expression_attribute_values(":empty", aws_sdk_dynamodb::types::AttributeValue::L(vec![]))
+        .expression_attribute_values(":entry", aws_sdk_dynamodb::types::AttributeValue::L(vec![entry]))
+        .expression_attribute_values(":x", aws_sdk_dynamodb::types::AttributeValue::N(x.to_string()))
+        .expression_attribute_values(":me", aws_sdk_dynamodb::types::AttributeValue::Ss(vec![digest]))
+        .expression_attribute_values(":one", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+        .send()
+        .await
+        .expect("write the entry");
+}
+
 /// The stored item of `resource`, read consistently and raw (every attribute).
 pub async fn raw_item(
     client: &Client,
@@ -232,11 +265,22 @@ pub async fn renew(
     owner: &str,
     duration_ms: u64,
 ) -> RenewResponse {
+    renew_fenced(engine, resource, owner, None, duration_ms).await
+}
+
+/// Renews the grant with `fence` when given (else the owner's grant) and returns the answer.
+pub async fn renew_fenced(
+    engine: &LockEngine,
+    resource: &str,
+    owner: &str,
+    fence: Option<u64>,
+    duration_ms: u64,
+) -> RenewResponse {
     let req = RenewRequest {
         resource_id: resource.into(),
         owner: owner.into(),
         duration_ms: Some(duration_ms),
-        fence: None,
+        fence,
     };
     match engine.renew(req, None).await.expect("renew").reply {
         Reply::Renew(r) => r,
