@@ -11,7 +11,7 @@ use crate::clock::now_ms;
 use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::error::LockError;
 use crate::item::{LockItem, Waiter};
-use crate::queue::{acquire_step, leave, retry_hint_ms, AcquireStep};
+use crate::queue::{acquire_step, leave, queue_room, retry_hint_ms, AcquireStep};
 use crate::reply::Reply;
 use crate::sem_writes::{sem_aim, sem_claim, sem_take, SemAsk};
 use crate::semaphore::sem_acquire_step;
@@ -70,6 +70,12 @@ impl LockEngine {
         let mut ambiguous = false;
         // Whether this invocation saw its owner queued (a grant found later was handed to it).
         let mut waited = false;
+        // Whether a snapshot or write of this invocation showed the owner's own entry: if it is
+        // gone later without a grant, a `cancel` took it out (or it died): never join again.
+        let mut saw_entry = false;
+        // Whether a take of this invocation may have been applied unseen, and whether it aimed a
+        // found grant (a Step Functions task's `wake_id` is then its own either way).
+        let (mut took_unseen, mut aimed) = (false, false);
         // A lock this instance saw no queue on lately is most likely free: try the one blind write
         // a single try makes (free, nobody queued and alive - exactly when a caller that is not
         // queued may take it); only when it is refused, decide from the item.
@@ -101,9 +107,14 @@ impl LockEngine {
         };
         loop {
             let now = now_ms();
+            saw_entry |= item
+                .as_ref()
+                .is_some_and(|i| i.queue_index(&digest).is_some());
+            // The queue's cap, in entries and in bytes.
+            let room = item.as_ref().map_or(cap, |i| queue_room(i, cap));
             let step = match limit {
-                Some(n) => sem_acquire_step(item.as_ref(), &digest, n, now, cap),
-                None => acquire_step(item.as_ref(), &digest, now, cap),
+                Some(n) => sem_acquire_step(item.as_ref(), &digest, n, now, room),
+                None => acquire_step(item.as_ref(), &digest, now, room),
             };
             let sem = item.as_ref().is_some_and(|i| i.semaphore.is_some());
             if sem {
@@ -147,9 +158,16 @@ impl LockEngine {
                             let done = granted(grant(held, owner, !waited, requests), requests);
                             return Ok((done, false));
                         }
+                        // This invocation's own take was applied unseen: the grant is its own
+                        // (it may pass it over if its task turns out closed).
+                        Some(w) if took_unseen && !aimed && held.wake_id.as_deref() == Some(w) => {
+                            let done = granted(grant(held, owner, false, requests), requests);
+                            return Ok((done, true));
+                        }
                         // Another invocation may be sending this grant to a task of this owner:
                         // aim it at this one first (see `wake`).
                         Some(w) => {
+                            aimed = true;
                             self.store
                                 .apply("aim", &req.resource_id, stop_at, |now| {
                                     if sem {
@@ -168,10 +186,11 @@ impl LockEngine {
                         .as_ref()
                         .and_then(|i| i.grant_view(&digest).fence)
                         .unwrap_or_default();
+                    let stored_purge = item.as_ref().and_then(|i| i.purge_at);
                     self.store
                         .apply("claim", &req.resource_id, stop_at, |now| {
                             if sem {
-                                sem_claim(&digest, fence, full, wake, max_ms, now)
+                                sem_claim(&digest, fence, full, wake, max_ms, stored_purge, now)
                             } else {
                                 claim(&digest, fence, full, wake, now)
                             }
@@ -194,14 +213,27 @@ impl LockEngine {
                         .await
                 }
                 AcquireStep::Take(edit) => {
-                    let queued = item
-                        .as_ref()
-                        .is_some_and(|i| i.queue_index(&digest).is_some());
                     self.store
                         .apply("acquire", &req.resource_id, stop_at, |now| {
-                            take(&digest, holder, duration_ms, queued, wake, edit, now)
+                            take(&digest, holder, duration_ms, wake, edit, now)
                         })
                         .await
+                }
+                AcquireStep::LeaveQueue(edit) => {
+                    self.store
+                        .apply("leave", &req.resource_id, stop_at, |now| {
+                            edit_only(edit, now)
+                        })
+                        .await
+                }
+                AcquireStep::Join { .. } if saw_entry => {
+                    // This owner's place was taken out while this invocation waited (its own
+                    // `cancel`, or it died): it must not come back as a grant nobody asked for.
+                    let seen = item.as_ref().map(|i| i.waiters_view(now));
+                    let live = seen.as_ref().map(|i| i.live_waiters(now));
+                    return self
+                        .refuse(&req, seen.as_ref(), false, None, live, requests, now)
+                        .map(|done| (done, false));
                 }
                 AcquireStep::Join { position } => {
                     let position = *position;
@@ -221,8 +253,14 @@ impl LockEngine {
                         token: token.map(Into::into),
                     };
                     waited = true;
+                    let mark = item
+                        .as_ref()
+                        .and_then(|i| i.queue_alive_until_ms)
+                        .unwrap_or(0);
                     self.store
-                        .apply("join", &req.resource_id, stop_at, |_| join(&waiter, cap))
+                        .apply("join", &req.resource_id, stop_at, |now| {
+                            join(&waiter, room, mark, now)
+                        })
                         .await
                 }
                 AcquireStep::Prune(edit) => {
@@ -317,9 +355,10 @@ impl LockEngine {
                         continue;
                     }
                     let x = now + ttl;
+                    let mark = current.queue_alive_until_ms.unwrap_or(0);
                     self.store
                         .apply("keep_place", &req.resource_id, stop_at, |_| {
-                            refresh(index, &digest, x, active_until, token)
+                            refresh(index, &digest, x, active_until, token, mark)
                         })
                         .await
                 }
@@ -327,6 +366,8 @@ impl LockEngine {
             .map_err(|e| e.or_maybe_applied(ambiguous))?;
             requests += write.attempts;
             ambiguous |= write.ambiguous;
+            took_unseen |=
+                write.ambiguous && matches!(step, AcquireStep::Take(_) | AcquireStep::SemTake(_));
             item = match write.value {
                 Ok(Some(new)) => {
                     if let AcquireStep::Take(_)

@@ -21,13 +21,15 @@ use crate::notify::{Notifier, Sent};
 use crate::owner::redact;
 use crate::reply::Reply;
 use crate::sem_writes::sem_renew;
-use crate::store::{AcquireWrite, LockStore};
+use crate::store::{AcquireWrite, Attempted, LockStore};
 use crate::writes::Releaser;
 
 /// Retry hint given with a refusal when the holder's lease end is unknown.
 pub const UNKNOWN_HOLDER_RETRY_MS: u64 = 20;
 /// Longest retry hint: holders often release before their lease ends.
 pub const MAX_RETRY_HINT_MS: u64 = 100;
+/// A refused renew reads and writes again at most this often.
+const RENEW_ROUNDS: u32 = 3;
 
 /// Executes lock operations against one table.
 #[derive(Debug, Clone)]
@@ -357,22 +359,81 @@ impl LockEngine {
             )
             .await?;
         let mut requests = write.attempts;
+        let mut ambiguous = write.ambiguous;
         let mut renewed = write.value;
-        if renewed.is_none() {
-            // Refused: a semaphore holder renews its own entry.
-            let read = self.store.read(&req.resource_id, stop_at).await?;
+        // Refused: not the holder of that grant (any more), a semaphore (whose holder renews its
+        // own entry), or the lease already ends later than this renew would set (a renew never
+        // moves the end back: a late attempt of an earlier renew must not undo a later one).
+        for _ in 0..RENEW_ROUNDS {
+            if renewed.is_some() {
+                break;
+            }
+            let read = self
+                .store
+                .read(&req.resource_id, stop_at)
+                .await
+                .map_err(|e| e.or_maybe_applied(ambiguous))?;
             requests += read.attempts;
-            if read.value.is_some_and(|i| i.semaphore.is_some()) {
+            let Some(item) = read.value else { break };
+            let now = read.now_ms;
+            let view = item.grant_view(&digest);
+            let ours = item.grant_of(&digest, now).is_some()
+                && match req.fence {
+                    Some(f) => view.fence == Some(f),
+                    None => view.acquired_at_ms.is_some_and(|at| at <= since),
+                };
+            if !ours {
+                break;
+            }
+            if view
+                .lease_end_ms()
+                .is_some_and(|end| end >= now + duration_ms)
+            {
+                // It already runs at least as long as asked: the renew is done, and the answer
+                // tells the true end.
+                renewed = Some(view);
+                break;
+            }
+            let write = if item.semaphore.is_some() {
                 let max_ms = self.config.max_duration.as_millis() as u64;
+                let stored_purge = item.purge_at;
                 let write = self
                     .store
                     .apply("renew", &req.resource_id, stop_at, |now| {
-                        sem_renew(&digest, req.fence, since, duration_ms, max_ms, now)
+                        sem_renew(
+                            &digest,
+                            req.fence,
+                            since,
+                            duration_ms,
+                            max_ms,
+                            stored_purge,
+                            now,
+                        )
                     })
-                    .await?;
-                requests += write.attempts;
-                renewed = write.value.ok().flatten().map(|i| i.grant_view(&digest));
-            }
+                    .await
+                    .map_err(|e| e.or_maybe_applied(ambiguous))?;
+                Attempted {
+                    value: write.value.ok().flatten().map(|i| i.grant_view(&digest)),
+                    attempts: write.attempts,
+                    ambiguous: write.ambiguous,
+                    now_ms: write.now_ms,
+                }
+            } else {
+                self.store
+                    .renew(
+                        &req.resource_id,
+                        &digest,
+                        req.fence,
+                        since,
+                        duration_ms,
+                        stop_at,
+                    )
+                    .await
+                    .map_err(|e| e.or_maybe_applied(ambiguous))?
+            };
+            requests += write.attempts;
+            ambiguous |= write.ambiguous;
+            renewed = write.value;
         }
         let renewal = renewed.map(|item| {
             let expires_at_ms = item.expires_at_ms.unwrap_or_default();

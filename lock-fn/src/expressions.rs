@@ -39,6 +39,21 @@ pub const HOLDER_FENCE_CONDITION: &str =
 pub const HOLDER_SINCE_CONDITION: &str =
     "release_code = :owner AND expires_at_ms > :now_ms AND acquired_at_ms <= :since_ms";
 
+/// Renew never moves the lease end back: a renew attempt held up in the network can land after a
+/// later renew (lock-fn's own retry of it, or the holder's next renew), and would bring the end
+/// before the one the holder was last told - the holder would work past its lease.
+pub const RENEW_NOT_BACK: &str = "expires_at_ms <= :exp_ms";
+
+/// A fenced renew: [`HOLDER_FENCE_CONDITION`] and [`RENEW_NOT_BACK`].
+pub const RENEW_FENCED_CONDITION: &str =
+    "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence \
+     AND expires_at_ms <= :exp_ms";
+
+/// An unfenced renew: [`HOLDER_SINCE_CONDITION`] and [`RENEW_NOT_BACK`].
+pub const RENEW_SINCE_CONDITION: &str =
+    "release_code = :owner AND expires_at_ms > :now_ms AND acquired_at_ms <= :since_ms \
+     AND expires_at_ms <= :exp_ms";
+
 /// Renew moves the lease end (ms and seconds) and the purge time; the fence stays.
 pub const RENEW_UPDATE: &str = "SET expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge";
 
@@ -101,16 +116,35 @@ pub const RELEASE_RECORD_SET: &str =
 pub const RELEASE_END_SET: &str = "expires_at_ms = :now_ms, expires = :now_s, purge_at = :purge";
 
 /// A waiter joins the tail of the queue, once (`wset` holds the queued digests): its entry goes to
-/// the end of `waiters`, its digest into `wset`, and `qx` marks the queue alive until its entry's
-/// `x`. A full queue refuses, and so does a missing item (a peer deleted it since the read, e.g.
-/// dynamo-dlm's release): an upsert would leave an item holding only a queue, with no lease
-/// attributes any acquire could ever take and no TTL time.
+/// the end of `waiters`, its digest into `wset`. A full queue refuses, and so does a missing item
+/// (a peer deleted it since the read, e.g. dynamo-dlm's release): an upsert would leave an item
+/// holding only a queue, with no lease attributes any acquire could ever take and no TTL time.
 pub const JOIN_CONDITION: &str = "attribute_exists(resource_id) \
      AND (attribute_not_exists(wset) OR NOT contains(wset, :me)) \
      AND (attribute_not_exists(waiters) OR size(waiters) < :cap)";
-/// The update for [`JOIN_CONDITION`].
+/// The update for [`JOIN_CONDITION`] (with [`QUEUE_MARK_RAISED`] and [`NOT_HOLDING`]).
 pub const JOIN_UPDATE: &str =
-    "SET waiters = list_append(if_not_exists(waiters, :empty), :entry), qx = :x ADD wset :me_set";
+    "SET waiters = list_append(if_not_exists(waiters, :empty), :entry), qx = :qx ADD wset :me_set, qv :one";
+
+/// A joiner does not hold the lock (mutex or semaphore, `#me` names its digest): two invocations of
+/// one owner race, one takes the lock while the other's join lands; a holder with a live entry of
+/// its own would be handed the lock back by its own release.
+pub const NOT_HOLDING: &str =
+    "(attribute_not_exists(release_code) OR release_code <> :me OR expires_at_ms <= :now_ms) \
+     AND (attribute_not_exists(sem_holders.#me) OR sem_holders.#me.x <= :now_ms)";
+
+/// The queue mark only ever rises while entries come and stay: a join or keep-place sets `qx =
+/// :qx`, the larger of its own entry's `x` and the mark it read, and only if nobody raised it past
+/// that since. (A normal waiter's 5 s place must never lower the mark below a Step Functions
+/// task's 15-minute place: tries would barge past the task, and releases skip it.)
+pub const QUEUE_MARK_RAISED: &str = "(attribute_not_exists(qx) OR qx <= :qx)";
+
+/// The queue is as the snapshot showed it: nobody joined or kept a place since (every join and
+/// keep-place adds one to `qv`). Required by the writes decided from "nobody alive is queued" and
+/// by those that remove the mark.
+pub const QUEUE_UNCHANGED: &str = "qv = :qv";
+/// [`QUEUE_UNCHANGED`] for a snapshot without `qv`.
+pub const QUEUE_NEVER_CHANGED: &str = "attribute_not_exists(qv)";
 
 /// A claim: the waiter the lock was handed to (with a short claim lease) takes its full lease.
 pub const CLAIM_CONDITION: &str =
@@ -219,10 +253,17 @@ impl Update {
             self.values
                 .push((":gone".into(), AttributeValue::Ss(edit.digests())));
         }
-        if let Some(len) = edit.empties_at_len {
-            self.conditions.push("size(waiters) = :qlen".into());
-            self.values
-                .push((":qlen".into(), AttributeValue::N(len.to_string())));
+        if let Some(crate::queue::QueueVersion(version)) = edit.unchanged_since {
+            match version {
+                Some(v) => {
+                    self.conditions.push(QUEUE_UNCHANGED.into());
+                    self.values
+                        .push((":qv".into(), AttributeValue::N(v.to_string())));
+                }
+                None => self.conditions.push(QUEUE_NEVER_CHANGED.into()),
+            }
+        }
+        if edit.clears_mark {
             self.remove.push("qx".into());
         }
         self
@@ -254,6 +295,7 @@ mod tests {
             ATTR_CLAIM_MS,
             ATTR_HOLD_MS,
             ATTR_WAKE_ID,
+            ATTR_QUEUE_VERSION,
         ];
         let keywords = [
             "SET",
@@ -292,6 +334,12 @@ mod tests {
             JOIN_UPDATE,
             CLAIM_CONDITION,
             CLAIM_UPDATE,
+            QUEUE_MARK_RAISED,
+            QUEUE_UNCHANGED,
+            QUEUE_NEVER_CHANGED,
+            RENEW_NOT_BACK,
+            RENEW_FENCED_CONDITION,
+            RENEW_SINCE_CONDITION,
         ] {
             // `#slot` names a release slot.
             let e = e.replace("#slot", "");
@@ -349,7 +397,8 @@ mod composed {
         }
         .with_edit(&Edit {
             removed: vec![(0, "dead".into(), true), (2, "me".into(), false)],
-            empties_at_len: Some(3),
+            unchanged_since: Some(crate::queue::QueueVersion(Some(5))),
+            clears_mark: true,
         });
         assert!(u
             .expression()
@@ -359,7 +408,7 @@ mod composed {
             "waiters[0].w = :qw0 AND",
             "waiters[0].x <= :now_ms AND",
             "waiters[2].w = :qw2 AND",
-            "size(waiters) = :qlen",
+            "qv = :qv",
         ] {
             assert!(c.contains(part), "{c}");
         }

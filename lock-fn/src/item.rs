@@ -40,8 +40,13 @@ pub const ATTR_RELEASED_AT_MS: &str = "released_at_ms";
 pub const ATTR_WAITERS: &str = "waiters";
 /// The queued owners' digests as a string set (for `contains` in conditions; absent when empty).
 pub const ATTR_WAITER_SET: &str = "wset";
-/// The latest "alive until" any waiter wrote (ms): someone is queued and alive while it is ahead.
+/// The queue mark (ms): never below any entry's "alive until" (joins and keep-place writes only
+/// raise it; a write that leaves no live entry removes it), so someone is queued and alive only
+/// while it is ahead: what a blind write checks instead of the entries.
 pub const ATTR_QUEUE_ALIVE_UNTIL: &str = "qx";
+/// The queue's version: every write that adds a waiter or extends a waiter's place adds one, so a
+/// write decided from a snapshot can require that no waiter joined or kept its place since.
+pub const ATTR_QUEUE_VERSION: &str = "qv";
 /// A handoff to a waiter that is not waiting in-function: the full lease (ms) it gets on claiming.
 pub const ATTR_CLAIM_MS: &str = "claim_d";
 /// How long the last grant handed on by a release was held (ms): the waiters' poll hint.
@@ -109,8 +114,12 @@ pub struct LockItem {
     pub slot_releases: Vec<SlotRelease>,
     /// The queue, in order (dead waiters included until someone prunes them).
     pub waiters: Vec<Waiter>,
-    /// `qx`: the latest alive-until a waiter wrote.
+    /// `qx`: at least the latest alive-until of any entry (see [`ATTR_QUEUE_ALIVE_UNTIL`]).
     pub queue_alive_until_ms: Option<u64>,
+    /// `qv`: the queue's version (see [`ATTR_QUEUE_VERSION`]).
+    pub queue_version: Option<u64>,
+    /// `purge_at`: when TTL may delete the item (epoch s).
+    pub purge_at: Option<u64>,
     /// `claim_d`: the grant was handed to a waiter that has yet to claim its full lease.
     pub claim_ms: Option<u64>,
     /// `hold_ms`: how long the last handed-on grant was held.
@@ -427,6 +436,8 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
                 }
             },
             queue_alive_until_ms: number(map, ATTR_QUEUE_ALIVE_UNTIL)?,
+            queue_version: number(map, ATTR_QUEUE_VERSION)?,
+            purge_at: number(map, ATTR_PURGE_AT)?,
             claim_ms: number(map, ATTR_CLAIM_MS)?,
             hold_ms: number(map, ATTR_HOLD_MS)?,
             wake_id: string(map, ATTR_WAKE_ID)?,

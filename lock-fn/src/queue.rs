@@ -9,14 +9,66 @@ use crate::item::{LockItem, Waiter};
 /// DynamoDB's 4 KB); more dead waiters are pruned by later writes.
 pub const MAX_REMOVALS: usize = 16;
 
+/// DynamoDB's item limit is 400 KB; joins keep the item within this many bytes (the rest is slack
+/// for entries that grow, such as a waiter that comes back with a task token where it had none).
+pub const QUEUE_BYTES: usize = 350_000;
+/// The most bytes one entry can add (with its `wset` digest): a task token and a label at their
+/// maximum, the digest, the numbers, the attribute names.
+pub const MAX_ENTRY_BYTES: usize =
+    ENTRY_BYTES + lock_protocol::MAX_TASK_TOKEN_BYTES + lock_protocol::MAX_HOLDER_BYTES;
+/// An entry's bytes besides its label and token (digest twice: in the entry and in `wset`).
+const ENTRY_BYTES: usize = 160;
+
+/// An upper estimate of the bytes `item` takes as DynamoDB counts them, with every task-token
+/// entry counted at the largest token (a re-entry may store a longer one than it had).
+pub fn item_bytes(item: &LockItem) -> usize {
+    // Lease, fence, records, eight release slots, queue attributes, their names.
+    const FIXED: usize = 1_600;
+    let label = |h: &Option<String>| h.as_ref().map_or(0, String::len);
+    let waiters: usize = item
+        .waiters
+        .iter()
+        .map(|w| {
+            let token = w
+                .token
+                .as_ref()
+                .map_or(0, |_| lock_protocol::MAX_TASK_TOKEN_BYTES);
+            ENTRY_BYTES + label(&w.holder) + token
+        })
+        .sum();
+    let holders: usize = item.semaphore.as_ref().map_or(0, |s| {
+        s.holders
+            .iter()
+            .map(|h| 120 + label(&h.holder) + label(&h.wake_id))
+            .sum()
+    });
+    FIXED + item.resource_id.len() + label(&item.holder) + waiters + holders
+}
+
+/// How many entries the queue of `item` may hold after a join decided from it: `cap`, but no more
+/// than keeps the item within [`QUEUE_BYTES`] even if every entry joining from now on (this one and
+/// any racing it) is as large as an entry can be: a full queue answers busy, never an item too
+/// large to write.
+pub fn queue_room(item: &LockItem, cap: usize) -> usize {
+    let more = QUEUE_BYTES.saturating_sub(item_bytes(item)) / MAX_ENTRY_BYTES;
+    cap.min(item.waiters.len() + more)
+}
+
+/// The queue's version as a snapshot showed it (`qv`; `None`: absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueVersion(pub Option<u64>);
+
 /// Entries one write removes from the queue, each checked to be what the snapshot showed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Edit {
     /// (list index, owner digest, whether it must still be dead), ascending by index.
     pub removed: Vec<(usize, String, bool)>,
-    /// After the removals no entry of the snapshot is left: clear `qx` too, provided nobody joined
-    /// since (the list still has the snapshot's length).
-    pub empties_at_len: Option<usize>,
+    /// The write relies on the snapshot's queue: nobody joined or kept a place since (`qv`
+    /// unchanged), so every entry the snapshot showed dead is still dead and no new one is there.
+    pub unchanged_since: Option<QueueVersion>,
+    /// No live entry is left after the removals: the write removes the queue mark `qx` (which
+    /// needs `unchanged_since`: a join or keep-place since would need the mark).
+    pub clears_mark: bool,
 }
 
 impl Edit {
@@ -25,47 +77,57 @@ impl Edit {
     pub fn only_entry(digest: &str) -> Edit {
         Edit {
             removed: vec![(0, digest.into(), false)],
-            empties_at_len: Some(1),
+            unchanged_since: Some(QueueVersion(Some(1))),
+            clears_mark: true,
         }
     }
 
     /// Whether the edit changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.empties_at_len.is_none()
+        self.removed.is_empty() && !self.clears_mark
     }
 
     /// The digests it removes (for `DELETE wset`).
     pub fn digests(&self) -> Vec<String> {
         self.removed.iter().map(|(_, d, _)| d.clone()).collect()
     }
+
+    /// The same edit for a write decided from "nobody alive is queued": it also requires that
+    /// nobody joined or kept a place since the snapshot of `item`.
+    pub fn relying_on_no_live_waiter(mut self, item: &LockItem) -> Edit {
+        self.unchanged_since = Some(QueueVersion(item.queue_version));
+        self
+    }
 }
 
-/// Builds an edit: remove the dead waiters (up to [`MAX_REMOVALS`] in all) and `also`, the entry at
-/// that index (a waiter that takes the lock or leaves).
-pub(crate) fn edit(waiters: &[Waiter], now_ms: u64, also: Option<usize>) -> Edit {
-    let mut removed = Vec::new();
-    for (i, w) in waiters.iter().enumerate() {
-        if removed.len() == MAX_REMOVALS {
+/// Builds an edit of `item`'s queue as read at `now_ms`: removes the entries at `must_go` (a waiter
+/// that takes the lock or leaves, or the caller's own stale entry) and the dead ones among the first
+/// `prune_before` entries, at most [`MAX_REMOVALS`] in all (the entries that must go always do); it
+/// clears the queue mark when no live entry is left.
+pub(crate) fn edit(item: &LockItem, now_ms: u64, prune_before: usize, must_go: &[usize]) -> Edit {
+    let waiters = &item.waiters;
+    let mut removed: Vec<(usize, String, bool)> = must_go
+        .iter()
+        .map(|&i| (i, waiters[i].digest.clone(), false))
+        .collect();
+    for (i, w) in waiters.iter().enumerate().take(prune_before) {
+        if removed.len() >= MAX_REMOVALS {
             break;
         }
-        if Some(i) == also {
-            removed.push((i, w.digest.clone(), false));
-        } else if !w.alive_at(now_ms) {
+        if !must_go.contains(&i) && !w.alive_at(now_ms) {
             removed.push((i, w.digest.clone(), true));
         }
     }
-    if let Some(i) = also {
-        if !removed.iter().any(|(j, _, _)| *j == i) {
-            // The entry itself must go even past the removal cap: drop a dead one to make room.
-            removed.pop();
-            removed.push((i, waiters[i].digest.clone(), false));
-            removed.sort_by_key(|(j, _, _)| *j);
-        }
-    }
-    let empties = removed.len() == waiters.len() && !waiters.is_empty();
+    removed.sort_by_key(|(i, _, _)| *i);
+    let live_left = waiters
+        .iter()
+        .enumerate()
+        .any(|(i, w)| w.alive_at(now_ms) && !removed.iter().any(|(j, _, _)| *j == i));
+    let clears_mark = !live_left && item.queue_alive_until_ms.is_some();
     Edit {
         removed,
-        empties_at_len: empties.then_some(waiters.len()),
+        unchanged_since: clears_mark.then_some(QueueVersion(item.queue_version)),
+        clears_mark,
     }
 }
 
@@ -92,6 +154,9 @@ pub enum AcquireStep {
     },
     /// Dead waiters fill the queue: prune them first.
     Prune(Edit),
+    /// The caller holds the lock and still has a queue entry of its own (another invocation of the
+    /// same owner joined): remove it, then answer the grant.
+    LeaveQueue(Edit),
     /// Queued at `index`, number `position` (1 = next): wait.
     Wait {
         /// Its list index.
@@ -119,9 +184,7 @@ pub fn acquire_step(item: Option<&LockItem>, me: &str, now_ms: u64, cap: usize) 
         return AcquireStep::Mismatch { stored: sem.limit };
     }
     if item.held_by(me, now_ms) {
-        return AcquireStep::Held {
-            claim: item.claim_ms,
-        };
+        return held(item, me, now_ms, item.claim_ms);
     }
     let free = !item.is_held_at(now_ms);
     match item.queue_index(me) {
@@ -131,7 +194,7 @@ pub fn acquire_step(item: Option<&LockItem>, me: &str, now_ms: u64, cap: usize) 
                 .filter(|w| w.alive_at(now_ms))
                 .count();
             if free && position == 1 {
-                AcquireStep::Take(edit(&item.waiters, now_ms, Some(index)))
+                AcquireStep::Take(edit(item, now_ms, item.waiters.len(), &[index]))
             } else {
                 AcquireStep::Wait { index, position }
             }
@@ -140,8 +203,18 @@ pub fn acquire_step(item: Option<&LockItem>, me: &str, now_ms: u64, cap: usize) 
     }
 }
 
-/// What a caller that is not queued does: take (`take`, with an edit pruning dead waiters) when a
-/// slot is `free` and nobody is queued and alive; else join, or prune a queue full of dead waiters,
+/// The holder's answer: its grant (with the `claim` to take, if any), after its own queue entry
+/// is removed when it has one. Shared by the mutex and semaphores.
+pub(crate) fn held(item: &LockItem, me: &str, now_ms: u64, claim: Option<u64>) -> AcquireStep {
+    match item.queue_index(me) {
+        Some(index) => AcquireStep::LeaveQueue(edit(item, now_ms, 0, &[index])),
+        None => AcquireStep::Held { claim },
+    }
+}
+
+/// What a caller that is not queued does: take (`take`, with an edit pruning dead waiters and
+/// requiring that nobody joined since) when a slot is `free` and nobody is queued and alive (a
+/// stale queue mark is cleared by that write); else join, or prune a queue full of dead waiters,
 /// or find it full. Shared by the mutex and semaphores.
 pub(crate) fn not_queued(
     item: &LockItem,
@@ -151,11 +224,12 @@ pub(crate) fn not_queued(
     take: impl FnOnce(Edit) -> AcquireStep,
 ) -> AcquireStep {
     let live = item.live_waiters(now_ms);
-    if free && live == 0 && !item.queue_alive_at(now_ms) {
-        take(edit(&item.waiters, now_ms, None))
-    } else if item.waiters.len() >= cap {
-        if live < item.waiters.len() {
-            AcquireStep::Prune(edit(&item.waiters, now_ms, None))
+    let all = item.waiters.len();
+    if free && live == 0 {
+        take(edit(item, now_ms, all, &[]).relying_on_no_live_waiter(item))
+    } else if all >= cap {
+        if live < all {
+            AcquireStep::Prune(edit(item, now_ms, all, &[]))
         } else {
             AcquireStep::Full { live }
         }
@@ -182,7 +256,8 @@ pub enum ReleaseStep {
 
 /// Decides what the release of the owner with digest `me` does, from `item` as read at `now_ms`:
 /// of the grant with `fence` when given, else of a grant that began by `since` (the release's
-/// first attempt).
+/// first attempt). The lock goes to the first live waiter that is not the releasing owner itself
+/// (whose own stale entry, left by another invocation of its own, goes with the release).
 pub fn release_step(
     item: &LockItem,
     me: &str,
@@ -197,21 +272,51 @@ pub fn release_step(
     if !item.held_by(me, now_ms) || !ours {
         return ReleaseStep::NotHolder;
     }
-    match item.waiters.iter().position(|w| w.alive_at(now_ms)) {
+    match end_of_grant(item, me, now_ms, |_| true) {
+        EndOfGrant::Handoff { next, edit } => ReleaseStep::Handoff { next, edit },
+        EndOfGrant::Plain(edit) => ReleaseStep::Plain(edit),
+    }
+}
+
+/// How a grant of `me` ends: handed to the first live waiter that `may_take`, or plainly (then
+/// requiring that nobody joined since the snapshot); either way with the dead waiters ahead and
+/// `me`'s own entry removed. Shared by the mutex and semaphores.
+pub(crate) enum EndOfGrant {
+    /// Hand over to the waiter at list index `next`.
+    Handoff { next: usize, edit: Edit },
+    /// Nobody to hand over to.
+    Plain(Edit),
+}
+
+pub(crate) fn end_of_grant(
+    item: &LockItem,
+    me: &str,
+    now_ms: u64,
+    may_take: impl Fn(&Waiter) -> bool,
+) -> EndOfGrant {
+    let own = item.queue_index(me);
+    let next = item
+        .waiters
+        .iter()
+        .position(|w| w.alive_at(now_ms) && w.digest != me && may_take(w));
+    match next {
         Some(next) => {
-            let mut edit = edit(&item.waiters[..=next], now_ms, Some(next));
-            let all = item.waiters.len();
-            edit.empties_at_len = (edit.removed.len() == all).then_some(all);
-            ReleaseStep::Handoff { next, edit }
+            let must_go: Vec<usize> = [Some(next), own].into_iter().flatten().collect();
+            EndOfGrant::Handoff {
+                next,
+                edit: edit(item, now_ms, next, &must_go),
+            }
         }
-        None => ReleaseStep::Plain(edit(&item.waiters, now_ms, None)),
+        None => EndOfGrant::Plain(
+            edit(item, now_ms, item.waiters.len(), own.as_slice()).relying_on_no_live_waiter(item),
+        ),
     }
 }
 
 /// The queue edit a cancel by the owner with digest `me` makes: its own entry (and dead ones).
 pub fn leave(item: &LockItem, me: &str, now_ms: u64) -> Option<Edit> {
     item.queue_index(me)
-        .map(|index| edit(&item.waiters, now_ms, Some(index)))
+        .map(|index| edit(item, now_ms, item.waiters.len(), &[index]))
 }
 
 /// How long a waiter at `position` (1 = next) that is not waiting in-function should wait before
@@ -254,7 +359,11 @@ mod tests {
         let free = item(None, 5, vec![]);
         assert_eq!(
             acquire_step(Some(&free), "me", 10, 4),
-            AcquireStep::Take(Edit::default())
+            AcquireStep::Take(Edit {
+                unchanged_since: Some(QueueVersion(None)),
+                ..Edit::default()
+            }),
+            "a caller not queued relies on nobody joining since"
         );
         let busy = item(Some("h"), 50, vec![]);
         assert_eq!(
@@ -264,6 +373,16 @@ mod tests {
         assert_eq!(
             acquire_step(Some(&item(Some("me"), 50, vec![])), "me", 10, 4),
             AcquireStep::Held { claim: None }
+        );
+        let mut also_queued = item(Some("me"), 50, vec![waiter("a", 100), waiter("me", 100)]);
+        also_queued.queue_version = Some(4);
+        assert_eq!(
+            acquire_step(Some(&also_queued), "me", 10, 4),
+            AcquireStep::LeaveQueue(Edit {
+                removed: vec![(1, "me".into(), false)],
+                ..Edit::default()
+            }),
+            "a holder with an entry of its own leaves the queue first"
         );
     }
 
@@ -286,7 +405,7 @@ mod tests {
             take,
             AcquireStep::Take(Edit {
                 removed: vec![(0, "a".into(), false)],
-                empties_at_len: None
+                ..Edit::default()
             })
         );
     }
@@ -306,7 +425,8 @@ mod tests {
                     (1, "me".into(), false),
                     (2, "gone".into(), true)
                 ],
-                empties_at_len: Some(3)
+                unchanged_since: Some(QueueVersion(None)),
+                clears_mark: true,
             })
         );
         let full_of_dead = item(Some("h"), 50, vec![waiter("x", 1), waiter("y", 100)]);
@@ -322,12 +442,18 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_queue_mark_makes_a_newcomer_join_rather_than_take() {
+    fn a_stale_queue_mark_is_cleared_by_a_take_that_relies_on_the_snapshot() {
+        // The mark outlives its waiter (a task that left); only dead entries remain.
         let mut q = item(None, 5, vec![waiter("dead", 9)]);
         q.queue_alive_until_ms = Some(100);
+        q.queue_version = Some(6);
         assert_eq!(
             acquire_step(Some(&q), "me", 10, 4),
-            AcquireStep::Join { position: 1 }
+            AcquireStep::Take(Edit {
+                removed: vec![(0, "dead".into(), true)],
+                unchanged_since: Some(QueueVersion(Some(6))),
+                clears_mark: true,
+            })
         );
     }
 
@@ -344,7 +470,7 @@ mod tests {
                 next: 1,
                 edit: Edit {
                     removed: vec![(0, "dead".into(), true), (1, "a".into(), false)],
-                    empties_at_len: None
+                    ..Edit::default()
                 }
             }
         );
@@ -363,19 +489,72 @@ mod tests {
             release_step(&alone, "me", None, 5, 10),
             ReleaseStep::Plain(Edit {
                 removed: vec![(0, "dead".into(), true)],
-                empties_at_len: Some(1)
+                unchanged_since: Some(QueueVersion(None)),
+                clears_mark: true,
             })
         );
+    }
+
+    #[test]
+    fn a_release_never_hands_the_lock_to_its_own_owner_and_takes_its_entry_along() {
+        let q = item(Some("me"), 50, vec![waiter("me", 100), waiter("b", 100)]);
+        assert_eq!(
+            release_step(&q, "me", Some(7), 0, 10),
+            ReleaseStep::Handoff {
+                next: 1,
+                edit: Edit {
+                    removed: vec![(0, "me".into(), false), (1, "b".into(), false)],
+                    unchanged_since: Some(QueueVersion(None)),
+                    clears_mark: true,
+                }
+            }
+        );
+        let only_me = item(Some("me"), 50, vec![waiter("me", 100)]);
+        assert_eq!(
+            release_step(&only_me, "me", Some(7), 0, 10),
+            ReleaseStep::Plain(Edit {
+                removed: vec![(0, "me".into(), false)],
+                unchanged_since: Some(QueueVersion(None)),
+                clears_mark: true,
+            })
+        );
+    }
+
+    #[test]
+    fn the_queue_room_shrinks_with_large_entries() {
+        let small = item(
+            Some("h"),
+            50,
+            (0..10).map(|i| waiter(&format!("w{i}"), 100)).collect(),
+        );
+        assert_eq!(queue_room(&small, 64), 64);
+        let mut big = small.clone();
+        for w in &mut big.waiters {
+            w.token = Some("t".into());
+        }
+        for i in 10..70 {
+            let mut w = waiter(&format!("w{i}"), 100);
+            w.token = Some("t".into());
+            big.waiters.push(w);
+        }
+        let room = queue_room(&big, 256);
+        assert!(room > 70 && room < 90, "{room}");
+        let bytes = item_bytes(&big) + (room - 70) * MAX_ENTRY_BYTES;
+        assert!(bytes <= QUEUE_BYTES, "{bytes}");
     }
 
     #[test]
     fn the_own_entry_is_removed_even_past_the_cap() {
         let mut waiters: Vec<Waiter> = (0..20).map(|i| waiter(&format!("d{i}"), 1)).collect();
         waiters.push(waiter("me", 100));
-        let e = edit(&waiters, 10, Some(20));
+        let q = item(None, 5, waiters);
+        let e = edit(&q, 10, q.waiters.len(), &[20]);
         assert_eq!(e.removed.len(), MAX_REMOVALS);
         assert_eq!(e.removed.last().unwrap().1, "me");
-        assert_eq!(e.empties_at_len, None);
+        assert!(
+            e.clears_mark,
+            "dead entries are left, but no live one: {e:?}"
+        );
     }
 
     #[test]

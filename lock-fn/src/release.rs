@@ -149,14 +149,17 @@ impl LockEngine {
         if recorded.is_some() {
             return Ok(self.released(req, recorded, false, requests));
         }
-        // An attempt may have been applied unseen and no record says so. For a fenced release the
-        // absence is proof when the grant's slot cannot have been reused since.
-        let mut uncertain = ambiguous;
-        if let (true, Some(fence)) = (uncertain, req.fence) {
-            uncertain = !snapshot
+        // No record says this release (or an earlier attempt of it) ended the grant. For a fenced
+        // release that is proof only when the grant's slot cannot have been overwritten since -
+        // whether or not this invocation saw an ambiguous write: the caller may be repeating a
+        // release whose answer it lost. Without the fence only this invocation's own attempts are
+        // recognised (its nonce).
+        let uncertain = match req.fence {
+            Some(fence) => !snapshot
                 .as_ref()
-                .is_some_and(|item| slot_unused_since(item, fence));
-        }
+                .is_some_and(|item| slot_unused_since(item, fence)),
+            None => ambiguous,
+        };
         warn!(resource = %req.resource_id, owner = %redact(&req.owner),
             "release by a non-holder: the lease had expired and/or another owner took the lock");
         Ok(self.released(req, None, uncertain, requests))
@@ -227,6 +230,9 @@ impl LockEngine {
     ) -> Result<Round, crate::store_error::StoreError> {
         let mut round = Round::default();
         let mut finished = false;
+        // Handoffs to Step Functions waiters that may have been applied unseen (their answer lost
+        // and the retry refused): recognised later by the `wake_id` they wrote, and woken.
+        let mut unseen: Vec<(Waiter, String)> = Vec::new();
         for _ in 0..MAX_ROUNDS {
             if read_needed {
                 let read = self.store.read(resource, stop_at).await?;
@@ -271,12 +277,20 @@ impl LockEngine {
                     break;
                 }
                 Err(old) => {
+                    if write.ambiguous {
+                        if let Some((waiter, Some(wake))) = woken {
+                            unseen.push((waiter, wake));
+                        }
+                    }
                     read_needed = old.is_none();
                     snapshot = old;
                 }
             }
         }
         round.exhausted = !finished;
+        if round.handed.is_none() {
+            round.handed = applied_unseen(round.last.as_ref(), unseen);
+        }
         Ok(round)
     }
 
@@ -364,6 +378,7 @@ impl LockEngine {
                             hold,
                             claim,
                             max_ms,
+                            item.purge_at,
                             wake.as_deref(),
                             &edit,
                             now,
@@ -392,6 +407,23 @@ impl LockEngine {
             requests,
         }
     }
+}
+
+/// The handoff among `unseen` (to a Step Functions waiter, with the `wake_id` it wrote) that `item`
+/// shows applied: that waiter holds a grant aimed with that very nonce (no other write can have
+/// written it), so it is to be woken as if the handoff's answer had come back.
+fn applied_unseen(
+    item: Option<&LockItem>,
+    unseen: Vec<(Waiter, String)>,
+) -> Option<(Waiter, LockItem, Option<String>)> {
+    let item = item?;
+    let now = now_ms();
+    unseen.into_iter().find_map(|(waiter, wake)| {
+        let granted = item.grant_view(&waiter.digest);
+        (item.grant_of(&waiter.digest, now).is_some()
+            && granted.wake_id.as_deref() == Some(wake.as_str()))
+        .then(|| (waiter, granted, Some(wake)))
+    })
 }
 
 /// Whether the release slot of grant `fence` shows that no release of that grant was applied and

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::expressions::{Update, NO_LIVE_QUEUE};
+use crate::expressions::Update;
 use crate::item::{
     purge_at, release_slot, release_slot_counter, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
 };
@@ -42,6 +42,10 @@ pub const SEM_HOLDER_FENCE_CONDITION: &str =
 /// a grant that began after its first attempt).
 pub const SEM_HOLDER_SINCE_CONDITION: &str =
     "sem_holders.#me.x > :now_ms AND sem_holders.#me.a <= :since_ms";
+/// Renew never moves the lease end back: a renew attempt held up in the network can land after a
+/// later renew (lock-fn's own retry, or the next renew) and would bring the end before the one the
+/// holder was last told.
+pub const SEM_RENEW_NOT_BACK: &str = "sem_holders.#me.x <= :exp_ms";
 /// Renew moves the holder's lease end.
 pub const SEM_RENEW_SET: &str = "sem_holders.#me.x = :exp_ms, purge_at = :purge";
 /// A handoff's claim: the holder takes its pending full lease.
@@ -61,6 +65,9 @@ pub const SEM_NEXT_NOT_HOLDING: &str =
 /// alone, and TTL must never delete an item with live holders).
 pub const SEM_HANDOFF_SET: &str =
     "sem_holders.#next = :next_entry, fence = :new_fence, hold_ms = :hold, purge_at = :purge";
+/// A write never brings the TTL time back: another deployment (or this one before its maximum lease
+/// was lowered) may have granted a lease that outlives this write's own `now + LOCK_MAX_DURATION_MS`.
+pub const SEM_PURGE_NOT_LOWERED: &str = "(attribute_not_exists(purge_at) OR purge_at <= :purge)";
 /// A grant passed over (its task closed) only while nobody aimed it at a task since.
 pub const SEM_WAKE_ID_CONDITION: &str = "sem_holders.#me.k = :wake_id";
 
@@ -106,10 +113,14 @@ fn entry(
     AttributeValue::M(m)
 }
 
-/// The purge time of a semaphore item written at `now`: an hour after the longest lease any holder
-/// can have (`max_ms`), so TTL never deletes an item with a live holder.
-fn purge(now: u64, max_ms: u64) -> AttributeValue {
-    n(purge_at(now.saturating_add(max_ms)))
+/// Sets the purge time of a semaphore item written at `now`: an hour after the longest lease any
+/// holder can have (`max_ms`), or the `stored` one when that is later (the item as read), and never
+/// lower than what is stored when the write lands ([`SEM_PURGE_NOT_LOWERED`]): TTL must never
+/// delete an item with a live holder.
+fn purge(u: &mut Update, now: u64, max_ms: u64, stored: Option<u64>) {
+    let at = purge_at(now.saturating_add(max_ms)).max(stored.unwrap_or(0));
+    value(u, ":purge", n(at));
+    u.conditions.push(SEM_PURGE_NOT_LOWERED.into());
 }
 
 /// What a grant asks for.
@@ -131,13 +142,18 @@ pub struct SemAsk<'a> {
 
 /// The write of a [`SemTake`]: create the item, or add the caller's entry (purging expired holders)
 /// under [`SEM_NO_GRANT_SINCE`] and [`SEM_LIMIT_IS`] (or, re-limiting an idle semaphore, the stored
-/// limit and [`NO_LIVE_QUEUE`]); a caller not queued also needs [`NO_LIVE_QUEUE`].
+/// limit); a caller not queued (and a re-limit) also requires, through the queue edit, that nobody
+/// joined since the snapshot showed no live waiter.
 pub fn sem_take(t: &SemTake, ask: &SemAsk, now: u64) -> Update {
     let exp = now.saturating_add(ask.duration_ms);
     let mut u = Update::default();
-    value(&mut u, ":purge", purge(now, ask.max_ms));
     value(&mut u, ":limit", n(ask.limit as u64));
     if t.create {
+        value(
+            &mut u,
+            ":purge",
+            n(purge_at(now.saturating_add(ask.max_ms))),
+        );
         let fence = now.saturating_mul(FENCE_FLOOR_PER_MS) + 1;
         u.set.push(SEM_CREATE_SET.into());
         u.conditions.push(SEM_CREATE_CONDITION.into());
@@ -152,6 +168,7 @@ pub fn sem_take(t: &SemTake, ask: &SemAsk, now: u64) -> Update {
         value(&mut u, ":never_s", n(SEM_EXPIRES_AT_MS / 1000));
         return u;
     }
+    purge(&mut u, now, ask.max_ms, t.stored_purge);
     let fence = t.old_fence + 1;
     u.set.push(SEM_TAKE_SET.into());
     name(&mut u, "#me", ask.me);
@@ -169,7 +186,6 @@ pub fn sem_take(t: &SemTake, ask: &SemAsk, now: u64) -> Update {
             u.set.push("sem_limit = :limit".into());
             u.conditions.push("sem_limit = :stored_limit".into());
             value(&mut u, ":stored_limit", n(stored as u64));
-            u.conditions.push(NO_LIVE_QUEUE.into());
         }
         None => u.conditions.push(SEM_LIMIT_IS.into()),
     }
@@ -183,9 +199,6 @@ pub fn sem_take(t: &SemTake, ask: &SemAsk, now: u64) -> Update {
         u.remove.push(format!("sem_holders.{p}"));
         u.conditions.push(format!("sem_holders.{p}.x <= :now_ms"));
         name(&mut u, &p, digest);
-    }
-    if !t.queued && t.relimit_from.is_none() {
-        u.conditions.push(NO_LIVE_QUEUE.into());
     }
     let mut u = u.with_edit(&t.edit);
     // `:now_ms` is compared only by some of the conditions above (DynamoDB rejects unused values).
@@ -215,6 +228,7 @@ pub fn sem_claim(
     duration_ms: u64,
     wake: Option<&str>,
     max_ms: u64,
+    stored_purge: Option<u64>,
     now: u64,
 ) -> Update {
     let mut u = Update {
@@ -234,7 +248,7 @@ pub fn sem_claim(
     value(&mut u, ":fence", n(fence));
     value(&mut u, ":now_ms", n(now));
     value(&mut u, ":exp_ms", n(now.saturating_add(duration_ms)));
-    value(&mut u, ":purge", purge(now, max_ms));
+    purge(&mut u, now, max_ms, stored_purge);
     u
 }
 
@@ -246,6 +260,7 @@ pub fn sem_renew(
     since: u64,
     duration_ms: u64,
     max_ms: u64,
+    stored_purge: Option<u64>,
     now: u64,
 ) -> Update {
     let mut u = Update {
@@ -265,7 +280,8 @@ pub fn sem_renew(
     name(&mut u, "#me", me);
     value(&mut u, ":now_ms", n(now));
     value(&mut u, ":exp_ms", n(now.saturating_add(duration_ms)));
-    value(&mut u, ":purge", purge(now, max_ms));
+    u.conditions.push(SEM_RENEW_NOT_BACK.into());
+    purge(&mut u, now, max_ms, stored_purge);
     u
 }
 
@@ -305,7 +321,6 @@ fn apply_release(r: &Releaser, u: &mut Update, released_fence: u64, now: u64) {
 pub fn sem_release_alone(r: &Releaser, released_fence: u64, edit: &Edit, now: u64) -> Update {
     let mut u = Update::default();
     apply_release(r, &mut u, released_fence, now);
-    u.conditions.push(NO_LIVE_QUEUE.into());
     u.with_edit(edit)
 }
 
@@ -322,13 +337,14 @@ pub fn sem_handoff(
     hold_ms: u64,
     claim_ms: u64,
     max_ms: u64,
+    stored_purge: Option<u64>,
     wake: Option<&str>,
     edit: &Edit,
     now: u64,
 ) -> Update {
     let mut u = Update::default();
     apply_release(r, &mut u, released_fence, now);
-    value(&mut u, ":purge", purge(now, max_ms));
+    purge(&mut u, now, max_ms, stored_purge);
     let active = next.active_at(now);
     let lease = if active {
         next.duration_ms
@@ -363,6 +379,7 @@ pub fn sem_handoff(
         .map(|(i, _, _)| *i)
         .expect("the edit removes the next holder");
     u.conditions.push(format!("waiters[{index}].x > :now_ms"));
+    crate::writes::next_token_unchanged(&mut u, index, next);
     u.with_edit(edit)
 }
 
@@ -390,6 +407,7 @@ mod tests {
             own_expired: false,
             relimit_from: relimit,
             queued,
+            stored_purge: Some(5),
             edit: if queued { edit() } else { Edit::default() },
         }
     }
@@ -430,13 +448,25 @@ mod tests {
                 10,
             ),
             sem_aim("me", 7, "w", 10),
-            sem_claim("me", 7, 100, None, 1000, 10),
-            sem_claim("me", 7, 100, Some("w"), 1000, 10),
-            sem_renew("me", Some(7), 5, 100, 1000, 10),
-            sem_renew("me", None, 5, 100, 1000, 10),
+            sem_claim("me", 7, 100, None, 1000, None, 10),
+            sem_claim("me", 7, 100, Some("w"), 1000, Some(5), 10),
+            sem_renew("me", Some(7), 5, 100, 1000, None, 10),
+            sem_renew("me", None, 5, 100, 1000, Some(5), 10),
             sem_release_alone(&fenced, 7, &Edit::default(), 10),
             sem_release_alone(&unfenced, 7, &edit(), 10),
-            sem_handoff(&fenced, 7, 9, &waiter(), 5, 2000, 1000, None, &edit(), 10),
+            sem_handoff(
+                &fenced,
+                7,
+                9,
+                &waiter(),
+                5,
+                2000,
+                1000,
+                None,
+                None,
+                &edit(),
+                10,
+            ),
             sem_handoff(
                 &unfenced,
                 7,
@@ -445,6 +475,7 @@ mod tests {
                 5,
                 2000,
                 1000,
+                Some(5),
                 Some("w"),
                 &edit(),
                 10,
@@ -494,7 +525,7 @@ mod tests {
             "{c}"
         );
         assert!(
-            c.contains("sem_holders.#p0.x <= :now_ms") && c.contains(NO_LIVE_QUEUE),
+            c.contains("sem_holders.#p0.x <= :now_ms") && c.contains(SEM_PURGE_NOT_LOWERED),
             "{c}"
         );
         assert!(

@@ -5,7 +5,9 @@
 //! live holders" here.
 
 use crate::item::{LockItem, Semaphore};
-use crate::queue::{edit, not_queued, AcquireStep, Edit, MAX_REMOVALS};
+use crate::queue::{
+    edit, end_of_grant, held, not_queued, AcquireStep, Edit, EndOfGrant, MAX_REMOVALS,
+};
 
 /// A semaphore acquire takes a slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +22,10 @@ pub struct SemTake {
     pub own_expired: bool,
     /// The stored limit when it differs and the semaphore is idle (the write sets the new one).
     pub relimit_from: Option<u32>,
-    /// The caller is queued (else the write also requires nobody queued and alive).
+    /// The caller is queued (else the edit also requires that nobody joined since).
     pub queued: bool,
+    /// The item's TTL time as read (the write keeps a later one).
+    pub stored_purge: Option<u64>,
     /// The queue edit (its own entry, dead ones).
     pub edit: Edit,
 }
@@ -45,20 +49,19 @@ pub fn sem_acquire_step(
             own_expired: false,
             relimit_from: None,
             queued: false,
+            stored_purge: None,
             edit: Edit::default(),
         });
     };
     let Some(sem) = &item.semaphore else {
         return AcquireStep::Mismatch { stored: 1 };
     };
-    let idle = sem.live_count(now_ms) == 0
-        && item.live_waiters(now_ms) == 0
-        && !item.queue_alive_at(now_ms);
+    let idle = sem.live_count(now_ms) == 0 && item.live_waiters(now_ms) == 0;
     if sem.limit != limit && !idle {
         return AcquireStep::Mismatch { stored: sem.limit };
     }
     if let Some(h) = sem.held_by(me, now_ms) {
-        return AcquireStep::Held { claim: h.claim_ms };
+        return held(item, me, now_ms, h.claim_ms);
     }
     // An expired holder is a free slot only when the write checks it still expired (it purges
     // it): a renew built before its lease end can land after this read and bring it back. At
@@ -71,15 +74,21 @@ pub fn sem_acquire_step(
         return AcquireStep::Mismatch { stored: sem.limit };
     }
     let free = (limit as usize).saturating_sub(taken);
+    let relimit_from = (sem.limit != limit).then_some(sem.limit);
     let take = |queued: bool, edit: Edit| {
         AcquireStep::SemTake(SemTake {
             create: false,
             old_fence: item.fence.unwrap_or_default(),
             purge: purge.clone(),
             own_expired: sem.entry(me).is_some(),
-            relimit_from: (sem.limit != limit).then_some(sem.limit),
+            relimit_from,
             queued,
-            edit,
+            stored_purge: item.purge_at,
+            // A new limit is taken only while nobody is queued: nobody may join meanwhile.
+            edit: match relimit_from {
+                Some(_) => edit.relying_on_no_live_waiter(item),
+                None => edit,
+            },
         })
     };
     match item.queue_index(me) {
@@ -89,7 +98,7 @@ pub fn sem_acquire_step(
                 .filter(|w| w.alive_at(now_ms))
                 .count();
             if ahead < free {
-                take(true, edit(&item.waiters, now_ms, Some(index)))
+                take(true, edit(item, now_ms, item.waiters.len(), &[index]))
             } else {
                 AcquireStep::Wait {
                     index,
@@ -154,17 +163,11 @@ pub fn sem_release_step(
     if !ours {
         return SemReleaseStep::NotHolder;
     }
-    let next = item.waiters.iter().position(|w| {
-        w.alive_at(now_ms) && w.digest != me && sem.held_by(&w.digest, now_ms).is_none()
-    });
-    match next {
-        Some(next) => {
-            let mut edit = edit(&item.waiters[..=next], now_ms, Some(next));
-            let all = item.waiters.len();
-            edit.empties_at_len = (edit.removed.len() == all).then_some(all);
-            SemReleaseStep::Handoff { next, edit }
-        }
-        None => SemReleaseStep::Plain(edit(&item.waiters, now_ms, None)),
+    match end_of_grant(item, me, now_ms, |w| {
+        sem.held_by(&w.digest, now_ms).is_none()
+    }) {
+        EndOfGrant::Handoff { next, edit } => SemReleaseStep::Handoff { next, edit },
+        EndOfGrant::Plain(edit) => SemReleaseStep::Plain(edit),
     }
 }
 

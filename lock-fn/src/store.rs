@@ -148,8 +148,8 @@ impl LockStore {
     }
 
     /// Moves the end of the unexpired lease of the owner with digest `owner` (of its grant with
-    /// `fence`, when given, else of a grant that began by `since`) to now + `duration_ms`; `None`
-    /// when not the holder.
+    /// `fence`, when given, else of a grant that began by `since`) to now + `duration_ms`, never
+    /// back ([`RENEW_NOT_BACK`]); `None` when refused.
     pub async fn renew(
         &self,
         resource_id: &str,
@@ -165,11 +165,11 @@ impl LockStore {
             let condition = match fence {
                 Some(f) => {
                     vals.push((":fence", n(f)));
-                    HOLDER_FENCE_CONDITION
+                    RENEW_FENCED_CONDITION
                 }
                 None => {
                     vals.push((":since_ms", n(since)));
-                    HOLDER_SINCE_CONDITION
+                    RENEW_SINCE_CONDITION
                 }
             };
             let sent = self

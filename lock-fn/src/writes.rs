@@ -24,15 +24,14 @@ fn vals(pairs: Vec<(&str, AttributeValue)>) -> Vec<(String, AttributeValue)> {
 }
 
 /// A queued acquire takes the free lock: the grant of [`TAKE_SET`] for the owner with digest `me`,
-/// under [`ACQUIRE_CONDITION`] (and, for a caller that was not queued, [`NO_LIVE_QUEUE`]), with the
-/// queue edit (its own entry, dead ones); `wake`: the grant goes to a Step Functions task, aimed
-/// with this nonce ([`crate::item::ATTR_WAKE_ID`]).
-#[allow(clippy::too_many_arguments)]
+/// under [`ACQUIRE_CONDITION`], with the queue edit (its own entry, dead ones; for a caller that was
+/// not queued, the edit also requires that nobody joined since the snapshot showed no live waiter);
+/// `wake`: the grant goes to a Step Functions task, aimed with this nonce
+/// ([`crate::item::ATTR_WAKE_ID`]).
 pub fn take(
     me: &str,
     holder: Option<&str>,
     duration_ms: u64,
-    queued: bool,
     wake: Option<&str>,
     edit: &Edit,
     now: u64,
@@ -54,9 +53,6 @@ pub fn take(
         ]),
         ..Update::default()
     };
-    if !queued {
-        u.conditions.push(NO_LIVE_QUEUE.into());
-    }
     label(&mut u, holder);
     aim_at(&mut u, wake);
     u.with_edit(edit)
@@ -117,48 +113,65 @@ pub fn entry(waiter: &Waiter) -> AttributeValue {
     AttributeValue::M(m)
 }
 
-/// A waiter joins the tail ([`JOIN_CONDITION`], [`JOIN_UPDATE`]).
-pub fn join(waiter: &Waiter, cap: usize) -> Update {
+/// A waiter joins the tail ([`JOIN_CONDITION`], [`JOIN_UPDATE`], [`NOT_HOLDING`]) of a queue of at
+/// most `cap` entries, raising the mark to `mark` (its own `x`, or the higher mark it read:
+/// [`QUEUE_MARK_RAISED`]).
+pub fn join(waiter: &Waiter, cap: usize, mark: u64, now: u64) -> Update {
     Update {
         set: vec![
             "waiters = list_append(if_not_exists(waiters, :empty), :entry)".into(),
-            "qx = :x".into(),
+            "qx = :qx".into(),
         ],
-        add: vec!["wset :me_set".into()],
-        conditions: vec![JOIN_CONDITION.into()],
+        add: vec!["wset :me_set".into(), "qv :one".into()],
+        conditions: vec![
+            JOIN_CONDITION.into(),
+            NOT_HOLDING.into(),
+            QUEUE_MARK_RAISED.into(),
+        ],
         values: vals(vec![
             (":empty", AttributeValue::L(vec![])),
             (":entry", AttributeValue::L(vec![entry(waiter)])),
-            (":x", n(waiter.alive_until_ms)),
+            (":qx", n(mark.max(waiter.alive_until_ms))),
             (":me", s(&waiter.digest)),
             (":me_set", AttributeValue::Ss(vec![waiter.digest.clone()])),
             (":cap", n(cap as u64)),
+            (":one", n(1)),
+            (":now_ms", n(now)),
         ]),
+        names: vec![("#me".into(), waiter.digest.clone())],
         ..Update::default()
     }
 }
 
 /// A queued waiter keeps its place: its entry at `index` (checked to be its own) is alive until
 /// `alive_until_ms`, an invocation waits for it in-function until `active_until_ms`, and (a Step
-/// Functions waiter that came back with a new task token) it is woken through `token`.
+/// Functions waiter that came back with a new task token) it is woken through `token`. The mark
+/// rises to `mark` (its `x`, or the higher mark it read: [`QUEUE_MARK_RAISED`]).
 pub fn refresh(
     index: usize,
     me: &str,
     alive_until_ms: u64,
     active_until_ms: u64,
     token: Option<&str>,
+    mark: u64,
 ) -> Update {
     let mut u = Update {
         set: vec![
             format!("waiters[{index}].x = :x"),
             format!("waiters[{index}].a = :a"),
-            "qx = :x".into(),
+            "qx = :qx".into(),
         ],
-        conditions: vec![format!("waiters[{index}].w = :me")],
+        add: vec!["qv :one".into()],
+        conditions: vec![
+            format!("waiters[{index}].w = :me"),
+            QUEUE_MARK_RAISED.into(),
+        ],
         values: vals(vec![
             (":x", n(alive_until_ms)),
             (":a", n(active_until_ms)),
+            (":qx", n(mark.max(alive_until_ms))),
             (":me", s(me)),
+            (":one", n(1)),
         ]),
         ..Update::default()
     };
@@ -276,7 +289,24 @@ pub fn handoff(
         .map(|(i, _, _)| *i)
         .expect("the edit removes the next holder");
     u.conditions.push(format!("waiters[{index}].x > :now_ms"));
+    next_token_unchanged(&mut u, index, next);
     u.with_edit(edit)
+}
+
+/// The handoff wakes the waiter through the task token it read: the entry still has that token (a
+/// re-entry with a new token since would be woken through the old one, answered "closed", and
+/// passed over), or still none.
+pub(crate) fn next_token_unchanged(u: &mut Update, index: usize, next: &Waiter) {
+    match &next.token {
+        Some(t) => {
+            u.conditions
+                .push(format!("waiters[{index}].t = :next_token"));
+            u.values.push((":next_token".into(), s(t)));
+        }
+        None => u
+            .conditions
+            .push(format!("attribute_not_exists(waiters[{index}].t)")),
+    }
 }
 
 /// A release with nobody alive to hand to, after a read: ends the lease ([`RELEASE_END_SET`]) and
@@ -299,7 +329,6 @@ pub fn release_pruning(releaser: &Releaser, edit: &Edit, now: u64) -> Update {
         ..Update::default()
     };
     releaser.apply(&mut u, now);
-    u.conditions.push(NO_LIVE_QUEUE.into());
     u.with_edit(edit)
 }
 
@@ -389,12 +418,12 @@ mod tests {
             wake_id: Some("w"),
         };
         for u in [
-            take("me", Some("h"), 10, true, Some("w"), &edit(), 10),
-            take("me", None, 10, false, None, &Edit::default(), 10),
+            take("me", Some("h"), 10, Some("w"), &edit(), 10),
+            take("me", None, 10, None, &Edit::default(), 10),
             aim("me", 7, "w", 10),
-            join(&waiter(0), 4),
-            refresh(3, "me", 100, 0, None),
-            refresh(3, "me", 100, 0, Some("token")),
+            join(&waiter(0), 4, 50, 10),
+            refresh(3, "me", 100, 0, None, 200),
+            refresh(3, "me", 100, 0, Some("token"), 0),
             handoff(&r, &waiter(0), 3, 2000, None, &edit(), 10),
             handoff(&r, &waiter(0), 3, 2000, Some("w"), &edit(), 10),
             release_pruning(&r, &edit(), 10),
@@ -402,7 +431,7 @@ mod tests {
             edit_only(
                 &Edit {
                     removed: vec![(0, "d".into(), true)],
-                    empties_at_len: None,
+                    ..Edit::default()
                 },
                 10,
             ),
@@ -410,14 +439,27 @@ mod tests {
             claim("me", 7, 100, Some("w"), 10),
         ] {
             let text = format!("{} {}", u.expression(), u.condition());
-            for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
-                if let Some(name) = word.strip_prefix(':') {
-                    let name = format!(":{name}");
-                    assert!(value(&u, &name).is_some(), "{name} has no value in {text}");
+            let words: Vec<&str> = text
+                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '#'))
+                .collect();
+            for word in &words {
+                if word.starts_with(':') {
+                    assert!(value(&u, word).is_some(), "{word} has no value in {text}");
+                }
+                if word.starts_with('#') {
+                    assert!(
+                        u.names.iter().any(|(k, _)| k == word),
+                        "{word} has no name in {text}"
+                    );
                 }
             }
-            for (name, _) in &u.values {
-                assert!(text.contains(name.as_str()), "{name} is unused in {text}");
+            let used = u
+                .values
+                .iter()
+                .map(|(k, _)| k)
+                .chain(u.names.iter().map(|(k, _)| k));
+            for name in used {
+                assert!(words.contains(&name.as_str()), "{name} is unused in {text}");
             }
         }
     }

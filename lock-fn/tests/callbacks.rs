@@ -543,7 +543,11 @@ async fn proxied_task_engine(
     let (engine, proxy, table) = proxied_engine_with(attempts, None).await;
     let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules, |c| c
         .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()));
-    (engine.with_notifier(Notifier::new(sfn, 4)), Arc::new(proxy), table)
+    (
+        engine.with_notifier(Notifier::new(sfn, 4)),
+        Arc::new(proxy),
+        table,
+    )
 }
 
 /// The release's handoff write to a waiting task is applied but its answer lost, and lock-fn's
@@ -578,7 +582,10 @@ async fn a_take_whose_answer_was_lost_is_still_passed_over_when_its_task_is_clos
     proxy.then_matching("acquired_at_ms = :now_ms", Step::LoseAnswer(Duration::ZERO));
     let answer = acquire(&engine, task("r", "exec-1", "t1")).await;
     assert_eq!(proxy.aimed(), 0, "the take's answer was lost");
-    assert!(matches!(answer, lock_protocol::AcquireResponse::Granted(_)), "{answer:?}");
+    assert!(
+        matches!(answer, lock_protocol::AcquireResponse::Granted(_)),
+        "{answer:?}"
+    );
     assert_eq!(dead.num_calls(), 1);
     let d = describe(&engine, "r").await;
     assert!(!d.held, "passed over: {d:?}");
@@ -599,7 +606,11 @@ async fn a_handoff_wakes_the_token_stored_when_it_is_written() {
     let (engine, proxy, table) = proxied_task_engine(&[&old, &new], 3).await;
     let direct = Arc::new(direct_engine(&table));
     let h = granted(&engine, acq("r", 60_000, Some("holder"))).await;
-    assert!(refused(&engine, task("r", "exec-a", "old-token")).await.queued);
+    assert!(
+        refused(&engine, task("r", "exec-a", "old-token"))
+            .await
+            .queued
+    );
     let once = Arc::new(AtomicBool::new(false));
     let (d, o) = (direct.clone(), once.clone());
     proxy.before_each_write(Some(Arc::new(move |request: String| {
@@ -610,9 +621,16 @@ async fn a_handoff_wakes_the_token_stored_when_it_is_written() {
             }
         })
     })));
-    assert!(release_fenced(&engine, "r", "holder", Some(h.fence)).await.released);
+    assert!(
+        release_fenced(&engine, "r", "holder", Some(h.fence))
+            .await
+            .released
+    );
     proxy.before_each_write(None);
-    assert!(once.load(Ordering::SeqCst), "the re-entry landed before the handoff");
+    assert!(
+        once.load(Ordering::SeqCst),
+        "the re-entry landed before the handoff"
+    );
     assert_eq!((old.num_calls(), new.num_calls()), (0, 1));
     assert!(yours(&engine, "exec-a").await);
 }

@@ -182,7 +182,11 @@ async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
     }
 }
 
-async fn cancel(engine: &lock_fn::engine::LockEngine, r: &str, owner: &str) -> lock_protocol::CancelResponse {
+async fn cancel(
+    engine: &lock_fn::engine::LockEngine,
+    r: &str,
+    owner: &str,
+) -> lock_protocol::CancelResponse {
     let req = lock_protocol::CancelRequest {
         resource_id: r.into(),
         owner: owner.into(),
@@ -215,16 +219,32 @@ async fn a_short_place_never_hides_a_task_queued_behind_it() {
     let engine = engine_on(&client, &table, config.clone());
     let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
     assert!(refused(&engine, queued("r", 60_000, "d", 0)).await.queued);
-    assert!(refused(&engine, task("r", "t", "token-t", 300_000)).await.queued);
+    assert!(
+        refused(&engine, task("r", "t", "token-t", 300_000))
+            .await
+            .queued
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     let again = refused(&engine, queued("r", 60_000, "d", 0)).await;
-    assert_eq!((again.queued, again.position), (true, Some(1)), "d keeps its place");
-    assert!(release_fenced(&engine, "r", "h", Some(h.fence)).await.released);
+    assert_eq!(
+        (again.queued, again.position),
+        (true, Some(1)),
+        "d keeps its place"
+    );
+    assert!(
+        release_fenced(&engine, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
     let d = granted(&engine, queued("r", 60_000, "d", 0)).await;
     // d's place (and every mark it wrote) has passed; the task's has not.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     let fresh_instance = engine_on(&client, &table, config);
-    assert!(release_fenced(&fresh_instance, "r", "d", Some(d.fence)).await.released);
+    assert!(
+        release_fenced(&fresh_instance, "r", "d", Some(d.fence))
+            .await
+            .released
+    );
     let after = describe(&fresh_instance, "r").await;
     assert_eq!(
         (after.held, after.owner.clone()),
@@ -249,7 +269,11 @@ async fn a_mark_left_by_a_waiter_that_left_holds_nothing_back() {
     let engine = engine_on(&client, &table, config);
     let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
     assert!(refused(&engine, queued("r", 60_000, "a", 0)).await.queued);
-    assert!(refused(&engine, task("r", "t", "token-t", 300_000)).await.queued);
+    assert!(
+        refused(&engine, task("r", "t", "token-t", 300_000))
+            .await
+            .queued
+    );
     assert!(cancel(&engine, "r", "t").await.cancelled);
     tokio::time::sleep(Duration::from_millis(400)).await; // a's place has passed
     let req = lock_protocol::ReleaseRequest {
@@ -278,7 +302,11 @@ async fn a_cancelled_wait_never_comes_back_as_a_grant() {
     };
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(cancel(&engine, "r", "w").await.cancelled);
-    assert!(release_fenced(&engine, "r", "h", Some(h.fence)).await.released);
+    assert!(
+        release_fenced(&engine, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
     let answer = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
         .expect("the wait ends")
@@ -298,7 +326,11 @@ async fn a_release_never_hands_the_lock_back_to_its_own_owner() {
     let (engine, client, table) = dynalite_engine().await;
     let o = granted(&engine, acq("r", 60_000, Some("o"))).await;
     put_waiter_entry(&client, &table, "r", "o", 60_000).await;
-    assert!(release_fenced(&engine, "r", "o", Some(o.fence)).await.released);
+    assert!(
+        release_fenced(&engine, "r", "o", Some(o.fence))
+            .await
+            .released
+    );
     let d = describe(&engine, "r").await;
     assert!(!d.held && d.queue_length == 0, "{d:?}");
 }

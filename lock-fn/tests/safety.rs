@@ -279,8 +279,7 @@ async fn store_calls_end_before_the_invocation_deadline() {
 #[tokio::test]
 async fn a_late_renew_never_moves_the_lease_end_back() {
     for fenced in [false, true] {
-        let (engine, proxy, table) =
-            proxied_engine_with(3, Some(Duration::from_millis(300))).await;
+        let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(300))).await;
         let direct = direct_engine(&table);
         let g = granted(&direct, acq("r", 6_000, Some("o"))).await;
         proxy.then(Step::Delay(Duration::from_millis(1_500)));
@@ -291,7 +290,13 @@ async fn a_late_renew_never_moves_the_lease_end_back() {
         let second = renew_fenced(&direct, "r", "o", fence, 6_000).await;
         let promised = second.renewal.expect("renewed").expires_at_ms;
         tokio::time::sleep(Duration::from_millis(1_500)).await; // the held write has landed
-        assert_eq!(proxy.counts.delayed.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            proxy
+                .counts
+                .delayed
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
         let d = describe(&direct, "r").await;
         assert!(
             d.expires_at_ms.unwrap() >= promised,

@@ -397,12 +397,24 @@ async fn a_repeated_release_whose_slot_was_reused_is_uncertain_not_refused() {
     for i in 0..7 {
         let owner = format!("o{i}");
         let g = granted(&engine, sem("r", 2, 60_000, &owner)).await;
-        assert!(release_fenced(&engine, "r", &owner, Some(g.fence)).await.released);
+        assert!(
+            release_fenced(&engine, "r", &owner, Some(g.fence))
+                .await
+                .released
+        );
     }
     let y = granted(&engine, sem("r", 2, 60_000, "y")).await;
     assert_eq!(y.fence, x.fence + 8, "one release slot for both");
-    assert!(release_fenced(&engine, "r", "y", Some(y.fence)).await.released);
-    assert!(release_fenced(&engine, "r", "x", Some(x.fence)).await.released);
+    assert!(
+        release_fenced(&engine, "r", "y", Some(y.fence))
+            .await
+            .released
+    );
+    assert!(
+        release_fenced(&engine, "r", "x", Some(x.fence))
+            .await
+            .released
+    );
     let again = release_fenced(&engine, "r", "y", Some(y.fence)).await;
     assert!(again.released || again.uncertain, "{again:?}");
 }

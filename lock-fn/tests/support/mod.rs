@@ -137,31 +137,64 @@ pub async fn put_dynamo_dlm_item(
 /// Writes a live queue entry of `resource` for `owner` straight into the item, as a join would, but without any
 /// condition (the state two racing invocations of one owner can leave: one took the lock while the
 /// other's join landed).
-pub async fn put_waiter_entry(client: &Client, table: &str, resource: &str, owner: &str, alive_ms: u64) {
+pub async fn put_waiter_entry(
+    client: &Client,
+    table: &str,
+    resource: &str,
+    owner: &str,
+    alive_ms: u64,
+) {
     let digest = lock_protocol::owner_digest(owner);
     let x = lock_fn::clock::now_ms() + alive_ms;
     let entry = aws_sdk_dynamodb::types::AttributeValue::M(
         [
-            ("w".to_string(), aws_sdk_dynamodb::types::AttributeValue::S(digest.clone())),
-            ("d".to_string(), aws_sdk_dynamodb::types::AttributeValue::N("60000".into())),
-            ("x".to_string(), aws_sdk_dynamodb::types::AttributeValue::N(x.to_string())),
-            ("a".to_string(), aws_sdk_dynamodb::types::AttributeValue::N("0".into())),
+            (
+                "w".to_string(),
+                aws_sdk_dynamodb::types::AttributeValue::S(digest.clone()),
+            ),
+            (
+                "d".to_string(),
+                aws_sdk_dynamodb::types::AttributeValue::N("60000".into()),
+            ),
+            (
+                "x".to_string(),
+                aws_sdk_dynamodb::types::AttributeValue::N(x.to_string()),
+            ),
+            (
+                "a".to_string(),
+                aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
+            ),
         ]
         .into(),
     );
     client
         .update_item()
         .table_name(table)
-        .key("resource_id", aws_sdk_dynamodb::types::AttributeValue::S(resource.into()))
+        .key(
+            "resource_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(resource.into()),
+        )
         .update_expression(
             "SET waiters = list_append(if_not_exists(waiters, :empty), :entry), qx = :x \
              ADD wset :me, qv :one",
         )
         .expression_attribute_values(":empty", aws_sdk_dynamodb::types::AttributeValue::L(vec![]))
-        .expression_attribute_values(":entry", aws_sdk_dynamodb::types::AttributeValue::L(vec![entry]))
-        .expression_attribute_values(":x", aws_sdk_dynamodb::types::AttributeValue::N(x.to_string()))
-        .expression_attribute_values(":me", aws_sdk_dynamodb::types::AttributeValue::Ss(vec![digest]))
-        .expression_attribute_values(":one", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+        .expression_attribute_values(
+            ":entry",
+            aws_sdk_dynamodb::types::AttributeValue::L(vec![entry]),
+        )
+        .expression_attribute_values(
+            ":x",
+            aws_sdk_dynamodb::types::AttributeValue::N(x.to_string()),
+        )
+        .expression_attribute_values(
+            ":me",
+            aws_sdk_dynamodb::types::AttributeValue::Ss(vec![digest]),
+        )
+        .expression_attribute_values(
+            ":one",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
         .send()
         .await
         .expect("write the entry");
