@@ -11,15 +11,24 @@ use crate::clock::now_ms;
 use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::error::LockError;
 use crate::item::{LockItem, Waiter};
-use crate::queue::{acquire_step, leave, queue_room, retry_hint_ms, AcquireStep};
+use crate::queue::{
+    acquire_step, leave, ownerless_retry_hint_ms, queue_room, retry_hint_ms, waiting_in_function,
+    AcquireStep,
+};
 use crate::reply::Reply;
 use crate::sem_writes::{sem_aim, sem_claim, sem_take, SemAsk};
 use crate::semaphore::sem_acquire_step;
 use crate::store::AcquireWrite;
+use crate::wait_budget::WaitSlot;
 use crate::writes::{aim, claim, edit_only, join, refresh, take};
 
 /// A hint for the poll interval when no grant length is known yet.
 const DEFAULT_HOLD_MS: u64 = 50;
+
+/// `ms` give or take a half, so that callers told the same hint do not come back in step.
+fn jittered(ms: u64) -> u64 {
+    ms / 2 + fastrand::u64(0..=ms)
+}
 
 impl LockEngine {
     /// A queued acquire, decided step by step from consistent reads of the item (see `queue.rs`
@@ -38,8 +47,31 @@ impl LockEngine {
         deadline_ms: Option<u64>,
         wake: Option<&str>,
     ) -> Result<(Executed, bool), LockError> {
-        // Without an owner of its own the caller cannot come back for its place: it waits in-function
-        // wherever it stands, and leaves the queue when its wait ends.
+        let mut slot = None;
+        let done = self
+            .acquire_queued_with(req, duration_ms, deadline_ms, wake, &mut slot)
+            .await;
+        let mut requests = 0;
+        self.leave_wait_slot(slot, self.stop_at(deadline_ms), &mut requests)
+            .await;
+        done.map(|(mut done, made)| {
+            done.requests += requests;
+            (done, made)
+        })
+    }
+
+    /// [`Self::acquire_queued`], holding `slot` of the waiting budget while it waits in-function.
+    async fn acquire_queued_with(
+        &self,
+        req: AcquireRequest,
+        duration_ms: u64,
+        deadline_ms: Option<u64>,
+        wake: Option<&str>,
+        slot: &mut Option<WaitSlot>,
+    ) -> Result<(Executed, bool), LockError> {
+        // Without an owner of its own the caller cannot come back for its place: it waits
+        // in-function (when the budget and the lock's in-function places allow: else it is
+        // answered at once and never queued), and leaves the queue when its wait ends.
         let generated = req.owner.is_none();
         let owner = req.owner.clone().unwrap_or_else(new_owner_token);
         let digest = owner_digest(&owner);
@@ -64,7 +96,7 @@ impl LockEngine {
         let joins = req.queues();
         let try_until = self.wait_until(req.wait_ms, deadline_ms);
         let max_ms = self.config.max_duration.as_millis() as u64;
-        let active = self.config.active_waiters;
+        let places = self.in_function_places();
         let holder = req.holder.as_deref();
         let mut requests = 0;
         let mut ambiguous = false;
@@ -130,6 +162,15 @@ impl LockEngine {
                 // A semaphore try: busy, or (a `wait_ms` without queueing) a look again later.
                 let seen = item.as_ref().map(|i| i.waiters_view(now));
                 if now >= try_until {
+                    let live = seen.as_ref().map(|i| i.live_waiters(now));
+                    return self
+                        .refuse(&req, seen.as_ref(), false, None, live, requests, now)
+                        .map(|done| (done, false));
+                }
+                if !self
+                    .hold_wait_slot(slot, try_until, stop_at, &mut requests)
+                    .await
+                {
                     let live = seen.as_ref().map(|i| i.live_waiters(now));
                     return self
                         .refuse(&req, seen.as_ref(), false, None, live, requests, now)
@@ -237,9 +278,32 @@ impl LockEngine {
                 }
                 AcquireStep::Join { position } => {
                     let position = *position;
+                    let seen = item.as_ref();
+                    let may_wait = match seen {
+                        _ if now >= wait_until => false,
+                        Some(i) if generated => waiting_in_function(i, &digest, now) < places,
+                        None if generated => true,
+                        _ => position <= places,
+                    };
+                    let in_function = may_wait
+                        && self
+                            .hold_wait_slot(slot, wait_until, stop_at, &mut requests)
+                            .await;
+                    if generated && !in_function {
+                        // Nobody can come back for this place: answer at once, unqueued, with a
+                        // hint of when an in-function place may be free.
+                        let hold = seen.and_then(|i| i.hold_ms).unwrap_or(DEFAULT_HOLD_MS);
+                        let waiting = seen.map_or(0, |i| waiting_in_function(i, &digest, now));
+                        let hint = jittered(ownerless_retry_hint_ms(waiting, hold));
+                        let seen = seen.map(|i| i.waiters_view(now));
+                        let live = seen.as_ref().map(|i| i.live_waiters(now));
+                        return self
+                            .refuse_with_hint(&req, seen.as_ref(), live, requests, now, hint)
+                            .map(|done| (done, false));
+                    }
                     let active_until_ms = if token.is_some() {
                         now + ttl
-                    } else if position <= active || generated {
+                    } else if in_function {
                         wait_until
                     } else {
                         0
@@ -286,7 +350,16 @@ impl LockEngine {
                         .waiters_view(now);
                     self.note_queue(&req.resource_id, true, now);
                     let me = &current.waiters[index];
-                    let in_function = (position <= active || generated) && now < wait_until;
+                    let may_wait = now < wait_until
+                        && if generated {
+                            waiting_in_function(current, &digest, now) < places
+                        } else {
+                            position <= places
+                        };
+                    let in_function = may_wait
+                        && self
+                            .hold_wait_slot(slot, wait_until, stop_at, &mut requests)
+                            .await;
                     let active_until = match token {
                         Some(_) => now + ttl,
                         None if in_function => wait_until,
@@ -330,7 +403,7 @@ impl LockEngine {
                         if !in_function {
                             let hint = retry_hint_ms(
                                 position,
-                                active,
+                                places,
                                 current.hold_ms.unwrap_or(DEFAULT_HOLD_MS),
                                 ttl,
                             );
@@ -465,6 +538,30 @@ impl LockEngine {
             .map_err(|e| e.or_maybe_applied(ambiguous))?;
         *requests += read.attempts;
         Ok(read.value)
+    }
+
+    /// The busy answer of a caller that is not queued, told to come back after `hint_ms`.
+    fn refuse_with_hint(
+        &self,
+        req: &AcquireRequest,
+        item: Option<&LockItem>,
+        live: Option<usize>,
+        requests: u32,
+        now: u64,
+        hint_ms: u64,
+    ) -> Result<Executed, LockError> {
+        let mut done = self.refuse(req, item, false, None, live, requests, now);
+        if let Ok(Executed {
+            reply: Reply::Acquire(AcquireResponse::Busy(b)),
+            ..
+        }) = &mut done
+        {
+            b.retry_after_ms = hint_ms;
+        }
+        if let Err(LockError::Busy(b)) = &mut done {
+            b.retry_after_ms = hint_ms;
+        }
+        done
     }
 
     /// The busy answer of a queued acquire (or, with `"on_busy":"error"`, the `LockBusy` error).

@@ -27,8 +27,16 @@ pub const ENV_ACTIVE_WAITERS: &str = "LOCK_ACTIVE_WAITERS";
 /// (it becomes its full lease when the waiter comes back and claims it).
 pub const ENV_CLAIM_MS: &str = "LOCK_CLAIM_MS";
 
+/// Environment variable for the function's reserved concurrency (the template sets it from the
+/// same parameter as the function's `ReservedConcurrentExecutions`; unset or 0: none reserved).
+pub const ENV_RESERVED_CONCURRENCY: &str = "LOCK_RESERVED_CONCURRENCY";
+/// Environment variable for the in-function waiting budget: how many invocations of the function may
+/// wait in-function at once, all locks together (0: none; unset: half the reserved concurrency, or
+/// no bound beyond `LOCK_ACTIVE_WAITERS` per lock when none is reserved).
+pub const ENV_WAIT_BUDGET: &str = "LOCK_WAIT_BUDGET";
+
 /// Every environment variable lock-fn reads (the SAM template must only set these).
-pub const ALL_ENV: [&str; 11] = [
+pub const ALL_ENV: [&str; 13] = [
     ENV_TABLE,
     ENV_DEFAULT_DURATION_MS,
     ENV_MAX_DURATION_MS,
@@ -40,6 +48,8 @@ pub const ALL_ENV: [&str; 11] = [
     ENV_HEAD_POLL_MS,
     ENV_ACTIVE_WAITERS,
     ENV_CLAIM_MS,
+    ENV_RESERVED_CONCURRENCY,
+    ENV_WAIT_BUDGET,
 ];
 
 /// dynamo-dlm's default table name, so both can share one table without configuration.
@@ -71,6 +81,10 @@ pub struct Config {
     pub active_waiters: usize,
     /// The lease a handoff gives a waiter that is not waiting in-function, until it claims it.
     pub claim: Duration,
+    /// How many invocations may wait in-function at once, all locks together (`None`: no bound
+    /// beyond [`Config::active_waiters`] per lock). Every other wait is answered at once, so that
+    /// waits never hold every instance while releases, renewals, claims and cancels wait for one.
+    pub wait_budget: Option<usize>,
 }
 
 impl Default for Config {
@@ -87,6 +101,7 @@ impl Default for Config {
             head_poll: Duration::from_millis(2),
             active_waiters: 3,
             claim: Duration::from_secs(2),
+            wait_budget: None,
         }
     }
 }
@@ -152,8 +167,14 @@ impl Config {
                 "{ENV_TABLE}={table:?} is not a valid DynamoDB table name (3 to 255 characters)"
             )));
         }
+        let reserved = count(ENV_RESERVED_CONCURRENCY, 0, 0..=100_000)?;
+        let wait_budget = match lookup(ENV_WAIT_BUDGET) {
+            Some(_) => Some(count(ENV_WAIT_BUDGET, 0, 0..=100_000)?),
+            None => budget_for(reserved),
+        };
         let config = Config {
             table,
+            wait_budget,
             default_duration: millis(ENV_DEFAULT_DURATION_MS, defaults.default_duration)?,
             max_duration: millis(ENV_MAX_DURATION_MS, defaults.max_duration)?,
             deadline_margin: millis(ENV_DEADLINE_MARGIN_MS, defaults.deadline_margin)?,
@@ -183,6 +204,17 @@ impl Config {
             )));
         }
         Ok(config)
+    }
+}
+
+/// The in-function waiting budget a function with `reserved` concurrency can afford: half its
+/// instances (at least one when it has two), so that the other half always serves releases,
+/// renewals, claims and cancels; no bound when nothing is reserved (0).
+pub fn budget_for(reserved: usize) -> Option<usize> {
+    match reserved {
+        0 => None,
+        1 => Some(0),
+        r => Some(r / 2),
     }
 }
 
@@ -236,5 +268,20 @@ mod tests {
         assert!(from(&[(ENV_MAX_WAITERS, "0")]).is_err());
         assert_eq!(from(&[(ENV_MAX_WAITERS, "8")]).unwrap().max_waiters, 8);
         assert!(from(&[(ENV_TABLE, "x")]).is_err());
+    }
+
+    #[test]
+    fn the_waiting_budget_follows_the_reserved_concurrency_unless_set() {
+        assert_eq!(from(&[]).unwrap().wait_budget, None);
+        let budget = |pairs: &[(&str, &str)]| from(pairs).unwrap().wait_budget;
+        assert_eq!(budget(&[(ENV_RESERVED_CONCURRENCY, "1")]), Some(0));
+        assert_eq!(budget(&[(ENV_RESERVED_CONCURRENCY, "2")]), Some(1));
+        assert_eq!(budget(&[(ENV_RESERVED_CONCURRENCY, "20")]), Some(10));
+        assert_eq!(
+            budget(&[(ENV_RESERVED_CONCURRENCY, "20"), (ENV_WAIT_BUDGET, "3")]),
+            Some(3)
+        );
+        assert_eq!(budget(&[(ENV_WAIT_BUDGET, "0")]), Some(0));
+        assert!(from(&[(ENV_WAIT_BUDGET, "x")]).is_err());
     }
 }

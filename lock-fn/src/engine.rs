@@ -215,12 +215,34 @@ impl LockEngine {
         Ok(done)
     }
 
-    /// A single try (or, with `wait_ms` and `"queue": false`, tries repeated in-region).
+    /// A single try (or, with `wait_ms` and `"queue": false`, tries repeated in-region while a slot
+    /// of the waiting budget is held; without one, the single try is the answer).
     async fn acquire_try(
         &self,
         req: AcquireRequest,
         duration_ms: u64,
         deadline_ms: Option<u64>,
+    ) -> Result<Executed, LockError> {
+        let mut slot = None;
+        let done = self
+            .acquire_try_with(req, duration_ms, deadline_ms, &mut slot)
+            .await;
+        let mut requests = 0;
+        self.leave_wait_slot(slot, self.stop_at(deadline_ms), &mut requests)
+            .await;
+        done.map(|mut done| {
+            done.requests += requests;
+            done
+        })
+    }
+
+    /// [`Self::acquire_try`], holding `slot` of the waiting budget while it waits.
+    async fn acquire_try_with(
+        &self,
+        req: AcquireRequest,
+        duration_ms: u64,
+        deadline_ms: Option<u64>,
+        slot: &mut Option<crate::wait_budget::WaitSlot>,
     ) -> Result<Executed, LockError> {
         let caller_owner = req.owner.is_some();
         let owner = req.owner.unwrap_or_else(new_owner_token);
@@ -304,7 +326,11 @@ impl LockEngine {
                 // which polling catches; so sleep the shorter of the two.
                 delay = delay.min(Duration::from_millis(end.saturating_sub(now) + 1));
             }
-            if now >= wait_until {
+            let may_wait = now < wait_until
+                && self
+                    .hold_wait_slot(slot, wait_until, stop_at, &mut requests)
+                    .await;
+            if !may_wait {
                 let busy = Busy {
                     acquired: false,
                     resource_id: req.resource_id,

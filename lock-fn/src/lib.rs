@@ -21,4 +21,5 @@ pub mod sem_writes;
 pub mod semaphore;
 pub mod store;
 pub mod store_error;
+pub mod wait_budget;
 pub mod writes;

@@ -328,6 +328,21 @@ pub fn retry_hint_ms(position: usize, active: usize, hold_ms: u64, ttl_ms: u64) 
     (ahead * hold_ms / 2).clamp(5, (ttl_ms / 4).max(5))
 }
 
+/// How many waiters other than `me` wait in-function at `now` (an invocation waits for them).
+pub fn waiting_in_function(item: &LockItem, me: &str, now_ms: u64) -> usize {
+    item.waiters
+        .iter()
+        .filter(|w| w.digest != me && w.alive_at(now_ms) && w.active_at(now_ms))
+        .count()
+}
+
+/// When a caller without an owner that could not wait in-function should come back: about when
+/// an in-function place should be free (the `waiting` ahead are served one grant, `hold_ms`, each),
+/// at least 10 ms, at most a second.
+pub fn ownerless_retry_hint_ms(waiting: usize, hold_ms: u64) -> u64 {
+    (hold_ms.saturating_mul(waiting as u64 + 1)).clamp(10, 1_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

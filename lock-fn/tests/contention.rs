@@ -58,3 +58,55 @@ async fn thirty_two_callers_never_overlap_and_fences_rise() {
     );
     assert!(lost < checked / 2);
 }
+
+/// Waiting never holds back the operations that end a wait: a function of two instances, two
+/// contended locks, and on each a caller waiting in-function (an owner-less `wait_ms` of 3 s: what a
+/// raw boto3 caller sends). The holder's release must go through at once - not queue in the
+/// emulator (or be throttled by Lambda) behind the two waits. (With no waiting budget - set
+/// `LOCK_WAIT_BUDGET` to 100 here - it waits 2.6 s.)
+#[tokio::test]
+async fn waits_on_two_locks_never_hold_back_a_release_on_two_instances() {
+    use test_support::local_procs::{http_post, LocalLambda};
+    let table = fresh_table(&client(&dynalite_endpoint())).await;
+    let lambda = LocalLambda::start(2, &dynalite_endpoint(), &[("LOCK_TABLE", &table)]).await;
+    let port: u16 = lambda
+        .endpoint()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let invoke = move |body: String| async move {
+        http_post(port, "/2015-03-31/functions/lock-fn/invocations", &body).await
+    };
+    for r in ["a", "b"] {
+        let held = invoke(format!(
+            r#"{{"op":"acquire","resource_id":"{r}","owner":"h","duration_ms":60000}}"#
+        ))
+        .await;
+        assert!(held.contains(r#""acquired":true"#), "{held}");
+    }
+    let waits: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|r| {
+            tokio::spawn(invoke(format!(
+                r#"{{"op":"acquire","resource_id":"{r}","duration_ms":60000,"wait_ms":3000}}"#
+            )))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = std::time::Instant::now();
+    let released = invoke(r#"{"op":"release","resource_id":"a","owner":"h"}"#.to_string()).await;
+    let took = started.elapsed();
+    assert!(released.contains(r#""released":true"#), "{released}");
+    assert!(
+        took < Duration::from_millis(1_000),
+        "the release waited {took:?} for an instance"
+    );
+    for w in waits {
+        tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("the waits end")
+            .unwrap();
+    }
+}

@@ -425,3 +425,49 @@ async fn a_queue_of_large_task_entries_is_full_before_the_item_limit() {
     let bytes: usize = format!("{item:?}").len();
     assert!(bytes < 400_000, "{bytes}");
 }
+
+/// The in-function waiting budget is the whole function's: with a budget of one, one caller waits
+/// in-function; a second one (another lock) is answered at once - queued (with its owner) or not
+/// queued at all (without one, or a try with `wait_ms`).
+#[tokio::test]
+async fn the_waiting_budget_bounds_in_function_waits_across_locks() {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        wait_budget: Some(1),
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client, &table, config);
+    for r in ["a", "b", "c", "d"] {
+        granted(&engine, acq(r, 60_000, Some("h"))).await;
+    }
+    let waiting = {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued("a", 60_000, "wa", 2_000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let b = refused(&engine, queued("b", 60_000, "wb", 2_000)).await;
+    assert!(b.queued && b.position == Some(1), "{b:?}");
+    let ownerless = AcquireRequest {
+        wait_ms: 2_000,
+        ..acq("c", 60_000, None)
+    };
+    let c = refused(&engine, ownerless).await;
+    assert!(!c.queued && c.retry_after_ms >= 5, "{c:?}");
+    assert_eq!(describe(&engine, "c").await.queue_length, 0, "never queued");
+    let polling = AcquireRequest {
+        wait_ms: 2_000,
+        queue: Some(false),
+        ..acq("d", 60_000, Some("wd"))
+    };
+    assert!(!refused(&engine, polling).await.queued);
+    assert!(
+        started.elapsed() < Duration::from_millis(1_000),
+        "none of them waited: {:?}",
+        started.elapsed()
+    );
+    let d = describe(&engine, "a").await;
+    assert!(d.queue[0].waiting_now, "the first waits in-function: {d:?}");
+    waiting.abort();
+}

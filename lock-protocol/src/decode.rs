@@ -2,7 +2,7 @@
 
 use crate::limits::{
     MAX_HOLDER_BYTES, MAX_LIMIT, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES,
-    MAX_WAIT_MS,
+    MAX_WAIT_MS, RESERVED_RESOURCE_PREFIX,
 };
 use crate::request::{
     AcquireRequest, CancelRequest, DescribeRequest, OnBusy, ReleaseRequest, RenewRequest, Request,
@@ -262,8 +262,16 @@ impl Fields<'_> {
     }
 
     fn resource_id(&self) -> Result<String, InvalidRequest> {
-        self.string("resource_id", MAX_RESOURCE_ID_BYTES)?
-            .ok_or_else(|| InvalidRequest::field("resource_id", "is required"))
+        let id = self
+            .string("resource_id", MAX_RESOURCE_ID_BYTES)?
+            .ok_or_else(|| InvalidRequest::field("resource_id", "is required"))?;
+        if id.starts_with(RESERVED_RESOURCE_PREFIX) {
+            return Err(InvalidRequest::field(
+                "resource_id",
+                format!("may not start with {RESERVED_RESOURCE_PREFIX:?} (reserved for lock-fn's own items)"),
+            ));
+        }
+        Ok(id)
     }
 
     fn optional_owner(&self) -> Result<Option<String>, InvalidRequest> {

@@ -21,7 +21,7 @@ pub use decode::InvalidRequest;
 pub use error_type::{ErrorType, FunctionError};
 pub use limits::{
     MAX_HOLDER_BYTES, MAX_LIMIT, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES,
-    MAX_WAIT_MS,
+    MAX_WAIT_MS, RESERVED_RESOURCE_PREFIX,
 };
 pub use owner_token::{new_owner_token, owner_digest};
 pub use request::{

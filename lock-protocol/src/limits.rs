@@ -19,3 +19,7 @@ pub const MAX_HOLDER_BYTES: usize = 256;
 /// Longest accepted `task_token`, in UTF-8 bytes (Step Functions tokens are up to about 2,048
 /// characters; every queued token is stored in the lock item until the waiter is served).
 pub const MAX_TASK_TOKEN_BYTES: usize = 4096;
+
+/// Resource ids that start with this are lock-fn's own items (its in-function waiting budget's
+/// slots) and are refused in requests.
+pub const RESERVED_RESOURCE_PREFIX: &str = ".lock-fn/";

@@ -157,7 +157,10 @@ impl LocalLambda {
                 command
                     .env("AWS_REGION", "us-east-1")
                     .env("AWS_ACCESS_KEY_ID", "local")
-                    .env("AWS_SECRET_ACCESS_KEY", "local");
+                    .env("AWS_SECRET_ACCESS_KEY", "local")
+                    // The emulator's fixed pool is the function's concurrency, as a reserved
+                    // concurrency is on AWS: lock-fn sizes its in-function waiting budget from it.
+                    .env("LOCK_RESERVED_CONCURRENCY", processes.to_string());
                 for (k, v) in env {
                     command.env(k, v);
                 }

@@ -144,6 +144,14 @@ pub fn judge_with(event: &Value, max_duration_ms: u64) -> Verdict {
         // ...and a callback always waits in the queue.
         bad.insert("queue".to_string());
     }
+    // lock-fn's own items (its waiting budget) are not resources callers may name.
+    if obj
+        .get("resource_id")
+        .and_then(Value::as_str)
+        .is_some_and(|id| id.starts_with(".lock-fn/"))
+    {
+        bad.insert("resource_id".to_string());
+    }
     if bad.is_empty() {
         Verdict::Valid
     } else {

@@ -196,6 +196,9 @@ impl Stack {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "local")
             .env("AWS_SECRET_ACCESS_KEY", "local")
+            // The emulator's fixed pool is the function's concurrency, as a reserved concurrency
+            // is on AWS: lock-fn sizes its in-function waiting budget from it.
+            .env("LOCK_RESERVED_CONCURRENCY", self.spec.functions.to_string())
             .stdout(self.log(&format!("lock-fn-{}", i + 1)))
             .stderr(self.log(&format!("lock-fn-{}", i + 1)));
         if let Some(sfn) = self.sfn_endpoint() {

@@ -1,0 +1,165 @@
+//! The in-function waiting budget: at most `LOCK_WAIT_BUDGET` invocations of the function wait
+//! in-function at once, all locks together. A wait is an instance taken from the function; with
+//! every instance waiting, releases, renewals, claims and cancels would queue behind the waits
+//! (`cargo lambda watch`) or be throttled (Lambda at its reserved concurrency), and the waits would
+//! starve the very operations that end them. Every wait beyond the budget is answered at once with
+//! a hint of when to come back.
+//!
+//! The budget is a set of slot items in the lock table (`.lock-fn/wait-slot/<k>`, k < budget),
+//! each held by one waiting invocation until its wait ends (or, should the instance die, until the
+//! wait's end plus a margin): taking one is one conditional write on a slot picked at random (and
+//! its neighbour when that one is taken), giving it back one more.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lock_protocol::{new_owner_token, RESERVED_RESOURCE_PREFIX};
+use tracing::warn;
+
+use crate::engine::LockEngine;
+use crate::expressions::Update;
+
+/// A slot of the waiting budget, held by this invocation.
+#[derive(Debug)]
+pub(crate) struct WaitSlot {
+    key: String,
+    nonce: String,
+}
+
+/// The slot is free, or its holder's wait is over.
+pub const SLOT_FREE: &str = "attribute_not_exists(wait_until) OR wait_until <= :now_ms";
+/// The holder takes the slot until its wait ends.
+pub const SLOT_TAKE: &str = "SET wait_until = :until, wait_by = :nonce";
+/// The slot is still this invocation's.
+pub const SLOT_MINE: &str = "wait_by = :nonce";
+/// The holder gives the slot back.
+pub const SLOT_GIVE_BACK: &str = "REMOVE wait_until, wait_by";
+
+/// A slot outlives its holder's wait by this much (a holder that died mid-wait frees it then).
+const SLOT_MARGIN_MS: u64 = 1_000;
+
+/// The resource id of budget slot `k`.
+pub fn slot_key(k: usize) -> String {
+    format!("{RESERVED_RESOURCE_PREFIX}wait-slot/{k}")
+}
+
+impl LockEngine {
+    /// How many of a lock's first places may wait in-function: `LOCK_ACTIVE_WAITERS`, but never
+    /// more than the whole function's budget.
+    pub(crate) fn in_function_places(&self) -> usize {
+        let active = self.config.active_waiters;
+        self.config.wait_budget.map_or(active, |b| active.min(b))
+    }
+
+    /// Makes sure this invocation holds a slot of the waiting budget for a wait until `until_ms`
+    /// (taking one when it has none); `false` when the budget is spent (or the store cannot say):
+    /// the caller answers at once instead of waiting. `requests` counts what it took.
+    pub(crate) async fn hold_wait_slot(
+        &self,
+        slot: &mut Option<WaitSlot>,
+        until_ms: u64,
+        stop_at: Option<u64>,
+        requests: &mut u32,
+    ) -> bool {
+        let Some(budget) = self.config.wait_budget else {
+            return true;
+        };
+        if slot.is_some() {
+            return true;
+        }
+        if budget == 0 {
+            return false;
+        }
+        let nonce = new_owner_token();
+        let first = fastrand::usize(..budget);
+        for k in [first, (first + 1) % budget]
+            .into_iter()
+            .take(budget.min(2))
+        {
+            let key = slot_key(k);
+            let until = until_ms.saturating_add(SLOT_MARGIN_MS);
+            let taken = self
+                .store
+                .apply("wait_slot", &key, stop_at, |now| {
+                    take_slot(&nonce, until, now)
+                })
+                .await;
+            match taken {
+                Ok(write) => {
+                    *requests += write.attempts;
+                    if write.value.is_ok() {
+                        *slot = Some(WaitSlot { key, nonce });
+                        return true;
+                    }
+                }
+                Err(e) => {
+                    warn!(slot = %key, error = %e, "could not take a waiting slot; answering at once");
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Gives the slot back (best effort: a slot not given back frees itself when its wait is over).
+    pub(crate) async fn leave_wait_slot(
+        &self,
+        slot: Option<WaitSlot>,
+        stop_at: Option<u64>,
+        requests: &mut u32,
+    ) {
+        let Some(WaitSlot { key, nonce }) = slot else {
+            return;
+        };
+        match self
+            .store
+            .apply("wait_slot", &key, stop_at, |_| give_back(&nonce))
+            .await
+        {
+            Ok(write) => *requests += write.attempts,
+            Err(e) => {
+                warn!(slot = %key, error = %e, "could not give a waiting slot back; it frees itself")
+            }
+        }
+    }
+}
+
+fn take_slot(nonce: &str, until: u64, now: u64) -> Update {
+    Update {
+        set: vec!["wait_until = :until, wait_by = :nonce".into()],
+        conditions: vec![SLOT_FREE.into()],
+        values: vec![
+            (":until".into(), AttributeValue::N(until.to_string())),
+            (":nonce".into(), AttributeValue::S(nonce.into())),
+            (":now_ms".into(), AttributeValue::N(now.to_string())),
+        ],
+        ..Update::default()
+    }
+}
+
+fn give_back(nonce: &str) -> Update {
+    Update {
+        remove: vec!["wait_until".into(), "wait_by".into()],
+        conditions: vec![SLOT_MINE.into()],
+        values: vec![(":nonce".into(), AttributeValue::S(nonce.into()))],
+        ..Update::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reserved_resources_and_their_writes_are_the_named_ones() {
+        assert!(slot_key(3).starts_with(RESERVED_RESOURCE_PREFIX));
+        let t = take_slot("n", 10, 5);
+        assert_eq!(
+            (t.expression(), t.condition()),
+            (SLOT_TAKE.to_string(), format!("({SLOT_FREE})"))
+        );
+        let g = give_back("n");
+        assert_eq!(
+            (g.expression(), g.condition()),
+            (SLOT_GIVE_BACK.to_string(), SLOT_MINE.to_string())
+        );
+    }
+}
