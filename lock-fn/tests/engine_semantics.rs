@@ -115,7 +115,17 @@ async fn renew_moves_the_lease_end_and_keeps_the_fence() {
     assert!(r.renewed);
     assert_eq!(renewal.fence, a.fence);
     assert_eq!(renewal.duration_ms, 1500);
-    assert!(renewal.expires_at_ms >= a.acquired_at_ms + 1500);
+    assert!(
+        renewal.expires_at_ms > a.expires_at_ms + 1000,
+        "the renew extends the lease: {renewal:?} after {a:?}"
+    );
+    let left = renewal.expires_in_ms.expect("the time left is told");
+    assert!(
+        left <= 1500 && left + 500 >= 1500,
+        "the time left is the new lease, measured when answered: {left}"
+    );
+    let g_left = a.expires_in_ms.expect("the time left is told");
+    assert!(g_left <= 200 && g_left + 150 >= 200, "{g_left}");
     sleep_until_ms(a.expires_at_ms).await;
     refused(&engine, acq("r", 100, None)).await;
     assert!(

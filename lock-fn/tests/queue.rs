@@ -471,3 +471,75 @@ async fn the_waiting_budget_bounds_in_function_waits_across_locks() {
     assert!(d.queue[0].waiting_now, "the first waits in-function: {d:?}");
     waiting.abort();
 }
+
+/// FIFO among waiters that join at the same moment: whatever order their joins commit in (the
+/// queue shows it), the lock is handed over in exactly that order - passive waiters (claiming
+/// their handoff when they come back) and waiters waiting in-function alike.
+#[tokio::test]
+async fn concurrent_joiners_are_served_in_the_order_their_joins_landed() {
+    for in_function in [false, true] {
+        let (engine, _, _) = dynalite_engine().await;
+        let mut holder = granted(&engine, acq("r", 60_000, Some("h"))).await;
+        let owners: Vec<String> = (0..6).map(|i| format!("w{i}")).collect();
+        let wait_ms = if in_function { 10_000 } else { 0 };
+        let joins: Vec<_> = owners
+            .iter()
+            .map(|o| {
+                let (engine, o) = (engine.clone(), o.clone());
+                tokio::spawn(
+                    async move { acquire(&engine, queued("r", 60_000, &o, wait_ms)).await },
+                )
+            })
+            .collect();
+        // Every one has joined (in-function waiters are still waiting).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let order = loop {
+            let d = describe(&engine, "r").await;
+            if d.queue.len() == owners.len() {
+                break d.queue.iter().map(|w| w.owner.clone()).collect::<Vec<_>>();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not all joined: {d:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let by_digest = |digest: &str| {
+            owners
+                .iter()
+                .find(|o| lock_protocol::owner_digest(o) == digest)
+                .unwrap()
+                .clone()
+        };
+        let mut joins = joins;
+        for (turn, digest) in order.iter().enumerate() {
+            let next = by_digest(digest);
+            let released = release_fenced(&engine, "r", &holder.owner, Some(holder.fence)).await;
+            assert!(released.released, "{released:?}");
+            let d = describe(&engine, "r").await;
+            assert_eq!(d.owner.as_deref(), Some(digest.as_str()), "turn {turn}");
+            holder = if in_function {
+                // Its own waiting invocation is answered the grant.
+                let i = owners.iter().position(|o| *o == next).unwrap();
+                let answer = tokio::time::timeout(Duration::from_secs(5), &mut joins[i])
+                    .await
+                    .expect("answered")
+                    .unwrap();
+                match answer {
+                    AcquireResponse::Granted(g) => g,
+                    // Beyond the in-function places it was answered at once: it comes back.
+                    AcquireResponse::Busy(b) if b.queued && turn >= 3 => {
+                        granted(&engine, queued("r", 60_000, &next, 0)).await
+                    }
+                    other => panic!("turn {turn}: {other:?}"),
+                }
+            } else {
+                granted(&engine, queued("r", 60_000, &next, 0)).await
+            };
+            assert_eq!(holder.owner, next);
+        }
+        for j in joins {
+            j.abort();
+        }
+    }
+}

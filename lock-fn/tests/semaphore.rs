@@ -90,8 +90,9 @@ async fn slots_of_expired_holders_are_reused_at_once_and_purged_by_the_grant() {
 
 #[tokio::test]
 async fn another_limit_or_the_mutex_is_a_limit_mismatch_and_writes_nothing() {
-    let (engine, _, _) = dynalite_engine().await;
+    let (engine, client, table) = dynalite_engine().await;
     let g = granted(&engine, sem("s", 3, 60_000, "a")).await;
+    let before = raw_item(&client, &table, "s").await;
     let err = engine
         .acquire(sem("s", 4, 60_000, "b"), None)
         .await
@@ -116,11 +117,22 @@ async fn another_limit_or_the_mutex_is_a_limit_mismatch_and_writes_nothing() {
         "nothing written"
     );
     assert_eq!(status.holders[0].fence, g.fence);
+    assert_eq!(
+        raw_item(&client, &table, "s").await,
+        before,
+        "nothing written"
+    );
     // A mutex is not a semaphore either.
     granted(&engine, acq("m", 60_000, Some("a"))).await;
+    let before = raw_item(&client, &table, "m").await;
     assert_eq!(
         error_name(engine.acquire(sem("m", 2, 60_000, "b"), None).await),
         "LimitMismatch"
+    );
+    assert_eq!(
+        raw_item(&client, &table, "m").await,
+        before,
+        "nothing written"
     );
     // An idle semaphore takes the new limit.
     assert!(
@@ -238,17 +250,35 @@ async fn a_waiter_waiting_in_function_is_handed_its_slot() {
             engine.acquire(req, None).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        release_fenced(&engine, "r", "a", Some(a.fence))
-            .await
-            .released
-    );
-    let done = waiting.await.unwrap().unwrap();
+    // Release only once the waiter is queued and waiting in-function (no sleep as a stand-in).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !describe(&engine, "r")
+        .await
+        .queue
+        .iter()
+        .any(|w| w.waiting_now)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiter never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let released = release_fenced(&engine, "r", "a", Some(a.fence)).await;
+    let done = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the wait ends")
+        .unwrap()
+        .unwrap();
     match done.reply {
         Reply::Acquire(lock_protocol::AcquireResponse::Granted(g)) => {
             assert_eq!(g.duration_ms, 60_000, "its own lease, no claim window");
             assert_eq!(g.holders, Some(2));
+            assert_eq!(
+                Some(g.acquired_at_ms),
+                released.released_at_ms,
+                "granted by the releasing write itself (a handoff)"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -330,8 +360,9 @@ async fn an_older_holder_reusing_the_release_slot_leaves_the_answer_uncertain() 
         "both releases were applied"
     );
     assert!(
-        answer.released || answer.uncertain,
-        "Y's release ended its grant; the answer may not say it certainly did not: {answer:?}"
+        !answer.released && answer.uncertain,
+        "Y's release ended its grant, but no record can show it: uncertain, never a plain \
+         \"not held\" (nor a \"released\" nothing proves): {answer:?}"
     );
 }
 
@@ -349,6 +380,7 @@ async fn expired_holders_no_write_checks_are_never_counted_free() {
         granted(&direct, sem("r", 40, 1_500, &format!("s{i:02}"))).await;
     }
     let h = granted(&direct, sem("r", 40, 1_800, "h")).await;
+    let h_fence = h.fence;
     sleep_until_ms(h.expires_at_ms - 150).await;
     // H's renew: a blind mutex renew (refused), a read, then its semaphore renew - held 400 ms.
     proxy.then(Step::Forward);
@@ -375,8 +407,19 @@ async fn expired_holders_no_write_checks_are_never_counted_free() {
             "18 expired holders no write checks still count as taken"
         );
     }
-    renewing.await.unwrap();
+    let late = match renewing.await.unwrap().reply {
+        Reply::Renew(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        late.renewed,
+        "the late renew was built before H's lease ended and brought it back: {late:?}"
+    );
     let seen = describe(&direct, "r").await;
+    assert!(
+        seen.holders.iter().any(|h| h.fence == h_fence),
+        "H is back: {seen:?}"
+    );
     assert!(
         seen.holders.len() <= seen.limit.unwrap_or(1) as usize,
         "{} live holders under a limit of {:?}",
@@ -416,7 +459,7 @@ async fn a_repeated_release_whose_slot_was_reused_is_uncertain_not_refused() {
             .released
     );
     let again = release_fenced(&engine, "r", "y", Some(y.fence)).await;
-    assert!(again.released || again.uncertain, "{again:?}");
+    assert!(!again.released && again.uncertain, "{again:?}");
 }
 
 /// Two deployments share a table, or the maximum lease was lowered: a holder took a 10 h lease
