@@ -40,14 +40,22 @@ import sys
 work, workers, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 runs = sorted(tuple(l.split()) for l in open(f"{work}/log"))
 t0 = int(runs[0][0])
-print(f"{'worker':<10} {'start ms':>9} {'end ms':>7} {'fence':>18}")
+print(f"{'worker':<10} {'start ms':>9} {'end ms':>7} {'gap ms':>7} {'fence':>18}")
 ok = True
+gaps = []
 for i, (start, end, fence, who) in enumerate(runs):
-    print(f"{who:<10} {int(start)-t0:>9} {int(end)-t0:>7} {fence:>18}")
+    gap = int(start) - int(runs[i-1][1]) if i else None
+    if gap is not None:
+        gaps.append(gap)
+    print(f"{who:<10} {int(start)-t0:>9} {int(end)-t0:>7} {'' if gap is None else gap:>7} {fence:>18}")
     if i and (int(start) < int(runs[i-1][1]) or int(fence) <= int(runs[i-1][2])):
         ok = False
 counter = int(open(f"{work}/counter").read())
 print(f"counter = {counter} (expected {workers * rounds}); runs serialized with rising fences: {'yes' if ok else 'NO'}")
+if gaps:
+    # The gap: one run's end to the next one's start - dlm's release (which hands the lock over in
+    # the same write), the next dlm learning of it, and starting its command.
+    print(f"gaps between holders: largest {max(gaps)} ms, median {sorted(gaps)[len(gaps)//2]} ms")
 sys.exit(0 if ok and counter == workers * rounds else 1)
 PY
 rm -rf "$work"
