@@ -17,7 +17,7 @@ status=0
 echo "[test] building the test binaries (quietly; several minutes on a fresh clone)" >&2
 cargo test --workspace --all-targets --no-run -q "$@" 2>&1 | tee -a "$log" || status=$?
 { cargo test --workspace --all-targets --no-fail-fast "$@" && cargo test --workspace --doc "$@"; } 2>&1 | grep -v '^\s*Compiling ' | tee -a "$log" || status=$?
-"$DLM_PY_TOOLS" -m pytest -q -p no:cacheprovider tests/stepfunctions 2>&1 | tee -a "$log" || status=$?
+"$DLM_PY_TOOLS" -m pytest -q -p no:cacheprovider tests/stepfunctions tests/boto3 2>&1 | tee -a "$log" || status=$?
 bash "$ROOT/scripts/stack.sh" down
 trap - EXIT
 # One closing line for the whole run, summed over every cargo test binary and pytest.

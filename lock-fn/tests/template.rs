@@ -377,3 +377,28 @@ fn the_cleanup_rule_covers_every_example() {
         }
     }
 }
+
+/// One parameter sizes both the function's reserved concurrency and the in-function waiting budget
+/// lock-fn derives from it: waits can then never hold every instance the function may have.
+#[test]
+fn the_reserved_concurrency_parameter_sizes_the_waiting_budget_too() {
+    use lock_fn::config::{ENV_RESERVED_CONCURRENCY, ENV_WAIT_BUDGET};
+    let t = template();
+    let props = &resource(&t, "LockFunction")["Properties"];
+    let text = |v: &Value| serde_yaml_ng::to_string(v).unwrap();
+    assert!(
+        text(&props["ReservedConcurrentExecutions"]).contains("ReservedConcurrency"),
+        "{}",
+        text(&props["ReservedConcurrentExecutions"])
+    );
+    let vars = &props["Environment"]["Variables"];
+    assert_eq!(
+        text(&vars[ENV_RESERVED_CONCURRENCY]).trim(),
+        "!Ref ReservedConcurrency"
+    );
+    assert!(text(&vars[ENV_WAIT_BUDGET]).contains("WaitBudget"));
+    assert_eq!(
+        t["Parameters"]["ReservedConcurrency"]["Default"].as_u64(),
+        Some(0)
+    );
+}
