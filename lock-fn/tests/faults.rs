@@ -81,7 +81,12 @@ async fn run_phase(
                 // fewer than eight grants came in between (see DESIGN.md, release slots).
                 let release_sent_ms = lock_fn::clock::now_ms();
                 let mut maybe_applied = false;
+                let give_up = Instant::now() + Duration::from_secs(30);
                 let answer = loop {
+                    assert!(
+                        Instant::now() < give_up,
+                        "a release got no answer in 30 s of retries"
+                    );
                     let req = ReleaseRequest {
                         resource_id: resource.clone(),
                         owner: g.owner.clone(),

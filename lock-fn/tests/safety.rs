@@ -55,14 +55,17 @@ async fn a_retried_unfenced_release_never_ends_the_owners_next_grant() {
         tokio::spawn(async move { release(&engine, "r", w).await })
     };
     // While the first attempt's answer hangs, the released lock is taken again by the same owner.
-    let g2 = loop {
-        if let lock_protocol::AcquireResponse::Granted(g) =
-            acquire(&direct, acq("r", 60_000, Some(w))).await
-        {
-            break g;
+    let g2 = within(10, "the released lock taken again", async {
+        loop {
+            if let lock_protocol::AcquireResponse::Granted(g) =
+                acquire(&direct, acq("r", 60_000, Some(w))).await
+            {
+                break g;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    })
+    .await;
     assert!(!g2.reacquired, "a new grant, not the released one");
     let answer = releasing.await.unwrap();
     assert!(

@@ -509,3 +509,29 @@ async fn a_holder_whose_own_entry_is_the_only_waiter_can_release() {
     let d = describe(&engine, "r").await;
     assert!(d.holders.is_empty() && d.queue_length == 0, "{d:?}");
 }
+
+/// A holder whose lease ran out, eight grants after its own (its release slot may be reused), is
+/// still told plainly that its release did nothing: its expired entry is still in the item, and a
+/// release would have removed it. (The lost-lease signal stays crisp where it can be proved.)
+#[tokio::test]
+async fn an_expired_holder_still_in_the_item_is_told_plainly_not_held() {
+    let (engine, _, _) = dynalite_engine().await;
+    let a = granted(&engine, sem("r", 2, 1_500, "a")).await;
+    for i in 0..8 {
+        let owner = format!("o{i}");
+        let g = granted(&engine, sem("r", 2, 60_000, &owner)).await;
+        assert!(
+            release_fenced(&engine, "r", &owner, Some(g.fence))
+                .await
+                .released
+        );
+    }
+    let d = describe(&engine, "r").await;
+    assert!(
+        d.holders.iter().any(|h| h.fence == a.fence),
+        "a still holds: {d:?}"
+    );
+    sleep_until_ms(a.expires_at_ms).await;
+    let late = release_fenced(&engine, "r", "a", Some(a.fence)).await;
+    assert!(!late.released && !late.uncertain, "{late:?}");
+}

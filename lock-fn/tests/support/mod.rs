@@ -354,6 +354,14 @@ pub fn error_name(result: Result<lock_fn::engine::Executed, LockError>) -> &'sta
     result.expect_err("expected an error").error_type().as_str()
 }
 
+/// Runs `work` (a loop that ends when the lock does something), failing the test after `secs`
+/// instead of hanging: a broken guarantee must be a failure, never a stuck run.
+pub async fn within<T>(secs: u64, what: &str, work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), work)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still not done after {secs} s"))
+}
+
 /// Sleeps until the function's clock passes `epoch_ms`.
 pub async fn sleep_until_ms(epoch_ms: u64) {
     let now = lock_fn::clock::now_ms();
