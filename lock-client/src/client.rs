@@ -8,6 +8,7 @@ use crate::guard::LockGuard;
 use crate::invoke::Invoker;
 use crate::protocol::{new_owner_token, AcquireResponse, DescribeResponse};
 use crate::raw::{Mode, RawClient};
+use crate::wait::Wait;
 
 /// A client of one lock function. Cheap to clone: clones share one connection pool.
 ///
@@ -180,21 +181,35 @@ impl LockClient {
     /// }
     /// # Ok(()) }
     /// ```
+    ///
+    /// Like a wait, the try is drop-safe: its invoke runs as a task of its own, and when this future
+    /// is dropped before the answer (or the try fails in a way that may have been applied) the
+    /// client sends `cancel` and releases a grant the invoke brings (see
+    /// [`LockClient::acquire_cancellable`]).
     pub async fn try_acquire(&self, resource: &str) -> Result<Option<LockGuard>, ClientError> {
-        let owner = new_owner_token();
-        let (answer, sent) = self
-            .raw
-            .acquire(
-                resource,
-                &owner,
+        let mut attempt = Wait::new(self.raw.clone(), resource, new_owner_token());
+        let answer = attempt
+            .invoke(
                 self.duration,
                 Duration::ZERO,
                 Mode::Try { fresh_owner: true },
+                None,
             )
-            .await?;
-        match answer.answer {
-            AcquireResponse::Granted(g) => Ok(Some(self.guard(g, sent))),
-            AcquireResponse::Busy(_) => Ok(None),
+            .await
+            .expect("waited for without a time limit");
+        match answer {
+            Ok((answer, sent)) => {
+                attempt.done = true;
+                match answer.answer {
+                    AcquireResponse::Granted(g) => Ok(Some(self.guard(g, sent))),
+                    AcquireResponse::Busy(_) => Ok(None),
+                }
+            }
+            Err(e) => {
+                attempt.may_hold |= e.may_have_been_applied();
+                attempt.give_up().await;
+                Err(e)
+            }
         }
     }
 

@@ -60,12 +60,64 @@ pub enum ClientError {
     Config(String),
 }
 
+/// The words lock-fn ends a `Throttled` or `StoreUnavailable` message with when a write of that
+/// invocation may have been applied unseen (part of the protocol: see README.md).
+pub(crate) const MAYBE_APPLIED: &str = "may have been applied";
+
 impl ClientError {
     /// The lock-fn error type, when this is a function error lock-fn raised.
     pub fn function_error_type(&self) -> Option<ErrorType> {
         match self {
             ClientError::Function { error_type, .. } => ErrorType::from_name(error_type),
             _ => None,
+        }
+    }
+
+    /// Whether the failed call may have changed the lock anyway: lock-fn says a write of it may
+    /// have been applied unseen (`Throttled` / `StoreUnavailable` ending "... may have been
+    /// applied ..."), the function crashed or answered something unreadable after it ran, or the
+    /// invoke (or a resend of it) may have reached the function without its answer coming back
+    /// (`Unreachable`, a Lambda 5xx, throttling after a resend). An acquire that failed so may have
+    /// granted its owner the lock or a place in the queue; a release may have ended the lease.
+    ///
+    /// ```
+    /// use lock_client::ClientError;
+    /// let e = ClientError::Function {
+    ///     error_type: "StoreUnavailable".into(),
+    ///     message: "DynamoDB is unavailable: timeout; an earlier attempt may have been applied: retry with the same owner (and fence)".into(),
+    /// };
+    /// assert!(e.may_have_been_applied());
+    /// let e = ClientError::Function { error_type: "InvalidRequest".into(), message: "owner: too long".into() };
+    /// assert!(!e.may_have_been_applied());
+    /// ```
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            ClientError::Function {
+                error_type,
+                message,
+            } => match ErrorType::from_name(error_type) {
+                Some(ErrorType::Throttled | ErrorType::StoreUnavailable) => {
+                    message.contains(MAYBE_APPLIED)
+                }
+                // lock-fn decided before writing, or wrote nothing.
+                Some(
+                    ErrorType::InvalidRequest
+                    | ErrorType::LockBusy
+                    | ErrorType::Misconfigured
+                    | ErrorType::LimitMismatch,
+                ) => false,
+                // The runtime's own errors (a crash, a timeout, a panic): the function ran.
+                None => true,
+            },
+            ClientError::Unreachable(_)
+            | ClientError::Throttled(_)
+            | ClientError::Invoke(_)
+            | ClientError::BadResponse(_) => true,
+            ClientError::Timeout { .. }
+            | ClientError::Cancelled { .. }
+            | ClientError::LockLost { .. }
+            | ClientError::UnknownFunction(_)
+            | ClientError::Config(_) => false,
         }
     }
 }
@@ -106,3 +158,39 @@ impl std::fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(t: &str, m: &str) -> ClientError {
+        ClientError::Function {
+            error_type: t.into(),
+            message: m.into(),
+        }
+    }
+
+    #[test]
+    fn what_may_have_been_applied() {
+        let maybe = "DynamoDB is throttling: x; an earlier attempt may have been applied: retry with the same owner (and fence)";
+        assert!(function("Throttled", maybe).may_have_been_applied());
+        assert!(function("StoreUnavailable", maybe).may_have_been_applied());
+        assert!(!function("Throttled", "DynamoDB is throttling: x").may_have_been_applied());
+        assert!(!function("StoreUnavailable", "DynamoDB is unavailable").may_have_been_applied());
+        for t in [
+            "InvalidRequest",
+            "LockBusy",
+            "Misconfigured",
+            "LimitMismatch",
+        ] {
+            assert!(!function(t, maybe).may_have_been_applied(), "{t}");
+        }
+        assert!(function("Runtime.ExitError", "").may_have_been_applied());
+        assert!(ClientError::Unreachable("timeout".into()).may_have_been_applied());
+        assert!(ClientError::Invoke("HTTP 502".into()).may_have_been_applied());
+        assert!(ClientError::Throttled("429".into()).may_have_been_applied());
+        assert!(ClientError::BadResponse("?".into()).may_have_been_applied());
+        assert!(!ClientError::UnknownFunction("f".into()).may_have_been_applied());
+        assert!(!ClientError::Config("x".into()).may_have_been_applied());
+    }
+}

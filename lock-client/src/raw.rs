@@ -180,8 +180,10 @@ impl RawClient {
         });
         // `Throttled` from lock-fn applied nothing unless it says so; with the fence a repeat is
         // exact, so a fenced release tries again a few times (a contended semaphore's item can
-        // keep changing under a release).
+        // keep changing under a release). A failed try that may have been applied may have ended
+        // the lease unseen: a `false` to a later try then cannot tell.
         let mut tries = 0;
+        let mut maybe_applied = false;
         let counted = loop {
             match self.invoker.call_resent::<ReleaseResponse>(&request).await {
                 Err(e)
@@ -190,19 +192,17 @@ impl RawClient {
                         && e.function_error_type()
                             == Some(crate::protocol::ErrorType::Throttled) =>
                 {
+                    maybe_applied |= e.may_have_been_applied();
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(5 << tries)).await;
                 }
                 other => break other?,
             }
         };
-        let answer = &counted.answer;
-        Ok(match (answer.released, answer.released_at_ms) {
-            (true, Some(at_ms)) => ReleaseOutcome::Released { at_ms },
-            (true, None) => ReleaseOutcome::Released { at_ms: 0 },
-            (false, _) if answer.uncertain || counted.resent() => ReleaseOutcome::Unknown,
-            (false, _) => ReleaseOutcome::NotHeld,
-        })
+        Ok(release_outcome(
+            &counted.answer,
+            counted.resent() || maybe_applied,
+        ))
     }
 
     /// One `renew` of `owner`'s grant (the one with `fence`, when given) for `duration` from now.
@@ -238,6 +238,18 @@ impl RawClient {
     }
 }
 
+/// What a release answer means; `maybe_applied`: an earlier attempt of this release (a resent
+/// invoke, a failed try that may have been applied) may have ended the lease unseen, so that a
+/// `false` may be answering for it.
+fn release_outcome(answer: &ReleaseResponse, maybe_applied: bool) -> ReleaseOutcome {
+    match (answer.released, answer.released_at_ms) {
+        (true, Some(at_ms)) => ReleaseOutcome::Released { at_ms },
+        (true, None) => ReleaseOutcome::Released { at_ms: 0 },
+        (false, _) if answer.uncertain || maybe_applied => ReleaseOutcome::Unknown,
+        (false, _) => ReleaseOutcome::NotHeld,
+    }
+}
+
 /// Whole milliseconds of `d` (saturating).
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -257,5 +269,31 @@ mod tests {
         let u = ReleaseOutcome::Unknown.to_response("r");
         assert_eq!((u.released, u.uncertain), (false, true));
         assert!(!ReleaseOutcome::NotHeld.released());
+    }
+
+    #[test]
+    fn a_false_after_an_attempt_that_may_have_applied_is_unknown() {
+        let answer = |released, uncertain| ReleaseResponse {
+            released,
+            resource_id: "r".into(),
+            released_at_ms: released.then_some(9),
+            uncertain,
+        };
+        assert_eq!(
+            release_outcome(&answer(false, false), false),
+            ReleaseOutcome::NotHeld
+        );
+        assert_eq!(
+            release_outcome(&answer(false, false), true),
+            ReleaseOutcome::Unknown
+        );
+        assert_eq!(
+            release_outcome(&answer(false, true), false),
+            ReleaseOutcome::Unknown
+        );
+        assert_eq!(
+            release_outcome(&answer(true, false), true),
+            ReleaseOutcome::Released { at_ms: 9 }
+        );
     }
 }

@@ -4,11 +4,14 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use support::fake_lambda::InvokeRecorder;
 use support::*;
-use test_support::fault_proxy::{FaultProxy, Faults, Step};
+use test_support::fault_proxy::{FaultProxy, Faults, Step, WriteHook};
 use test_support::local_procs::LocalLambda;
 
 fn dynalite() -> String {
@@ -19,7 +22,8 @@ fn table() -> String {
     std::env::var("LOCK_TABLE").unwrap_or_else(|_| "dynamo_dlm_locks".into())
 }
 
-async fn lease_end_in_table(resource: &str) -> Option<u64> {
+/// The lease end and fence stored for `resource`.
+async fn lease_in_table(resource: &str) -> Option<(u64, u64)> {
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let item = aws_sdk_dynamodb::Client::new(&shared)
         .get_item()
@@ -31,10 +35,23 @@ async fn lease_end_in_table(resource: &str) -> Option<u64> {
         .unwrap()
         .item
         .unwrap_or_default();
-    match item.get("expires_at_ms") {
+    let number = |name: &str| match item.get(name) {
         Some(AttributeValue::N(n)) => n.parse().ok(),
         _ => None,
-    }
+    };
+    Some((number("expires_at_ms")?, number("fence")?))
+}
+
+/// Whether `request` (a DynamoDB request as the fault proxy's write hook sees it) is a write that
+/// grants `resource` (the blind single-try write or the queued take: both raise the fence from
+/// `:fence_floor`).
+fn is_grant_write(request: &str, resource: &str) -> bool {
+    let head_end = request.find("\r\n\r\n").unwrap_or(request.len());
+    request[..head_end]
+        .to_ascii_lowercase()
+        .contains("x-amz-target: dynamodb_20120810.updateitem")
+        && request.contains(&format!("{{\"S\":\"{resource}\"}}"))
+        && request.contains(":fence_floor")
 }
 
 /// The interleaving of the safety report (issue 1 there): `dlm run --duration 5s --wait 30s`, whose
@@ -43,12 +60,26 @@ async fn lease_end_in_table(resource: &str) -> Option<u64> {
 /// next invoke finds the grant (`reacquired`) with about a second of lease left. Then renewals fail
 /// (throttling again). The protected command must stop before the lease ends on lock-fn's clock,
 /// and the other owner, waiting on the side, is granted only after it stopped.
+///
+/// The faults are aimed at requests by what they are, not by their count: lock-fn's store goes
+/// through two fault proxies, and the first one's write hook, on seeing the write that grants the
+/// resource, scripts the second to forward it and lose its answer, and to throttle everything
+/// after. The test then checks that this path ran: one lost answer, the command's grant being the
+/// lost write's (`reacquired`, same fence, seen in the Invoke API answer) with under two seconds
+/// left, the command starting only after the throttling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_stops_before_the_lease_end_whichever_invoke_made_the_grant() {
-    let proxy = FaultProxy::start(&dynalite()).await;
+    tokio::time::timeout(Duration::from_secs(60), late_grant_through_dlm_run())
+        .await
+        .expect("the scenario ends within a minute");
+}
+
+async fn late_grant_through_dlm_run() {
+    let faults = Arc::new(FaultProxy::start(&dynalite()).await);
+    let matcher = FaultProxy::start(&faults.endpoint()).await;
     let private = LocalLambda::start(
         1,
-        &proxy.endpoint(),
+        &matcher.endpoint(),
         &[
             ("LOCK_TABLE", &table()),
             ("LOCK_STORE_ATTEMPTS", "3"),
@@ -56,6 +87,7 @@ async fn work_stops_before_the_lease_end_whichever_invoke_made_the_grant() {
         ],
     )
     .await;
+    let invokes = InvokeRecorder::start(&private.endpoint()).await;
     let r = resource("late-grant");
     let dir = std::env::temp_dir().join(format!("dlm-late-grant-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -66,10 +98,19 @@ async fn work_stops_before_the_lease_end_whichever_invoke_made_the_grant() {
         throttle: 1.0,
         ..Faults::default()
     };
-    // A queued acquire reads the item first, then takes the free lock with one write.
-    proxy.then(Step::Forward);
-    proxy.then(Step::LoseAnswer(Duration::ZERO));
-    proxy.set(throttling);
+    let hit = Arc::new(AtomicBool::new(false));
+    let hook: WriteHook = {
+        let (faults, hit, r) = (faults.clone(), hit.clone(), r.clone());
+        Arc::new(move |request: String| {
+            if is_grant_write(&request, &r) && !hit.swap(true, SeqCst) {
+                // Applied, its answer lost; everything after it throttled.
+                faults.then(Step::LoseAnswer(Duration::ZERO));
+                faults.set(throttling);
+            }
+            Box::pin(async {})
+        })
+    };
+    matcher.before_each_write(Some(hook));
     let started = Instant::now();
     let script = format!(
         "while :; do date +%s%3N >> {}; sleep 0.01; done",
@@ -78,20 +119,26 @@ async fn work_stops_before_the_lease_end_whichever_invoke_made_the_grant() {
     let dlm = tokio::process::Command::new(env!("CARGO_BIN_EXE_dlm"))
         .args(["run", &r, "--duration", "5s", "--wait", "30s", "--"])
         .args(["sh", "-c", &script])
-        .env("AWS_ENDPOINT_URL_LAMBDA", private.endpoint())
+        .env("AWS_ENDPOINT_URL_LAMBDA", invokes.endpoint())
         .env("RUST_LOG", "warn")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
 
-    // The first write landed; everything after it is throttled for about four seconds.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let lease_end = lease_end_in_table(&r)
+    // The grant write lands; everything after it is throttled for about four seconds.
+    let until = Instant::now() + Duration::from_secs(10);
+    while !hit.load(SeqCst) {
+        assert!(Instant::now() < until, "lock-fn never wrote the grant");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (lease_end, stored_fence) = lease_in_table(&r)
         .await
-        .expect("the first acquire write was applied");
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    proxy.set(Faults::default());
+        .expect("the grant write was applied");
+    tokio::time::sleep(Duration::from_millis(3700)).await;
+    let throttled_until = Instant::now();
+    faults.set(Faults::default());
     // The client's next invoke re-acquires: the command starts with about a second left...
     while !beats.exists() {
         assert!(
@@ -100,12 +147,20 @@ async fn work_stops_before_the_lease_end_whichever_invoke_made_the_grant() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let work_started = Instant::now();
     // ...and its renewals are throttled from now on.
-    proxy.set(throttling);
+    faults.set(throttling);
     let other = client().await.with_duration(Duration::from_secs(30));
-    let next = other.acquire(&r).await.unwrap();
-    let out = dlm.wait_with_output().await.unwrap();
-    proxy.set(Faults::default());
+    let next = tokio::time::timeout(Duration::from_secs(20), other.acquire(&r))
+        .await
+        .expect("the other owner is granted")
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), dlm.wait_with_output())
+        .await
+        .expect("dlm ends")
+        .unwrap();
+    faults.set(Faults::default());
+    matcher.before_each_write(None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last_beat: u64 = std::fs::read_to_string(&beats)
         .unwrap()
@@ -113,6 +168,31 @@ async fn work_stops_before_the_lease_end_whichever_invoke_made_the_grant() {
         .filter_map(|l| l.trim().parse().ok())
         .max()
         .unwrap();
+
+    // The path ran: one lost answer (the grant write's), the command started after the throttling
+    // under that very grant, found again by a later invoke with under two seconds of lease left.
+    assert_eq!(
+        faults.counts.lost_answers.load(SeqCst),
+        1,
+        "one lost answer"
+    );
+    assert!(
+        work_started >= throttled_until,
+        "the command started {:?} before the throttling ended",
+        throttled_until - work_started
+    );
+    let grants: Vec<_> = invokes
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.request["op"] == "acquire" && e.answer["acquired"] == true)
+        .collect();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let grant = &grants[0].answer;
+    assert_eq!(grant["reacquired"], true, "{grant}");
+    assert_eq!(grant["fence"], stored_fence, "{grant}");
+    assert_eq!(grant["expires_at_ms"], lease_end, "{grant}");
+    let left = grant["expires_in_ms"].as_u64().unwrap();
+    assert!(left < 2000, "{left} ms left at the re-acquire: {grant}");
 
     assert_eq!(out.status.code(), Some(6), "dlm reports the loss: {stderr}");
     assert!(stderr.contains("LOCK LOST"), "{stderr}");
@@ -158,8 +238,9 @@ async fn a_blocking_acquire_keeps_waiting_through_throttling() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(!waiting.is_finished(), "still waiting while throttled");
     proxy.set(Faults::default());
-    let guard = waiting
+    let guard = tokio::time::timeout(Duration::from_secs(30), waiting)
         .await
+        .expect("the wait ends")
         .unwrap()
         .expect("granted once the throttling stops");
     assert!(started.elapsed() >= Duration::from_millis(1000));
@@ -169,10 +250,13 @@ async fn a_blocking_acquire_keeps_waiting_through_throttling() {
         server_error: 1.0,
         ..Faults::default()
     });
-    let err = client
-        .acquire_timeout(&r, Duration::from_secs(20))
-        .await
-        .unwrap_err();
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.acquire_timeout(&r, Duration::from_secs(20)),
+    )
+    .await
+    .expect("the wait ends")
+    .unwrap_err();
     proxy.set(Faults::default());
     assert_eq!(
         err.function_error_type(),

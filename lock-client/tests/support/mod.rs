@@ -5,6 +5,8 @@ use lock_client::LockClient;
 
 pub use test_support::fault_proxy;
 
+pub mod fake_lambda;
+
 /// The local emulator's endpoint; refuses anything but loopback so tests never reach AWS.
 pub fn lambda_endpoint() -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_LAMBDA").expect(

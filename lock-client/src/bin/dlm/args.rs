@@ -18,8 +18,11 @@ pub const MAX_DURATION: Duration = Duration::from_secs(12 * 3600);
     after_help = "Durations: 500ms, 10s, 2m, 1h30m; a bare number is seconds.\n\
 Exit codes: 0 ok, 1 other error (e.g. dlm could not wait for CMD), 2 usage, 3 busy or timed out, \
 4 lock function error, 5 endpoint unreachable or unknown function, 6 lock lost or not held, \
-127 CMD not found, 130 interrupted while waiting (the place in the queue is given up); `dlm run` \
-otherwise exits with CMD's code.\n\
+127 CMD not found, 130 (129, 143) interrupted by SIGINT (SIGHUP, SIGTERM) while waiting (the place \
+in the queue is given up); `dlm run` otherwise exits with CMD's code.\n\
+Owner tokens: `release`, `renew` and `status` take the owner from DLM_OWNER (set by `dlm run` for \
+CMD) or, with `--owner -`, from standard input; `--owner TOKEN` shows the token to every user of \
+the machine (ps, /proc/*/cmdline).\n\
 The endpoint, region and credentials come from the AWS environment (AWS_ENDPOINT_URL_LAMBDA for a local emulator)."
 )]
 pub struct Cli {
@@ -55,8 +58,7 @@ pub enum Command {
         /// The locked resource.
         #[arg(value_parser = resource_id)]
         resource: String,
-        /// The owner printed by `dlm acquire`.
-        #[arg(long)]
+        #[arg(long, env = ENV_OWNER, hide_env_values = true, help = OWNER_HELP)]
         owner: String,
         /// The fence printed by `dlm acquire`.
         #[arg(long)]
@@ -67,8 +69,7 @@ pub enum Command {
         /// The locked resource.
         #[arg(value_parser = resource_id)]
         resource: String,
-        /// The owner printed by `dlm acquire`.
-        #[arg(long)]
+        #[arg(long, env = ENV_OWNER, hide_env_values = true, help = OWNER_HELP)]
         owner: String,
         /// The fence printed by `dlm acquire`.
         #[arg(long)]
@@ -82,15 +83,22 @@ pub enum Command {
         /// The resource to inspect.
         #[arg(value_parser = resource_id)]
         resource: String,
-        /// Your owner token: the answer then says whether you hold it (`yours`).
-        #[arg(long)]
+        /// Your owner token: the answer then says whether you hold it (`yours`). As for release:
+        /// `-` reads it from standard input.
+        #[arg(long, env = ENV_OWNER, hide_env_values = true)]
         owner: Option<String>,
     },
     /// Wait for the lock (in its FIFO queue), run CMD while renewing it, release it, and exit with
     /// CMD's exit code.
-    /// CMD sees DLM_RESOURCE, DLM_OWNER and DLM_FENCE. If the lock is lost while CMD runs (a
-    /// renewal refused, or renewals failing until the lease is about to end), dlm says so on stderr,
-    /// stops CMD (SIGTERM, then SIGKILL before the lease ends) and exits 6.
+    /// CMD sees DLM_RESOURCE, DLM_OWNER and DLM_FENCE, and runs as a process group of its own. If
+    /// the lock is lost while CMD runs (a renewal refused, or renewals failing until the lease is
+    /// about to end), dlm says so on stderr, stops CMD's whole process group (SIGTERM, then SIGKILL
+    /// before the lease ends), waits until it is gone and exits 6. SIGINT, SIGTERM and SIGHUP are
+    /// passed to the group (if it goes on, SIGTERM follows a SIGINT after 2 s, and SIGKILL comes 2 s
+    /// after that; a second signal kills it at once); processes CMD leaves in its group when it exits are stopped before the release.
+    /// A process that left the group (setsid, a daemon) is not stopped. A release that fails or
+    /// cannot tell whether it ended the lease, while the lease was held, is a warning: dlm still
+    /// exits with CMD's code.
     Run {
         /// The resource to lock.
         #[arg(value_parser = resource_id)]
@@ -108,6 +116,44 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+}
+
+/// The environment variable `release`, `renew` and `status` take the owner token from when
+/// `--owner` is not given (`dlm run` sets it for its command).
+pub const ENV_OWNER: &str = "DLM_OWNER";
+
+/// `--owner`'s help.
+const OWNER_HELP: &str = "The owner printed by `dlm acquire`. Safer than a token here, which `ps` \
+and /proc/*/cmdline show to every user of the machine: DLM_OWNER, or `-` to read it from standard \
+input (one line)";
+
+/// The owner token `--owner` (or DLM_OWNER) names: itself, or for `-` the first line of standard
+/// input. An empty token is a usage error (exit 2).
+pub fn owner(given: String) -> String {
+    use clap::CommandFactory;
+    let token = if given == "-" {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().read_line(&mut line) {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::Io,
+                    format!("cannot read the owner from standard input: {e}"),
+                )
+                .exit();
+        }
+        line.trim().to_string()
+    } else {
+        given
+    };
+    if token.is_empty() {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::InvalidValue,
+                "the owner token is empty (give --owner TOKEN, DLM_OWNER, or --owner - and the token on standard input)",
+            )
+            .exit();
+    }
+    token
 }
 
 /// A semaphore limit lock-fn would accept: 1 (the mutex) up to `MAX_LIMIT`.

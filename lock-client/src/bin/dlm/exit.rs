@@ -21,14 +21,17 @@ pub enum Exit {
     Lost = 6,
     /// `dlm run`'s command was not found (nothing was locked).
     NotFound = 127,
-    /// Interrupted (Ctrl-C) while waiting: 128 + SIGINT.
-    Interrupted = 130,
 }
 
 impl Exit {
     /// As a process exit code.
     pub fn code(self) -> ExitCode {
         ExitCode::from(self as u8)
+    }
+
+    /// Interrupted by `signal` while waiting: 128 + the signal (130 for Ctrl-C), as a shell reports.
+    pub fn interrupted(signal: libc::c_int) -> ExitCode {
+        ExitCode::from((128 + signal).clamp(0, 255) as u8)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod args;
 mod exit;
+mod group;
 mod progress;
 mod run;
 
@@ -73,6 +74,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, Failure> {
             owner,
             fence,
         } => {
+            let owner = args::owner(owner);
             let outcome = base.raw().release(&resource, &owner, fence).await?;
             let answer = outcome.to_response(&resource);
             println!("{}", serde_json::to_string(&answer).expect("serializes"));
@@ -95,6 +97,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, Failure> {
             fence,
             duration,
         } => {
+            let owner = args::owner(owner);
             let r = base
                 .raw()
                 .renew(
@@ -114,6 +117,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(Exit::Ok.code())
         }
         Command::Status { resource, owner } => {
+            let owner = owner.map(args::owner);
             let d = base.raw().describe(&resource, owner.as_deref()).await?;
             println!("{}", serde_json::to_string(&d).expect("serializes"));
             Ok(Exit::Ok.code())

@@ -1,0 +1,355 @@
+//! How the client gives a wait up, and how it judges a release, against a scripted stand-in for
+//! the Invoke API (no stack needed): every way of giving up (timeout, cancel future, a dropped
+//! future, an error after which the owner may hold a grant or a place) leaves the queue with
+//! `cancel`, waits for its in-flight acquire invoke, releases with the fence what that invoke brings
+//! and cancels once more; errors that applied nothing cost no cancel; a release answered after a
+//! "may have been applied" throttle is unknown, not "not held"; `with_lock` keeps the work's value
+//! when the release is unknown or fails but the lease was never lost.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lock_client::protocol::ErrorType;
+use lock_client::raw::ReleaseOutcome;
+use lock_client::ClientError;
+use serde_json::{json, Value};
+use support::fake_lambda::*;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The ops seen, with the owner each named.
+fn ops_and_owners(seen: &[Seen]) -> Vec<(String, String)> {
+    seen.iter()
+        .map(|s| {
+            (
+                s.op().to_string(),
+                s.payload["owner"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts the give-up sequence after one acquire whose invoke was in flight: the first `cancel`
+/// (before that invoke answered), the release of the grant it brought (with its fence), a
+/// second `cancel`; all for the wait's owner.
+fn assert_cleaned_up(seen: &[Seen], fence: u64, answered_after: Duration) {
+    let ops: Vec<&str> = seen.iter().map(Seen::op).collect();
+    assert_eq!(
+        ops,
+        ["acquire", "cancel", "release", "cancel"],
+        "{:?}",
+        ops_and_owners(seen)
+    );
+    let owner = &seen[0].payload["owner"];
+    assert!(owner.is_string());
+    for s in &seen[1..] {
+        assert_eq!(&s.payload["owner"], owner, "{:?}", s.payload);
+    }
+    assert_eq!(seen[2].payload["fence"], fence, "released with the fence");
+    assert!(
+        seen[1].at - seen[0].at < answered_after,
+        "the first cancel went out {:?} after the acquire, before its answer (at {answered_after:?})",
+        seen[1].at - seen[0].at
+    );
+}
+
+/// A fake whose acquire invokes answer a grant (fence 7) only after `delay` (an in-function wait
+/// that is handed the lock), and that answers cancel and release.
+async fn slow_grant(delay: Duration) -> FakeLambda {
+    FakeLambda::start(move |req: Value| async move {
+        match req["op"].as_str().unwrap() {
+            "acquire" => {
+                tokio::time::sleep(delay).await;
+                Answer::Json(grant(&req, 7, 30_000))
+            }
+            "cancel" => Answer::Json(cancelled(&req)),
+            "release" => Answer::Json(
+                json!({"released": true, "resource_id": req["resource_id"], "released_at_ms": 1}),
+            ),
+            op => panic!("unexpected {op}"),
+        }
+    })
+    .await
+}
+
+/// A dropped acquire future (`tokio::time::timeout` around `acquire`, the idiomatic way) leaves the
+/// queue at once, and the grant its still-running invoke is handed is released with its fence.
+#[tokio::test]
+async fn a_dropped_acquire_future_cancels_and_releases_what_its_invoke_brings() {
+    let fake = slow_grant(Duration::from_millis(600)).await;
+    let client = fake_client(&fake.endpoint());
+    let dropped = tokio::time::timeout(Duration::from_millis(150), client.acquire("r")).await;
+    assert!(dropped.is_err(), "the acquire was still waiting");
+    let seen = fake.wait_for("cancel", 2, Duration::from_secs(5)).await;
+    assert_cleaned_up(&seen, 7, Duration::from_millis(600));
+}
+
+/// `acquire_cancellable`: the cancel future fires while the acquire invoke still waits; the grant
+/// that invoke brings afterwards is released, not left to run out.
+#[tokio::test]
+async fn a_cancelled_wait_releases_the_grant_its_in_flight_invoke_brings() {
+    let fake = slow_grant(Duration::from_millis(600)).await;
+    let client = fake_client(&fake.endpoint());
+    let outcome = tokio::time::timeout(
+        LIMIT,
+        client.acquire_cancellable(
+            "r",
+            None,
+            |_| {},
+            tokio::time::sleep(Duration::from_millis(150)),
+        ),
+    )
+    .await
+    .expect("gives up");
+    assert!(
+        matches!(outcome, Err(ClientError::Cancelled { .. })),
+        "{outcome:?}"
+    );
+    // The cleanup is done by the time the give-up returns.
+    assert_cleaned_up(&fake.seen(), 7, Duration::from_millis(600));
+}
+
+/// `acquire_timeout` whose invoke does not answer by its own wait plus the answer grace (2 s) after
+/// the deadline - a slow network, say - gives up: it does not return a grant that comes later
+/// still, and releases it.
+#[tokio::test]
+async fn a_timed_out_wait_releases_the_grant_its_late_invoke_brings() {
+    let fake = slow_grant(Duration::from_millis(3000)).await;
+    let client = fake_client(&fake.endpoint());
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(
+        LIMIT,
+        client.acquire_timeout("r", Duration::from_millis(150)),
+    )
+    .await
+    .expect("gives up");
+    let gave_up = started.elapsed();
+    assert!(
+        matches!(outcome, Err(ClientError::Timeout { .. })),
+        "{:?} after {gave_up:?}",
+        outcome.map(|g| g.into_grant()),
+    );
+    assert!(gave_up >= Duration::from_millis(2150), "{gave_up:?}");
+    assert_cleaned_up(&fake.seen(), 7, Duration::from_millis(3000));
+}
+
+/// A grant that answers the last invoke a little after the deadline (within the grace) is taken:
+/// `--wait 0` on a function that takes a moment to answer is still a try.
+#[tokio::test]
+async fn a_grant_answered_just_after_the_deadline_is_taken() {
+    let fake = slow_grant(Duration::from_millis(300)).await;
+    let client = fake_client(&fake.endpoint());
+    let guard = tokio::time::timeout(LIMIT, client.acquire_timeout("r", Duration::ZERO))
+        .await
+        .expect("answers")
+        .expect("the grant");
+    assert_eq!(guard.fence(), 7);
+    assert_eq!(fake.ops(), ["acquire"]);
+    let _ = guard.into_grant();
+}
+
+/// `with_queue(false)` (repeated single tries) cleans up the same way: its in-flight try may be
+/// granted after the caller stopped waiting.
+#[tokio::test]
+async fn a_single_try_wait_cleans_up_too() {
+    let fake = slow_grant(Duration::from_millis(600)).await;
+    let client = fake_client(&fake.endpoint()).with_queue(false);
+    let outcome = tokio::time::timeout(
+        LIMIT,
+        client.acquire_cancellable(
+            "r",
+            None,
+            |_| {},
+            tokio::time::sleep(Duration::from_millis(150)),
+        ),
+    )
+    .await
+    .expect("gives up");
+    assert!(
+        matches!(outcome, Err(ClientError::Cancelled { .. })),
+        "{outcome:?}"
+    );
+    assert_cleaned_up(&fake.seen(), 7, Duration::from_millis(600));
+}
+
+/// An error after which the owner may hold a place or a grant ends the wait with a `cancel`: a
+/// `StoreUnavailable` that says an earlier attempt may have been applied (queued and single-try
+/// waits), and an acquire whose invokes all went unanswered (`Unreachable` after the resends).
+#[tokio::test]
+async fn errors_after_which_the_owner_may_hold_something_are_cancelled() {
+    for queueing in [true, false] {
+        // The first invoke queues; the second fails after a write that may have been applied.
+        let acquires = Arc::new(AtomicUsize::new(0));
+        let n = acquires.clone();
+        let fake = FakeLambda::start(move |req: Value| {
+            let n = n.clone();
+            async move {
+                match req["op"].as_str().unwrap() {
+                    "acquire" if n.fetch_add(1, SeqCst) == 0 && queueing => {
+                        Answer::Json(queued(&req, 10))
+                    }
+                    "acquire" => Answer::error(
+                        "StoreUnavailable",
+                        &format!("DynamoDB is unavailable: injected; {MAYBE_APPLIED}"),
+                    ),
+                    "cancel" => Answer::Json(cancelled(&req)),
+                    op => panic!("unexpected {op}"),
+                }
+            }
+        })
+        .await;
+        let client = fake_client(&fake.endpoint()).with_queue(queueing);
+        let err = tokio::time::timeout(LIMIT, client.acquire_timeout("r", Duration::from_secs(10)))
+            .await
+            .expect("fails")
+            .unwrap_err();
+        assert_eq!(
+            err.function_error_type(),
+            Some(ErrorType::StoreUnavailable),
+            "{err}"
+        );
+        let seen = ops_and_owners(&fake.seen());
+        let (last, owner) = seen.last().unwrap();
+        assert_eq!(last, "cancel", "queueing {queueing}: {seen:?}");
+        assert_eq!(owner, &seen[0].1, "the wait's owner: {seen:?}");
+    }
+
+    let fake = FakeLambda::start(|req: Value| async move {
+        match req["op"].as_str().unwrap() {
+            "acquire" => Answer::Drop,
+            "cancel" => Answer::Json(cancelled(&req)),
+            op => panic!("unexpected {op}"),
+        }
+    })
+    .await;
+    let client = fake_client(&fake.endpoint());
+    let err = tokio::time::timeout(LIMIT, client.acquire_timeout("r", Duration::from_secs(10)))
+        .await
+        .expect("fails")
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Unreachable(_) | ClientError::Invoke(_)),
+        "{err:?}"
+    );
+    let seen = ops_and_owners(&fake.seen());
+    assert_eq!(
+        seen.iter().map(|(op, _)| op.as_str()).collect::<Vec<_>>(),
+        ["acquire", "acquire", "acquire", "cancel"],
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|(_, o)| o == &seen[0].1));
+}
+
+/// Errors that say nothing was written, before the owner was ever queued, cost no cancel.
+#[tokio::test]
+async fn errors_that_applied_nothing_send_no_cancel() {
+    for (error_type, message) in [
+        ("InvalidRequest", "resource_id: must not be empty"),
+        ("LimitMismatch", "the resource is a semaphore of limit 3"),
+        (
+            "StoreUnavailable",
+            "DynamoDB is unavailable: connection refused",
+        ),
+    ] {
+        let fake =
+            FakeLambda::start(move |_req: Value| async move { Answer::error(error_type, message) })
+                .await;
+        let client = fake_client(&fake.endpoint());
+        let err = tokio::time::timeout(LIMIT, client.acquire_timeout("r", Duration::from_secs(10)))
+            .await
+            .expect("fails")
+            .unwrap_err();
+        assert_eq!(err.function_error_type().unwrap().as_str(), error_type);
+        assert_eq!(fake.ops(), ["acquire"], "{error_type}");
+    }
+}
+
+/// A fenced release that lock-fn answered `Throttled` saying an earlier attempt may have been
+/// applied, then `released: false` to the retry, may have ended the lease itself: unknown, not
+/// "not held". Without that sentence the `false` is plain.
+#[tokio::test]
+async fn a_release_retried_after_a_maybe_applied_throttle_is_unknown() {
+    for (message, expected) in [
+        (
+            format!("DynamoDB is throttling: injected; {MAYBE_APPLIED}"),
+            ReleaseOutcome::Unknown,
+        ),
+        (
+            "DynamoDB is throttling: injected".to_string(),
+            ReleaseOutcome::NotHeld,
+        ),
+    ] {
+        let releases = Arc::new(AtomicUsize::new(0));
+        let n = releases.clone();
+        let fake = FakeLambda::start(move |req: Value| {
+            let (n, message) = (n.clone(), message.clone());
+            async move {
+                assert_eq!(req["op"], "release");
+                if n.fetch_add(1, SeqCst) == 0 {
+                    Answer::error("Throttled", &message)
+                } else {
+                    Answer::Json(json!({"released": false, "resource_id": req["resource_id"]}))
+                }
+            }
+        })
+        .await;
+        let client = fake_client(&fake.endpoint());
+        let outcome = tokio::time::timeout(LIMIT, client.raw().release("r", "o", Some(3)))
+            .await
+            .expect("answers")
+            .unwrap();
+        assert_eq!(outcome, expected);
+        assert_eq!(releases.load(SeqCst), 2);
+    }
+}
+
+/// `with_lock` returns the work's value when the release cannot tell (`uncertain`) or fails, as
+/// long as the lease was held when the release was sent; it reports `LockLost` when the release
+/// says "not held" or the watch saw the loss.
+#[tokio::test]
+async fn with_lock_keeps_the_value_unless_the_lock_was_lost() {
+    let uncertain =
+        || Answer::Json(json!({"released": false, "resource_id": "r", "uncertain": true}));
+    let cases = [
+        ("uncertain, held", 30_000, true, uncertain(), true),
+        (
+            "release failed, held",
+            30_000,
+            true,
+            Answer::error("StoreUnavailable", "DynamoDB is unavailable: injected"),
+            true,
+        ),
+        (
+            "not held",
+            30_000,
+            true,
+            Answer::Json(json!({"released": false, "resource_id": "r"})),
+            false,
+        ),
+        ("uncertain, renewal refused", 300, false, uncertain(), false),
+    ];
+    for (case, lease_ms, renew_ok, release, keeps) in cases {
+        let fake = holder(9, lease_ms, renew_ok, release).await;
+        let client = fake_client(&fake.endpoint()).with_duration(Duration::from_millis(lease_ms));
+        let outcome = tokio::time::timeout(
+            LIMIT,
+            client.with_lock("r", |_lease| async move {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                42
+            }),
+        )
+        .await
+        .expect("ends");
+        if keeps {
+            assert_eq!(outcome, Ok(42), "{case}");
+        } else {
+            assert!(
+                matches!(outcome, Err(ClientError::LockLost { fence: 9, .. })),
+                "{case}: {outcome:?}"
+            );
+        }
+    }
+}
