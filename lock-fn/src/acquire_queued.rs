@@ -12,8 +12,8 @@ use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::error::LockError;
 use crate::item::{LockItem, Waiter};
 use crate::queue::{
-    acquire_step, leave, ownerless_retry_hint_ms, queue_room, retry_hint_ms, waiting_in_function,
-    AcquireStep,
+    acquire_step, leave, ownerless_retry_hint_ms, queue_mark, queue_room, retry_hint_ms,
+    waiting_in_function, AcquireStep,
 };
 use crate::reply::Reply;
 use crate::sem_writes::{sem_aim, sem_claim, sem_take, SemAsk};
@@ -148,6 +148,25 @@ impl LockEngine {
                 Some(n) => sem_acquire_step(item.as_ref(), &digest, n, now, room),
                 None => acquire_step(item.as_ref(), &digest, now, room),
             };
+            let queued_now = item
+                .as_ref()
+                .is_some_and(|i| i.queue_index(&digest).is_some());
+            let holds = matches!(
+                step,
+                AcquireStep::Held { .. }
+                    | AcquireStep::LeaveQueue(_)
+                    | AcquireStep::Mismatch { .. }
+            );
+            if saw_entry && !queued_now && !holds {
+                // This owner's place was taken out while this invocation waited (its own `cancel`,
+                // or it died): whatever the lock looks like now (free, deleted, busy), this wait
+                // must not come back as a grant nobody asked for.
+                let seen = item.as_ref().map(|i| i.waiters_view(now));
+                let live = seen.as_ref().map(|i| i.live_waiters(now));
+                return self
+                    .refuse(&req, seen.as_ref(), false, None, live, requests, now)
+                    .map(|done| (done, false));
+            }
             let sem = item.as_ref().is_some_and(|i| i.semaphore.is_some());
             if sem {
                 // Releases of a semaphore read first (they hand slots on).
@@ -267,15 +286,6 @@ impl LockEngine {
                         })
                         .await
                 }
-                AcquireStep::Join { .. } if saw_entry => {
-                    // This owner's place was taken out while this invocation waited (its own
-                    // `cancel`, or it died): it must not come back as a grant nobody asked for.
-                    let seen = item.as_ref().map(|i| i.waiters_view(now));
-                    let live = seen.as_ref().map(|i| i.live_waiters(now));
-                    return self
-                        .refuse(&req, seen.as_ref(), false, None, live, requests, now)
-                        .map(|done| (done, false));
-                }
                 AcquireStep::Join { position } => {
                     let position = *position;
                     let seen = item.as_ref();
@@ -317,12 +327,11 @@ impl LockEngine {
                         token: token.map(Into::into),
                     };
                     waited = true;
-                    let mark = item
-                        .as_ref()
-                        .and_then(|i| i.queue_alive_until_ms)
-                        .unwrap_or(0);
+                    let mark = item.as_ref().map_or(0, queue_mark);
+                    // At most once: a join re-sent after its own unseen first attempt and the
+                    // owner's `cancel` would queue the cancelled owner again.
                     self.store
-                        .apply("join", &req.resource_id, stop_at, |now| {
+                        .apply_at_most_once("join", &req.resource_id, stop_at, |now| {
                             join(&waiter, room, mark, now)
                         })
                         .await
@@ -428,7 +437,7 @@ impl LockEngine {
                         continue;
                     }
                     let x = now + ttl;
-                    let mark = current.queue_alive_until_ms.unwrap_or(0);
+                    let mark = queue_mark(current);
                     self.store
                         .apply("keep_place", &req.resource_id, stop_at, |_| {
                             refresh(index, &digest, x, active_until, token, mark)
@@ -441,6 +450,9 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             took_unseen |=
                 write.ambiguous && matches!(step, AcquireStep::Take(_) | AcquireStep::SemTake(_));
+            // A join that may have been applied unseen counts as seen: if the entry is not there
+            // on the next read, a `cancel` may have taken it out.
+            saw_entry |= write.ambiguous && matches!(step, AcquireStep::Join { .. });
             item = match write.value {
                 Ok(Some(new)) => {
                     if let AcquireStep::Take(_)

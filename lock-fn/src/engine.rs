@@ -255,6 +255,8 @@ impl LockEngine {
         // Whether any write of this invocation may have been applied unseen (told on errors).
         let mut ambiguous = false;
         let mut requests = 0;
+        // Whether this invocation tried to take the lock past a stale queue mark (once).
+        let mut healed = false;
         loop {
             let write = self
                 .store
@@ -315,6 +317,32 @@ impl LockEngine {
                     stored: sem.limit,
                     asked: 1,
                 });
+            }
+            // Free, nobody alive queued, and yet refused: the queue mark outlives the waiters that
+            // set it (a task's place, 15 minutes, that left). Take it with the queued path's write,
+            // which relies on the entries instead (nobody joined since) and clears the stale mark.
+            if let Some(item) = holder
+                .as_ref()
+                .filter(|i| !healed && stale_mark(i, now_ms()))
+            {
+                healed = true;
+                let edit = crate::queue::edit(item, now_ms(), item.waiters.len(), &[])
+                    .relying_on_no_live_waiter(item);
+                let label = req.holder.as_deref();
+                let write = self
+                    .store
+                    .apply("acquire", &req.resource_id, stop_at, |now| {
+                        crate::writes::take(&digest, label, duration_ms, None, &edit, now)
+                    })
+                    .await
+                    .map_err(|e| e.or_maybe_applied(ambiguous))?;
+                requests += write.attempts;
+                ambiguous |= write.ambiguous;
+                may_hold |= write.ambiguous;
+                if let Ok(Some(item)) = write.value {
+                    return Ok(granted(grant(item, owner, false, requests), requests));
+                }
+                continue;
             }
             // Not ours, and it cannot become ours except through one of our own later writes.
             may_hold = false;
@@ -592,6 +620,16 @@ pub(crate) fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u
             .as_ref()
             .map(|s| s.live_count(now_ms()) as u32),
     }
+}
+
+/// Whether a try was refused on `item` only by a stale queue mark: a lock-fn lease that is free at
+/// `now`, no live waiter, and yet the mark says someone is queued and alive.
+fn stale_mark(item: &LockItem, now: u64) -> bool {
+    item.semaphore.is_none()
+        && item.is_lock_fn_lease()
+        && !item.is_held_at(now)
+        && item.live_waiters(now) == 0
+        && item.queue_alive_at(now)
 }
 
 /// When a refused caller should try again: when the holder's lease ends, but no later than

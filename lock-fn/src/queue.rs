@@ -328,6 +328,18 @@ pub fn retry_hint_ms(position: usize, active: usize, hold_ms: u64, ttl_ms: u64) 
     (ahead * hold_ms / 2).clamp(5, (ttl_ms / 4).max(5))
 }
 
+/// The queue mark a join or keep-place decided from `item` raises `qx` to (at least): the highest of
+/// the stored mark and every entry's `x` - so that a mark an older lock-fn lowered below a live
+/// entry is repaired by the next write that raises it.
+pub fn queue_mark(item: &LockItem) -> u64 {
+    item.waiters
+        .iter()
+        .map(|w| w.alive_until_ms)
+        .chain(item.queue_alive_until_ms)
+        .max()
+        .unwrap_or(0)
+}
+
 /// How many waiters other than `me` wait in-function at `now` (an invocation waits for them).
 pub fn waiting_in_function(item: &LockItem, me: &str, now_ms: u64) -> usize {
     item.waiters

@@ -149,22 +149,16 @@ impl LockEngine {
         if recorded.is_some() {
             return Ok(self.released(req, recorded, false, requests));
         }
-        // No record says this release (or an earlier attempt of it) ended the grant. That is proof
-        // it did not only when the record cannot have been overwritten since. On a semaphore the
-        // slot is shared with live holders (an older holder still running reuses it), so the
-        // answer is `uncertain` whenever nothing proves it - whether or not this invocation saw an
-        // ambiguous write: the caller may be repeating a release whose answer it lost. A mutex
-        // slot is overwritten only by the eighth grant after this one, and only an ambiguous write
-        // of this very invocation makes its absence unknowable (the client flags its own resends).
-        // Without the fence only this invocation's own attempts are recognised (its nonce).
+        // No record says this release (or an earlier attempt of it) ended the grant. With the
+        // fence that proves it did not only when the record cannot have been overwritten since
+        // (else `uncertain`) - whether or not this invocation saw an ambiguous write: the caller
+        // may be repeating a release whose answer it lost. Without the fence only this
+        // invocation's own attempts are recognised (its nonce).
         let uncertain = match (req.fence, snapshot.as_ref()) {
-            (Some(fence), Some(item)) if item.semaphore.is_some() => {
+            (Some(fence), Some(item)) => {
                 !(expired_unreleased(item, &digest, fence) || slot_unused_since(item, fence))
             }
-            (Some(fence), item) => {
-                ambiguous && !item.is_some_and(|item| slot_unused_since(item, fence))
-            }
-            (None, _) => ambiguous,
+            (Some(_), None) | (None, _) => ambiguous,
         };
         warn!(resource = %req.resource_id, owner = %redact(&req.owner),
             "release by a non-holder: the lease had expired and/or another owner took the lock");
@@ -415,13 +409,14 @@ impl LockEngine {
     }
 }
 
-/// Whether the semaphore `item` still shows the grant `fence` of the owner with digest `digest`, its
-/// lease run out: a release of it would have removed the entry, so none was applied.
+/// Whether `item` still shows the grant `fence` of the owner with digest `digest`, its lease run
+/// out: a release of it would have removed it (a semaphore's entry, a mutex's `release_code`), so
+/// none was applied.
 fn expired_unreleased(item: &LockItem, digest: &str, fence: u64) -> bool {
-    item.semaphore
-        .as_ref()
-        .and_then(|s| s.entry(digest))
-        .is_some_and(|h| h.fence == fence)
+    match &item.semaphore {
+        Some(sem) => sem.entry(digest).is_some_and(|h| h.fence == fence),
+        None => item.fence == Some(fence) && item.release_code.as_deref() == Some(digest),
+    }
 }
 
 /// The handoff among `unseen` (to a Step Functions waiter, with the `wake_id` it wrote) that `item`

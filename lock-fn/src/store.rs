@@ -249,23 +249,63 @@ impl LockStore {
         F: Fn(u64) -> Update,
     {
         self.with_retries(op, resource_id, stop_at, |now| {
-            let u = build(now);
-            async move {
-                let (expression, condition) = (u.expression(), u.condition());
-                let mut req = self
-                    .update(resource_id)
-                    .update_expression(expression)
-                    .set_expression_attribute_values(Some(u.values.into_iter().collect()));
-                if !condition.is_empty() {
-                    req = req.condition_expression(condition);
-                }
-                for (k, v) in u.names {
-                    req = req.expression_attribute_names(k, v);
-                }
-                self.conditional(req.send().await)
-            }
+            self.send_update(resource_id, build(now))
         })
         .await
+    }
+
+    /// [`LockStore::apply`] that never sends a write again once an attempt's outcome is unclear (a
+    /// timeout or a 5xx: it may have been applied): it answers "refused, item unseen" with
+    /// `ambiguous` set, and the caller reads the item instead. For writes whose repeat can do harm
+    /// after a peer's change - a join re-applied after the owner's own `cancel` took the first one
+    /// out. Throttled attempts (never applied) are still retried.
+    pub async fn apply_at_most_once<F>(
+        &self,
+        op: &'static str,
+        resource_id: &str,
+        stop_at: Option<u64>,
+        build: F,
+    ) -> Result<Attempted<Result<Option<LockItem>, Option<LockItem>>>, StoreError>
+    where
+        F: Fn(u64) -> Update,
+    {
+        let attempted = self
+            .with_retries(op, resource_id, stop_at, |now| {
+                let sent = self.send_update(resource_id, build(now));
+                async move {
+                    match sent.await {
+                        Err(Failure::Transient(_)) => Ok(None),
+                        other => other.map(Some),
+                    }
+                }
+            })
+            .await?;
+        Ok(Attempted {
+            ambiguous: attempted.ambiguous || attempted.value.is_none(),
+            value: attempted.value.unwrap_or(Err(None)),
+            attempts: attempted.attempts,
+            now_ms: attempted.now_ms,
+        })
+    }
+
+    /// Sends one composed conditional update.
+    async fn send_update(
+        &self,
+        resource_id: &str,
+        u: Update,
+    ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
+        let (expression, condition) = (u.expression(), u.condition());
+        let mut req = self
+            .update(resource_id)
+            .update_expression(expression)
+            .set_expression_attribute_values(Some(u.values.into_iter().collect()));
+        if !condition.is_empty() {
+            req = req.condition_expression(condition);
+        }
+        for (k, v) in u.names {
+            req = req.expression_attribute_names(k, v);
+        }
+        self.conditional(req.send().await)
     }
 
     /// Reads the item with a consistent read (describe, and the queue paths' snapshots).

@@ -24,8 +24,10 @@ pub(crate) struct WaitSlot {
     nonce: String,
 }
 
-/// The slot is free, or its holder's wait is over.
-pub const SLOT_FREE: &str = "attribute_not_exists(wait_until) OR wait_until <= :now_ms";
+/// The slot is free, or its holder's wait is over - or it is this invocation's already (an earlier
+/// attempt applied, its answer lost).
+pub const SLOT_FREE: &str =
+    "attribute_not_exists(wait_until) OR wait_until <= :now_ms OR wait_by = :nonce";
 /// The holder takes the slot until its wait ends.
 pub const SLOT_TAKE: &str = "SET wait_until = :until, wait_by = :nonce";
 /// The slot is still this invocation's.

@@ -111,7 +111,11 @@ async fn run_phase(
                         }
                     }
                 };
-                if (maybe_applied && !answer.released) || answer.uncertain {
+                if release_sent_ms >= g.expires_at_ms && !answer.released {
+                    // The lease had run out before the first release was sent (lock-fn's clock):
+                    // its end is the lease end, whatever the answer can still tell.
+                    histories[r].record(&g, None);
+                } else if (maybe_applied && !answer.released) || answer.uncertain {
                     // The failed attempts may have released it unseen, and more than eight grants
                     // may have followed during their retries: this grant's end is unknowable.
                     histories[r].record_unknown_end(&g, release_sent_ms);

@@ -543,3 +543,231 @@ async fn concurrent_joiners_are_served_in_the_order_their_joins_landed() {
         }
     }
 }
+
+/// The cancel lands between the waiting invocation's read (the lock free, it first in line) and its
+/// take: the take is refused (its entry is gone), and on the next read the lock is free and nobody
+/// is queued - it must not take it as a caller that was never queued: it was cancelled.
+#[tokio::test]
+async fn a_cancel_racing_the_waits_own_take_still_holds() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (engine, proxy, table) = proxied_engine_with(3, None).await;
+    let direct = Arc::new(direct_engine(&table));
+    granted(&direct, acq("r", 300, Some("h"))).await;
+    let once = Arc::new(AtomicBool::new(false));
+    let (d, o) = (direct.clone(), once.clone());
+    proxy.before_each_write(Some(Arc::new(move |request: String| {
+        let (d, o) = (d.clone(), o.clone());
+        Box::pin(async move {
+            if request.contains("waiters[0].w = :qw0") && !o.swap(true, Ordering::SeqCst) {
+                assert!(cancel(&d, "r", "w").await.cancelled);
+            }
+        })
+    })));
+    let answer = within(
+        10,
+        "the wait ends",
+        acquire(&engine, queued("r", 20_000, "w", 3_000)),
+    )
+    .await;
+    proxy.before_each_write(None);
+    assert!(once.load(Ordering::SeqCst), "the cancel raced the take");
+    assert!(
+        matches!(&answer, AcquireResponse::Busy(b) if !b.queued),
+        "{answer:?}"
+    );
+    let d = describe(&direct, "r").await;
+    assert!(!d.held && d.queue_length == 0, "{d:?}");
+}
+
+/// A join applied but answered only after the attempt timeout; meanwhile the owner's `cancel` takes
+/// the entry out. Re-sending the join would queue the cancelled owner again (and grant it later):
+/// a join is sent at most once, and its unseen outcome counts as a place the cancel took away.
+#[tokio::test]
+async fn a_join_whose_answer_was_lost_is_never_sent_again_after_a_cancel() {
+    let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(300))).await;
+    let direct = Arc::new(direct_engine(&table));
+    let h = granted(&direct, acq("r", 60_000, Some("h"))).await;
+    proxy.then_matching(
+        "list_append",
+        support::fault_proxy::Step::LoseAnswer(Duration::from_millis(800)),
+    );
+    let waiting = {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 2_000)).await })
+    };
+    // The join has landed (its answer is held back): cancel it.
+    within(5, "the join lands", async {
+        while describe(&direct, "r").await.queue_length == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(cancel(&direct, "r", "w").await.cancelled);
+    let answer = within(10, "the wait ends", waiting).await.unwrap();
+    assert!(
+        matches!(&answer, AcquireResponse::Busy(b) if !b.queued),
+        "{answer:?}"
+    );
+    assert!(
+        release_fenced(&direct, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
+    let d = describe(&direct, "r").await;
+    assert!(!d.held && d.queue_length == 0, "{d:?}");
+}
+
+/// An item whose mark an older lock-fn lowered below a live task entry (the old rule set `qx` to
+/// the writer's own `x`): the next keep-place repairs it from the entries, so the task is not
+/// skipped by a release and no try barges past it.
+#[tokio::test]
+async fn a_mark_lowered_by_an_older_version_is_repaired_from_the_entries() {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        waiter_ttl: Duration::from_millis(1_000),
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client, &table, config.clone());
+    let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
+    assert!(refused(&engine, queued("r", 60_000, "d", 0)).await.queued);
+    assert!(
+        refused(&engine, task("r", "t", "token-t", 300_000))
+            .await
+            .queued
+    );
+    // The older version's state: the mark at d's place, no queue version.
+    let d_x = lock_fn::clock::now_ms() + 1_000;
+    client
+        .update_item()
+        .table_name(&table)
+        .key("resource_id", AttributeValue::S("r".into()))
+        .update_expression("SET qx = :x REMOVE qv")
+        .expression_attribute_values(":x", AttributeValue::N(d_x.to_string()))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        refused(&engine, queued("r", 60_000, "d", 0)).await.queued,
+        "d keeps its place"
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // d's place has passed
+    let fresh_instance = engine_on(&client, &table, config);
+    assert!(
+        release_fenced(&fresh_instance, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
+    let after = describe(&fresh_instance, "r").await;
+    assert_eq!(
+        after.owner,
+        Some(lock_protocol::owner_digest("t")),
+        "handed to the task: {after:?}"
+    );
+}
+
+/// A fenced release applied with its answer lost; eight more grants overwrite its record; the
+/// caller repeats it (a new invocation). Nothing proves the first did not apply: `uncertain`,
+/// never a plain "not held" (it did end the lease).
+#[tokio::test]
+async fn a_repeated_mutex_release_after_eight_grants_is_uncertain() {
+    let (engine, proxy, table) = proxied_engine_with(1, None).await;
+    let direct = direct_engine(&table);
+    let o = granted(&direct, acq("r", 60_000, Some("o"))).await;
+    proxy.then_matching(
+        "released_nonce",
+        support::fault_proxy::Step::LoseAnswer(Duration::ZERO),
+    );
+    let lost = engine
+        .release(
+            lock_protocol::ReleaseRequest {
+                resource_id: "r".into(),
+                owner: "o".into(),
+                fence: Some(o.fence),
+            },
+            None,
+        )
+        .await;
+    assert!(lost.is_err(), "the answer was lost: {lost:?}");
+    for i in 0..8 {
+        let owner = format!("x{i}");
+        let g = granted(&direct, acq("r", 60_000, Some(&owner))).await;
+        assert!(
+            release_fenced(&direct, "r", &owner, Some(g.fence))
+                .await
+                .released
+        );
+    }
+    let again = release_fenced(&direct, "r", "o", Some(o.fence)).await;
+    assert!(!again.released && again.uncertain, "{again:?}");
+}
+
+/// A stale mark (a task's 15-minute place that left while another waiter was still queued, who then
+/// died) must not refuse single tries on a free lock until it passes.
+#[tokio::test]
+async fn a_try_is_not_refused_by_a_mark_no_waiter_needs() {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        waiter_ttl: Duration::from_millis(300),
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client, &table, config);
+    granted(&engine, acq("r", 500, Some("h"))).await;
+    assert!(refused(&engine, queued("r", 60_000, "d", 0)).await.queued);
+    assert!(
+        refused(&engine, task("r", "t", "token-t", 300_000))
+            .await
+            .queued
+    );
+    assert!(cancel(&engine, "r", "t").await.cancelled);
+    tokio::time::sleep(Duration::from_millis(600)).await; // d died, h's lease ran out
+    let g = granted(&engine, acq("r", 1_000, Some("x"))).await;
+    assert!(g.fence > 0);
+    // The mark is gone with the take that relied on the entries.
+    let item = raw_item(&client, &table, "r").await.expect("item");
+    assert!(!item.contains_key("qx"), "{item:?}");
+}
+
+/// The waiting budget's slot write applied with its answer lost: the retry finds the slot its own
+/// (not someone else's), so with a budget of one the wait still waits in-function.
+#[tokio::test]
+async fn a_budget_slot_whose_answer_was_lost_is_still_this_waits() {
+    let (_, proxy, table) = proxied_engine_with(3, None).await;
+    let config = lock_fn::config::Config {
+        wait_budget: Some(1),
+        store_attempts: 3,
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client(&proxy.endpoint()), &table, config);
+    let direct = Arc::new(direct_engine(&table));
+    let h = granted(&direct, acq("r", 60_000, Some("h"))).await;
+    proxy.then_matching(
+        "wait_by = :nonce",
+        support::fault_proxy::Step::LoseAnswer(Duration::ZERO),
+    );
+    let waiting = {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued("r", 60_000, "w", 3_000)).await })
+    };
+    within(5, "w waits in-function", async {
+        while !describe(&direct, "r")
+            .await
+            .queue
+            .iter()
+            .any(|w| w.waiting_now)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(proxy.aimed(), 0, "the slot's answer was lost");
+    assert!(
+        release_fenced(&direct, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
+    let answer = within(5, "handed over", waiting).await.unwrap();
+    assert!(matches!(answer, AcquireResponse::Granted(_)), "{answer:?}");
+}
