@@ -70,7 +70,7 @@ The stack is still up. Use it by hand (source .stack/env puts dlm on PATH):
   source .stack/env
   dlm acquire my-resource --duration 30s                 # prints owner and fence
   dlm status my-resource
-  dlm release my-resource --owner OWNER --fence FENCE
+  DLM_OWNER=OWNER dlm release my-resource --fence FENCE  # the token off the command line
   dlm run my-resource -- sh -c 'echo "fence \$DLM_FENCE"'
 Stop it with:  bash scripts/stack.sh down
 MSG

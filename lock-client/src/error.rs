@@ -1,6 +1,6 @@
 //! The client's typed errors.
 
-use crate::protocol::ErrorType;
+use crate::protocol::{ErrorType, MAYBE_APPLIED};
 
 /// Why a lock call failed.
 ///
@@ -60,9 +60,6 @@ pub enum ClientError {
     Config(String),
 }
 
-/// The words lock-fn ends a `Throttled` or `StoreUnavailable` message with when a write of that
-/// invocation may have been applied unseen (part of the protocol: see README.md).
-pub(crate) const MAYBE_APPLIED: &str = "may have been applied";
 
 impl ClientError {
     /// The lock-fn error type, when this is a function error lock-fn raised.

@@ -29,10 +29,7 @@ pub enum StoreError {
     BadItem(ItemFormatError),
 }
 
-/// The sentence every error message ends with when an earlier write of the invocation may have
-/// been applied (part of the protocol: callers may look for it; see README.md).
-pub const MAYBE_APPLIED: &str =
-    "an earlier attempt may have been applied: retry with the same owner (and fence)";
+pub use lock_protocol::MAYBE_APPLIED;
 
 impl StoreError {
     /// `Unavailable`, with nothing applied.

@@ -3,6 +3,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The sentence a `Throttled` or `StoreUnavailable` error message ends with when a write of that
+/// invocation may have been applied unseen: retry with the same owner (and fence). Part of the
+/// protocol (README.md): lock-fn writes it, callers look for it.
+pub const MAYBE_APPLIED: &str =
+    "an earlier attempt may have been applied: retry with the same owner (and fence)";
+
 /// The `errorType` of a lock-fn function error. These strings are public API (Step Functions `Retry` and
 /// `Catch` match on them) and never change.
 ///

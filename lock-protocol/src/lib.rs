@@ -18,7 +18,7 @@ mod response;
 
 pub use clock::now_ms;
 pub use decode::InvalidRequest;
-pub use error_type::{ErrorType, FunctionError};
+pub use error_type::{ErrorType, FunctionError, MAYBE_APPLIED};
 pub use limits::{
     MAX_HOLDER_BYTES, MAX_LIMIT, MAX_OWNER_BYTES, MAX_RESOURCE_ID_BYTES, MAX_TASK_TOKEN_BYTES,
     MAX_WAIT_MS, RESERVED_RESOURCE_PREFIX,
