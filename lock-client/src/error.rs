@@ -60,7 +60,6 @@ pub enum ClientError {
     Config(String),
 }
 
-
 impl ClientError {
     /// The lock-fn error type, when this is a function error lock-fn raised.
     pub fn function_error_type(&self) -> Option<ErrorType> {

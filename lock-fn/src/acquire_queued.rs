@@ -12,15 +12,15 @@ use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::error::LockError;
 use crate::item::{LockItem, Waiter};
 use crate::queue::{
-    acquire_step, leave, ownerless_retry_hint_ms, queue_mark, queue_room, retry_hint_ms,
-    waiting_in_function, AcquireStep,
+    acquire_step, leave, ownerless_retry_hint_ms, queue_room, retry_hint_ms, waiting_in_function,
+    AcquireStep,
 };
 use crate::reply::Reply;
 use crate::sem_writes::{sem_aim, sem_claim, sem_take, SemAsk};
 use crate::semaphore::sem_acquire_step;
 use crate::store::AcquireWrite;
 use crate::wait_budget::WaitSlot;
-use crate::writes::{aim, claim, edit_only, join, refresh, take};
+use crate::writes::{aim, claim, edit_only, join, place_until, refresh, take, Mark};
 
 /// A hint for the poll interval when no grant length is known yet.
 const DEFAULT_HOLD_MS: u64 = 50;
@@ -321,13 +321,13 @@ impl LockEngine {
                     let waiter = Waiter {
                         digest: digest.clone(),
                         duration_ms,
-                        alive_until_ms: now + ttl,
+                        alive_until_ms: place_until(now, ttl),
                         active_until_ms,
                         holder: holder.map(Into::into),
                         token: token.map(Into::into),
                     };
                     waited = true;
-                    let mark = item.as_ref().map_or(0, queue_mark);
+                    let mark = Mark::for_entry(item.as_ref(), waiter.alive_until_ms);
                     // At most once: a join re-sent after its own unseen first attempt and the
                     // owner's `cancel` would queue the cancelled owner again.
                     self.store
@@ -436,8 +436,8 @@ impl LockEngine {
                             .await?;
                         continue;
                     }
-                    let x = now + ttl;
-                    let mark = queue_mark(current);
+                    let x = place_until(now, ttl);
+                    let mark = Mark::for_entry(Some(current), x);
                     self.store
                         .apply("keep_place", &req.resource_id, stop_at, |_| {
                             refresh(index, &digest, x, active_until, token, mark)

@@ -122,9 +122,10 @@ pub const RELEASE_END_SET: &str = "expires_at_ms = :now_ms, expires = :now_s, pu
 pub const JOIN_CONDITION: &str = "attribute_exists(resource_id) \
      AND (attribute_not_exists(wset) OR NOT contains(wset, :me)) \
      AND (attribute_not_exists(waiters) OR size(waiters) < :cap)";
-/// The update for [`JOIN_CONDITION`] (with [`QUEUE_MARK_RAISED`] and [`NOT_HOLDING`]).
+/// The update for [`JOIN_CONDITION`] (with [`NOT_HOLDING`], and [`QUEUE_MARK_RAISED`] with `qx =
+/// :qx` or [`QUEUE_MARK_COVERS`]).
 pub const JOIN_UPDATE: &str =
-    "SET waiters = list_append(if_not_exists(waiters, :empty), :entry), qx = :qx ADD wset :me_set, qv :one";
+    "SET waiters = list_append(if_not_exists(waiters, :empty), :entry) ADD wset :me_set, qv :one";
 
 /// A joiner does not hold the lock (mutex or semaphore, `#me` names its digest): two invocations of
 /// one owner race, one takes the lock while the other's join lands; a holder with a live entry of
@@ -138,6 +139,10 @@ pub const NOT_HOLDING: &str =
 /// that since. (A normal waiter's 5 s place must never lower the mark below a Step Functions
 /// task's 15-minute place: tries would barge past the task, and releases skip it.)
 pub const QUEUE_MARK_RAISED: &str = "(attribute_not_exists(qx) OR qx <= :qx)";
+
+/// The queue mark still covers a place the writer did not raise it for (it read a mark at least
+/// that high): only a write that found no live entry lowers it, and then this write reads again.
+pub const QUEUE_MARK_COVERS: &str = "qx >= :qx";
 
 /// The queue is as the snapshot showed it: nobody joined or kept a place since (every join and
 /// keep-place adds one to `qv`). Required by the writes decided from "nobody alive is queued" and
@@ -335,6 +340,7 @@ mod tests {
             CLAIM_CONDITION,
             CLAIM_UPDATE,
             QUEUE_MARK_RAISED,
+            QUEUE_MARK_COVERS,
             QUEUE_UNCHANGED,
             QUEUE_NEVER_CHANGED,
             RENEW_NOT_BACK,

@@ -113,25 +113,54 @@ pub fn entry(waiter: &Waiter) -> AttributeValue {
     AttributeValue::M(m)
 }
 
+/// What a join or keep-place does with the queue mark `qx`, decided from the item as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The mark as read is below this (the writer's own `x`, or an entry's): raise it to this,
+    /// unless someone raised it further since ([`QUEUE_MARK_RAISED`]).
+    Raise(u64),
+    /// The mark as read covers this already: leave it, and require that it still does
+    /// ([`QUEUE_MARK_COVERS`]) - nobody lowers it but a write that found no live entry, and then
+    /// this write reads again.
+    Covers(u64),
+}
+
+impl Mark {
+    /// The mark for a write decided from `item` whose own entry lives until `x`.
+    pub fn for_entry(item: Option<&crate::item::LockItem>, x: u64) -> Mark {
+        let read = item.and_then(|i| i.queue_alive_until_ms);
+        let needed = item.map_or(x, |i| crate::queue::queue_mark(i).max(x));
+        match read {
+            Some(qx) if qx >= needed => Mark::Covers(needed),
+            _ => Mark::Raise(needed),
+        }
+    }
+
+    fn apply(self, u: &mut Update) {
+        match self {
+            Mark::Raise(qx) => {
+                u.set.push("qx = :qx".into());
+                u.conditions.push(QUEUE_MARK_RAISED.into());
+                u.values.push((":qx".into(), n(qx)));
+            }
+            Mark::Covers(qx) => {
+                u.conditions.push(QUEUE_MARK_COVERS.into());
+                u.values.push((":qx".into(), n(qx)));
+            }
+        }
+    }
+}
+
 /// A waiter joins the tail ([`JOIN_CONDITION`], [`JOIN_UPDATE`], [`NOT_HOLDING`]) of a queue of at
-/// most `cap` entries, raising the mark to `mark` (its own `x`, or the higher mark it read:
-/// [`QUEUE_MARK_RAISED`]).
-pub fn join(waiter: &Waiter, cap: usize, mark: u64, now: u64) -> Update {
-    Update {
-        set: vec![
-            "waiters = list_append(if_not_exists(waiters, :empty), :entry)".into(),
-            "qx = :qx".into(),
-        ],
+/// most `cap` entries, with the queue mark as `mark` says.
+pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Update {
+    let mut u = Update {
+        set: vec!["waiters = list_append(if_not_exists(waiters, :empty), :entry)".into()],
         add: vec!["wset :me_set".into(), "qv :one".into()],
-        conditions: vec![
-            JOIN_CONDITION.into(),
-            NOT_HOLDING.into(),
-            QUEUE_MARK_RAISED.into(),
-        ],
+        conditions: vec![JOIN_CONDITION.into(), NOT_HOLDING.into()],
         values: vals(vec![
             (":empty", AttributeValue::L(vec![])),
             (":entry", AttributeValue::L(vec![entry(waiter)])),
-            (":qx", n(mark.max(waiter.alive_until_ms))),
             (":me", s(&waiter.digest)),
             (":me_set", AttributeValue::Ss(vec![waiter.digest.clone()])),
             (":cap", n(cap as u64)),
@@ -140,47 +169,55 @@ pub fn join(waiter: &Waiter, cap: usize, mark: u64, now: u64) -> Update {
         ]),
         names: vec![("#me".into(), waiter.digest.clone())],
         ..Update::default()
-    }
+    };
+    mark.apply(&mut u);
+    u
 }
 
 /// A queued waiter keeps its place: its entry at `index` (checked to be its own) is alive until
 /// `alive_until_ms`, an invocation waits for it in-function until `active_until_ms`, and (a Step
-/// Functions waiter that came back with a new task token) it is woken through `token`. The mark
-/// rises to `mark` (its `x`, or the higher mark it read: [`QUEUE_MARK_RAISED`]).
+/// Functions waiter that came back with a new task token) it is woken through `token`. The queue
+/// mark as `mark` says.
 pub fn refresh(
     index: usize,
     me: &str,
     alive_until_ms: u64,
     active_until_ms: u64,
     token: Option<&str>,
-    mark: u64,
+    mark: Mark,
 ) -> Update {
     let mut u = Update {
         set: vec![
             format!("waiters[{index}].x = :x"),
             format!("waiters[{index}].a = :a"),
-            "qx = :qx".into(),
         ],
         add: vec!["qv :one".into()],
-        conditions: vec![
-            format!("waiters[{index}].w = :me"),
-            QUEUE_MARK_RAISED.into(),
-        ],
+        conditions: vec![format!("waiters[{index}].w = :me")],
         values: vals(vec![
             (":x", n(alive_until_ms)),
             (":a", n(active_until_ms)),
-            (":qx", n(mark.max(alive_until_ms))),
             (":me", s(me)),
             (":one", n(1)),
         ]),
         ..Update::default()
     };
+    mark.apply(&mut u);
     if let Some(t) = token {
         u.set.push(format!("waiters[{index}].t = :t"));
         u.values.push((":t".into(), s(t)));
     }
     u
 }
+
+/// When a place taken or kept at `now` for `ttl` ms ends: rounded up to [`PLACE_STEP_MS`], so that
+/// waiters writing within one step write the same `x` and the same queue mark, and do not refuse
+/// each other's joins and keep-places ([`QUEUE_MARK_RAISED`]).
+pub fn place_until(now: u64, ttl: u64) -> u64 {
+    now.saturating_add(ttl).div_ceil(PLACE_STEP_MS) * PLACE_STEP_MS
+}
+
+/// The granularity of a place's end.
+pub const PLACE_STEP_MS: u64 = 250;
 
 /// How the holder's release is to be recognised and which grant it ends: the owner digest, the
 /// fence when named (else the first attempt's clock, `since`), the invocation's nonce.
@@ -421,9 +458,10 @@ mod tests {
             take("me", Some("h"), 10, Some("w"), &edit(), 10),
             take("me", None, 10, None, &Edit::default(), 10),
             aim("me", 7, "w", 10),
-            join(&waiter(0), 4, 50, 10),
-            refresh(3, "me", 100, 0, None, 200),
-            refresh(3, "me", 100, 0, Some("token"), 0),
+            join(&waiter(0), 4, Mark::Raise(50), 10),
+            join(&waiter(0), 4, Mark::Covers(50), 10),
+            refresh(3, "me", 100, 0, None, Mark::Raise(200)),
+            refresh(3, "me", 100, 0, Some("token"), Mark::Covers(100)),
             handoff(&r, &waiter(0), 3, 2000, None, &edit(), 10),
             handoff(&r, &waiter(0), 3, 2000, Some("w"), &edit(), 10),
             release_pruning(&r, &edit(), 10),

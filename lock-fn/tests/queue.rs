@@ -224,7 +224,7 @@ async fn a_short_place_never_hides_a_task_queued_behind_it() {
             .await
             .queued
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let again = refused(&engine, queued("r", 60_000, "d", 0)).await;
     assert_eq!(
         (again.queued, again.position),
@@ -238,7 +238,7 @@ async fn a_short_place_never_hides_a_task_queued_behind_it() {
     );
     let d = granted(&engine, queued("r", 60_000, "d", 0)).await;
     // d's place (and every mark it wrote) has passed; the task's has not.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
     let fresh_instance = engine_on(&client, &table, config);
     assert!(
         release_fenced(&fresh_instance, "r", "d", Some(d.fence))
@@ -275,7 +275,7 @@ async fn a_mark_left_by_a_waiter_that_left_holds_nothing_back() {
             .queued
     );
     assert!(cancel(&engine, "r", "t").await.cancelled);
-    tokio::time::sleep(Duration::from_millis(400)).await; // a's place has passed
+    tokio::time::sleep(Duration::from_millis(600)).await; // a's place has passed
     let req = lock_protocol::ReleaseRequest {
         resource_id: "r".into(),
         owner: "h".into(),
@@ -647,12 +647,12 @@ async fn a_mark_lowered_by_an_older_version_is_repaired_from_the_entries() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
         refused(&engine, queued("r", 60_000, "d", 0)).await.queued,
         "d keeps its place"
     );
-    tokio::time::sleep(Duration::from_millis(1_200)).await; // d's place has passed
+    tokio::time::sleep(Duration::from_millis(1_300)).await; // d's place has passed
     let fresh_instance = engine_on(&client, &table, config);
     assert!(
         release_fenced(&fresh_instance, "r", "h", Some(h.fence))
@@ -722,7 +722,7 @@ async fn a_try_is_not_refused_by_a_mark_no_waiter_needs() {
             .queued
     );
     assert!(cancel(&engine, "r", "t").await.cancelled);
-    tokio::time::sleep(Duration::from_millis(600)).await; // d died, h's lease ran out
+    tokio::time::sleep(Duration::from_millis(700)).await; // d died, h's lease ran out
     let g = granted(&engine, acq("r", 1_000, Some("x"))).await;
     assert!(g.fence > 0);
     // The mark is gone with the take that relied on the entries.
