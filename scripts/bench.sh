@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks on the local stack (release builds), side by side with Python dynamo-dlm:
-#   bash scripts/bench.sh           # full run: writes BENCHMARKS.md and bench/charts/*.svg (several minutes)
+#   bash scripts/bench.sh           # full run: writes BENCHMARKS.md and bench/charts/*.svg (about 10 minutes
+#                                   # after the release and arm64 builds)
 #   bash scripts/bench.sh --quick   # short run (CI): writes bench-out/ only, so the harness never rots
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -3,8 +3,9 @@ critical section -> release on one resource until SECONDS have passed. Prints on
 {"grants": [{"thread": i, "called": epoch_s, "acq": epoch_s, "rel_start": epoch_s, "rel_end": epoch_s,
 "puts": n}, ...]}.
 
-Usage: python dlm_worker.py TABLE RESOURCE SECONDS THREADS CRITICAL_MS [CONCURRENCY]
-(CONCURRENCY > 1: dynamo-dlm 2.x semaphores, `DynamoDbLock(..., concurrency=N)`.)
+Usage: python dlm_worker.py TABLE RESOURCE SECONDS THREADS CRITICAL_MS [CONCURRENCY [START_AT]]
+(CONCURRENCY > 1: dynamo-dlm 2.x semaphores, `DynamoDbLock(..., concurrency=N)`; START_AT: epoch
+seconds at which every worker process starts, so that start-up is not counted as run time.)
 Endpoint and credentials come from the AWS_* environment (set before dynamo_dlm is imported).
 """
 import json
@@ -15,12 +16,15 @@ import time
 table, resource = sys.argv[1], sys.argv[2]
 seconds, threads, critical_ms = float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 concurrency = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+start_at = float(sys.argv[7]) if len(sys.argv) > 7 else None
 
 import dynamo_dlm  # noqa: E402
 from dynamo_dlm import DynamoDbLock  # noqa: E402
 
 grants = []
 mutex = threading.Lock()
+if start_at is not None:
+    time.sleep(max(0.0, start_at - time.time()))
 deadline = time.time() + seconds
 
 

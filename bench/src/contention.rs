@@ -11,7 +11,7 @@ use serde::Serialize;
 use test_support::fault_proxy::Counts;
 use test_support::history::{check, check_limit, GrantRecord};
 
-use crate::stats::{summarize_ms, Summary};
+use crate::stats::{fillable_gaps, summarize_ms, GapSummary, Summary};
 
 #[derive(Debug, Serialize, Clone)]
 pub struct ContentionResult {
@@ -19,6 +19,8 @@ pub struct ContentionResult {
     pub workers: usize,
     /// lock-fn processes serving the variant (ours only).
     pub instances: Option<usize>,
+    /// The critical section, ms.
+    pub critical_ms: f64,
     pub seconds: f64,
     pub grants: usize,
     pub grants_per_s: f64,
@@ -42,16 +44,43 @@ pub struct ContentionResult {
     /// Semaphore runs: the limit, and the most grants seen at once (on lock-fn's clock; ours only).
     pub limit: Option<usize>,
     pub most_at_once: Option<usize>,
+    /// Mutex runs: the idle time between consecutive grants that a live waiter could have filled
+    /// (see [`fillable_gaps`]); on lock-fn's clock for ours, on the workers' wall clock for
+    /// dynamo-dlm.
+    pub gaps: Option<GapSummary>,
+    /// Where the gaps were measured: "lock-fn" or "workers".
+    pub gap_clock: &'static str,
+    /// Ours: fences skipped between consecutive observed grants (grants made that no worker used:
+    /// handoffs nobody claimed, grants whose answer was lost).
+    pub unused_grants: Option<u64>,
+    /// Raw callers: acquire invokes per grant, and function or invoke errors seen.
+    pub invokes_per_grant: Option<f64>,
+    pub errors: Option<u64>,
+    /// CPU time spent meanwhile, ms per grant, by process kind (ours: see `cpu.rs`).
+    pub cpu_ms_per_grant: Option<crate::cpu::CpuShare>,
+}
+
+/// Wall-clock epoch milliseconds (the clock lock-fn's times are on, on this machine).
+pub fn epoch_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0
 }
 
 /// One observed grant, on this process's monotonic clock (and the grant itself).
 #[derive(Debug, Clone)]
-struct Observed {
-    worker: usize,
-    called: Instant,
-    granted: Instant,
-    releasing: Instant,
-    record: Option<GrantRecord>,
+pub(crate) struct Observed {
+    pub worker: usize,
+    pub called: Instant,
+    pub granted: Instant,
+    pub releasing: Instant,
+    pub record: Option<GrantRecord>,
+    /// When the wait began, epoch ms (wall clock).
+    pub called_ms: f64,
+    /// dynamo-dlm (no record): the grant's start and end as its worker saw them, epoch ms.
+    pub span_ms: Option<(f64, f64)>,
 }
 
 /// Jain's fairness index of per-worker counts.
@@ -64,16 +93,26 @@ pub fn jain(counts: &[usize]) -> f64 {
     sum * sum / (counts.len() as f64 * squares)
 }
 
-/// What `grants` (with the per-grant write counts, and the store counts when known) add up to.
-fn result(
+/// What a run observed: its grants in the measured window, and the waits that had not ended in one
+/// of them by the window's end (their start, epoch ms).
+pub(crate) struct Run {
+    pub grants: Vec<Observed>,
+    pub pending_ms: Vec<f64>,
+}
+
+/// What `run` (with the per-grant write counts, and the store counts when known) adds up to.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn result(
     variant: &str,
     workers: usize,
     instances: Option<usize>,
+    critical: Duration,
     elapsed: f64,
-    grants: Vec<Observed>,
+    run: Run,
     store: (u64, u64, u64),
     limit: usize,
 ) -> ContentionResult {
+    let Run { grants, pending_ms } = run;
     let n = grants.len().max(1) as f64;
     let mut by_grant = grants.clone();
     by_grant.sort_by_key(|g| g.granted);
@@ -114,10 +153,32 @@ fn result(
         usize::from(check(&records).is_err())
     };
     let (reads, writes, failed) = store;
+    // Gaps: consecutive grants on one clock, and every wait (the grants' own, and those still
+    // waiting at the end) as (began, granted).
+    let (gaps, gap_clock, unused_grants) = if limit > 1 || grants.is_empty() {
+        (None, "-", None)
+    } else if records.len() == grants.len() {
+        let spans: Vec<(f64, f64)> = records
+            .iter()
+            .map(|r| (r.acquired_at_ms as f64, r.ended_at_ms as f64))
+            .collect();
+        let mut fences: Vec<u64> = records.iter().map(|r| r.fence).collect();
+        fences.sort_unstable();
+        let unused = fences.windows(2).map(|w| w[1] - w[0] - 1).sum();
+        (
+            Some(gaps_of(&grants, &spans, &pending_ms)),
+            "lock-fn",
+            Some(unused),
+        )
+    } else {
+        let spans: Vec<(f64, f64)> = grants.iter().filter_map(|g| g.span_ms).collect();
+        (Some(gaps_of(&grants, &spans, &pending_ms)), "workers", None)
+    };
     ContentionResult {
         variant: variant.to_string(),
         workers,
         instances,
+        critical_ms: critical.as_secs_f64() * 1000.0,
         seconds: elapsed,
         grants: grants.len(),
         grants_per_s: grants.len() as f64 / elapsed,
@@ -133,7 +194,25 @@ fn result(
         handoffs_ms: handoffs,
         limit: (limit > 1).then_some(limit),
         most_at_once,
+        gaps,
+        gap_clock,
+        unused_grants,
+        invokes_per_grant: None,
+        errors: None,
+        cpu_ms_per_grant: None,
     }
+}
+
+/// The gaps between the grants `spans` (start, end; in the order of `grants`), with every wait:
+/// the grants' own (from `called_ms` to the grant's start) and the `pending` ones (never granted).
+fn gaps_of(grants: &[Observed], spans: &[(f64, f64)], pending: &[f64]) -> GapSummary {
+    let waits: Vec<(f64, f64)> = grants
+        .iter()
+        .zip(spans)
+        .map(|(g, s)| (g.called_ms, s.0))
+        .chain(pending.iter().map(|p| (*p, f64::INFINITY)))
+        .collect();
+    fillable_gaps(spans, &waits)
 }
 
 /// Our workers: each acquires with `client` (queueing or barging, waiting in-function or not, as
@@ -157,16 +236,27 @@ pub async fn ours(
     );
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let grants: Arc<Mutex<Vec<Observed>>> = Arc::default();
+    let pending: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let cpu = crate::cpu::Meter::start();
 
     let mut tasks = Vec::new();
     for worker in 0..workers {
-        let (client, resource, grants) = (client.clone(), resource.to_string(), grants.clone());
+        let (client, resource, grants, pending) = (
+            client.clone(),
+            resource.to_string(),
+            grants.clone(),
+            pending.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while Instant::now() < end {
                 let called = Instant::now();
+                let called_ms = epoch_ms();
                 let guard = match client.acquire_until(&resource, Some(end), |_| {}).await {
                     Ok(g) => g,
-                    Err(ClientError::Timeout { .. }) => break,
+                    Err(ClientError::Timeout { .. }) => {
+                        pending.lock().unwrap().push(called_ms);
+                        break;
+                    }
                     Err(e) => panic!("acquire failed: {e}"),
                 };
                 let granted = Instant::now();
@@ -184,6 +274,8 @@ pub async fn ours(
                     granted,
                     releasing,
                     record: Some(GrantRecord::ended_by(&grant, released_at)),
+                    called_ms,
+                    span_ms: None,
                 });
             }
         }));
@@ -195,26 +287,38 @@ pub async fn ours(
         store.writes.load(Relaxed),
         store.failed_writes.load(Relaxed),
     );
+    let cpu = cpu.stop();
     for t in tasks {
         t.await.unwrap();
     }
     let elapsed = seconds;
-    let grants: Vec<Observed> = grants
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|g| g.granted <= end)
-        .cloned()
-        .collect();
-    result(
+    let run = window(&grants.lock().unwrap(), &pending.lock().unwrap(), end);
+    let mut row = result(
         variant,
         workers,
         Some(instances),
+        critical,
         elapsed,
-        grants,
+        run,
         (after.0 - before.0, after.1 - before.1, after.2 - before.2),
         client.raw().limit().unwrap_or(1) as usize,
-    )
+    );
+    row.cpu_ms_per_grant = Some(cpu.per_grant(row.grants));
+    row
+}
+
+/// The grants made by `end` (the measured window); grants after it count as waits still pending.
+pub(crate) fn window(grants: &[Observed], pending: &[f64], end: Instant) -> Run {
+    let (inside, after): (Vec<Observed>, Vec<Observed>) =
+        grants.iter().cloned().partition(|g| g.granted <= end);
+    Run {
+        grants: inside,
+        pending_ms: pending
+            .iter()
+            .copied()
+            .chain(after.iter().map(|g| g.called_ms))
+            .collect(),
+    }
 }
 
 /// Python dynamo-dlm workers (`processes` x `threads`) on the same dynalite.
@@ -233,6 +337,10 @@ pub async fn dynamo_dlm(
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/dlm_worker.py");
     let started = Instant::now();
     let t0_epoch = lock_protocol::now_ms() as f64 / 1000.0;
+    // Every process starts its workers at the same moment, after its imports (start-up is not run
+    // time); the run is the `seconds` from then, as for ours.
+    let start_at = t0_epoch + PYTHON_START_S;
+    let deadline = start_at + seconds;
     let children: Vec<_> = (0..processes)
         .map(|_| {
             tokio::process::Command::new(python)
@@ -244,6 +352,7 @@ pub async fn dynamo_dlm(
                     &threads.to_string(),
                     &(critical.as_secs_f64() * 1000.0).to_string(),
                     &concurrency.to_string(),
+                    &format!("{start_at:.3}"),
                 ])
                 .stdout(Stdio::piped())
                 .kill_on_drop(true)
@@ -252,6 +361,7 @@ pub async fn dynamo_dlm(
         })
         .collect();
     let mut grants = Vec::new();
+    let mut pending_ms = Vec::new();
     let mut writes = 0;
     let mut failed = 0;
     // Wall-clock seconds from the workers, as instants on this process's clock.
@@ -261,29 +371,42 @@ pub async fn dynamo_dlm(
         assert!(out.status.success(), "dynamo-dlm worker failed");
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("worker output");
         for g in doc["grants"].as_array().unwrap() {
+            let s = |k: &str| g[k].as_f64().unwrap();
+            if s("acq") > deadline {
+                // Granted after the run: a wait still going at its end.
+                pending_ms.push(s("called") * 1000.0);
+                continue;
+            }
             let puts = g["puts"].as_u64().unwrap();
             writes += puts + 1; // its puts and the release's delete
             failed += puts.saturating_sub(1);
             grants.push(Observed {
                 worker: p * threads + g["thread"].as_u64().unwrap() as usize,
-                called: at(g["called"].as_f64().unwrap()),
-                granted: at(g["acq"].as_f64().unwrap()),
-                releasing: at(g["rel_start"].as_f64().unwrap()),
+                called: at(s("called")),
+                granted: at(s("acq")),
+                releasing: at(s("rel_start")),
                 record: None,
+                called_ms: s("called") * 1000.0,
+                span_ms: Some((s("acq") * 1000.0, s("rel_end") * 1000.0)),
             });
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let run = Run { grants, pending_ms };
     result(
         variant,
         processes * threads,
         None,
-        elapsed,
-        grants,
+        critical,
+        seconds,
+        run,
         (0, writes, failed),
         concurrency,
     )
 }
+
+/// How long after their start dynamo-dlm worker processes begin (their imports take about a second
+/// on this machine).
+const PYTHON_START_S: f64 = 2.0;
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,10 @@
 //! Run it through `bash scripts/bench.sh [--quick]`, which brings the stack up first.
 
 mod contention;
+mod cpu;
 mod cycle;
 mod env;
+mod raw_callers;
 mod spread;
 mod startup;
 mod stats;
@@ -33,7 +35,9 @@ struct Args {
     #[arg(long)]
     zip: Option<String>,
     /// Run only this section (for tuning; no report is written).
-    #[arg(long, value_parser = ["cycle", "contention", "semaphore", "spread", "store"])]
+    /// (`raw-stack`, `demo-stack`: section (2c)'s raw callers, or the demo's 4 workers with 5 ms
+    /// sections, against the stack's own lock-fn, whose logs stay.)
+    #[arg(long, value_parser = ["cycle", "contention", "semaphore", "starve", "raw-stack", "demo-stack", "spread", "store"])]
     only: Option<String>,
     /// Contention: seconds per variant (overrides the mode's default).
     #[arg(long)]
@@ -158,6 +162,9 @@ async fn main() {
 
     let semaphore = run_semaphore(&stack, &table, &py2, &v2_table, secs).await;
 
+    let starve_secs = if args.quick { 2.0 } else { secs };
+    let starvation = run_starvation(&stack, &table, &py1, &py2, &v2_table, starve_secs).await;
+
     eprintln!("[bench] (3) spread, 1000 resources x 64 workers, {secs} s");
     let spread = spread::run(&stack, &table, 1000, 64, secs).await;
 
@@ -180,6 +187,7 @@ async fn main() {
         "cycle": cycle,
         "contention": contention,
         "semaphore": semaphore,
+        "starvation": starvation,
         "spread": spread,
         "startup": startup,
     });
@@ -187,9 +195,11 @@ async fn main() {
     std::fs::write(&path, serde_json::to_string_pretty(&results).unwrap()).unwrap();
     eprintln!("[bench] wrote {}", path.display());
     print_semaphore(&semaphore);
+    print_starvation(&starvation);
     let overlaps: usize = contention
         .iter()
         .chain(&semaphore)
+        .chain(&starvation)
         .map(|c| c.overlaps)
         .sum();
     if overlaps > 0 {
@@ -245,6 +255,141 @@ async fn run_semaphore(
         )
         .await,
     ]
+}
+
+/// The demo's lease (`dlm run --duration 5s` in scripts/demo.sh).
+const DEMO_LEASE: Duration = Duration::from_secs(5);
+
+/// The section for issue 17, part C (waiting never starves releases), each run on a private emulator
+/// of its own (its own table too, so that its in-function waiting budget - slot items in the lock
+/// table, sized from the pool - is its own), DynamoDB requests through a counting proxy:
+/// - 32 raw callers without an owner (`wait_ms` 2000, 5 ms sections) on 20 and on 8 lock-fn
+///   instances; their dynamo-dlm comparison is section (2)'s 32-worker runs of the same run;
+/// - the demo's configuration: 4 workers with the client's default settings (queueing, its default
+///   wait chunk, as `dlm run`) on 2 instances, with 200 ms sections (the demo's) and 5 ms ones,
+///   beside dynamo-dlm 1.0.0 and 2.1.0 with 4 workers.
+async fn run_starvation(
+    stack: &env::Stack,
+    table: &str,
+    py1: &str,
+    py2: &str,
+    v2_table: &str,
+    secs: f64,
+) -> Vec<contention::ContentionResult> {
+    use test_support::fault_proxy::FaultProxy;
+    use test_support::local_procs::LocalLambda;
+    let proxy = FaultProxy::start(&stack.dynamodb_endpoint).await;
+    let tag = std::process::id();
+    let mut rows = Vec::new();
+    for instances in [20, 8] {
+        eprintln!("[bench] (2c) 32 raw callers without an owner, {instances} instances, {secs} s");
+        let own_table = format!("bench_starve_{tag}_{instances}");
+        stack.create_table(&own_table, false).await;
+        let settings = [("LOCK_TABLE", own_table.as_str()), ("RUST_LOG", "error")];
+        let lambda = LocalLambda::start(instances, &proxy.endpoint(), &settings).await;
+        let client = env::client_at(&lambda.endpoint()).await;
+        rows.push(
+            raw_callers::run(
+                &format!("ours, raw callers without owner, {instances} instances"),
+                &client,
+                instances,
+                &format!("bench/raw-{tag}-{instances}"),
+                32,
+                secs,
+                CRITICAL,
+                raw_callers::Ask {
+                    duration_ms: 5_000,
+                    wait_ms: 2_000,
+                },
+                &proxy.counts,
+            )
+            .await,
+        );
+    }
+    let own_table = format!("bench_starve_{tag}_demo");
+    stack.create_table(&own_table, false).await;
+    let settings = [("LOCK_TABLE", own_table.as_str()), ("RUST_LOG", "error")];
+    let lambda = LocalLambda::start(2, &proxy.endpoint(), &settings).await;
+    // LockClient's defaults (queueing, its default wait chunk), the demo's lease.
+    let client = env::client_at(&lambda.endpoint())
+        .await
+        .with_duration(DEMO_LEASE);
+    for critical in [Duration::from_millis(200), CRITICAL] {
+        let ms = critical.as_millis();
+        eprintln!("[bench] (2c) the demo's configuration, 4 workers, 2 instances, {ms} ms sections, {secs} s per variant");
+        rows.push(
+            contention::ours(
+                "ours, client defaults, 2 instances",
+                &client,
+                2,
+                &format!("bench/demo-{tag}-{ms}"),
+                4,
+                secs,
+                critical,
+                &proxy.counts,
+            )
+            .await,
+        );
+        for (name, python, t) in [
+            ("dynamo-dlm 1.0.0", py1, table),
+            ("dynamo-dlm 2.1.0", py2, v2_table),
+        ] {
+            rows.push(
+                contention::dynamo_dlm(
+                    name,
+                    python,
+                    t,
+                    &format!("bench/demo-{tag}-{ms}-{}", rows.len()),
+                    4,
+                    1,
+                    secs,
+                    critical,
+                    1,
+                )
+                .await,
+            );
+        }
+    }
+    rows
+}
+
+fn print_starvation(rows: &[contention::ContentionResult]) {
+    println!(
+        "\n(2c) waiting never starves: raw callers without owner, and the demo's configuration"
+    );
+    println!(
+        "    {:<44} {:>3} {:>5} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>5} {:>7}",
+        "variant",
+        "w",
+        "cs",
+        "grants/s",
+        "jain",
+        "min/max",
+        "p99 wait",
+        "max gap",
+        "p99 gap",
+        ">100",
+        "unused"
+    );
+    for c in rows {
+        let g = c.gaps.unwrap_or_default();
+        println!(
+            "    {:<44} {:>3} {:>3.0}ms {:>8.1} {:>6.3} {:>4}/{:<4} {:>6.0}ms {:>6.0}ms {:>6.0}ms {:>5} {:>7}{}",
+            c.variant,
+            c.workers,
+            c.critical_ms,
+            c.grants_per_s,
+            c.jain,
+            c.worker_grants_min,
+            c.worker_grants_max,
+            c.wait.p99_ms,
+            g.max_ms,
+            g.p99_ms,
+            g.over_100ms,
+            c.unused_grants.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+            if c.overlaps > 0 { "  OVERLAPS" } else { "" }
+        );
+    }
 }
 
 fn print_semaphore(rows: &[contention::ContentionResult]) {
@@ -313,6 +458,56 @@ async fn tune(only: &str, stack: &env::Stack, table: &str, cycles: usize, secs: 
             let mut rows = rows;
             rows.iter_mut().for_each(|r| r.handoffs_ms.clear());
             serde_json::to_value(rows).unwrap()
+        }
+        "starve" => {
+            let py1 = std::env::var("DLM_PY_DLM1").expect("DLM_PY_DLM1");
+            let py2 = std::env::var("DLM_PY_DLM2").expect("DLM_PY_DLM2");
+            let v2_table = format!("bench_v2_{}", std::process::id());
+            stack.create_table(&v2_table, true).await;
+            let mut rows = run_starvation(stack, table, &py1, &py2, &v2_table, secs).await;
+            print_starvation(&rows);
+            rows.iter_mut().for_each(|r| r.handoffs_ms.clear());
+            serde_json::to_value(rows).unwrap()
+        }
+        "raw-stack" => {
+            let counts = test_support::fault_proxy::Counts::default();
+            let ask = raw_callers::Ask {
+                duration_ms: 5_000,
+                wait_ms: 2_000,
+            };
+            let resource = format!("bench/raw-stack-{}", std::process::id());
+            let mut row = raw_callers::run(
+                "ours, raw callers without owner, the stack's lock-fn",
+                &stack.lock,
+                0,
+                &resource,
+                32,
+                secs,
+                CRITICAL,
+                ask,
+                &counts,
+            )
+            .await;
+            row.handoffs_ms.clear();
+            serde_json::to_value(vec![row]).unwrap()
+        }
+        "demo-stack" => {
+            let counts = test_support::fault_proxy::Counts::default();
+            let client = stack.lock.with_duration(DEMO_LEASE);
+            let resource = format!("bench/demo-stack-{}", std::process::id());
+            let mut row = contention::ours(
+                "ours, client defaults, the stack's lock-fn",
+                &client,
+                0,
+                &resource,
+                4,
+                secs,
+                CRITICAL,
+                &counts,
+            )
+            .await;
+            row.handoffs_ms.clear();
+            serde_json::to_value(vec![row]).unwrap()
         }
         "spread" => serde_json::to_value(spread::run(stack, table, 1000, 64, secs).await).unwrap(),
         "store" => store_cost::run(stack, table, cycles).await,

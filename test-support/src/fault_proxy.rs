@@ -237,13 +237,10 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, shared: Shared) -> s
         let text = String::from_utf8_lossy(&request).into_owned();
         let step = {
             let mut aimed = aimed.lock().unwrap();
-            match aimed
+            aimed
                 .iter()
                 .position(|(needle, _)| text.contains(needle.as_str()))
-            {
-                Some(i) => Some(aimed.remove(i).1),
-                None => None,
-            }
+                .map(|i| aimed.remove(i).1)
         };
         let step = step.or_else(|| script.lock().unwrap().pop_front());
         let (action, delay) = match step {
