@@ -41,6 +41,8 @@ pub struct LockEngine {
     /// Resources this instance saw with a live queue recently (a hint only: a release of such a
     /// resource reads first instead of trying the write that hands nothing on).
     hot: Arc<Mutex<HashMap<String, u64>>>,
+    /// The waiting-budget slot this instance held last (see `wait_budget.rs`).
+    last_slot: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// How long a queue seen on a resource keeps it "hot" for this instance's releases.
@@ -65,6 +67,7 @@ impl LockEngine {
             config,
             notifier: Notifier::disabled(),
             hot: Arc::default(),
+            last_slot: Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX)),
         }
     }
 
@@ -85,6 +88,18 @@ impl LockEngine {
         } else {
             hot.remove(resource);
         }
+    }
+
+    /// The waiting-budget slot this instance held last, if any.
+    pub(crate) fn last_wait_slot(&self) -> Option<usize> {
+        let k = self.last_slot.load(std::sync::atomic::Ordering::Relaxed);
+        (k != usize::MAX).then_some(k)
+    }
+
+    /// Notes the waiting-budget slot this instance holds now.
+    pub(crate) fn remember_wait_slot(&self, k: usize) {
+        self.last_slot
+            .store(k, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether this instance saw a live queue on `resource` lately.

@@ -340,11 +340,15 @@ pub fn queue_mark(item: &LockItem) -> u64 {
         .unwrap_or(0)
 }
 
-/// How many waiters other than `me` wait in-function at `now` (an invocation waits for them).
+/// How many live waiters wait in-function at `now` ahead of `me` (an invocation waits for them):
+/// all of them when `me` is not queued. A caller without an owner waits in-function only while
+/// fewer than the lock's in-function places are ahead of it - so when two joined at once past the
+/// last place, only the later one leaves, never the head.
 pub fn waiting_in_function(item: &LockItem, me: &str, now_ms: u64) -> usize {
-    item.waiters
+    let ahead = item.queue_index(me).unwrap_or(item.waiters.len());
+    item.waiters[..ahead]
         .iter()
-        .filter(|w| w.digest != me && w.alive_at(now_ms) && w.active_at(now_ms))
+        .filter(|w| w.alive_at(now_ms) && w.active_at(now_ms))
         .count()
 }
 

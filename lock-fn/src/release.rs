@@ -432,7 +432,7 @@ fn applied_unseen(
         let granted = item.grant_view(&waiter.digest);
         (item.grant_of(&waiter.digest, now).is_some()
             && granted.wake_id.as_deref() == Some(wake.as_str()))
-        .then(|| (waiter, granted, Some(wake)))
+        .then_some((waiter, granted, Some(wake)))
     })
 }
 

@@ -71,11 +71,14 @@ impl LockEngine {
             return false;
         }
         let nonce = new_owner_token();
-        let first = fastrand::usize(..budget);
-        for k in [first, (first + 1) % budget]
-            .into_iter()
-            .take(budget.min(2))
-        {
+        // The slot this instance gave back last is most likely free (one invocation at a time per
+        // instance): try it first, then a random other one.
+        let first = self
+            .last_wait_slot()
+            .filter(|k| *k < budget)
+            .unwrap_or_else(|| fastrand::usize(..budget));
+        let second = (first + 1 + fastrand::usize(..budget.max(2) - 1)) % budget;
+        for k in [first, second].into_iter().take(budget.min(2)) {
             let key = slot_key(k);
             let until = until_ms.saturating_add(SLOT_MARGIN_MS);
             let taken = self
@@ -88,6 +91,7 @@ impl LockEngine {
                 Ok(write) => {
                     *requests += write.attempts;
                     if write.value.is_ok() {
+                        self.remember_wait_slot(k);
                         *slot = Some(WaitSlot { key, nonce });
                         return true;
                     }
