@@ -51,13 +51,8 @@ impl LockEngine {
         let done = self
             .acquire_queued_with(req, duration_ms, deadline_ms, wake, &mut slot)
             .await;
-        let mut requests = 0;
-        self.leave_wait_slot(slot, self.stop_at(deadline_ms), &mut requests)
-            .await;
-        done.map(|(mut done, made)| {
-            done.requests += requests;
-            (done, made)
-        })
+        self.give_back_wait_slot(slot, self.stop_at(deadline_ms));
+        done
     }
 
     /// [`Self::acquire_queued`], holding `slot` of the waiting budget while it waits in-function.

@@ -242,13 +242,8 @@ impl LockEngine {
         let done = self
             .acquire_try_with(req, duration_ms, deadline_ms, &mut slot)
             .await;
-        let mut requests = 0;
-        self.leave_wait_slot(slot, self.stop_at(deadline_ms), &mut requests)
-            .await;
-        done.map(|mut done| {
-            done.requests += requests;
-            done
-        })
+        self.give_back_wait_slot(slot, self.stop_at(deadline_ms));
+        done
     }
 
     /// [`Self::acquire_try`], holding `slot` of the waiting budget while it waits.
