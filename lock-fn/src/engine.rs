@@ -62,12 +62,18 @@ pub struct Executed {
 impl LockEngine {
     /// An engine over `store`, with `config`'s defaults and limits.
     pub fn new(store: LockStore, config: Config) -> Self {
+        // A home slot of its own, picked at cold start: instances that wait one after another
+        // rarely probe a slot another one holds.
+        let home = config
+            .wait_budget
+            .filter(|b| *b > 0)
+            .map_or(usize::MAX, |b| fastrand::usize(..b));
         LockEngine {
             store,
             config,
             notifier: Notifier::disabled(),
             hot: Arc::default(),
-            last_slot: Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX)),
+            last_slot: Arc::new(std::sync::atomic::AtomicUsize::new(home)),
         }
     }
 
