@@ -10,7 +10,10 @@ use support::*;
 
 #[tokio::test]
 async fn lost_answers_never_turn_a_held_release_into_false() {
-    let (engine, proxy) = proxied_engine(12).await;
+    // Each attempt's answer is lost with probability 1/2, so 12 attempts (a store operation giving
+    // up as unavailable) happened once in 4096 operations: about one run in thirty. 24 attempts
+    // make it one in sixteen million operations.
+    let (engine, proxy) = proxied_engine(24).await;
     proxy.set(Faults {
         lose_answer: 0.5,
         ..Faults::default()
