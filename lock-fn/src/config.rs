@@ -172,6 +172,13 @@ impl Config {
             Some(_) => Some(count(ENV_WAIT_BUDGET, 0, 0..=100_000)?),
             None => budget_for(reserved),
         };
+        if let Some(budget) = wait_budget.filter(|b| reserved > 0 && *b >= reserved) {
+            // Instances all waiting would leave none for the releases the waits wait for.
+            return Err(ConfigError(format!(
+                "{ENV_WAIT_BUDGET}={budget} must be below {ENV_RESERVED_CONCURRENCY}={reserved}: \
+                 the instances that do not wait serve releases, renewals and cancels"
+            )));
+        }
         let config = Config {
             table,
             wait_budget,
@@ -283,5 +290,22 @@ mod tests {
         );
         assert_eq!(budget(&[(ENV_WAIT_BUDGET, "0")]), Some(0));
         assert!(from(&[(ENV_WAIT_BUDGET, "x")]).is_err());
+        // Every instance waiting would starve the releases the waits wait for.
+        assert_eq!(
+            budget(&[(ENV_RESERVED_CONCURRENCY, "4"), (ENV_WAIT_BUDGET, "3")]),
+            Some(3)
+        );
+        for (reserved, asked) in [("4", "4"), ("4", "5"), ("1", "1")] {
+            let refused = from(&[
+                (ENV_RESERVED_CONCURRENCY, reserved),
+                (ENV_WAIT_BUDGET, asked),
+            ]);
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.to_string().contains("must be below")),
+                "{reserved}/{asked}: {refused:?}"
+            );
+        }
     }
 }

@@ -75,6 +75,8 @@ where
         }
         // Read the Runtime API's acknowledgement to the end so that the connection is reused.
         client.call(answer).await?.into_body().collect().await?;
+        // Lambda may freeze this environment once it asks for the next invocation.
+        crate::after_answer::finish().await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! AWS Lambda function beside its table. See DESIGN.md for the item format and the fencing argument.
 
 mod acquire_queued;
+pub mod after_answer;
 pub mod backoff;
 mod cancel;
 pub mod clock;

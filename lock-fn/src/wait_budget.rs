@@ -105,20 +105,17 @@ impl LockEngine {
         false
     }
 
-    /// Gives the slot back, off the answer's path: the write runs as a task of its own (on the
-    /// invocation loop's runtime it completes while the instance asks for its next invocation), so
-    /// the grant a wait ends with is answered one write sooner. Best effort: a slot not given back
-    /// (the runtime gone, the environment frozen, the write failed) frees itself when its wait is
-    /// over plus a second.
+    /// Gives the slot back, off the answer's path: the write runs as a task of its own beside the
+    /// answer's delivery, finished before the instance asks for its next invocation (Lambda may
+    /// freeze the environment from then on: see [`crate::after_answer`]), so the grant a wait ends
+    /// with is answered one write sooner. Best effort: a slot not given back (the write failed, the
+    /// invocation's deadline passed) frees itself when its wait is over plus a second.
     pub(crate) fn give_back_wait_slot(&self, slot: Option<WaitSlot>, stop_at: Option<u64>) {
         let Some(WaitSlot { key, nonce }) = slot else {
             return;
         };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let store = self.store.clone();
-        runtime.spawn(async move {
+        crate::after_answer::spawn(async move {
             if let Err(e) = store
                 .apply("wait_slot", &key, stop_at, |_| give_back(&nonce))
                 .await

@@ -3,6 +3,7 @@
 //! process environment is never written (lambda_runtime's `set_var` per invocation leaks in glibc).
 //! Alone in its test binary: it points this process's Lambda environment at the emulator.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -14,6 +15,8 @@ use tokio::net::TcpStream;
 /// run itself.
 const FUNCTION: &str = "echo-fn";
 
+static AFTER_DONE: AtomicBool = AtomicBool::new(false);
+
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     if let Some(kind) = event.payload.get("fail").and_then(Value::as_str) {
         return Err(Diagnostic {
@@ -23,6 +26,16 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     }
     if event.payload.get("panic").is_some() {
         panic!("asked to panic");
+    }
+    if event.payload.get("after").is_some() {
+        // Work after the answer (as lock-fn gives a waiting slot back): slower than the answer.
+        lock_fn::after_answer::spawn(async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            AFTER_DONE.store(true, Ordering::SeqCst);
+        });
+    }
+    if event.payload.get("after_done").is_some() {
+        return Ok(json!({"after_done": AFTER_DONE.load(Ordering::SeqCst)}));
     }
     Ok(json!({"echo": event.payload, "request_id": event.context.request_id}))
 }
@@ -72,7 +85,7 @@ fn dechunk(mut s: &str) -> String {
 }
 
 #[tokio::test]
-async fn answers_errors_and_panics_go_back_and_the_environment_is_left_alone() {
+async fn answers_go_back_the_environment_is_left_alone_and_after_answer_work_ends_before_next() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_LAMBDA")
         .expect("run through scripts/test.sh: AWS_ENDPOINT_URL_LAMBDA is not set");
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
@@ -116,6 +129,21 @@ async fn answers_errors_and_panics_go_back_and_the_environment_is_left_alone() {
     assert!(
         !serving.is_finished(),
         "the loop outlives errors and panics"
+    );
+
+    // Work started after the answer is done before the instance asks for its next invocation
+    // (from then on Lambda may freeze it): the next invocation, sent at once, already sees it.
+    let sent = std::time::Instant::now();
+    let (status, _) = invoke(&endpoint, &json!({"after": true})).await;
+    assert_eq!(status, 200);
+    assert!(
+        sent.elapsed() < Duration::from_millis(300),
+        "answered before the work is done"
+    );
+    let (_, answer) = invoke(&endpoint, &json!({"after_done": true})).await;
+    assert_eq!(
+        answer["after_done"], true,
+        "the next invocation came before the work after the answer was done: {answer}"
     );
     let written: Vec<(String, String)> = std::env::vars()
         .filter(|kv| !env_before.contains(kv))
