@@ -23,4 +23,5 @@ pub mod semaphore;
 pub mod store;
 pub mod store_error;
 pub mod wait_budget;
+pub mod write;
 pub mod writes;

@@ -1,6 +1,8 @@
 //! The DynamoDB mapping: each lock operation as one conditional write (or, for describe, one
 //! consistent read), retried with backoff on throttling and transient failures.
 
+pub mod memory;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;

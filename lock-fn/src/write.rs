@@ -1,0 +1,3 @@
+//! Writes as values: the typed write model ([`expr`]) that renders to DynamoDB expressions.
+
+pub mod expr;
