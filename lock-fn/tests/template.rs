@@ -97,12 +97,26 @@ fn names_and_defaults_match_the_code() {
     assert_eq!(strings(&f["Properties"]["Architectures"]), ["arm64"]);
 }
 
+/// Every `.rs` file under `dir`, its folders included.
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// The AWS actions lock-fn's code calls: every `.xxx()` call named in `ops` on a client in
 /// `src/`, as `service:PascalCase`.
 fn actions_in_code(service: &str, ops: &[&str]) -> BTreeSet<String> {
     let mut actions = BTreeSet::new();
-    for entry in std::fs::read_dir(root().join("lock-fn/src")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for path in rust_files(&root().join("lock-fn/src")) {
+        let text = std::fs::read_to_string(path).unwrap();
         for op in ops {
             if text.contains(&format!(".{op}()")) {
                 let pascal: String = op
