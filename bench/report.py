@@ -315,7 +315,7 @@ def starvation_prose(r):
     demo = [x for x in rows if x["variant"].startswith("ours, client")]
     if not (raw and demo):
         return ""
-    worst = max((x["gaps"]["max_ms"], x) for x in raw + demo)[1]
+    worst = max(raw + demo, key=lambda x: x["gaps"]["max_ms"])
     d200 = [x for x in demo if x["critical_ms"] >= 100]
     d5 = [x for x in demo if x["critical_ms"] < 100]
     dl = lambda x: best_dynamo_dlm(r, x["workers"], x["critical_ms"])
