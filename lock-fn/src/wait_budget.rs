@@ -10,12 +10,12 @@
 //! wait's end plus a margin): taking one is one conditional write on a slot picked at random (and
 //! its neighbour when that one is taken), giving it back one more.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use lock_protocol::{new_owner_token, RESERVED_RESOURCE_PREFIX};
 use tracing::warn;
 
 use crate::engine::LockEngine;
 use crate::expressions::Update;
+use crate::write::expr::{at, num, text, Cmp, Cond, Path, Write};
 
 /// A slot of the waiting budget, held by this invocation.
 #[derive(Debug)]
@@ -126,31 +126,76 @@ impl LockEngine {
     }
 }
 
+/// [`SLOT_FREE`], then [`SLOT_TAKE`].
 fn take_slot(nonce: &str, until: u64, now: u64) -> Update {
-    Update {
-        set: vec!["wait_until = :until, wait_by = :nonce".into()],
-        conditions: vec![SLOT_FREE.into()],
-        values: vec![
-            (":until".into(), AttributeValue::N(until.to_string())),
-            (":nonce".into(), AttributeValue::S(nonce.into())),
-            (":now_ms".into(), AttributeValue::N(now.to_string())),
-        ],
-        ..Update::default()
-    }
+    take_slot_write(nonce, until, now).to_update()
 }
 
+fn take_slot_write(nonce: &str, until: u64, now: u64) -> Write {
+    Write::default()
+        .set(Path::attr("wait_until"), num("until", until))
+        .set(Path::attr("wait_by"), text("nonce", nonce))
+        .require(Cond::Or(vec![
+            Cond::NotExists(Path::attr("wait_until")),
+            Cond::cmp(at("wait_until"), Cmp::Le, num("now_ms", now)),
+            Cond::eq(at("wait_by"), text("nonce", nonce)),
+        ]))
+}
+
+/// [`SLOT_MINE`], then [`SLOT_GIVE_BACK`].
 fn give_back(nonce: &str) -> Update {
-    Update {
-        remove: vec!["wait_until".into(), "wait_by".into()],
-        conditions: vec![SLOT_MINE.into()],
-        values: vec![(":nonce".into(), AttributeValue::S(nonce.into()))],
-        ..Update::default()
-    }
+    give_back_write(nonce).to_update()
+}
+
+fn give_back_write(nonce: &str) -> Write {
+    Write::default()
+        .remove(Path::attr("wait_until"))
+        .remove(Path::attr("wait_by"))
+        .require(Cond::eq(at("wait_by"), text("nonce", nonce)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On the in-memory table: one holder per slot; its own retry and a holder after the wait's
+    /// end take it; only the holder gives it back.
+    #[test]
+    fn a_slot_has_one_holder_until_its_wait_ends_or_it_is_given_back() {
+        use crate::store::memory::{Applied, MemoryTable};
+        let mut table = MemoryTable::default();
+        let key = slot_key(0);
+        let mut take = |nonce: &str, until: u64, now: u64| {
+            matches!(
+                table.update("resource_id", &key, &take_slot_write(nonce, until, now)),
+                Ok(Applied::Written(_))
+            )
+        };
+        assert!(take("a", 100, 10), "a free slot");
+        assert!(!take("b", 200, 50), "taken until 100");
+        assert!(take("a", 100, 60), "the holder's own retry");
+        assert!(!take("b", 200, 99), "still taken");
+        assert!(take("b", 200, 100), "the wait is over");
+        let mut give = |nonce: &str| {
+            matches!(
+                table.update("resource_id", &key, &give_back_write(nonce)),
+                Ok(Applied::Written(_))
+            )
+        };
+        assert!(!give("a"), "not a's any more");
+        assert!(give("b"));
+        assert!(!give("b"), "given back once");
+        let mut take = |nonce: &str, until: u64, now: u64| {
+            matches!(
+                table.update("resource_id", &key, &take_slot_write(nonce, until, now)),
+                Ok(Applied::Written(_))
+            )
+        };
+        assert!(
+            take("c", 300, 150),
+            "free again before b's wait would have ended"
+        );
+    }
 
     #[test]
     fn slots_are_reserved_resources_and_their_writes_are_the_named_ones() {

@@ -263,40 +263,22 @@ impl Write {
     /// Two values under one hint get distinct placeholders (`:hint`, `:hint_2`, ...); equal values
     /// under one hint share one. Names likewise.
     pub fn render(&self) -> Rendered {
-        let mut r = Renderer::default();
+        let parts = self.parts();
         let mut update = String::new();
-        let a = &self.actions;
-        let mut clause = |keyword: &str, parts: Vec<String>| {
-            if !parts.is_empty() {
+        for (keyword, actions) in [
+            ("SET", &parts.set),
+            ("REMOVE", &parts.remove),
+            ("ADD", &parts.add),
+            ("DELETE", &parts.delete),
+        ] {
+            if !actions.is_empty() {
                 if !update.is_empty() {
                     update.push(' ');
                 }
-                let _ = write!(update, "{keyword} {}", parts.join(", "));
+                let _ = write!(update, "{keyword} {}", actions.join(", "));
             }
-        };
-        let set = a
-            .set
-            .iter()
-            .map(|(p, o)| format!("{} = {}", r.path(p), r.operand(o)))
-            .collect();
-        clause("SET", set);
-        let remove = removal_order(&a.remove)
-            .into_iter()
-            .map(|p| r.path(p))
-            .collect();
-        clause("REMOVE", remove);
-        let add = a
-            .add
-            .iter()
-            .map(|(p, v)| format!("{} {}", r.path(p), r.value(v)))
-            .collect();
-        clause("ADD", add);
-        let delete = a
-            .delete
-            .iter()
-            .map(|(p, v)| format!("{} {}", r.path(p), r.value(v)))
-            .collect();
-        clause("DELETE", delete);
+        }
+        let mut r = parts.renderer;
         let condition = match self.conditions.as_slice() {
             [] => None,
             [one] => Some(r.cond(one, Nest::Top)),
@@ -309,6 +291,68 @@ impl Write {
             values: r.values,
         }
     }
+
+    /// The write as the string-built [`Update`](crate::expressions::Update) the store sends today,
+    /// while the builders move onto this model: the same clauses, each condition on its own.
+    pub fn to_update(&self) -> crate::expressions::Update {
+        let parts = self.parts();
+        let mut r = parts.renderer;
+        let conditions = self
+            .conditions
+            .iter()
+            .map(|c| r.cond(c, Nest::Top))
+            .collect();
+        crate::expressions::Update {
+            set: parts.set,
+            remove: parts.remove,
+            add: parts.add,
+            delete: parts.delete,
+            conditions,
+            values: r.values.into_iter().collect(),
+            names: r.names.into_iter().collect(),
+        }
+    }
+
+    /// Each clause's actions rendered, and the renderer holding their placeholders.
+    fn parts(&self) -> Parts {
+        let mut r = Renderer::default();
+        let a = &self.actions;
+        let set = a
+            .set
+            .iter()
+            .map(|(p, o)| format!("{} = {}", r.path(p), r.operand(o)))
+            .collect();
+        let remove = removal_order(&a.remove)
+            .into_iter()
+            .map(|p| r.path(p))
+            .collect();
+        let add = a
+            .add
+            .iter()
+            .map(|(p, v)| format!("{} {}", r.path(p), r.value(v)))
+            .collect();
+        let delete = a
+            .delete
+            .iter()
+            .map(|(p, v)| format!("{} {}", r.path(p), r.value(v)))
+            .collect();
+        Parts {
+            set,
+            remove,
+            add,
+            delete,
+            renderer: r,
+        }
+    }
+}
+
+/// A write's actions rendered clause by clause.
+struct Parts {
+    set: Vec<String>,
+    remove: Vec<String>,
+    add: Vec<String>,
+    delete: Vec<String>,
+    renderer: Renderer,
 }
 
 impl Rendered {
