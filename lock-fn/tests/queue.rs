@@ -472,6 +472,71 @@ async fn the_waiting_budget_bounds_in_function_waits_across_locks() {
     waiting.abort();
 }
 
+/// A budget of two: two callers wait in-function on two locks (the second found the instance's own
+/// slot taken and took the other one), a third is answered at once (no slot beyond the budget), and
+/// a slot given back when a wait ends is taken again at once - not when that wait would have ended.
+#[tokio::test]
+async fn a_budget_of_two_lets_two_wait_and_a_slot_given_back_serves_the_next_wait() {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        wait_budget: Some(2),
+        ..lock_fn::config::Config::default()
+    };
+    let engine = engine_on(&client, &table, config);
+    let mut held = Vec::new();
+    for r in ["a", "b", "c"] {
+        held.push(granted(&engine, acq(r, 60_000, Some("h"))).await);
+    }
+    let wait = |r: &'static str, owner: &'static str| {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued(r, 60_000, owner, 5_000)).await })
+    };
+    let waiting_now = |r: &'static str| {
+        let engine = engine.clone();
+        async move {
+            let d = describe(&engine, r).await;
+            d.queue.first().is_some_and(|w| w.waiting_now)
+        }
+    };
+    let wa = wait("a", "wa");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let wb = wait("b", "wb");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(waiting_now("a").await, "the first waits in-function");
+    assert!(waiting_now("b").await, "the second takes the other slot");
+    let started = std::time::Instant::now();
+    let c = refused(&engine, queued("c", 60_000, "wc", 5_000)).await;
+    assert!(c.queued, "{c:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1_000),
+        "a third never waits: {:?}",
+        started.elapsed()
+    );
+    // The first wait ends early (a grant); its slot is given back after the answer (the
+    // invocation loop finishes that work before the next invocation).
+    let a = &held[0];
+    assert!(
+        release_fenced(&engine, "a", &a.owner, Some(a.fence))
+            .await
+            .released
+    );
+    let got = wa.await.unwrap();
+    assert!(
+        matches!(got, lock_protocol::AcquireResponse::Granted(_)),
+        "{got:?}"
+    );
+    lock_fn::after_answer::finish().await;
+    let wc = wait("c", "wc");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        waiting_now("c").await,
+        "the slot given back serves the next wait at once"
+    );
+    wb.abort();
+    wc.abort();
+}
+
 /// FIFO among waiters that join at the same moment: whatever order their joins commit in (the
 /// queue shows it), the lock is handed over in exactly that order - passive waiters (claiming
 /// their handoff when they come back) and waiters waiting in-function alike.
