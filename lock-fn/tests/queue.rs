@@ -426,18 +426,23 @@ async fn a_queue_of_large_task_entries_is_full_before_the_item_limit() {
     assert!(bytes < 400_000, "{bytes}");
 }
 
+/// An engine on a fresh dynalite table with a waiting budget of `slots`.
+async fn budget_engine(slots: usize) -> lock_fn::engine::LockEngine {
+    let client = client(&dynalite_endpoint());
+    let table = fresh_table(&client).await;
+    let config = lock_fn::config::Config {
+        wait_budget: Some(slots),
+        ..lock_fn::config::Config::default()
+    };
+    engine_on(&client, &table, config)
+}
+
 /// The in-function waiting budget is the whole function's: with a budget of one, one caller waits
 /// in-function; a second one (another lock) is answered at once - queued (with its owner) or not
 /// queued at all (without one, or a try with `wait_ms`).
 #[tokio::test]
 async fn the_waiting_budget_bounds_in_function_waits_across_locks() {
-    let client = client(&dynalite_endpoint());
-    let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
-        wait_budget: Some(1),
-        ..lock_fn::config::Config::default()
-    };
-    let engine = engine_on(&client, &table, config);
+    let engine = budget_engine(1).await;
     for r in ["a", "b", "c", "d"] {
         granted(&engine, acq(r, 60_000, Some("h"))).await;
     }
@@ -477,13 +482,7 @@ async fn the_waiting_budget_bounds_in_function_waits_across_locks() {
 /// a slot given back when a wait ends is taken again at once - not when that wait would have ended.
 #[tokio::test]
 async fn a_budget_of_two_lets_two_wait_and_a_slot_given_back_serves_the_next_wait() {
-    let client = client(&dynalite_endpoint());
-    let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
-        wait_budget: Some(2),
-        ..lock_fn::config::Config::default()
-    };
-    let engine = engine_on(&client, &table, config);
+    let engine = budget_engine(2).await;
     let mut held = Vec::new();
     for r in ["a", "b", "c"] {
         held.push(granted(&engine, acq(r, 60_000, Some("h"))).await);

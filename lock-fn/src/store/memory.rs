@@ -144,8 +144,8 @@ fn size(v: &AttributeValue) -> Option<usize> {
     }
 }
 
-/// A number attribute value as an exact rational comparable value (lock-fn writes whole numbers;
-/// Python clients may write `10.0`).
+/// A number attribute value that is not a whole number (Python clients may write `10.0`), as a
+/// float: close enough for comparing lock times, not exact beyond 15 digits.
 fn number(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok()
 }
@@ -268,21 +268,27 @@ fn set_value(o: &Operand, old: &Item) -> Result<AttributeValue, Invalid> {
             _ => Err(Invalid("list_append needs two lists".into())),
         },
         Operand::Plus(a, b) => match (set_value(a, old)?, set_value(b, old)?) {
-            (AttributeValue::N(a), AttributeValue::N(b)) => {
-                let (a, b) = (
-                    a.parse::<i128>()
-                        .map_err(|_| Invalid(format!("not a whole number: {a}")))?,
-                    b.parse::<i128>()
-                        .map_err(|_| Invalid(format!("not a whole number: {b}")))?,
-                );
-                Ok(AttributeValue::N((a + b).to_string()))
-            }
+            (AttributeValue::N(a), AttributeValue::N(b)) => add_whole_numbers(&a, &b),
             _ => Err(Invalid(
                 "An operand in the update expression has an incorrect data type".into(),
             )),
         },
         Operand::Size(_) => Err(Invalid("size() is a condition function".into())),
     }
+}
+
+/// `a + b` for `SET` and `ADD` (lock-fn adds whole numbers only).
+fn add_whole_numbers(a: &str, b: &str) -> Result<AttributeValue, Invalid> {
+    let whole = |n: &str| {
+        n.parse::<i128>()
+            .map_err(|_| Invalid(format!("not a whole number: {n}")))
+    };
+    Ok(AttributeValue::N((whole(a)? + whole(b)?).to_string()))
+}
+
+/// A `SET` or `REMOVE` path whose parent is missing or of another type.
+fn invalid_path() -> Invalid {
+    Invalid("The document path provided in the update expression is invalid for update".into())
 }
 
 fn apply_actions(write: &Write, old: &Item, new: &mut Item) -> Result<(), Invalid> {
@@ -302,15 +308,7 @@ fn apply_actions(write: &Write, old: &Item, new: &mut Item) -> Result<(), Invali
         let current = resolve(new, path).cloned();
         let v = match (current, value) {
             (None, v) => v.clone(),
-            (Some(AttributeValue::N(x)), AttributeValue::N(y)) => {
-                let (x, y) = (
-                    x.parse::<i128>()
-                        .map_err(|_| Invalid(format!("not a whole number: {x}")))?,
-                    y.parse::<i128>()
-                        .map_err(|_| Invalid(format!("not a whole number: {y}")))?,
-                );
-                AttributeValue::N((x + y).to_string())
-            }
+            (Some(AttributeValue::N(x)), AttributeValue::N(y)) => add_whole_numbers(&x, y)?,
             (Some(AttributeValue::Ss(mut x)), AttributeValue::Ss(y)) => {
                 for e in y {
                     if !x.contains(e) {
@@ -377,19 +375,16 @@ pub fn check_no_overlap(write: &Write) -> Result<(), Invalid> {
 }
 
 fn set_at(item: &mut Item, path: &Path, v: AttributeValue) -> Result<(), Invalid> {
-    let invalid = || {
-        Invalid("The document path provided in the update expression is invalid for update".into())
-    };
-    let (last, parents) = path.0.split_last().ok_or_else(invalid)?;
+    let (last, parents) = path.0.split_last().ok_or_else(invalid_path)?;
     if parents.is_empty() {
         match last {
             Step::Name(n) => item.insert(n.to_string(), v),
             Step::Key { key, .. } => item.insert(key.clone(), v),
-            Step::Index(_) => return Err(invalid()),
+            Step::Index(_) => return Err(invalid_path()),
         };
         return Ok(());
     }
-    let parent = parent_mut(item, parents).ok_or_else(invalid)?;
+    let parent = parent_mut(item, parents).ok_or_else(invalid_path)?;
     match (parent, last) {
         (AttributeValue::M(m), Step::Name(n)) => {
             m.insert(n.to_string(), v);
@@ -404,7 +399,7 @@ fn set_at(item: &mut Item, path: &Path, v: AttributeValue) -> Result<(), Invalid
                 l.push(v);
             }
         }
-        _ => return Err(invalid()),
+        _ => return Err(invalid_path()),
     }
     Ok(())
 }
@@ -413,9 +408,6 @@ fn set_at(item: &mut Item, path: &Path, v: AttributeValue) -> Result<(), Invalid
 /// path whose parent is missing (or not a map or list) is refused as DynamoDB, dynalite and moto
 /// refuse it.
 fn remove_at(item: &mut Item, path: &Path) -> Result<(), Invalid> {
-    let invalid = || {
-        Invalid("The document path provided in the update expression is invalid for update".into())
-    };
     let Some((last, parents)) = path.0.split_last() else {
         return Ok(());
     };
@@ -423,7 +415,7 @@ fn remove_at(item: &mut Item, path: &Path) -> Result<(), Invalid> {
         match last {
             Step::Name(n) => item.remove(*n),
             Step::Key { key, .. } => item.remove(key),
-            Step::Index(_) => return Err(invalid()),
+            Step::Index(_) => return Err(invalid_path()),
         };
         return Ok(());
     }
@@ -439,7 +431,7 @@ fn remove_at(item: &mut Item, path: &Path) -> Result<(), Invalid> {
                 l.remove(*i);
             }
         }
-        _ => return Err(invalid()),
+        _ => return Err(invalid_path()),
     }
     Ok(())
 }
