@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use lock_protocol::{new_owner_token, owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
+use lock_protocol::{owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
 
 use crate::backoff::wait_poll_delay;
-use crate::clock::now_ms;
 use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::error::LockError;
 use crate::item::{LockItem, Waiter};
@@ -68,7 +67,7 @@ impl LockEngine {
         // in-function (when the budget and the lock's in-function places allow: else it is
         // answered at once and never queued), and leaves the queue when its wait ends.
         let generated = req.owner.is_none();
-        let owner = req.owner.clone().unwrap_or_else(new_owner_token);
+        let owner = req.owner.clone().unwrap_or_else(|| self.store.fresh_token());
         let digest = owner_digest(&owner);
         let stop_at = self.stop_at(deadline_ms);
         // A Step Functions waiter (task token) never waits in-function: lock-fn wakes it. Its
@@ -76,7 +75,7 @@ impl LockEngine {
         // new token then), and a handoff gives it its full lease at once.
         let token = req.task_token.as_deref();
         let wait_until = match token {
-            Some(_) => now_ms(),
+            Some(_) => self.store.now_ms(),
             None => self.wait_until(req.wait_ms, deadline_ms),
         };
         let ttl = match token {
@@ -107,7 +106,7 @@ impl LockEngine {
         // a single try makes (free, nobody queued and alive - exactly when a caller that is not
         // queued may take it); only when it is refused, decide from the item.
         let item_from_refusal =
-            if limit.is_none() && wake.is_none() && !self.queue_seen(&req.resource_id, now_ms()) {
+            if limit.is_none() && wake.is_none() && !self.queue_seen(&req.resource_id, self.store.now_ms()) {
                 let write = self
                     .store
                     .acquire(&req.resource_id, &digest, holder, duration_ms, stop_at)
@@ -116,7 +115,7 @@ impl LockEngine {
                 ambiguous |= write.ambiguous;
                 match write.value {
                     AcquireWrite::Granted(new) => {
-                        let done = granted(grant(new, owner, false, requests), requests);
+                        let done = granted(grant(new, owner, false, requests, self.store.now_ms()), requests);
                         return Ok((done, true));
                     }
                     AcquireWrite::Refused(Some(old)) => Some(old),
@@ -133,7 +132,7 @@ impl LockEngine {
             }
         };
         loop {
-            let now = now_ms();
+            let now = self.store.now_ms();
             saw_entry |= item
                 .as_ref()
                 .is_some_and(|i| i.queue_index(&digest).is_some());
@@ -210,13 +209,13 @@ impl LockEngine {
                     let fence = held.fence.unwrap_or_default();
                     match wake {
                         None => {
-                            let done = granted(grant(held, owner, !waited, requests), requests);
+                            let done = granted(grant(held, owner, !waited, requests, self.store.now_ms()), requests);
                             return Ok((done, false));
                         }
                         // This invocation's own take was applied unseen: the grant is its own
                         // (it may pass it over if its task turns out closed).
                         Some(w) if took_unseen && !aimed && held.wake_id.as_deref() == Some(w) => {
-                            let done = granted(grant(held, owner, false, requests), requests);
+                            let done = granted(grant(held, owner, false, requests, self.store.now_ms()), requests);
                             return Ok((done, true));
                         }
                         // Another invocation may be sending this grant to a task of this owner:
@@ -380,12 +379,12 @@ impl LockEngine {
                                 .give_up(&req.resource_id, &digest, stop_at, &mut requests)
                                 .await
                                 .map_err(|e| e.or_maybe_applied(ambiguous))?;
-                            let now = now_ms();
+                            let now = self.store.now_ms();
                             return match last {
                                 Some(held) if held.grant_of(&digest, now).is_some() => {
                                     let held = held.grant_view(&digest);
                                     let done =
-                                        granted(grant(held, owner, false, requests), requests);
+                                        granted(grant(held, owner, false, requests, self.store.now_ms()), requests);
                                     Ok((done, false))
                                 }
                                 last => {
@@ -460,7 +459,7 @@ impl LockEngine {
                         // reacquire; a claim is the first the waiter hears of its handoff.
                         let reacquired =
                             matches!(step, AcquireStep::Held { claim: None }) && !waited;
-                        let done = granted(grant(new, owner, reacquired, requests), requests);
+                        let done = granted(grant(new, owner, reacquired, requests, self.store.now_ms()), requests);
                         return Ok((done, made));
                     }
                     Some(new)
@@ -511,7 +510,7 @@ impl LockEngine {
             *requests += read.attempts;
             last = read.value;
             let Some(item) = last.as_ref() else { break };
-            let now = now_ms();
+            let now = self.store.now_ms();
             if item.grant_of(digest, now).is_some() {
                 break;
             }

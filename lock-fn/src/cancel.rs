@@ -3,7 +3,6 @@
 
 use lock_protocol::{owner_digest, CancelRequest, CancelResponse, ReleaseRequest};
 
-use crate::clock::now_ms;
 use crate::engine::{Executed, LockEngine};
 use crate::error::LockError;
 use crate::queue::leave;
@@ -29,7 +28,7 @@ impl LockEngine {
             let read = self.store.read(&req.resource_id, stop_at).await?;
             requests += read.attempts;
             let Some(item) = read.value else { break };
-            let now = now_ms();
+            let now = self.store.now_ms();
             holds = item.grant_of(&digest, now);
             let Some(edit) = leave(&item, &digest, now) else {
                 break;

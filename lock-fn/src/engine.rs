@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use lock_protocol::{
-    new_owner_token, owner_digest, AcquireRequest, AcquireResponse, Busy, DescribeRequest,
+    owner_digest, AcquireRequest, AcquireResponse, Busy, DescribeRequest,
     DescribeResponse, Grant, HolderInfo, OnBusy, QueuedWaiter, RenewRequest, RenewResponse,
     Renewal, Request,
 };
 use tracing::warn;
 
 use crate::backoff::wait_poll_delay;
-use crate::clock::now_ms;
 use crate::config::Config;
 use crate::error::LockError;
 use crate::item::LockItem;
@@ -146,7 +145,7 @@ impl LockEngine {
     /// When an acquire of an invocation with `deadline_ms` stops waiting (`wait_ms` from now, but
     /// `LOCK_DEADLINE_MARGIN_MS` before the deadline at the latest).
     pub(crate) fn wait_until(&self, wait_ms: u64, deadline_ms: Option<u64>) -> u64 {
-        let mut until = now_ms().saturating_add(wait_ms);
+        let mut until = self.store.now_ms().saturating_add(wait_ms);
         if let Some(deadline) = deadline_ms {
             let margin = self.config.deadline_margin.as_millis() as u64;
             until = until.min(deadline.saturating_sub(margin));
@@ -193,7 +192,7 @@ impl LockEngine {
             on_busy: OnBusy::Result,
             ..req
         };
-        let wake_id = new_owner_token();
+        let wake_id = self.store.fresh_token();
         // The decoder refuses `"queue": false` with a token: a task always waits in the queue.
         let (done, made) = self
             .acquire_queued(req, duration_ms, deadline_ms, Some(&wake_id))
@@ -208,7 +207,7 @@ impl LockEngine {
                     holder,
                     ..LockItem::default()
                 };
-                let mut output = crate::release::callback_output(&held, now_ms());
+                let mut output = crate::release::callback_output(&held, self.store.now_ms());
                 if let (Some(limit), Some(holders)) = (g.limit, g.holders) {
                     output["limit"] = serde_json::json!(limit);
                     output["holders"] = serde_json::json!(holders);
@@ -218,9 +217,9 @@ impl LockEngine {
                 // for a whole lease. (A grant found, not made, may have reached an earlier task of
                 // this execution: "closed" could be about that delivery, so it stays.)
                 if sent == Sent::Closed && made {
-                    let nonce = new_owner_token();
+                    let nonce = self.store.fresh_token();
                     let on_behalf =
-                        Releaser::passing_over(&digest, Some(g.fence), &wake_id, &nonce);
+                        Releaser::passing_over(&digest, Some(g.fence), &wake_id, &nonce, self.store.now_ms());
                     let stop_at = self.stop_at(deadline_ms);
                     self.end_and_wake(&resource, &on_behalf, None, true, stop_at)
                         .await
@@ -261,7 +260,7 @@ impl LockEngine {
         slot: &mut Option<crate::wait_budget::WaitSlot>,
     ) -> Result<Executed, LockError> {
         let caller_owner = req.owner.is_some();
-        let owner = req.owner.unwrap_or_else(new_owner_token);
+        let owner = req.owner.unwrap_or_else(|| self.store.fresh_token());
         let digest = owner_digest(&owner);
         let stop_at = self.stop_at(deadline_ms);
         let wait_until = self.wait_until(req.wait_ms, deadline_ms);
@@ -290,11 +289,11 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             let holder = match write.value {
                 AcquireWrite::Granted(item) => {
-                    return Ok(granted(grant(item, owner, false, requests), requests))
+                    return Ok(granted(grant(item, owner, false, requests, self.store.now_ms()), requests))
                 }
                 AcquireWrite::Refused(Some(holder)) => {
                     if holder.held_by(&digest, write.now_ms) {
-                        return Ok(granted(grant(holder, owner, true, requests), requests));
+                        return Ok(granted(grant(holder, owner, true, requests, self.store.now_ms()), requests));
                     }
                     Some(holder)
                 }
@@ -307,7 +306,7 @@ impl LockEngine {
                     requests += confirm.attempts;
                     ambiguous |= confirm.ambiguous;
                     if let Some(item) = confirm.value {
-                        return Ok(granted(grant(item, owner, true, requests), requests));
+                        return Ok(granted(grant(item, owner, true, requests, self.store.now_ms()), requests));
                     }
                     None
                 }
@@ -339,10 +338,10 @@ impl LockEngine {
             // which relies on the entries instead (nobody joined since) and clears the stale mark.
             if let Some(item) = holder
                 .as_ref()
-                .filter(|i| !healed && stale_mark(i, now_ms()))
+                .filter(|i| !healed && stale_mark(i, self.store.now_ms()))
             {
                 healed = true;
-                let edit = crate::queue::edit(item, now_ms(), item.waiters.len(), &[])
+                let edit = crate::queue::edit(item, self.store.now_ms(), item.waiters.len(), &[])
                     .relying_on_no_live_waiter(item);
                 let label = req.holder.as_deref();
                 let write = self
@@ -356,14 +355,14 @@ impl LockEngine {
                 ambiguous |= write.ambiguous;
                 may_hold |= write.ambiguous;
                 if let Ok(Some(item)) = write.value {
-                    return Ok(granted(grant(item, owner, false, requests), requests));
+                    return Ok(granted(grant(item, owner, false, requests, self.store.now_ms()), requests));
                 }
                 continue;
             }
             // Not ours, and it cannot become ours except through one of our own later writes.
             may_hold = false;
             let holder_end = holder.as_ref().and_then(LockItem::lease_end_ms);
-            let now = now_ms();
+            let now = self.store.now_ms();
             let mut delay = wait_poll_delay(self.config.wait_poll);
             if let Some(end) = holder_end {
                 // No point polling before the holder's lease could end... unless it releases early,
@@ -416,7 +415,7 @@ impl LockEngine {
         let digest = owner_digest(&req.owner);
         // Without a fence, only a grant that began by now: a late attempt never renews (and so
         // perhaps shortens) a newer grant of the same owner.
-        let since = now_ms();
+        let since = self.store.now_ms();
         let write = self
             .store
             .renew(
@@ -511,7 +510,7 @@ impl LockEngine {
                 expires_at_ms,
                 fence: item.fence.unwrap_or_default(),
                 duration_ms,
-                expires_in_ms: Some(expires_at_ms.saturating_sub(now_ms())),
+                expires_in_ms: Some(expires_at_ms.saturating_sub(self.store.now_ms())),
             }
         });
         if renewal.is_none() {
@@ -614,9 +613,15 @@ pub(crate) fn granted(grant: Grant, requests: u32) -> Executed {
     }
 }
 
-/// The grant answer for an item `owner` holds; `expires_in_ms` by the clock now, after every
+/// The grant answer for an item `owner` holds; `expires_in_ms` by the clock `now`, after every
 /// write of the invocation.
-pub(crate) fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u32) -> Grant {
+pub(crate) fn grant(
+    item: LockItem,
+    owner: String,
+    reacquired: bool,
+    attempts: u32,
+    now: u64,
+) -> Grant {
     let expires_at_ms = item.expires_at_ms.unwrap_or_default();
     let acquired_at_ms = item.acquired_at_ms.unwrap_or_default();
     Grant {
@@ -629,12 +634,12 @@ pub(crate) fn grant(item: LockItem, owner: String, reacquired: bool, attempts: u
         acquired_at_ms,
         reacquired,
         attempts,
-        expires_in_ms: Some(expires_at_ms.saturating_sub(now_ms())),
+        expires_in_ms: Some(expires_at_ms.saturating_sub(now)),
         limit: item.semaphore.as_ref().map(|s| s.limit),
         holders: item
             .semaphore
             .as_ref()
-            .map(|s| s.live_count(now_ms()) as u32),
+            .map(|s| s.live_count(now) as u32),
     }
 }
 

@@ -20,8 +20,11 @@ pub mod release;
 pub mod reply;
 pub mod sem_writes;
 pub mod semaphore;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod store;
 pub mod store_error;
 pub mod wait_budget;
 pub mod write;
+pub mod world;
 pub mod writes;

@@ -1,10 +1,9 @@
 //! Release: the holder ends its lease, and when someone alive is queued, hands the lock to the
 //! first of them in the same conditional write.
 
-use lock_protocol::{new_owner_token, owner_digest, ReleaseRequest, ReleaseResponse};
+use lock_protocol::{owner_digest, ReleaseRequest, ReleaseResponse};
 use tracing::warn;
 
-use crate::clock::now_ms;
 use crate::engine::{Executed, LockEngine};
 use crate::error::LockError;
 use crate::item::{LockItem, Waiter, RELEASE_SLOTS};
@@ -88,8 +87,8 @@ impl LockEngine {
     ) -> Result<Executed, LockError> {
         let stop_at = self.stop_at(deadline_ms);
         let digest = owner_digest(&req.owner);
-        let nonce = new_owner_token();
-        let since = now_ms();
+        let nonce = self.store.fresh_token();
+        let since = self.store.now_ms();
         let releaser = Releaser {
             me: &digest,
             fence: req.fence,
@@ -188,15 +187,15 @@ impl LockEngine {
             };
             let sent = self
                 .notifier
-                .success(token, &callback_output(&granted, now_ms()))
+                .success(token, &callback_output(&granted, self.store.now_ms()))
                 .await;
             if sent != Sent::Closed || skips == MAX_SKIPS {
                 break;
             }
             skips += 1;
             // The task is gone: its grant goes to the next waiter.
-            let nonce = new_owner_token();
-            let on_behalf = Releaser::passing_over(&waiter.digest, granted.fence, &wake_id, &nonce);
+            let nonce = self.store.fresh_token();
+            let on_behalf = Releaser::passing_over(&waiter.digest, granted.fence, &wake_id, &nonce, self.store.now_ms());
             let skipped = match self
                 .end_or_hand_on(resource, &on_behalf, Some(granted), false, stop_at)
                 .await
@@ -250,7 +249,7 @@ impl LockEngine {
                 finished = true;
                 break;
             }
-            let now = now_ms();
+            let now = self.store.now_ms();
             let (write, woken) = if item.semaphore.is_some() {
                 self.sem_end_or_hand_on(resource, releaser, item, now, stop_at)
                     .await?
@@ -289,7 +288,7 @@ impl LockEngine {
         }
         round.exhausted = !finished;
         if round.handed.is_none() {
-            round.handed = applied_unseen(round.last.as_ref(), unseen);
+            round.handed = applied_unseen(round.last.as_ref(), unseen, self.store.now_ms());
         }
         Ok(round)
     }
@@ -323,7 +322,7 @@ impl LockEngine {
                 let waiter = item.waiters[next].clone();
                 let hold = grant_interval(item, now);
                 let claim = self.config.claim.as_millis() as u64;
-                let wake = waiter.token.as_ref().map(|_| new_owner_token());
+                let wake = waiter.token.as_ref().map(|_| self.store.fresh_token());
                 let write = self
                     .store
                     .apply("handoff", resource, stop_at, |now| {
@@ -366,7 +365,7 @@ impl LockEngine {
                 let hold = grant_interval(&item.grant_view(releaser.me), now);
                 let claim = self.config.claim.as_millis() as u64;
                 let max_ms = self.config.max_duration.as_millis() as u64;
-                let wake = waiter.token.as_ref().map(|_| new_owner_token());
+                let wake = waiter.token.as_ref().map(|_| self.store.fresh_token());
                 let write = self
                     .store
                     .apply("handoff", resource, stop_at, |now| {
@@ -425,9 +424,9 @@ fn expired_unreleased(item: &LockItem, digest: &str, fence: u64) -> bool {
 fn applied_unseen(
     item: Option<&LockItem>,
     unseen: Vec<(Waiter, String)>,
+    now: u64,
 ) -> Option<(Waiter, LockItem, Option<String>)> {
     let item = item?;
-    let now = now_ms();
     unseen.into_iter().find_map(|(waiter, wake)| {
         let granted = item.grant_view(&waiter.digest);
         (item.grant_of(&waiter.digest, now).is_some()

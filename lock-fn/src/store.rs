@@ -2,23 +2,30 @@
 //! consistent read), retried with backoff on throttling and transient failures.
 
 pub mod memory;
+pub mod request;
+pub mod sim_table;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tracing::warn;
 
 use crate::backoff::store_retry_delay;
-use crate::clock::{ceil_secs, floor_secs, now_ms};
+use crate::clock::{ceil_secs, floor_secs};
 use crate::expressions::*;
 use crate::item::*;
 use crate::store_error::{classify, Failure, StoreError};
+use crate::world::World;
+use memory::Item;
+use request::UpdateRequest;
+use sim_table::SimTable;
 
 /// Fences issued on a fresh item start at `now_ms * FENCE_FLOOR_PER_MS` (see DESIGN.md).
 pub const FENCE_FLOOR_PER_MS: u64 = 1000;
@@ -26,9 +33,19 @@ pub const FENCE_FLOOR_PER_MS: u64 = 1000;
 /// The lock table, seen through the conditional writes the engine needs.
 #[derive(Debug, Clone)]
 pub struct LockStore {
-    client: Client,
+    backend: Backend,
     table: String,
     attempts: u32,
+    world: World,
+}
+
+/// Where the writes go.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// DynamoDB (or an emulator), through the SDK.
+    Dynamo(Client),
+    /// The simulator's in-memory table.
+    Simulated(Arc<SimTable>),
 }
 
 /// The result of an acquire write.
@@ -70,10 +87,32 @@ impl LockStore {
     /// A store on `table` that tries each write at most `attempts` times.
     pub fn new(client: Client, table: impl Into<String>, attempts: u32) -> Self {
         LockStore {
-            client,
+            backend: Backend::Dynamo(client),
             table: table.into(),
             attempts: attempts.max(1),
+            world: World::Real,
         }
+    }
+
+    /// A store on the simulator's in-memory `table`, with `world`'s clock and tokens; `label`
+    /// names its writes in the table's log.
+    pub fn simulated(table: Arc<SimTable>, world: World, attempts: u32, label: &str) -> Self {
+        LockStore {
+            backend: Backend::Simulated(table),
+            table: label.into(),
+            attempts: attempts.max(1),
+            world,
+        }
+    }
+
+    /// Now on this store's clock (the function's), epoch ms.
+    pub fn now_ms(&self) -> u64 {
+        self.world.now_ms()
+    }
+
+    /// A fresh random token (owner tokens of owner-less callers, nonces).
+    pub fn fresh_token(&self) -> String {
+        self.world.fresh_token()
     }
 
     /// The table name.
@@ -109,14 +148,12 @@ impl LockStore {
                 }
                 None => ACQUIRE_UPDATE,
             };
-            let sent = self
+            let request = self
                 .update(resource_id)
                 .update_expression(update)
                 .condition_expression(TRY_ACQUIRE_CONDITION)
-                .set_expression_attribute_values(values(&vals))
-                .send()
-                .await;
-            Ok(match self.conditional(sent)? {
+                .set_expression_attribute_values(values(&vals));
+            Ok(match self.send(request).await? {
                 Ok(item) => AcquireWrite::Granted(item.ok_or_else(no_item)?),
                 Err(holder) => AcquireWrite::Refused(holder),
             })
@@ -134,17 +171,15 @@ impl LockStore {
         stop_at: Option<u64>,
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
         self.with_retries("confirm", resource_id, stop_at, |now| async move {
-            let sent = self
+            let request = self
                 .update(resource_id)
                 .update_expression(CONFIRM_UPDATE)
                 .condition_expression(HOLDER_CONDITION)
                 .set_expression_attribute_values(values(&[
                     (":owner", s(owner)),
                     (":now_ms", n(now)),
-                ]))
-                .send()
-                .await;
-            Ok(self.conditional(sent)?.ok().flatten())
+                ]));
+            Ok(self.send(request).await?.ok().flatten())
         })
         .await
     }
@@ -174,14 +209,12 @@ impl LockStore {
                     RENEW_SINCE_CONDITION
                 }
             };
-            let sent = self
+            let request = self
                 .update(resource_id)
                 .update_expression(RENEW_UPDATE)
                 .condition_expression(condition)
-                .set_expression_attribute_values(values(&vals))
-                .send()
-                .await;
-            Ok(self.conditional(sent)?.ok().flatten())
+                .set_expression_attribute_values(values(&vals));
+            Ok(self.send(request).await?.ok().flatten())
         })
         .await
     }
@@ -210,7 +243,7 @@ impl LockStore {
                 (":purge", n(purge_at(now))),
                 (":nonce", s(nonce)),
             ];
-            let mut req = self.update(resource_id).return_values(ReturnValue::None);
+            let mut req = self.update(resource_id).return_nothing();
             req = match fence {
                 None => {
                     vals.push((":since_ms", n(since)));
@@ -225,11 +258,8 @@ impl LockStore {
                         .expression_attribute_names("#slot", release_slot(f))
                 }
             };
-            let sent = req
-                .set_expression_attribute_values(values(&vals))
-                .send()
-                .await;
-            Ok(match self.conditional(sent)? {
+            let request = req.set_expression_attribute_values(values(&vals));
+            Ok(match self.send(request).await? {
                 Ok(_) => ReleaseWrite::Released { at_ms: now },
                 Err(old) => ReleaseWrite::NotHolder(old.map(Box::new)),
             })
@@ -307,7 +337,7 @@ impl LockStore {
         for (k, v) in u.names {
             req = req.expression_attribute_names(k, v);
         }
-        self.conditional(req.send().await)
+        self.send(req).await
     }
 
     /// Reads the item with a consistent read (describe, and the queue paths' snapshots).
@@ -317,16 +347,19 @@ impl LockStore {
         stop_at: Option<u64>,
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
         self.with_retries("describe", resource_id, stop_at, |_| async move {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key(ATTR_RESOURCE_ID, s(resource_id))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify(&e, &self.table))?;
-            out.item()
+            let item = match &self.backend {
+                Backend::Dynamo(client) => client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(ATTR_RESOURCE_ID, s(resource_id))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e, &self.table))?
+                    .item,
+                Backend::Simulated(table) => table.read(resource_id).await?,
+            };
+            item.as_ref()
                 .map(LockItem::try_from)
                 .transpose()
                 .map_err(|e| Failure::Final(StoreError::BadItem(e)))
@@ -336,16 +369,30 @@ impl LockStore {
 
     /// An UpdateItem on the resource's item, asking for the new item on success and the old one
     /// on a failed condition.
-    fn update(
+    fn update(&self, resource_id: &str) -> UpdateRequest {
+        UpdateRequest::new(resource_id)
+    }
+
+    /// Sends one UpdateItem to the table: `Ok(Ok(new item if asked for))` when applied,
+    /// `Ok(Err(old item if returned))` when the condition failed, `Err` for every other failure.
+    async fn send(
         &self,
-        resource_id: &str,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(ATTR_RESOURCE_ID, s(resource_id))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        request: UpdateRequest,
+    ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
+        match &self.backend {
+            Backend::Dynamo(client) => {
+                let sent = request.onto(client.update_item().table_name(&self.table)).send().await;
+                self.conditional(sent)
+            }
+            Backend::Simulated(table) => {
+                let bad_item = |e| Failure::Final(StoreError::BadItem(e));
+                let parse = |i: Option<Item>| i.as_ref().map(LockItem::try_from).transpose();
+                match table.update(request, &self.table).await? {
+                    Ok(new) => Ok(Ok(parse(new).map_err(bad_item)?)),
+                    Err(old) => Ok(Err(parse(old).map_err(bad_item)?)),
+                }
+            }
+        }
     }
 
     /// Splits a conditional write's result: `Ok(Ok(new item if asked for))` when applied,
@@ -395,7 +442,7 @@ impl LockStore {
         let mut ambiguous = false;
         let mut n = 1;
         loop {
-            let now = now_ms();
+            let now = self.now_ms();
             let left = stop_at.map(|s| s.saturating_sub(now));
             if left == Some(0) {
                 return Err(StoreError::Unavailable {
@@ -434,7 +481,7 @@ impl LockStore {
                 return Err(failure.exhausted(&format!("gave up after {n} attempts"), ambiguous));
             }
             let delay = store_retry_delay(n);
-            if stop_at.is_some_and(|s| now_ms() + (delay.as_millis() as u64) >= s) {
+            if stop_at.is_some_and(|s| self.now_ms() + (delay.as_millis() as u64) >= s) {
                 warn!(op, resource = %resource_id, attempts = n, error = ?failure, "DynamoDB write failed; no time left for another attempt");
                 return Err(failure.exhausted(
                     &format!("gave up after {n} attempts at the invocation deadline"),

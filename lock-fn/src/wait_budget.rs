@@ -10,7 +10,7 @@
 //! wait's end plus a margin): taking one is one conditional write on a slot picked at random (and
 //! its neighbour when that one is taken), giving it back one more.
 
-use lock_protocol::{new_owner_token, RESERVED_RESOURCE_PREFIX};
+use lock_protocol::{RESERVED_RESOURCE_PREFIX};
 use tracing::warn;
 
 use crate::engine::LockEngine;
@@ -70,7 +70,7 @@ impl LockEngine {
         if budget == 0 {
             return false;
         }
-        let nonce = new_owner_token();
+        let nonce = self.store.fresh_token();
         // The slot this instance gave back last is most likely free (one invocation at a time per
         // instance): try it first, then a random other one.
         let first = self

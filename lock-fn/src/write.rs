@@ -1,3 +1,5 @@
-//! Writes as values: the typed write model ([`expr`]) that renders to DynamoDB expressions.
+//! Writes as values: the typed write model ([`expr`]) that renders to DynamoDB expressions, and
+//! its reading back from expression strings ([`parse`], what the in-memory table does).
 
 pub mod expr;
+pub mod parse;

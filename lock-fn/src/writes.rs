@@ -238,12 +238,19 @@ pub struct Releaser<'a> {
 
 impl<'a> Releaser<'a> {
     /// The grant `fence` of the owner with digest `me`, passed over because its Step Functions
-    /// task is closed: only while nobody aimed it at a task since `wake_id` was written.
-    pub fn passing_over(me: &'a str, fence: Option<u64>, wake_id: &'a str, nonce: &'a str) -> Self {
+    /// task is closed: only while nobody aimed it at a task since `wake_id` was written (`since`: the
+    /// function's now).
+    pub fn passing_over(
+        me: &'a str,
+        fence: Option<u64>,
+        wake_id: &'a str,
+        nonce: &'a str,
+        since: u64,
+    ) -> Self {
         Releaser {
             me,
             fence,
-            since: crate::clock::now_ms(),
+            since,
             nonce,
             wake_id: Some(wake_id),
         }

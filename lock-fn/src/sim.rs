@@ -1,0 +1,235 @@
+//! The deterministic simulator: the real engine (decisions, writes, retries, waits) on several
+//! simulated lock-fn instances, each with a clock of its own a few ms off, sharing one in-memory
+//! table that injects DynamoDB's faults; many clients of every kind drive them; a history checker
+//! judges the run. Everything runs on one thread under tokio's paused clock, and every random
+//! choice comes from the seed, so a failing seed replays exactly (`DLM_SIM_SEED=<seed>`).
+//!
+//! A run has two phases: chaos (faults on, clients racing), then calm (faults off): after the
+//! calm phase every resource must be free to take within a bound, or the item is wedged.
+
+pub mod actors;
+pub mod check;
+pub mod history;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::config::Config;
+use crate::engine::LockEngine;
+use crate::store::sim_table::{Change, Faults, SimTable};
+use crate::store::LockStore;
+use crate::world::World;
+use history::Event;
+
+/// The epoch time every simulation starts at (2026-01-01).
+pub const EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// What a run is made of.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// lock-fn instances.
+    pub instances: usize,
+    /// Largest clock error of an instance, either way, ms.
+    pub max_skew_ms: i64,
+    /// Clients of each kind.
+    pub clients: actors::Mix,
+    /// Operations each client performs.
+    pub ops_per_client: usize,
+    /// The table's faults during the chaos phase.
+    pub faults: Faults,
+    /// Per mille of invocations whose instance is killed mid-operation.
+    pub kill: u32,
+    /// Per mille of invocations whose answer never reaches the caller.
+    pub lost_invoke: u32,
+    /// The semaphore's limit.
+    pub sem_limit: u32,
+    /// The in-function waiting budget.
+    pub wait_budget: Option<usize>,
+}
+
+impl Settings {
+    /// Settings drawn from the seed's generator: every run a different world.
+    pub fn random() -> Settings {
+        Settings {
+            instances: fastrand::usize(1..=4),
+            max_skew_ms: fastrand::i64(0..=5),
+            clients: actors::Mix::random(),
+            ops_per_client: fastrand::usize(2..=5),
+            faults: Faults {
+                max_latency_ms: fastrand::u64(1..=20),
+                throttle: fastrand::u32(0..=100),
+                lost_answer: fastrand::u32(0..=80),
+                late: fastrand::u32(0..=30),
+                failed: fastrand::u32(0..=40),
+            },
+            kill: fastrand::u32(0..=20),
+            lost_invoke: fastrand::u32(0..=30),
+            sem_limit: fastrand::u32(2..=3),
+            wait_budget: if fastrand::bool() { Some(fastrand::usize(1..=3)) } else { None },
+        }
+    }
+}
+
+/// One instance of lock-fn.
+pub struct Instance {
+    /// Its engine.
+    pub engine: LockEngine,
+    /// Its clock.
+    pub world: World,
+}
+
+/// What the clients share: the instances, the table, the history being written.
+pub struct Sim {
+    /// The lock-fn instances.
+    pub instances: Vec<Instance>,
+    /// The table.
+    pub table: Arc<SimTable>,
+    /// The run's settings.
+    pub settings: Settings,
+    /// Whether faults are still on.
+    pub chaos: Mutex<bool>,
+    events: Mutex<Vec<Event>>,
+}
+
+impl Sim {
+    /// Records an event.
+    pub fn record(&self, e: Event) {
+        self.events.lock().expect("events").push(e);
+    }
+
+    /// The true time.
+    pub fn now_ms(&self) -> u64 {
+        self.table.now_ms()
+    }
+
+    /// Whether faults are on.
+    pub fn chaotic(&self) -> bool {
+        *self.chaos.lock().expect("chaos")
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The seed.
+    pub seed: u64,
+    /// The settings it drew.
+    pub settings: Settings,
+    /// What clients did and were told.
+    pub events: Vec<Event>,
+    /// Every change the table applied.
+    pub log: Vec<Change>,
+    /// Requests the table refused as malformed.
+    pub invalid: Vec<String>,
+}
+
+impl Run {
+    /// Operations simulated (answers clients received, and changes).
+    pub fn operations(&self) -> usize {
+        self.events.len() + self.log.len()
+    }
+
+    /// A digest of the whole run, to compare two runs of one seed.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{:?}", self.events).hash(&mut h);
+        for c in &self.log {
+            (c.at_ms, &c.key, &c.by, sorted(&c.after)).hash(&mut h);
+        }
+        h.finish()
+    }
+}
+
+fn sorted(item: &Option<crate::store::memory::Item>) -> String {
+    match item {
+        None => "-".into(),
+        Some(item) => canonical(&AttributeValue::M(item.clone())),
+    }
+}
+
+/// A value written out with its maps' keys in order (a `HashMap`'s own order changes per run).
+fn canonical(v: &AttributeValue) -> String {
+    match v {
+        AttributeValue::M(m) => {
+            let mut fields: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", canonical(v)))
+                .collect();
+            fields.sort();
+            format!("{{{}}}", fields.join(","))
+        }
+        AttributeValue::L(l) => {
+            let items: Vec<String> = l.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Runs seed `seed` with settings drawn from it (`settings` overrides them).
+pub fn run(seed: u64, settings: Option<Settings>) -> Run {
+    block_on_paused(async move {
+        fastrand::seed(seed);
+        let settings = settings.unwrap_or_else(Settings::random);
+        let table = SimTable::new(EPOCH_MS, seed ^ 0x5eed, settings.faults);
+        let start = tokio::time::Instant::now();
+        let config = Config {
+            wait_budget: settings.wait_budget,
+            waiter_ttl: Duration::from_secs(2),
+            ..Config::default()
+        };
+        let instances = (0..settings.instances)
+            .map(|i| {
+                let world = World::Simulated {
+                    epoch_ms: EPOCH_MS,
+                    start,
+                    skew_ms: fastrand::i64(-settings.max_skew_ms..=settings.max_skew_ms),
+                };
+                let store = LockStore::simulated(
+                    Arc::clone(&table),
+                    world.clone(),
+                    config.store_attempts,
+                    &format!("fn{i}"),
+                );
+                Instance {
+                    engine: LockEngine::new(store, config.clone()),
+                    world,
+                }
+            })
+            .collect();
+        let sim = Arc::new(Sim {
+            instances,
+            table: Arc::clone(&table),
+            settings: settings.clone(),
+            chaos: Mutex::new(true),
+            events: Mutex::new(Vec::new()),
+        });
+        actors::play(&sim).await;
+        let events = std::mem::take(&mut *sim.events.lock().expect("events"));
+        Run {
+            seed,
+            settings,
+            events,
+            log: table.log(),
+            invalid: table.invalid(),
+        }
+    })
+}
+
+/// Runs `f` on a fresh single-threaded runtime whose clock is paused (it jumps to the next timer
+/// whenever every task waits).
+fn block_on_paused<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+#[cfg(test)]
+mod tests;

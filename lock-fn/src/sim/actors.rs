@@ -1,0 +1,367 @@
+//! The simulated clients: queued waiters (mutex and semaphore) that keep their owner and come
+//! back when told, owner-less single tries, pollers that wait without queueing, and a dynamo-dlm
+//! 1.0 peer writing the table directly. Each works its lease the way a careful caller does: it
+//! acts from the grant's answer until it is done or its own deadline (the request's send time
+//! plus `expires_in_ms`) passes, renews now and then, releases, and cancels when it gives up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lock_protocol::{
+    AcquireRequest, AcquireResponse, CancelRequest, Grant, ReleaseRequest, RenewRequest, Request,
+};
+
+use super::history::Event;
+use super::Sim;
+use crate::reply::Reply;
+use crate::store::sim_table::Faults;
+
+/// The mutex every client kind but the semaphore's shares (with the dynamo-dlm peer).
+pub const MUTEX: &str = "m";
+/// The semaphore.
+pub const SEMAPHORE: &str = "s";
+/// How long an invocation may run (the function's timeout).
+const INVOCATION_MS: u64 = 5_000;
+/// After the chaos phase: long enough for every late write to land and every lease to end.
+const CALM_MS: u64 = 9_000;
+
+/// How many clients of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mix {
+    /// Queued waiters on the mutex.
+    pub queued: usize,
+    /// Queued waiters on the semaphore.
+    pub sem_queued: usize,
+    /// Owner-less single tries on the mutex.
+    pub tries: usize,
+    /// Waiters on the mutex that poll without queueing.
+    pub pollers: usize,
+    /// dynamo-dlm 1.0 peers on the mutex.
+    pub peers: usize,
+}
+
+impl Mix {
+    /// A mix drawn from the seed's generator.
+    pub fn random() -> Mix {
+        Mix {
+            queued: fastrand::usize(1..=4),
+            sem_queued: fastrand::usize(0..=4),
+            tries: fastrand::usize(0..=2),
+            pollers: fastrand::usize(0..=2),
+            peers: fastrand::usize(0..=1),
+        }
+    }
+}
+
+/// Plays a whole run: the clients during chaos, then calm, then a probe of each resource.
+pub async fn play(sim: &Arc<Sim>) {
+    let mix = sim.settings.clients;
+    let mut tasks = Vec::new();
+    let mut id = 0;
+    let mut spawn = |kind: u8, n: usize, tasks: &mut Vec<tokio::task::JoinHandle<()>>| {
+        for _ in 0..n {
+            let (sim, client) = (Arc::clone(sim), id);
+            id += 1;
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..sim.settings.ops_per_client {
+                    pause(0, 300).await;
+                    match kind {
+                        0 => queued(&sim, client, MUTEX, None).await,
+                        1 => queued(&sim, client, SEMAPHORE, Some(sim.settings.sem_limit)).await,
+                        2 => try_once(&sim, client).await,
+                        3 => poll(&sim, client).await,
+                        _ => peer(&sim, client).await,
+                    }
+                }
+            }));
+        }
+    };
+    spawn(0, mix.queued, &mut tasks);
+    spawn(1, mix.sem_queued, &mut tasks);
+    spawn(2, mix.tries, &mut tasks);
+    spawn(3, mix.pollers, &mut tasks);
+    spawn(4, mix.peers, &mut tasks);
+    let ttl = {
+        let sim = Arc::clone(sim);
+        tokio::spawn(async move {
+            loop {
+                pause(200, 2_000).await;
+                sim.table.sweep_ttl();
+            }
+        })
+    };
+    for t in tasks {
+        t.await.expect("a client panicked");
+    }
+    *sim.chaos.lock().expect("chaos") = false;
+    sim.table.set_faults(Faults::none());
+    tokio::time::sleep(Duration::from_millis(CALM_MS)).await;
+    ttl.abort();
+    for (resource, limit) in [(MUTEX, None), (SEMAPHORE, Some(sim.settings.sem_limit))] {
+        let req = Request::Acquire(AcquireRequest {
+            resource_id: resource.into(),
+            duration_ms: Some(1_000),
+            queue: Some(false),
+            limit,
+            ..Default::default()
+        });
+        let at_ms = sim.now_ms();
+        let reply = invoke_on(sim, 0, req).await;
+        sim.record(Event::Probe {
+            resource: resource.into(),
+            at_ms,
+            granted: matches!(reply, Ok(Reply::Acquire(AcquireResponse::Granted(_)))),
+            json: json(&reply),
+        });
+    }
+}
+
+async fn pause(min_ms: u64, max_ms: u64) {
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(min_ms..=max_ms))).await;
+}
+
+fn token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+fn json(r: &Result<Reply, String>) -> String {
+    match r {
+        Ok(reply) => reply.to_json().to_string(),
+        Err(e) => serde_json::json!({ "error": e }).to_string(),
+    }
+}
+
+/// Invokes a random instance, with the invocation faults of the chaos phase, and records the
+/// answer.
+async fn invoke(sim: &Sim, client: usize, owner: Option<&str>, req: Request) -> Result<Reply, String> {
+    let (op, resource) = match &req {
+        Request::Acquire(r) => ("acquire", r.resource_id.clone()),
+        Request::Release(r) => ("release", r.resource_id.clone()),
+        Request::Renew(r) => ("renew", r.resource_id.clone()),
+        Request::Describe(r) => ("describe", r.resource_id.clone()),
+        Request::Cancel(r) => ("cancel", r.resource_id.clone()),
+    };
+    let sent_ms = sim.now_ms();
+    let chaos = sim.chaotic();
+    let killed = chaos && fastrand::u32(0..1000) < sim.settings.kill;
+    let lost = chaos && fastrand::u32(0..1000) < sim.settings.lost_invoke;
+    let instance = fastrand::usize(..sim.instances.len());
+    let reply = if killed {
+        let after = Duration::from_millis(fastrand::u64(0..=200));
+        match tokio::time::timeout(after, invoke_on(sim, instance, req)).await {
+            Ok(r) => r,
+            Err(_) => Err("the instance was killed mid-operation".into()),
+        }
+    } else {
+        invoke_on(sim, instance, req).await
+    };
+    let reply = if lost {
+        Err("the invocation's answer was lost".into())
+    } else {
+        reply
+    };
+    sim.record(Event::Answer {
+        client,
+        owner: owner.map(str::to_string),
+        op,
+        resource,
+        sent_ms,
+        at_ms: sim.now_ms(),
+        json: json(&reply),
+    });
+    reply
+}
+
+async fn invoke_on(sim: &Sim, instance: usize, req: Request) -> Result<Reply, String> {
+    let i = &sim.instances[instance];
+    let deadline = i.world.now_ms() + INVOCATION_MS;
+    i.engine
+        .execute(req, Some(deadline))
+        .await
+        .map(|e| e.reply)
+        .map_err(|e| format!("{}: {e}", e.error_type().as_str()))
+}
+
+/// A waiter that queues with its own owner, comes back when told, holds, and gives up (with a
+/// cancel) after a while.
+async fn queued(sim: &Sim, client: usize, resource: &str, limit: Option<u32>) {
+    let owner = token();
+    let lease = fastrand::u64(300..=1_500);
+    let give_up_at = sim.now_ms() + fastrand::u64(300..=4_000);
+    loop {
+        let left = give_up_at.saturating_sub(sim.now_ms());
+        if left == 0 {
+            cancel(sim, client, resource, &owner).await;
+            return;
+        }
+        let req = Request::Acquire(AcquireRequest {
+            resource_id: resource.into(),
+            owner: Some(owner.clone()),
+            duration_ms: Some(lease),
+            wait_ms: left.min(1_500),
+            queue: Some(true),
+            limit,
+            ..Default::default()
+        });
+        let sent = sim.now_ms();
+        match invoke(sim, client, Some(&owner), req).await {
+            Ok(Reply::Acquire(AcquireResponse::Granted(g))) => {
+                return hold(sim, client, &owner, g, sent).await;
+            }
+            Ok(Reply::Acquire(AcquireResponse::Busy(b))) => {
+                let wait = b.retry_after_ms.clamp(1, left);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            _ => pause(5, 50).await,
+        }
+    }
+}
+
+/// An owner-less single try, a few times.
+async fn try_once(sim: &Sim, client: usize) {
+    for _ in 0..4 {
+        let req = Request::Acquire(AcquireRequest {
+            resource_id: MUTEX.into(),
+            duration_ms: Some(fastrand::u64(300..=1_500)),
+            queue: Some(false),
+            ..Default::default()
+        });
+        let sent = sim.now_ms();
+        match invoke(sim, client, None, req).await {
+            Ok(Reply::Acquire(AcquireResponse::Granted(g))) => {
+                let owner = g.owner.clone();
+                return hold(sim, client, &owner, g, sent).await;
+            }
+            Ok(Reply::Acquire(AcquireResponse::Busy(b))) => {
+                tokio::time::sleep(Duration::from_millis(b.retry_after_ms.max(1))).await
+            }
+            _ => pause(5, 50).await,
+        }
+    }
+}
+
+/// A waiter with an owner that waits in-function without queueing, once.
+async fn poll(sim: &Sim, client: usize) {
+    let owner = token();
+    for _ in 0..3 {
+        let req = Request::Acquire(AcquireRequest {
+            resource_id: MUTEX.into(),
+            owner: Some(owner.clone()),
+            duration_ms: Some(fastrand::u64(300..=1_500)),
+            wait_ms: fastrand::u64(100..=1_500),
+            queue: Some(false),
+            ..Default::default()
+        });
+        let sent = sim.now_ms();
+        match invoke(sim, client, Some(&owner), req).await {
+            Ok(Reply::Acquire(AcquireResponse::Granted(g))) => {
+                return hold(sim, client, &owner, g, sent).await;
+            }
+            Ok(Reply::Acquire(AcquireResponse::Busy(_))) => return,
+            _ => pause(5, 50).await,
+        }
+    }
+}
+
+/// Acts as the holder of grant `g` (asked for at `sent`) until done or its own deadline, renewing
+/// now and then, then releases.
+async fn hold(sim: &Sim, client: usize, owner: &str, g: Grant, sent: u64) {
+    let from = sim.now_ms();
+    let mut deadline = sent + g.expires_in_ms.unwrap_or_default();
+    let done = from + fastrand::u64(20..=g.duration_ms * 6 / 5 + 20);
+    if fastrand::bool() && deadline > from {
+        tokio::time::sleep(Duration::from_millis((deadline - from) / 2)).await;
+        let req = Request::Renew(RenewRequest {
+            resource_id: g.resource_id.clone(),
+            owner: owner.into(),
+            duration_ms: Some(g.duration_ms),
+            fence: Some(g.fence),
+        });
+        let renew_sent = sim.now_ms();
+        if let Ok(Reply::Renew(r)) = invoke(sim, client, Some(owner), req).await {
+            if let Some(in_ms) = r.renewal.and_then(|r| r.expires_in_ms) {
+                deadline = deadline.max(renew_sent + in_ms);
+            }
+        }
+    }
+    let stop = done.min(deadline).max(from);
+    let now = sim.now_ms();
+    if stop > now {
+        tokio::time::sleep(Duration::from_millis(stop - now)).await;
+    }
+    sim.record(Event::Held {
+        client,
+        resource: g.resource_id.clone(),
+        fence: g.fence,
+        from_ms: from,
+        until_ms: stop,
+        peer: false,
+    });
+    for _ in 0..3 {
+        let req = Request::Release(ReleaseRequest {
+            resource_id: g.resource_id.clone(),
+            owner: owner.into(),
+            fence: Some(g.fence),
+        });
+        if invoke(sim, client, Some(owner), req).await.is_ok() {
+            return;
+        }
+        pause(5, 50).await;
+    }
+}
+
+async fn cancel(sim: &Sim, client: usize, resource: &str, owner: &str) {
+    for _ in 0..5 {
+        let req = Request::Cancel(CancelRequest {
+            resource_id: resource.into(),
+            owner: owner.into(),
+        });
+        if invoke(sim, client, Some(owner), req).await.is_ok() {
+            return;
+        }
+        pause(5, 50).await;
+    }
+}
+
+/// Python dynamo-dlm 1.0 on the mutex: PutItem if free by its whole-second rule, DeleteItem on
+/// its release code; a 2 s lease, of which it can count on one second.
+async fn peer(sim: &Sim, client: usize) {
+    let skew = fastrand::i64(-sim.settings.max_skew_ms..=sim.settings.max_skew_ms);
+    let code = token();
+    for _ in 0..10 {
+        let sent = sim.now_ms();
+        let now_s = sent.saturating_add_signed(skew) / 1000;
+        let item = HashMap::from([
+            ("resource_id".to_string(), AttributeValue::S(MUTEX.into())),
+            ("release_code".to_string(), AttributeValue::S(code.clone())),
+            ("expires".to_string(), AttributeValue::N((now_s + 2).to_string())),
+        ]);
+        let values = HashMap::from([(":now".to_string(), AttributeValue::N(now_s.to_string()))]);
+        let put = sim
+            .table
+            .put_if(item, "attribute_not_exists(resource_id) OR expires <= :now", values, "peer")
+            .await;
+        if put == Ok(true) {
+            let from = sim.now_ms();
+            let stop = (from + fastrand::u64(50..=1_200)).min(sent + 1_000).max(from);
+            tokio::time::sleep(Duration::from_millis(stop - from)).await;
+            sim.record(Event::Held {
+                client,
+                resource: MUTEX.into(),
+                fence: 0,
+                from_ms: from,
+                until_ms: stop,
+                peer: true,
+            });
+            let values = HashMap::from([(":code".to_string(), AttributeValue::S(code.clone()))]);
+            let _ = sim
+                .table
+                .delete_if(MUTEX, "release_code = :code", values, "peer")
+                .await;
+            return;
+        }
+        pause(50, 150).await;
+    }
+}

@@ -1,0 +1,281 @@
+//! The history checker: judges a run by what clients did and were told (its events) against what
+//! the table really did (its log, the ground truth of one total order).
+//!
+//! Checked: no request the table refused as malformed; never two clients acting as the mutex's
+//! holder at once, nor more than the limit on the semaphore (by true time, less the clocks'
+//! possible disagreement); the same of the table's items at every change; fences strictly rising
+//! per resource, in the table and across the holders' turns; every grant answered was in the
+//! table; no `released: true` while the release's grant still runs; no answer showing a client an
+//! owner token of another; and after the calm phase every resource free to take.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lock_protocol::owner_digest;
+
+use super::actors::{MUTEX, SEMAPHORE};
+use super::history::Event;
+use super::Run;
+use crate::item::LockItem;
+
+/// Every violation found in `run` (none: the run passed).
+pub fn violations(run: &Run) -> Vec<String> {
+    let tol = 2 * run.settings.max_skew_ms.unsigned_abs() + 1;
+    let mut v: Vec<String> = run
+        .invalid
+        .iter()
+        .map(|m| format!("the table refused a malformed request: {m}"))
+        .collect();
+    v.extend(exclusion(run, tol));
+    v.extend(table_exclusion(run, tol));
+    v.extend(fences(run));
+    v.extend(answers_match_the_table(run, tol));
+    v.extend(no_token_shown_to_another(run));
+    v.extend(run.events.iter().filter_map(|e| match e {
+        Event::Probe {
+            resource,
+            granted: false,
+            json,
+            ..
+        } => Some(format!("after the calm phase {resource} could not be taken: {json}")),
+        _ => None,
+    }));
+    v
+}
+
+fn held(run: &Run, resource: &str) -> Vec<(usize, u64, u64, u64, bool)> {
+    let mut h: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Held {
+                client,
+                resource: r,
+                fence,
+                from_ms,
+                until_ms,
+                peer,
+            } if r == resource && until_ms > from_ms => {
+                Some((*client, *fence, *from_ms, *until_ms, *peer))
+            }
+            _ => None,
+        })
+        .collect();
+    h.sort_by_key(|x| (x.2, x.3));
+    h
+}
+
+/// Clients acting as holders: at most one on the mutex, at most the limit on the semaphore; the
+/// mutex's lock-fn holders in turn carry rising fences.
+fn exclusion(run: &Run, tol: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    for (resource, limit) in [(MUTEX, 1usize), (SEMAPHORE, run.settings.sem_limit as usize)] {
+        let h = held(run, resource);
+        for (i, a) in h.iter().enumerate() {
+            let overlapping: Vec<_> = h
+                .iter()
+                .filter(|b| b.2 <= a.2 && b.3 > a.2 + tol)
+                .collect();
+            if overlapping.len() > limit {
+                v.push(format!(
+                    "{} clients act as holders of {resource} (limit {limit}) at {}: {overlapping:?}",
+                    overlapping.len(),
+                    a.2
+                ));
+            }
+            // Across the item's lives, fences rise only without dynamo-dlm deleting it (rule 4).
+            if limit == 1 && !a.4 && run.settings.clients.peers == 0 {
+                if let Some(prev) = h[..i].iter().rev().find(|p| !p.4) {
+                    if prev.1 >= a.1 {
+                        v.push(format!(
+                            "fence {} of client {} at {} follows fence {} of client {}",
+                            a.1, a.0, a.2, prev.1, prev.0
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+fn parse(item: &Option<crate::store::memory::Item>) -> Option<LockItem> {
+    item.as_ref().and_then(|i| LockItem::try_from(i).ok())
+}
+
+/// The grants an item shows, live or not: (owner digest or release code, fence, lease end).
+fn grants(item: &LockItem) -> Vec<(String, u64, u64)> {
+    match &item.semaphore {
+        Some(s) => s
+            .holders
+            .iter()
+            .map(|h| (h.digest.clone(), h.fence, h.lease_end_ms))
+            .collect(),
+        None => item
+            .release_code
+            .iter()
+            .map(|c| {
+                (
+                    c.clone(),
+                    item.fence.unwrap_or_default(),
+                    item.lease_end_ms().unwrap_or_default(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The table never shows more live grants than the limit (a grant counts as live until its end
+/// less the clocks' disagreement).
+fn table_exclusion(run: &Run, tol: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    for c in run.log.iter().filter(|c| c.key == MUTEX || c.key == SEMAPHORE) {
+        let Some(after) = parse(&c.after) else {
+            continue;
+        };
+        let before = parse(&c.before);
+        let limit = after.semaphore.as_ref().map_or(1, |s| s.limit as usize);
+        let live: Vec<_> = grants(&after)
+            .into_iter()
+            .filter(|g| g.2 > c.at_ms + tol)
+            .collect();
+        // A mutex item holds one grant by construction: the one it replaced must have ended, or
+        // been released by this very write (a handoff records the release it makes).
+        let released = |fence: u64| {
+            after.last_release.as_ref().and_then(|r| r.fence) == Some(fence)
+                || after.slot_releases.iter().any(|r| r.fence == fence)
+        };
+        let replaced = before.as_ref().and_then(|b| {
+            grants(b).into_iter().find(|g| {
+                after.semaphore.is_none()
+                    && g.2 > c.at_ms + tol
+                    && !live.iter().any(|l| l.0 == g.0)
+                    && !live.is_empty()
+                    && !released(g.1)
+            })
+        });
+        if live.len() > limit || replaced.is_some() {
+            v.push(format!(
+                "{} live grants of {} at {} by {}: {live:?}, replacing {replaced:?}",
+                live.len(),
+                c.key,
+                c.at_ms,
+                c.by
+            ));
+        }
+    }
+    v
+}
+
+/// Every new grant in the table carries a fence above every fence the resource had before.
+fn fences(run: &Run) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in &run.log {
+        let Some(after) = parse(&c.after) else {
+            // DESIGN's fencing rule 4: after dynamo-dlm deletes the item, a late lock-fn write can
+            // restart the fence from its older clock. Fences rise within each life of the item.
+            if c.by == "peer" {
+                highest.remove(c.key.as_str());
+            }
+            continue;
+        };
+        if !after.is_lock_fn_lease() && after.semaphore.is_none() {
+            continue;
+        }
+        let old: BTreeSet<u64> = parse(&c.before)
+            .map(|b| grants(&b).into_iter().map(|g| g.1).collect())
+            .unwrap_or_default();
+        let top = highest.entry(c.key.as_str()).or_default();
+        for (_, fence, _) in grants(&after) {
+            if !old.contains(&fence) {
+                if fence <= *top {
+                    v.push(format!(
+                        "a new grant of {} at {} by {} has fence {fence}, not above {}",
+                        c.key, c.at_ms, c.by, *top
+                    ));
+                }
+                *top = (*top).max(fence);
+            }
+        }
+    }
+    v
+}
+
+/// Every grant answered was in the table (that owner, that fence) by the time of the answer; no
+/// release answered `released: true` while its grant still ran in the table.
+fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in &run.events {
+        let Event::Answer {
+            owner,
+            op,
+            resource,
+            at_ms,
+            json,
+            ..
+        } = e
+        else {
+            continue;
+        };
+        let Ok(answer) = serde_json::from_str::<serde_json::Value>(json) else {
+            continue;
+        };
+        let until: Vec<_> = run
+            .log
+            .iter()
+            .filter(|c| &c.key == resource && c.at_ms <= *at_ms)
+            .collect();
+        if *op == "acquire" && answer["acquired"] == true {
+            let token = answer["owner"].as_str().unwrap_or_default();
+            let (digest, fence) = (owner_digest(token), answer["fence"].as_u64().unwrap_or(0));
+            let seen = until.iter().any(|c| {
+                parse(&c.after)
+                    .is_some_and(|i| grants(&i).iter().any(|g| g.0 == digest && g.1 == fence))
+            });
+            if !seen {
+                v.push(format!("a grant answered at {at_ms} was never in the table: {json}"));
+            }
+        }
+        if *op == "release" && answer["released"] == true {
+            let Some(token) = owner else { continue };
+            let digest = owner_digest(token);
+            let last = until.last().and_then(|c| parse(&c.after));
+            if let Some(g) = last
+                .iter()
+                .flat_map(grants)
+                .find(|g| g.0 == digest && g.2 > at_ms + tol)
+            {
+                v.push(format!(
+                    "released: true at {at_ms}, but the grant {g:?} still runs: {json}"
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// No answer to one client carries the owner token of another.
+fn no_token_shown_to_another(run: &Run) -> Vec<String> {
+    let mut tokens: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &run.events {
+        if let Event::Answer {
+            client,
+            owner: Some(t),
+            ..
+        } = e
+        {
+            tokens.insert(t.clone(), *client);
+        }
+    }
+    let mut v = Vec::new();
+    for e in &run.events {
+        if let Event::Answer { client, json, .. } = e {
+            for (t, c) in &tokens {
+                if c != client && json.contains(t.as_str()) {
+                    v.push(format!("client {client} was shown client {c}'s token: {json}"));
+                }
+            }
+        }
+    }
+    v
+}
