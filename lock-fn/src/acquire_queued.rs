@@ -67,7 +67,10 @@ impl LockEngine {
         // in-function (when the budget and the lock's in-function places allow: else it is
         // answered at once and never queued), and leaves the queue when its wait ends.
         let generated = req.owner.is_none();
-        let owner = req.owner.clone().unwrap_or_else(|| self.store.fresh_token());
+        let owner = req
+            .owner
+            .clone()
+            .unwrap_or_else(|| self.store.fresh_token());
         let digest = owner_digest(&owner);
         let stop_at = self.stop_at(deadline_ms);
         // A Step Functions waiter (task token) never waits in-function: lock-fn wakes it. Its
@@ -105,25 +108,30 @@ impl LockEngine {
         // A lock this instance saw no queue on lately is most likely free: try the one blind write
         // a single try makes (free, nobody queued and alive - exactly when a caller that is not
         // queued may take it); only when it is refused, decide from the item.
-        let item_from_refusal =
-            if limit.is_none() && wake.is_none() && !self.queue_seen(&req.resource_id, self.store.now_ms()) {
-                let write = self
-                    .store
-                    .acquire(&req.resource_id, &digest, holder, duration_ms, stop_at)
-                    .await?;
-                requests += write.attempts;
-                ambiguous |= write.ambiguous;
-                match write.value {
-                    AcquireWrite::Granted(new) => {
-                        let done = granted(grant(new, owner, false, requests, self.store.now_ms()), requests);
-                        return Ok((done, true));
-                    }
-                    AcquireWrite::Refused(Some(old)) => Some(old),
-                    AcquireWrite::Refused(None) => None,
+        let item_from_refusal = if limit.is_none()
+            && wake.is_none()
+            && !self.queue_seen(&req.resource_id, self.store.now_ms())
+        {
+            let write = self
+                .store
+                .acquire(&req.resource_id, &digest, holder, duration_ms, stop_at)
+                .await?;
+            requests += write.attempts;
+            ambiguous |= write.ambiguous;
+            match write.value {
+                AcquireWrite::Granted(new) => {
+                    let done = granted(
+                        grant(new, owner, false, requests, self.store.now_ms()),
+                        requests,
+                    );
+                    return Ok((done, true));
                 }
-            } else {
-                None
-            };
+                AcquireWrite::Refused(Some(old)) => Some(old),
+                AcquireWrite::Refused(None) => None,
+            }
+        } else {
+            None
+        };
         let mut item = match item_from_refusal {
             Some(old) => Some(old),
             None => {
@@ -209,13 +217,19 @@ impl LockEngine {
                     let fence = held.fence.unwrap_or_default();
                     match wake {
                         None => {
-                            let done = granted(grant(held, owner, !waited, requests, self.store.now_ms()), requests);
+                            let done = granted(
+                                grant(held, owner, !waited, requests, self.store.now_ms()),
+                                requests,
+                            );
                             return Ok((done, false));
                         }
                         // This invocation's own take was applied unseen: the grant is its own
                         // (it may pass it over if its task turns out closed).
                         Some(w) if took_unseen && !aimed && held.wake_id.as_deref() == Some(w) => {
-                            let done = granted(grant(held, owner, false, requests, self.store.now_ms()), requests);
+                            let done = granted(
+                                grant(held, owner, false, requests, self.store.now_ms()),
+                                requests,
+                            );
                             return Ok((done, true));
                         }
                         // Another invocation may be sending this grant to a task of this owner:
@@ -383,8 +397,10 @@ impl LockEngine {
                             return match last {
                                 Some(held) if held.grant_of(&digest, now).is_some() => {
                                     let held = held.grant_view(&digest);
-                                    let done =
-                                        granted(grant(held, owner, false, requests, self.store.now_ms()), requests);
+                                    let done = granted(
+                                        grant(held, owner, false, requests, self.store.now_ms()),
+                                        requests,
+                                    );
                                     Ok((done, false))
                                 }
                                 last => {
@@ -459,7 +475,10 @@ impl LockEngine {
                         // reacquire; a claim is the first the waiter hears of its handoff.
                         let reacquired =
                             matches!(step, AcquireStep::Held { claim: None }) && !waited;
-                        let done = granted(grant(new, owner, reacquired, requests, self.store.now_ms()), requests);
+                        let done = granted(
+                            grant(new, owner, reacquired, requests, self.store.now_ms()),
+                            requests,
+                        );
                         return Ok((done, made));
                     }
                     Some(new)

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use lock_protocol::{
-    owner_digest, AcquireRequest, AcquireResponse, Busy, DescribeRequest,
-    DescribeResponse, Grant, HolderInfo, OnBusy, QueuedWaiter, RenewRequest, RenewResponse,
-    Renewal, Request,
+    owner_digest, AcquireRequest, AcquireResponse, Busy, DescribeRequest, DescribeResponse, Grant,
+    HolderInfo, OnBusy, QueuedWaiter, RenewRequest, RenewResponse, Renewal, Request,
 };
 use tracing::warn;
 
@@ -218,8 +217,13 @@ impl LockEngine {
                 // this execution: "closed" could be about that delivery, so it stays.)
                 if sent == Sent::Closed && made {
                     let nonce = self.store.fresh_token();
-                    let on_behalf =
-                        Releaser::passing_over(&digest, Some(g.fence), &wake_id, &nonce, self.store.now_ms());
+                    let on_behalf = Releaser::passing_over(
+                        &digest,
+                        Some(g.fence),
+                        &wake_id,
+                        &nonce,
+                        self.store.now_ms(),
+                    );
                     let stop_at = self.stop_at(deadline_ms);
                     self.end_and_wake(&resource, &on_behalf, None, true, stop_at)
                         .await
@@ -289,11 +293,17 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             let holder = match write.value {
                 AcquireWrite::Granted(item) => {
-                    return Ok(granted(grant(item, owner, false, requests, self.store.now_ms()), requests))
+                    return Ok(granted(
+                        grant(item, owner, false, requests, self.store.now_ms()),
+                        requests,
+                    ))
                 }
                 AcquireWrite::Refused(Some(holder)) => {
                     if holder.held_by(&digest, write.now_ms) {
-                        return Ok(granted(grant(holder, owner, true, requests, self.store.now_ms()), requests));
+                        return Ok(granted(
+                            grant(holder, owner, true, requests, self.store.now_ms()),
+                            requests,
+                        ));
                     }
                     Some(holder)
                 }
@@ -306,7 +316,10 @@ impl LockEngine {
                     requests += confirm.attempts;
                     ambiguous |= confirm.ambiguous;
                     if let Some(item) = confirm.value {
-                        return Ok(granted(grant(item, owner, true, requests, self.store.now_ms()), requests));
+                        return Ok(granted(
+                            grant(item, owner, true, requests, self.store.now_ms()),
+                            requests,
+                        ));
                     }
                     None
                 }
@@ -355,7 +368,10 @@ impl LockEngine {
                 ambiguous |= write.ambiguous;
                 may_hold |= write.ambiguous;
                 if let Ok(Some(item)) = write.value {
-                    return Ok(granted(grant(item, owner, false, requests, self.store.now_ms()), requests));
+                    return Ok(granted(
+                        grant(item, owner, false, requests, self.store.now_ms()),
+                        requests,
+                    ));
                 }
                 continue;
             }
@@ -636,10 +652,7 @@ pub(crate) fn grant(
         attempts,
         expires_in_ms: Some(expires_at_ms.saturating_sub(now)),
         limit: item.semaphore.as_ref().map(|s| s.limit),
-        holders: item
-            .semaphore
-            .as_ref()
-            .map(|s| s.live_count(now) as u32),
+        holders: item.semaphore.as_ref().map(|s| s.live_count(now) as u32),
     }
 }
 

@@ -25,6 +25,6 @@ pub mod sim;
 pub mod store;
 pub mod store_error;
 pub mod wait_budget;
-pub mod write;
 pub mod world;
+pub mod write;
 pub mod writes;

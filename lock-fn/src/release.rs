@@ -195,7 +195,13 @@ impl LockEngine {
             skips += 1;
             // The task is gone: its grant goes to the next waiter.
             let nonce = self.store.fresh_token();
-            let on_behalf = Releaser::passing_over(&waiter.digest, granted.fence, &wake_id, &nonce, self.store.now_ms());
+            let on_behalf = Releaser::passing_over(
+                &waiter.digest,
+                granted.fence,
+                &wake_id,
+                &nonce,
+                self.store.now_ms(),
+            );
             let skipped = match self
                 .end_or_hand_on(resource, &on_behalf, Some(granted), false, stop_at)
                 .await

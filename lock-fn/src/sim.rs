@@ -62,13 +62,17 @@ impl Settings {
                 max_latency_ms: fastrand::u64(1..=20),
                 throttle: fastrand::u32(0..=100),
                 lost_answer: fastrand::u32(0..=80),
-                late: fastrand::u32(0..=30),
+                late: fastrand::u32(0..=60),
                 failed: fastrand::u32(0..=40),
             },
             kill: fastrand::u32(0..=20),
             lost_invoke: fastrand::u32(0..=30),
             sem_limit: fastrand::u32(2..=3),
-            wait_budget: if fastrand::bool() { Some(fastrand::usize(1..=3)) } else { None },
+            wait_budget: if fastrand::bool() {
+                Some(fastrand::usize(1..=3))
+            } else {
+                None
+            },
         }
     }
 }

@@ -348,15 +348,17 @@ impl LockStore {
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
         self.with_retries("describe", resource_id, stop_at, |_| async move {
             let item = match &self.backend {
-                Backend::Dynamo(client) => client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key(ATTR_RESOURCE_ID, s(resource_id))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e, &self.table))?
-                    .item,
+                Backend::Dynamo(client) => {
+                    client
+                        .get_item()
+                        .table_name(&self.table)
+                        .key(ATTR_RESOURCE_ID, s(resource_id))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| classify(&e, &self.table))?
+                        .item
+                }
                 Backend::Simulated(table) => table.read(resource_id).await?,
             };
             item.as_ref()
@@ -381,7 +383,10 @@ impl LockStore {
     ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
         match &self.backend {
             Backend::Dynamo(client) => {
-                let sent = request.onto(client.update_item().table_name(&self.table)).send().await;
+                let sent = request
+                    .onto(client.update_item().table_name(&self.table))
+                    .send()
+                    .await;
                 self.conditional(sent)
             }
             Backend::Simulated(table) => {

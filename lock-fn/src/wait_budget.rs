@@ -10,7 +10,7 @@
 //! wait's end plus a margin): taking one is one conditional write on a slot picked at random (and
 //! its neighbour when that one is taken), giving it back one more.
 
-use lock_protocol::{RESERVED_RESOURCE_PREFIX};
+use lock_protocol::RESERVED_RESOURCE_PREFIX;
 use tracing::warn;
 
 use crate::engine::LockEngine;

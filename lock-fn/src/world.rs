@@ -32,7 +32,9 @@ impl World {
                 skew_ms,
             } => {
                 let since = start.elapsed().as_millis() as u64;
-                epoch_ms.saturating_add(since).saturating_add_signed(*skew_ms)
+                epoch_ms
+                    .saturating_add(since)
+                    .saturating_add_signed(*skew_ms)
             }
         }
     }
@@ -42,7 +44,9 @@ impl World {
     pub fn fresh_token(&self) -> String {
         match self {
             World::Real => lock_protocol::new_owner_token(),
-            World::Simulated { .. } => format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+            World::Simulated { .. } => {
+                format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+            }
         }
     }
 }

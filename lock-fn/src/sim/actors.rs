@@ -25,7 +25,7 @@ pub const SEMAPHORE: &str = "s";
 /// How long an invocation may run (the function's timeout).
 const INVOCATION_MS: u64 = 5_000;
 /// After the chaos phase: long enough for every late write to land and every lease to end.
-const CALM_MS: u64 = 9_000;
+const CALM_MS: u64 = 15_000;
 
 /// How many clients of each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,24 @@ async fn pause(min_ms: u64, max_ms: u64) {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(min_ms..=max_ms))).await;
 }
 
+/// A lease: mostly short, sometimes several seconds (longer than a write's timeout).
+fn lease() -> u64 {
+    if fastrand::u32(0..10) < 3 {
+        fastrand::u64(2_000..=8_000)
+    } else {
+        fastrand::u64(300..=1_500)
+    }
+}
+
+/// How long a waiter waits before it gives up: mostly a few seconds, sometimes past long leases.
+fn patience() -> u64 {
+    if fastrand::u32(0..10) < 3 {
+        fastrand::u64(4_000..=12_000)
+    } else {
+        fastrand::u64(300..=4_000)
+    }
+}
+
 fn token() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
@@ -135,7 +153,12 @@ fn json(r: &Result<Reply, String>) -> String {
 
 /// Invokes a random instance, with the invocation faults of the chaos phase, and records the
 /// answer.
-async fn invoke(sim: &Sim, client: usize, owner: Option<&str>, req: Request) -> Result<Reply, String> {
+async fn invoke(
+    sim: &Sim,
+    client: usize,
+    owner: Option<&str>,
+    req: Request,
+) -> Result<Reply, String> {
     let (op, resource) = match &req {
         Request::Acquire(r) => ("acquire", r.resource_id.clone()),
         Request::Release(r) => ("release", r.resource_id.clone()),
@@ -188,8 +211,8 @@ async fn invoke_on(sim: &Sim, instance: usize, req: Request) -> Result<Reply, St
 /// cancel) after a while.
 async fn queued(sim: &Sim, client: usize, resource: &str, limit: Option<u32>) {
     let owner = token();
-    let lease = fastrand::u64(300..=1_500);
-    let give_up_at = sim.now_ms() + fastrand::u64(300..=4_000);
+    let lease = lease();
+    let give_up_at = sim.now_ms() + patience();
     loop {
         let left = give_up_at.saturating_sub(sim.now_ms());
         if left == 0 {
@@ -221,10 +244,11 @@ async fn queued(sim: &Sim, client: usize, resource: &str, limit: Option<u32>) {
 
 /// An owner-less single try, a few times.
 async fn try_once(sim: &Sim, client: usize) {
-    for _ in 0..4 {
+    let give_up_at = sim.now_ms() + patience();
+    while sim.now_ms() < give_up_at {
         let req = Request::Acquire(AcquireRequest {
             resource_id: MUTEX.into(),
-            duration_ms: Some(fastrand::u64(300..=1_500)),
+            duration_ms: Some(lease()),
             queue: Some(false),
             ..Default::default()
         });
@@ -249,7 +273,7 @@ async fn poll(sim: &Sim, client: usize) {
         let req = Request::Acquire(AcquireRequest {
             resource_id: MUTEX.into(),
             owner: Some(owner.clone()),
-            duration_ms: Some(fastrand::u64(300..=1_500)),
+            duration_ms: Some(lease()),
             wait_ms: fastrand::u64(100..=1_500),
             queue: Some(false),
             ..Default::default()
@@ -270,15 +294,33 @@ async fn poll(sim: &Sim, client: usize) {
 async fn hold(sim: &Sim, client: usize, owner: &str, g: Grant, sent: u64) {
     let from = sim.now_ms();
     let mut deadline = sent + g.expires_in_ms.unwrap_or_default();
-    let done = from + fastrand::u64(20..=g.duration_ms * 6 / 5 + 20);
-    if fastrand::bool() && deadline > from {
-        tokio::time::sleep(Duration::from_millis((deadline - from) / 2)).await;
+    // Some work fits the lease, some needs renewals, some overruns it.
+    let done = from + fastrand::u64(20..=g.duration_ms * 5 / 2 + 20);
+    // Callers renew never, once, or every half lease.
+    let mut renewals = [0, 1, u32::MAX][fastrand::usize(..3)];
+    loop {
+        let now = sim.now_ms();
+        if now >= done.min(deadline) {
+            break;
+        }
+        if renewals == 0 {
+            tokio::time::sleep(Duration::from_millis(done.min(deadline) - now)).await;
+            break;
+        }
+        // Renew halfway to the deadline (or finish first).
+        let at = (now + (deadline - now) / 2).max(now + 1);
+        if at >= done {
+            tokio::time::sleep(Duration::from_millis(done - now)).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(at - now)).await;
         let req = Request::Renew(RenewRequest {
             resource_id: g.resource_id.clone(),
             owner: owner.into(),
             duration_ms: Some(g.duration_ms),
             fence: Some(g.fence),
         });
+        renewals -= 1;
         let renew_sent = sim.now_ms();
         if let Ok(Reply::Renew(r)) = invoke(sim, client, Some(owner), req).await {
             if let Some(in_ms) = r.renewal.and_then(|r| r.expires_in_ms) {
@@ -286,11 +328,7 @@ async fn hold(sim: &Sim, client: usize, owner: &str, g: Grant, sent: u64) {
             }
         }
     }
-    let stop = done.min(deadline).max(from);
-    let now = sim.now_ms();
-    if stop > now {
-        tokio::time::sleep(Duration::from_millis(stop - now)).await;
-    }
+    let stop = done.min(deadline).max(from).min(sim.now_ms().max(from));
     sim.record(Event::Held {
         client,
         resource: g.resource_id.clone(),
@@ -336,16 +374,26 @@ async fn peer(sim: &Sim, client: usize) {
         let item = HashMap::from([
             ("resource_id".to_string(), AttributeValue::S(MUTEX.into())),
             ("release_code".to_string(), AttributeValue::S(code.clone())),
-            ("expires".to_string(), AttributeValue::N((now_s + 2).to_string())),
+            (
+                "expires".to_string(),
+                AttributeValue::N((now_s + 2).to_string()),
+            ),
         ]);
         let values = HashMap::from([(":now".to_string(), AttributeValue::N(now_s.to_string()))]);
         let put = sim
             .table
-            .put_if(item, "attribute_not_exists(resource_id) OR expires <= :now", values, "peer")
+            .put_if(
+                item,
+                "attribute_not_exists(resource_id) OR expires <= :now",
+                values,
+                "peer",
+            )
             .await;
         if put == Ok(true) {
             let from = sim.now_ms();
-            let stop = (from + fastrand::u64(50..=1_200)).min(sent + 1_000).max(from);
+            let stop = (from + fastrand::u64(50..=1_200))
+                .min(sent + 1_000)
+                .max(from);
             tokio::time::sleep(Duration::from_millis(stop - from)).await;
             sim.record(Event::Held {
                 client,

@@ -28,6 +28,7 @@ pub fn violations(run: &Run) -> Vec<String> {
     v.extend(exclusion(run, tol));
     v.extend(table_exclusion(run, tol));
     v.extend(fences(run));
+    v.extend(lease_ends_never_move_back(run));
     v.extend(answers_match_the_table(run, tol));
     v.extend(no_token_shown_to_another(run));
     v.extend(run.events.iter().filter_map(|e| match e {
@@ -36,7 +37,9 @@ pub fn violations(run: &Run) -> Vec<String> {
             granted: false,
             json,
             ..
-        } => Some(format!("after the calm phase {resource} could not be taken: {json}")),
+        } => Some(format!(
+            "after the calm phase {resource} could not be taken: {json}"
+        )),
         _ => None,
     }));
     v
@@ -68,13 +71,13 @@ fn held(run: &Run, resource: &str) -> Vec<(usize, u64, u64, u64, bool)> {
 /// mutex's lock-fn holders in turn carry rising fences.
 fn exclusion(run: &Run, tol: u64) -> Vec<String> {
     let mut v = Vec::new();
-    for (resource, limit) in [(MUTEX, 1usize), (SEMAPHORE, run.settings.sem_limit as usize)] {
+    for (resource, limit) in [
+        (MUTEX, 1usize),
+        (SEMAPHORE, run.settings.sem_limit as usize),
+    ] {
         let h = held(run, resource);
         for (i, a) in h.iter().enumerate() {
-            let overlapping: Vec<_> = h
-                .iter()
-                .filter(|b| b.2 <= a.2 && b.3 > a.2 + tol)
-                .collect();
+            let overlapping: Vec<_> = h.iter().filter(|b| b.2 <= a.2 && b.3 > a.2 + tol).collect();
             if overlapping.len() > limit {
                 v.push(format!(
                     "{} clients act as holders of {resource} (limit {limit}) at {}: {overlapping:?}",
@@ -128,7 +131,11 @@ fn grants(item: &LockItem) -> Vec<(String, u64, u64)> {
 /// less the clocks' disagreement).
 fn table_exclusion(run: &Run, tol: u64) -> Vec<String> {
     let mut v = Vec::new();
-    for c in run.log.iter().filter(|c| c.key == MUTEX || c.key == SEMAPHORE) {
+    for c in run
+        .log
+        .iter()
+        .filter(|c| c.key == MUTEX || c.key == SEMAPHORE)
+    {
         let Some(after) = parse(&c.after) else {
             continue;
         };
@@ -161,6 +168,32 @@ fn table_exclusion(run: &Run, tol: u64) -> Vec<String> {
                 c.at_ms,
                 c.by
             ));
+        }
+    }
+    v
+}
+
+/// A grant's lease end never moves back, but by its release (which the item records).
+fn lease_ends_never_move_back(run: &Run) -> Vec<String> {
+    let mut v = Vec::new();
+    for c in &run.log {
+        let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+            continue;
+        };
+        let released = |fence: u64| {
+            after.last_release.as_ref().and_then(|r| r.fence) == Some(fence)
+                || after.slot_releases.iter().any(|r| r.fence == fence)
+        };
+        for (owner, fence, end) in grants(&before) {
+            let moved = grants(&after)
+                .into_iter()
+                .find(|g| g.0 == owner && g.1 == fence && g.2 < end);
+            if let Some(g) = moved.filter(|_| !released(fence)) {
+                v.push(format!(
+                    "the lease end of grant {fence} of {} moved back from {end} to {} at {} by {}",
+                    c.key, g.2, c.at_ms, c.by
+                ));
+            }
         }
     }
     v
@@ -233,7 +266,9 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
                     .is_some_and(|i| grants(&i).iter().any(|g| g.0 == digest && g.1 == fence))
             });
             if !seen {
-                v.push(format!("a grant answered at {at_ms} was never in the table: {json}"));
+                v.push(format!(
+                    "a grant answered at {at_ms} was never in the table: {json}"
+                ));
             }
         }
         if *op == "release" && answer["released"] == true {
@@ -272,7 +307,9 @@ fn no_token_shown_to_another(run: &Run) -> Vec<String> {
         if let Event::Answer { client, json, .. } = e {
             for (t, c) in &tokens {
                 if c != client && json.contains(t.as_str()) {
-                    v.push(format!("client {client} was shown client {c}'s token: {json}"));
+                    v.push(format!(
+                        "client {client} was shown client {c}'s token: {json}"
+                    ));
                 }
             }
         }

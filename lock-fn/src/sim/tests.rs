@@ -1,7 +1,10 @@
 use super::*;
 
 fn seeds() -> std::ops::Range<u64> {
-    if let Some(seed) = std::env::var("DLM_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(seed) = std::env::var("DLM_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         return seed..seed + 1;
     }
     let n = std::env::var("DLM_SIM_SEEDS")
@@ -22,16 +25,25 @@ fn every_seed_passes_the_history_check() {
         if !v.is_empty() {
             eprintln!("seed {seed}: {:?}\n  {}", run.settings, v.join("\n  "));
             failed.push(seed);
+            if std::env::var_os("DLM_SIM_STOP_AT_FIRST").is_some() {
+                break;
+            }
         }
     }
     eprintln!("{ops} operations simulated");
-    assert!(failed.is_empty(), "failing seeds (replay with DLM_SIM_SEED=<seed>): {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "failing seeds (replay with DLM_SIM_SEED=<seed>): {failed:?}"
+    );
 }
 
 #[test]
 fn a_seed_replays_exactly() {
     for seed in [1, 7, 42] {
-        assert_eq!(run(seed, None).fingerprint(), run(seed, None).fingerprint(), "seed {seed}");
+        assert_eq!(
+            run(seed, None).fingerprint(),
+            run(seed, None).fingerprint(),
+            "seed {seed}"
+        );
     }
 }
-

@@ -170,7 +170,9 @@ impl SimTable {
             Fate::Failed => Err(Failure::Transient("InternalServerError (simulated)".into())),
             Fate::LostAnswer => {
                 let _applied = apply(self)?;
-                Err(Failure::Transient("request timed out (simulated, applied)".into()))
+                Err(Failure::Transient(
+                    "request timed out (simulated, applied)".into(),
+                ))
             }
             Fate::Late(after) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
@@ -181,7 +183,9 @@ impl SimTable {
                 });
                 match tokio::time::timeout(ATTEMPT_TIMEOUT, rx).await {
                     Ok(Ok(result)) => result,
-                    _ => Err(Failure::Transient("request timed out (simulated, lands late)".into())),
+                    _ => Err(Failure::Transient(
+                        "request timed out (simulated, lands late)".into(),
+                    )),
                 }
             }
             Fate::Answered => apply(self),
@@ -196,12 +200,23 @@ impl SimTable {
     ) -> Result<Outcome, Failure> {
         let by = by.to_string();
         self.through_faults(move |t| {
-            let write = t.parsed(&request.update, request.condition.as_deref(), &request.names, &request.values)?;
+            let write = t.parsed(
+                &request.update,
+                request.condition.as_deref(),
+                &request.names,
+                &request.values,
+            )?;
             let mut i = t.lock();
             let before = i.table.get(&request.key).cloned();
             match i.table.update(ATTR_RESOURCE_ID, &request.key, &write) {
                 Ok(Applied::Written(after)) => {
-                    let change = Change { at_ms: t.now_ms(), key: request.key.clone(), before, after: Some(after.clone()), by };
+                    let change = Change {
+                        at_ms: t.now_ms(),
+                        key: request.key.clone(),
+                        before,
+                        after: Some(after.clone()),
+                        by,
+                    };
                     i.log.push(change);
                     Ok(Ok(request.return_new.then_some(after)))
                 }
@@ -275,7 +290,13 @@ impl SimTable {
         for key in due {
             let before = i.table.delete(&key);
             let at_ms = self.now_ms();
-            i.log.push(Change { at_ms, key, before, after: None, by: "ttl".into() });
+            i.log.push(Change {
+                at_ms,
+                key,
+                before,
+                after: None,
+                by: "ttl".into(),
+            });
         }
     }
 
@@ -306,7 +327,13 @@ impl SimTable {
             }
         }
         let at_ms = self.now_ms();
-        i.log.push(Change { at_ms, key: key.to_string(), before, after: put.clone(), by });
+        i.log.push(Change {
+            at_ms,
+            key: key.to_string(),
+            before,
+            after: put.clone(),
+            by,
+        });
         Ok(Ok(put))
     }
 
@@ -318,12 +345,16 @@ impl SimTable {
         values: &HashMap<String, AttributeValue>,
     ) -> Result<crate::write::expr::Write, Failure> {
         parse_write(update, condition, names, values).map_err(|Invalid(m)| {
-            self.lock().invalid.push(format!("{m}: {update} / {condition:?}"));
+            self.lock()
+                .invalid
+                .push(format!("{m}: {update} / {condition:?}"));
             validation(m)
         })
     }
 }
 
 fn validation(m: String) -> Failure {
-    Failure::Final(StoreError::Misconfigured(format!("ValidationException: {m} (simulated)")))
+    Failure::Final(StoreError::Misconfigured(format!(
+        "ValidationException: {m} (simulated)"
+    )))
 }

@@ -453,7 +453,13 @@ mod tests {
         let none = HashMap::new();
         let one = vals(&[(":a", n(1))]);
         assert!(parse_write("SET x = :b", None, &none, &one).is_err());
-        assert!(parse_write("SET x = :a", Some("y = :a"), &none, &vals(&[(":a", n(1)), (":a1", n(2))])).is_err());
+        assert!(parse_write(
+            "SET x = :a",
+            Some("y = :a"),
+            &none,
+            &vals(&[(":a", n(1)), (":a1", n(2))])
+        )
+        .is_err());
         let names = HashMap::from([("#n".to_string(), "x".to_string())]);
         assert!(parse_write("SET x = :a", None, &names, &one).is_err());
         assert!(parse_write("SET #n = :a", None, &names, &one).is_ok());
@@ -463,12 +469,24 @@ mod tests {
     #[test]
     fn the_grammar_lock_fn_uses_parses_with_the_precedence_dynamodb_gives_it() {
         let v = vals(&[(":a", n(1)), (":b", n(2))]);
-        let w = parse_write("", Some("x = :a OR y = :b AND NOT z = :a"), &HashMap::new(), &v).unwrap();
+        let w = parse_write(
+            "",
+            Some("x = :a OR y = :b AND NOT z = :a"),
+            &HashMap::new(),
+            &v,
+        )
+        .unwrap();
         let Cond::Or(any) = &w.conditions[0] else {
             panic!("{w:?}")
         };
         assert!(matches!(&any[1], Cond::And(all) if matches!(all[1], Cond::Not(_))));
-        let w = parse_write("REMOVE l[3], l[1] ADD s :a DELETE t :b", None, &HashMap::new(), &v).unwrap();
+        let w = parse_write(
+            "REMOVE l[3], l[1] ADD s :a DELETE t :b",
+            None,
+            &HashMap::new(),
+            &v,
+        )
+        .unwrap();
         assert_eq!(w.actions.remove.len(), 2);
         assert_eq!(w.actions.remove[0].0[1], Step::Index(3));
         assert!(parse_write("SET x = :a SET y = :b", None, &HashMap::new(), &v).is_err());

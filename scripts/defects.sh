@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Re-introduces each defect in bench/defects/*.patch (defects reviews found, kept as reversible
+# patches) and checks that the deterministic simulator catches it within DLM_SIM_SEEDS seeds
+# (default 300). Prints one line per defect with the first failing seed; exits 1 if any defect
+# went uncaught. Usage: scripts/defects.sh [PATCH...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds="${DLM_SIM_SEEDS:-300}"
+patches=("$@")
+[ ${#patches[@]} -gt 0 ] || patches=(bench/defects/*.patch)
+applied=""
+undo() { [ -z "$applied" ] || git apply -R "$applied"; applied=""; }
+trap undo EXIT
+missed=0
+for p in "${patches[@]}"; do
+  git apply "$p"
+  applied="$p"
+  out=$(DLM_SIM_SEEDS="$seeds" DLM_SIM_STOP_AT_FIRST=1 cargo test -q -p lock-fn --lib \
+    sim::tests::every_seed_passes_the_history_check 2>&1 || true)
+  undo
+  name=$(basename "$p" .patch)
+  if grep -q "failing seeds" <<<"$out"; then
+    seed=$(grep -o "failing seeds[^]]*" <<<"$out" | grep -o "[0-9][0-9]*" | head -1)
+    check=$(grep -m1 "^  " <<<"$out" | cut -c1-160)
+    echo "caught  $name: seed $seed:$check"
+  else
+    echo "MISSED  $name in $seeds seeds"
+    missed=1
+  fi
+done
+exit $missed
