@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tracing::warn;
+
 use lock_protocol::{owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
 
 use crate::backoff::wait_poll_delay;
@@ -11,8 +13,8 @@ use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::error::LockError;
 use crate::item::{LockItem, Waiter};
 use crate::queue::{
-    acquire_step, leave, ownerless_retry_hint_ms, queue_room, retry_hint_ms, waiting_in_function,
-    AcquireStep,
+    acquire_step, leave, ownerless_retry_hint_ms, queue_room, retry_hint_ms, task_head_to_wake,
+    waiting_in_function, AcquireStep,
 };
 use crate::reply::Reply;
 use crate::sem_writes::{sem_aim, sem_claim, sem_take, SemAsk};
@@ -20,6 +22,9 @@ use crate::semaphore::sem_acquire_step;
 use crate::store::AcquireWrite;
 use crate::wait_budget::WaitSlot;
 use crate::writes::{aim, claim, edit_only, join, place_until, refresh, take, Mark};
+
+/// At most this many tasks heading a free lock are woken by one queued acquire.
+const MAX_HEAD_WAKES: u32 = 3;
 
 /// A hint for the poll interval when no grant length is known yet.
 const DEFAULT_HOLD_MS: u64 = 50;
@@ -105,6 +110,8 @@ impl LockEngine {
         // Whether a take of this invocation may have been applied unseen, and whether it aimed a
         // found grant (a Step Functions task's `wake_id` is then its own either way).
         let (mut took_unseen, mut aimed) = (false, false);
+        // Tasks this invocation woke at the head of a free lock (see `wake_head.rs`).
+        let mut head_wakes = 0;
         // A lock this instance saw no queue on lately is most likely free: try the one blind write
         // a single try makes (free, nobody queued and alive - exactly when a caller that is not
         // queued may take it); only when it is refused, decide from the item.
@@ -361,6 +368,27 @@ impl LockEngine {
                 AcquireStep::Wait { index, position } => {
                     let (index, position) = (*index, *position);
                     waited = true;
+                    let head = item
+                        .as_ref()
+                        .and_then(|i| task_head_to_wake(i, index, now))
+                        .filter(|_| head_wakes < MAX_HEAD_WAKES);
+                    if let (Some(head), Some(seen)) = (head, item.clone()) {
+                        head_wakes += 1;
+                        // A write made for another waiter: its outcome is not this acquire's.
+                        match self
+                            .wake_task_head(&req.resource_id, &seen, head, stop_at)
+                            .await
+                        {
+                            Ok((sent, _)) => requests += sent,
+                            Err(e) => {
+                                warn!(resource = %req.resource_id, error = %e, "waking the task at the head of a free lock failed")
+                            }
+                        }
+                        item = self
+                            .snapshot(&req.resource_id, stop_at, &mut requests, ambiguous)
+                            .await?;
+                        continue;
+                    }
                     let current = &item
                         .as_ref()
                         .expect("queued means an item")

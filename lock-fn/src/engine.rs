@@ -276,6 +276,8 @@ impl LockEngine {
         let mut requests = 0;
         // Whether this invocation tried to take the lock past a stale queue mark (once).
         let mut healed = false;
+        // Whether it woke a Step Functions task heading the queue of the free lock (once).
+        let mut woke_head = false;
         loop {
             let write = self
                 .store
@@ -372,6 +374,26 @@ impl LockEngine {
                         grant(item, owner, false, requests, self.store.now_ms()),
                         requests,
                     ));
+                }
+                continue;
+            }
+            // Free, but a Step Functions task heads the queue and nobody handed it the lock: wake it
+            // (see `wake_head.rs`), once; a closed task's grant is passed on, and this try comes
+            // round again.
+            let head = holder.as_ref().filter(|_| !woke_head).and_then(|i| {
+                crate::queue::task_head_to_wake(i, usize::MAX, self.store.now_ms())
+                    .map(|head| (i, head))
+            });
+            if let Some((item, head)) = head {
+                woke_head = true;
+                match self
+                    .wake_task_head(&req.resource_id, item, head, stop_at)
+                    .await
+                {
+                    Ok((sent, _)) => requests += sent,
+                    Err(e) => {
+                        warn!(resource = %req.resource_id, error = %e, "waking the task at the head of a free lock failed")
+                    }
                 }
                 continue;
             }

@@ -25,6 +25,7 @@ pub mod sim;
 pub mod store;
 pub mod store_error;
 pub mod wait_budget;
+mod wake_head;
 pub mod world;
 pub mod write;
 pub mod writes;

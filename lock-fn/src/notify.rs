@@ -2,11 +2,16 @@
 //! `SendTaskFailure` `LockBusy` when the queue is full. The client is built once at cold start
 //! (`AWS_ENDPOINT_URL_SFN` is honoured).
 
+pub mod sim_tasks;
+
+use std::sync::Arc;
+
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use tracing::warn;
 
 use crate::backoff::store_retry_delay;
+use sim_tasks::{SimTasks, TaskSendError};
 
 /// How a notification went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +32,7 @@ pub enum Sent {
 #[derive(Debug, Clone)]
 pub struct Notifier {
     client: Option<aws_sdk_sfn::Client>,
+    simulated: Option<Arc<SimTasks>>,
     attempts: u32,
 }
 
@@ -42,6 +48,7 @@ impl Notifier {
     pub fn disabled() -> Notifier {
         Notifier {
             client: None,
+            simulated: None,
             attempts: 1,
         }
     }
@@ -50,8 +57,30 @@ impl Notifier {
     pub fn new(client: aws_sdk_sfn::Client, attempts: u32) -> Notifier {
         Notifier {
             client: Some(client),
+            simulated: None,
             attempts: attempts.max(1),
         }
+    }
+
+    /// A notifier to the simulator's Step Functions.
+    pub fn simulated(tasks: Arc<SimTasks>, attempts: u32) -> Notifier {
+        Notifier {
+            client: None,
+            simulated: Some(tasks),
+            attempts: attempts.max(1),
+        }
+    }
+
+    /// One attempt at the simulator's Step Functions.
+    async fn simulated_send(
+        tasks: &SimTasks,
+        token: &str,
+        outcome: Result<String, String>,
+    ) -> Result<(), Failure> {
+        tasks.send(token, outcome).await.map_err(|e| match e {
+            TaskSendError::Closed => Failure::Closed("TaskTimedOut (simulated)".into()),
+            TaskSendError::Transient => Failure::Transient("request timed out (simulated)".into()),
+        })
     }
 
     /// A notifier from the default AWS configuration chain, SDK retries off (it retries itself).
@@ -70,6 +99,14 @@ impl Notifier {
 
     /// `SendTaskSuccess(token, output)`.
     pub async fn success(&self, token: &str, output: &serde_json::Value) -> Sent {
+        if let Some(tasks) = &self.simulated {
+            let output = output.to_string();
+            return self
+                .send("SendTaskSuccess", || {
+                    Self::simulated_send(tasks, token, Ok(output.clone()))
+                })
+                .await;
+        }
         let Some(client) = &self.client else {
             return Sent::Unknown;
         };
@@ -86,6 +123,13 @@ impl Notifier {
 
     /// `SendTaskFailure(token, error, cause)`.
     pub async fn failure(&self, token: &str, error: &str, cause: &str) -> Sent {
+        if let Some(tasks) = &self.simulated {
+            return self
+                .send("SendTaskFailure", || {
+                    Self::simulated_send(tasks, token, Err(error.to_string()))
+                })
+                .await;
+        }
         let Some(client) = &self.client else {
             return Sent::Unknown;
         };

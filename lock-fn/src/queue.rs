@@ -203,6 +203,19 @@ pub fn acquire_step(item: Option<&LockItem>, me: &str, now_ms: u64, cap: usize) 
     }
 }
 
+/// The first live waiter, when it is a Step Functions task ahead of the waiter at `me_index` and
+/// the lock is free: nobody will hand it the lock (the lease before ran out instead of being
+/// released, or its join landed on a free lock after its invocation answered), so it has to be
+/// woken - else it holds up everyone behind it until its task's re-entry, or its place's end when
+/// its execution is gone (up to 15 minutes).
+pub fn task_head_to_wake(item: &LockItem, me_index: usize, now_ms: u64) -> Option<usize> {
+    if item.is_held_at(now_ms) || item.semaphore.is_some() {
+        return None;
+    }
+    let head = item.waiters.iter().position(|w| w.alive_at(now_ms))?;
+    (head < me_index && item.waiters[head].token.is_some()).then_some(head)
+}
+
 /// The holder's answer: its grant (with the `claim` to take, if any), after its own queue entry
 /// is removed when it has one. Shared by the mutex and semaphores.
 pub(crate) fn held(item: &LockItem, me: &str, now_ms: u64, claim: Option<u64>) -> AcquireStep {
@@ -379,6 +392,27 @@ mod tests {
             queue_alive_until_ms: qx,
             ..LockItem::default()
         }
+    }
+
+    #[test]
+    fn a_task_at_the_head_of_a_free_lock_is_woken_by_the_waiters_behind_it() {
+        let task = |d: &str, until: u64| Waiter {
+            token: Some("t".into()),
+            ..waiter(d, until)
+        };
+        // A dead entry first, then the task, then me: the task is the head to wake.
+        let i = item(
+            Some("old"),
+            5,
+            vec![waiter("dead", 8), task("task", 100), waiter("me", 100)],
+        );
+        assert_eq!(task_head_to_wake(&i, 2, 10), Some(1));
+        // Not while the lock is held, not for the head itself, not when the head waits in-function.
+        let held = item(Some("old"), 50, vec![task("task", 100), waiter("me", 100)]);
+        assert_eq!(task_head_to_wake(&held, 1, 10), None);
+        assert_eq!(task_head_to_wake(&i, 1, 10), None);
+        let plain = item(Some("old"), 5, vec![waiter("head", 100), waiter("me", 100)]);
+        assert_eq!(task_head_to_wake(&plain, 1, 10), None);
     }
 
     #[test]

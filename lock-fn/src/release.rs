@@ -179,7 +179,23 @@ impl LockEngine {
         let mut round = self
             .end_or_hand_on(resource, releaser, snapshot, read_needed, stop_at)
             .await?;
-        let mut handed = round.handed.take();
+        let handed = round.handed.take();
+        let (requests, ambiguous) = self.wake_handed(resource, handed, stop_at).await;
+        round.requests += requests;
+        round.ambiguous |= ambiguous;
+        Ok(round)
+    }
+
+    /// Wakes the Step Functions waiter a grant was just `handed` to (aimed at its task with the
+    /// `wake_id` it carries); a closed task's grant goes on to the next waiter, and so on, at most
+    /// [`MAX_SKIPS`] times. Returns the requests sent and whether one may have applied unseen.
+    pub(crate) async fn wake_handed(
+        &self,
+        resource: &str,
+        mut handed: Option<(Waiter, LockItem, Option<String>)>,
+        stop_at: Option<u64>,
+    ) -> (u32, bool) {
+        let (mut requests, mut ambiguous) = (0, false);
         let mut skips = 0;
         while let Some((waiter, granted, Some(wake_id))) = handed.take() {
             let Some(token) = waiter.token.as_deref() else {
@@ -215,11 +231,11 @@ impl LockEngine {
                     break;
                 }
             };
-            round.requests += skipped.requests;
-            round.ambiguous |= skipped.ambiguous;
+            requests += skipped.requests;
+            ambiguous |= skipped.ambiguous;
             handed = skipped.handed;
         }
-        Ok(round)
+        (requests, ambiguous)
     }
 
     /// Ends `releaser`'s lease from `snapshot` (read first when `read_needed`): a plain end when

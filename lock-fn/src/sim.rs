@@ -19,6 +19,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::config::Config;
 use crate::engine::LockEngine;
+use crate::notify::sim_tasks::{SimTasks, TaskFaults};
+use crate::notify::Notifier;
 use crate::store::sim_table::{Change, Faults, SimTable};
 use crate::store::LockStore;
 use crate::world::World;
@@ -40,6 +42,8 @@ pub struct Settings {
     pub ops_per_client: usize,
     /// The table's faults during the chaos phase.
     pub faults: Faults,
+    /// Step Functions' faults during the chaos phase.
+    pub task_faults: TaskFaults,
     /// Per mille of invocations whose instance is killed mid-operation.
     pub kill: u32,
     /// Per mille of invocations whose answer never reaches the caller.
@@ -64,6 +68,11 @@ impl Settings {
                 lost_answer: fastrand::u32(0..=80),
                 late: fastrand::u32(0..=60),
                 failed: fastrand::u32(0..=40),
+            },
+            task_faults: TaskFaults {
+                lost_answer: fastrand::u32(0..=100),
+                failed: fastrand::u32(0..=100),
+                duplicated: fastrand::u32(0..=100),
             },
             kill: fastrand::u32(0..=20),
             lost_invoke: fastrand::u32(0..=30),
@@ -91,6 +100,8 @@ pub struct Sim {
     pub instances: Vec<Instance>,
     /// The table.
     pub table: Arc<SimTable>,
+    /// Step Functions' callback tasks.
+    pub tasks: Arc<SimTasks>,
     /// The run's settings.
     pub settings: Settings,
     /// Whether faults are still on.
@@ -180,6 +191,7 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
         fastrand::seed(seed);
         let settings = settings.unwrap_or_else(Settings::random);
         let table = SimTable::new(EPOCH_MS, seed ^ 0x5eed, settings.faults);
+        let tasks = SimTasks::new(seed ^ 0x7a5c, settings.task_faults);
         let start = tokio::time::Instant::now();
         let config = Config {
             wait_budget: settings.wait_budget,
@@ -200,7 +212,8 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
                     &format!("fn{i}"),
                 );
                 Instance {
-                    engine: LockEngine::new(store, config.clone()),
+                    engine: LockEngine::new(store, config.clone())
+                        .with_notifier(Notifier::simulated(Arc::clone(&tasks), 3)),
                     world,
                 }
             })
@@ -208,6 +221,7 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
         let sim = Arc::new(Sim {
             instances,
             table: Arc::clone(&table),
+            tasks,
             settings: settings.clone(),
             chaos: Mutex::new(true),
             events: Mutex::new(Vec::new()),

@@ -134,6 +134,59 @@ async fn a_closed_task_is_skipped_and_the_lock_handed_to_the_next() {
     assert_eq!(describe(&engine, "r").await.fence, Some(h.fence + 2));
 }
 
+/// Found by the simulator: a Step Functions waiter heading the queue of a lock whose lease ran out
+/// (its holder died: nobody released, so nobody handed it the lock) was never woken, and the
+/// waiter behind it waited for the task's re-entry - or, its execution gone, for its place to end
+/// (15 minutes here). The waiter behind now takes the lock for the task and wakes it; the task is
+/// closed, so its grant is passed on, to that waiter.
+#[tokio::test]
+async fn a_task_heading_a_lock_whose_lease_ran_out_is_woken_by_the_waiter_behind_it() {
+    let dead = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("gone"))
+        .then_error(closed);
+    let engine = engine(&[&dead], 64).await;
+    let h = granted(&engine, acq("r", 300, Some("holder"))).await;
+    refused(&engine, task("r", "exec-gone", "gone")).await;
+    let behind = AcquireRequest {
+        wait_ms: 3_000,
+        queue: Some(true),
+        ..acq("r", 1_000, Some("behind"))
+    };
+    let answer = acquire(&engine, behind).await;
+    let lock_protocol::AcquireResponse::Granted(g) = answer else {
+        panic!("the waiter behind a dead task was not granted: {answer:?}")
+    };
+    assert_eq!(
+        dead.num_calls(),
+        1,
+        "the task was woken once, and found closed"
+    );
+    assert_eq!(
+        g.fence,
+        h.fence + 2,
+        "one grant to the task, passed over, then this one"
+    );
+    assert!(yours(&engine, "behind").await);
+}
+
+/// The same for a single try: it used to be refused for as long as the dead task kept its place.
+#[tokio::test]
+async fn a_try_on_a_lock_whose_lease_ran_out_wakes_the_task_heading_its_queue() {
+    let dead = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("gone"))
+        .then_error(closed);
+    let engine = engine(&[&dead], 64).await;
+    granted(&engine, acq("r", 300, Some("holder"))).await;
+    refused(&engine, task("r", "exec-gone", "gone")).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let answer = acquire(&engine, acq("r", 1_000, None)).await;
+    assert!(
+        matches!(answer, lock_protocol::AcquireResponse::Granted(_)),
+        "{answer:?}"
+    );
+    assert_eq!(dead.num_calls(), 1);
+}
+
 /// The release hands the lock to a task that turns out closed, and passing its grant on then
 /// fails (the store is down): the release itself was applied, so it is answered `released: true`;
 /// the closed task's grant is left to its lease.

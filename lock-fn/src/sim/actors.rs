@@ -15,6 +15,7 @@ use lock_protocol::{
 
 use super::history::Event;
 use super::Sim;
+use crate::notify::sim_tasks::{TaskEnd, TaskFaults};
 use crate::reply::Reply;
 use crate::store::sim_table::Faults;
 
@@ -24,6 +25,8 @@ pub const MUTEX: &str = "m";
 pub const SEMAPHORE: &str = "s";
 /// How long an invocation may run (the function's timeout).
 const INVOCATION_MS: u64 = 5_000;
+/// How long the calm phase's probe may wait for its grant.
+const PROBE_MS: u64 = 10_000;
 /// After the chaos phase: long enough for every late write to land and every lease to end.
 const CALM_MS: u64 = 15_000;
 
@@ -40,6 +43,8 @@ pub struct Mix {
     pub pollers: usize,
     /// dynamo-dlm 1.0 peers on the mutex.
     pub peers: usize,
+    /// Step Functions executions waiting by callback (on the mutex or the semaphore).
+    pub executions: usize,
 }
 
 impl Mix {
@@ -51,6 +56,7 @@ impl Mix {
             tries: fastrand::usize(0..=2),
             pollers: fastrand::usize(0..=2),
             peers: fastrand::usize(0..=1),
+            executions: fastrand::usize(0..=3),
         }
     }
 }
@@ -72,7 +78,12 @@ pub async fn play(sim: &Arc<Sim>) {
                         1 => queued(&sim, client, SEMAPHORE, Some(sim.settings.sem_limit)).await,
                         2 => try_once(&sim, client).await,
                         3 => poll(&sim, client).await,
-                        _ => peer(&sim, client).await,
+                        4 => peer(&sim, client).await,
+                        _ if fastrand::bool() => execution(&sim, client, MUTEX, None).await,
+                        _ => {
+                            let limit = Some(sim.settings.sem_limit);
+                            execution(&sim, client, SEMAPHORE, limit).await
+                        }
                     }
                 }
             }));
@@ -83,6 +94,7 @@ pub async fn play(sim: &Arc<Sim>) {
     spawn(2, mix.tries, &mut tasks);
     spawn(3, mix.pollers, &mut tasks);
     spawn(4, mix.peers, &mut tasks);
+    spawn(5, mix.executions, &mut tasks);
     let ttl = {
         let sim = Arc::clone(sim);
         tokio::spawn(async move {
@@ -97,24 +109,46 @@ pub async fn play(sim: &Arc<Sim>) {
     }
     *sim.chaos.lock().expect("chaos") = false;
     sim.table.set_faults(Faults::none());
+    sim.tasks.set_faults(TaskFaults::default());
     tokio::time::sleep(Duration::from_millis(CALM_MS)).await;
     ttl.abort();
     for (resource, limit) in [(MUTEX, None), (SEMAPHORE, Some(sim.settings.sem_limit))] {
+        probe(sim, resource, limit).await;
+    }
+}
+
+/// After the calm phase, a waiter that queues must be granted within [`PROBE_MS`]: no item is
+/// wedged, no dead waiter holds the queue up.
+async fn probe(sim: &Sim, resource: &str, limit: Option<u32>) {
+    let owner = token();
+    let at_ms = sim.now_ms();
+    loop {
         let req = Request::Acquire(AcquireRequest {
             resource_id: resource.into(),
+            owner: Some(owner.clone()),
             duration_ms: Some(1_000),
-            queue: Some(false),
+            wait_ms: 4_000,
+            queue: Some(true),
             limit,
             ..Default::default()
         });
-        let at_ms = sim.now_ms();
         let reply = invoke_on(sim, 0, req).await;
-        sim.record(Event::Probe {
-            resource: resource.into(),
-            at_ms,
-            granted: matches!(reply, Ok(Reply::Acquire(AcquireResponse::Granted(_)))),
-            json: json(&reply),
-        });
+        let granted = matches!(reply, Ok(Reply::Acquire(AcquireResponse::Granted(_))));
+        let late = sim.now_ms() > at_ms + PROBE_MS;
+        if granted || late {
+            sim.record(Event::Probe {
+                resource: resource.into(),
+                at_ms,
+                granted,
+                json: json(&reply),
+            });
+            return;
+        }
+        let wait = match &reply {
+            Ok(Reply::Acquire(AcquireResponse::Busy(b))) => b.retry_after_ms.max(1),
+            _ => 50,
+        };
+        tokio::time::sleep(Duration::from_millis(wait)).await;
     }
 }
 
@@ -287,6 +321,88 @@ async fn poll(sim: &Sim, client: usize) {
             _ => pause(5, 50).await,
         }
     }
+}
+
+/// A Step Functions execution waiting by callback (the README's `lock-wait` machine): an acquire
+/// with a task token, then the task's end - the grant, `LockBusy`, or its timeout, after which it
+/// comes back with a new token and the same owner; a failed invoke fails the task, and it comes
+/// back after 2 s. It gives up with a cancel.
+async fn execution(sim: &Sim, client: usize, resource: &str, limit: Option<u32>) {
+    let owner = format!("arn:aws:states:sim:execution:{}", token());
+    let lease = lease();
+    let timeout = Duration::from_millis(fastrand::u64(500..=3_000));
+    let give_up_at = sim.now_ms() + 2 * patience();
+    while sim.now_ms() < give_up_at {
+        let task = token();
+        sim.tasks.open(&task, timeout);
+        let req = Request::Acquire(AcquireRequest {
+            resource_id: resource.into(),
+            owner: Some(owner.clone()),
+            duration_ms: Some(lease),
+            wait_ms: 60_000,
+            task_token: Some(task.clone()),
+            limit,
+            ..Default::default()
+        });
+        if invoke(sim, client, Some(&owner), req).await.is_err() {
+            sim.tasks.close(&task);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        let end = sim.tasks.wait(&task).await;
+        let (json, at_ms) = (format!("{end:?}"), sim.now_ms());
+        match end {
+            TaskEnd::Succeeded(output) => {
+                sim.record(Event::Answer {
+                    client,
+                    owner: Some(owner.clone()),
+                    op: "callback",
+                    resource: resource.into(),
+                    sent_ms: at_ms,
+                    at_ms,
+                    json: output.clone(),
+                });
+                let v: serde_json::Value = serde_json::from_str(&output).unwrap_or_default();
+                let n = |k: &str| v[k].as_u64().unwrap_or_default();
+                let g = Grant {
+                    acquired: true,
+                    resource_id: resource.into(),
+                    owner: owner.clone(),
+                    fence: n("fence"),
+                    expires_at_ms: n("expires_at_ms"),
+                    duration_ms: n("duration_ms"),
+                    acquired_at_ms: n("acquired_at_ms"),
+                    reacquired: false,
+                    attempts: 0,
+                    expires_in_ms: Some(n("expires_in_ms")),
+                    limit,
+                    holders: None,
+                };
+                // A state machine has no clock of its own to count `expires_in_ms` from (the
+                // output was built before the send and its retries): it goes by `expires_at_ms`.
+                let left = g.expires_at_ms.saturating_sub(at_ms);
+                let g = Grant {
+                    expires_in_ms: Some(left),
+                    ..g
+                };
+                return hold(sim, client, &owner, g, at_ms).await;
+            }
+            TaskEnd::Failed(_) => {
+                sim.record(Event::Answer {
+                    client,
+                    owner: Some(owner.clone()),
+                    op: "callback",
+                    resource: resource.into(),
+                    sent_ms: at_ms,
+                    at_ms,
+                    json,
+                });
+                return;
+            }
+            TaskEnd::TimedOut => {}
+        }
+    }
+    cancel(sim, client, resource, &owner).await;
 }
 
 /// Acts as the holder of grant `g` (asked for at `sent`) until done or its own deadline, renewing

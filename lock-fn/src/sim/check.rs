@@ -258,8 +258,12 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
             .iter()
             .filter(|c| &c.key == resource && c.at_ms <= *at_ms)
             .collect();
-        if *op == "acquire" && answer["acquired"] == true {
-            let token = answer["owner"].as_str().unwrap_or_default();
+        if (*op == "acquire" || *op == "callback") && answer["acquired"] == true {
+            // A callback's output names no owner: it is the execution's.
+            let token = answer["owner"]
+                .as_str()
+                .or(owner.as_deref())
+                .unwrap_or_default();
             let (digest, fence) = (owner_digest(token), answer["fence"].as_u64().unwrap_or(0));
             let seen = until.iter().any(|c| {
                 parse(&c.after)

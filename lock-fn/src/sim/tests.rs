@@ -47,3 +47,41 @@ fn a_seed_replays_exactly() {
         );
     }
 }
+
+/// Prints a seed's history of one resource (`DLM_SIM_SEED`, `DLM_SIM_KEY`) for a person to read.
+#[test]
+#[ignore]
+fn show_history() {
+    let seed = std::env::var("DLM_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let key = std::env::var("DLM_SIM_KEY").unwrap_or_else(|_| actors::MUTEX.into());
+    let run = run(seed, None);
+    let mut lines: Vec<(u64, String)> = Vec::new();
+    for e in &run.events {
+        match e {
+            history::Event::Answer {
+                resource, at_ms, ..
+            }
+            | history::Event::Probe {
+                resource, at_ms, ..
+            } if *resource == key => lines.push((*at_ms - EPOCH_MS, format!("{e:?}"))),
+            history::Event::Held {
+                resource, from_ms, ..
+            } if *resource == key => lines.push((*from_ms - EPOCH_MS, format!("{e:?}"))),
+            _ => {}
+        }
+    }
+    for c in run.log.iter().filter(|c| c.key == key) {
+        let item = c
+            .after
+            .as_ref()
+            .and_then(|i| crate::item::LockItem::try_from(i).ok());
+        lines.push((c.at_ms - EPOCH_MS, format!("CHANGE by {}: {item:?}", c.by)));
+    }
+    lines.sort_by_key(|l| l.0);
+    for (t, l) in lines {
+        println!("{t:>6} {l}");
+    }
+}
