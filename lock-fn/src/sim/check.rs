@@ -29,6 +29,7 @@ pub fn violations(run: &Run) -> Vec<String> {
     v.extend(table_exclusion(run, tol));
     v.extend(fences(run));
     v.extend(lease_ends_never_move_back(run));
+    v.extend(ttl_never_due_before_a_live_lease(run));
     v.extend(answers_match_the_table(run, tol));
     v.extend(no_token_shown_to_another(run));
     v.extend(run.events.iter().filter_map(|e| match e {
@@ -192,6 +193,30 @@ fn lease_ends_never_move_back(run: &Run) -> Vec<String> {
                 v.push(format!(
                     "the lease end of grant {fence} of {} moved back from {end} to {} at {} by {}",
                     c.key, g.2, c.at_ms, c.by
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// DynamoDB TTL may delete an item once `purge_at` has passed: it must never be due before the
+/// hour after any live grant's end (the simulation is shorter than that hour, so this is checked
+/// on every change rather than by deleting).
+fn ttl_never_due_before_a_live_lease(run: &Run) -> Vec<String> {
+    let mut v = Vec::new();
+    for c in &run.log {
+        let Some(after) = parse(&c.after) else {
+            continue;
+        };
+        let Some(purge) = after.purge_at else {
+            continue;
+        };
+        for (_, fence, end) in grants(&after).into_iter().filter(|g| g.2 > c.at_ms) {
+            if purge < crate::item::purge_at(end) {
+                v.push(format!(
+                    "TTL is due at {purge} s on {}, before the hour after grant {fence}'s end {end} (at {} by {})",
+                    c.key, c.at_ms, c.by
                 ));
             }
         }
