@@ -106,6 +106,12 @@ fn parse(item: &Option<crate::store::memory::Item>) -> Option<LockItem> {
     item.as_ref().and_then(|i| LockItem::try_from(i).ok())
 }
 
+/// Whether `item` records a release of the grant with `fence`.
+fn released_in(item: &LockItem, fence: u64) -> bool {
+    item.last_release.as_ref().and_then(|r| r.fence) == Some(fence)
+        || item.slot_releases.iter().any(|r| r.fence == fence)
+}
+
 /// The grants an item shows, live or not: (owner digest or release code, fence, lease end).
 fn grants(item: &LockItem) -> Vec<(String, u64, u64)> {
     match &item.semaphore {
@@ -148,10 +154,7 @@ fn table_exclusion(run: &Run, tol: u64) -> Vec<String> {
             .collect();
         // A mutex item holds one grant by construction: the one it replaced must have ended, or
         // been released by this very write (a handoff records the release it makes).
-        let released = |fence: u64| {
-            after.last_release.as_ref().and_then(|r| r.fence) == Some(fence)
-                || after.slot_releases.iter().any(|r| r.fence == fence)
-        };
+        let released = |fence: u64| released_in(&after, fence);
         let replaced = before.as_ref().and_then(|b| {
             grants(b).into_iter().find(|g| {
                 after.semaphore.is_none()
@@ -181,10 +184,7 @@ fn lease_ends_never_move_back(run: &Run) -> Vec<String> {
         let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
             continue;
         };
-        let released = |fence: u64| {
-            after.last_release.as_ref().and_then(|r| r.fence) == Some(fence)
-                || after.slot_releases.iter().any(|r| r.fence == fence)
-        };
+        let released = |fence: u64| released_in(&after, fence);
         for (owner, fence, end) in grants(&before) {
             let moved = grants(&after)
                 .into_iter()
@@ -263,6 +263,18 @@ fn fences(run: &Run) -> Vec<String> {
 /// release answered `released: true` while its grant still ran in the table.
 fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
     let mut v = Vec::new();
+    let mut first_release: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in &run.events {
+        if let Event::Answer {
+            owner: Some(o),
+            op: "release",
+            sent_ms,
+            ..
+        } = e
+        {
+            first_release.entry(o.as_str()).or_insert(*sent_ms);
+        }
+    }
     for e in &run.events {
         let Event::Answer {
             owner,
@@ -303,6 +315,23 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
         if *op == "release" && answer["released"] == true {
             let Some(token) = owner else { continue };
             let digest = owner_digest(token);
+            // Some write from this owner's first release on must have ended its grant (and
+            // recorded that release of it).
+            let since = first_release.get(token.as_str()).copied().unwrap_or(*at_ms);
+            let ended = until.iter().filter(|c| c.at_ms >= since).any(|c| {
+                let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+                    return false;
+                };
+                grants(&before)
+                    .iter()
+                    .filter(|g| g.0 == digest)
+                    .any(|g| released_in(&after, g.1))
+            });
+            if !ended {
+                v.push(format!(
+                    "released: true at {at_ms}, but no write since {since} released the grant: {json}"
+                ));
+            }
             let last = until.last().and_then(|c| parse(&c.after));
             if let Some(g) = last
                 .iter()
