@@ -48,6 +48,8 @@ pub struct Settings {
     pub kill: u32,
     /// Per mille of invocations whose answer never reaches the caller.
     pub lost_invoke: u32,
+    /// Per mille of invocations the caller stops waiting for while they run on.
+    pub abandon: u32,
     /// The semaphore's limit.
     pub sem_limit: u32,
     /// The in-function waiting budget.
@@ -76,6 +78,7 @@ impl Settings {
             },
             kill: fastrand::u32(0..=20),
             lost_invoke: fastrand::u32(0..=30),
+            abandon: fastrand::u32(0..=30),
             sem_limit: fastrand::u32(2..=3),
             wait_budget: if fastrand::bool() {
                 Some(fastrand::usize(1..=3))

@@ -119,7 +119,7 @@ pub async fn play(sim: &Arc<Sim>) {
 
 /// After the calm phase, a waiter that queues must be granted within [`PROBE_MS`]: no item is
 /// wedged, no dead waiter holds the queue up.
-async fn probe(sim: &Sim, resource: &str, limit: Option<u32>) {
+async fn probe(sim: &Arc<Sim>, resource: &str, limit: Option<u32>) {
     let owner = token();
     let at_ms = sim.now_ms();
     loop {
@@ -188,7 +188,7 @@ fn json(r: &Result<Reply, String>) -> String {
 /// Invokes a random instance, with the invocation faults of the chaos phase, and records the
 /// answer.
 async fn invoke(
-    sim: &Sim,
+    sim: &Arc<Sim>,
     client: usize,
     owner: Option<&str>,
     req: Request,
@@ -205,7 +205,21 @@ async fn invoke(
     let killed = chaos && fastrand::u32(0..1000) < sim.settings.kill;
     let lost = chaos && fastrand::u32(0..1000) < sim.settings.lost_invoke;
     let instance = fastrand::usize(..sim.instances.len());
-    let reply = if killed {
+    let abandoned = chaos && fastrand::u32(0..1000) < sim.settings.abandon;
+    let reply = if abandoned {
+        // The caller stops waiting (its own timeout; an SDK retry then sends the request again)
+        // while the invocation runs on: two invocations of one owner at once.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sim = Arc::clone(sim);
+        tokio::spawn(async move {
+            let _ = tx.send(invoke_on(&sim, instance, req).await);
+        });
+        let patience = Duration::from_millis(fastrand::u64(1..=2_000));
+        match tokio::time::timeout(patience, rx).await {
+            Ok(Ok(r)) => r,
+            _ => Err("the caller stopped waiting; the invocation runs on".into()),
+        }
+    } else if killed {
         let after = Duration::from_millis(fastrand::u64(0..=200));
         match tokio::time::timeout(after, invoke_on(sim, instance, req)).await {
             Ok(r) => r,
@@ -231,7 +245,7 @@ async fn invoke(
     reply
 }
 
-async fn invoke_on(sim: &Sim, instance: usize, req: Request) -> Result<Reply, String> {
+async fn invoke_on(sim: &Arc<Sim>, instance: usize, req: Request) -> Result<Reply, String> {
     let i = &sim.instances[instance];
     let deadline = i.world.now_ms() + INVOCATION_MS;
     i.engine
@@ -243,7 +257,7 @@ async fn invoke_on(sim: &Sim, instance: usize, req: Request) -> Result<Reply, St
 
 /// A waiter that queues with its own owner, comes back when told, holds, and gives up (with a
 /// cancel) after a while.
-async fn queued(sim: &Sim, client: usize, resource: &str, limit: Option<u32>) {
+async fn queued(sim: &Arc<Sim>, client: usize, resource: &str, limit: Option<u32>) {
     let owner = token();
     let lease = lease();
     let give_up_at = sim.now_ms() + patience();
@@ -277,7 +291,7 @@ async fn queued(sim: &Sim, client: usize, resource: &str, limit: Option<u32>) {
 }
 
 /// An owner-less single try, a few times.
-async fn try_once(sim: &Sim, client: usize) {
+async fn try_once(sim: &Arc<Sim>, client: usize) {
     let give_up_at = sim.now_ms() + patience();
     while sim.now_ms() < give_up_at {
         let req = Request::Acquire(AcquireRequest {
@@ -301,7 +315,7 @@ async fn try_once(sim: &Sim, client: usize) {
 }
 
 /// A waiter with an owner that waits in-function without queueing, once.
-async fn poll(sim: &Sim, client: usize) {
+async fn poll(sim: &Arc<Sim>, client: usize) {
     let owner = token();
     for _ in 0..3 {
         let req = Request::Acquire(AcquireRequest {
@@ -327,7 +341,7 @@ async fn poll(sim: &Sim, client: usize) {
 /// with a task token, then the task's end - the grant, `LockBusy`, or its timeout, after which it
 /// comes back with a new token and the same owner; a failed invoke fails the task, and it comes
 /// back after 2 s. It gives up with a cancel.
-async fn execution(sim: &Sim, client: usize, resource: &str, limit: Option<u32>) {
+async fn execution(sim: &Arc<Sim>, client: usize, resource: &str, limit: Option<u32>) {
     let owner = format!("arn:aws:states:sim:execution:{}", token());
     let lease = lease();
     let timeout = Duration::from_millis(fastrand::u64(500..=3_000));
@@ -407,7 +421,7 @@ async fn execution(sim: &Sim, client: usize, resource: &str, limit: Option<u32>)
 
 /// Acts as the holder of grant `g` (asked for at `sent`) until done or its own deadline, renewing
 /// now and then, then releases.
-async fn hold(sim: &Sim, client: usize, owner: &str, g: Grant, sent: u64) {
+async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant, sent: u64) {
     let from = sim.now_ms();
     let mut deadline = sent + g.expires_in_ms.unwrap_or_default();
     // Some work fits the lease, some needs renewals, some overruns it.
@@ -466,7 +480,7 @@ async fn hold(sim: &Sim, client: usize, owner: &str, g: Grant, sent: u64) {
     }
 }
 
-async fn cancel(sim: &Sim, client: usize, resource: &str, owner: &str) {
+async fn cancel(sim: &Arc<Sim>, client: usize, resource: &str, owner: &str) {
     for _ in 0..5 {
         let req = Request::Cancel(CancelRequest {
             resource_id: resource.into(),
@@ -481,7 +495,7 @@ async fn cancel(sim: &Sim, client: usize, resource: &str, owner: &str) {
 
 /// Python dynamo-dlm 1.0 on the mutex: PutItem if free by its whole-second rule, DeleteItem on
 /// its release code; a 2 s lease, of which it can count on one second.
-async fn peer(sim: &Sim, client: usize) {
+async fn peer(sim: &Arc<Sim>, client: usize) {
     let skew = fastrand::i64(-sim.settings.max_skew_ms..=sim.settings.max_skew_ms);
     let code = token();
     for _ in 0..10 {
