@@ -7,11 +7,14 @@ fn seeds() -> std::ops::Range<u64> {
     {
         return seed..seed + 1;
     }
-    let n = std::env::var("DLM_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
-    0..n
+    let var = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let first = var("DLM_SIM_FIRST", 0);
+    first..first + var("DLM_SIM_SEEDS", 200)
 }
 
 #[test]
