@@ -42,11 +42,24 @@ impl LockEngine {
             })
             .await?;
         let (mut requests, mut ambiguous) = (write.attempts, write.ambiguous);
-        let granted = match write.value {
-            Ok(Some(new)) => new.grant_view(&waiter.digest),
-            // Someone took the lock meanwhile (the task itself, on its re-entry), or the answer
-            // was lost: the task's re-entry finds its grant either way.
-            _ => return Ok((requests, ambiguous)),
+        // Applied, or refused after an attempt whose answer was lost had applied it: the item then
+        // shows the task holding a grant aimed with this very `wake_id`, which no other write can
+        // have written.
+        let ours = |item: &LockItem| {
+            let view = item.grant_view(&waiter.digest);
+            (item.grant_of(&waiter.digest, self.store.now_ms()).is_some()
+                && view.wake_id.as_deref() == Some(wake_id.as_str()))
+            .then_some(view)
+        };
+        let granted = match &write.value {
+            Ok(Some(new)) => Some(new.grant_view(&waiter.digest)),
+            Ok(None) => None,
+            Err(old) => old.as_ref().and_then(ours),
+        };
+        // Otherwise someone took the lock meanwhile (the task itself, on its re-entry, which is
+        // then sent its grant), or what happened is unknown: the task's re-entry finds its grant.
+        let Some(granted) = granted else {
+            return Ok((requests, ambiguous));
         };
         warn!(resource, "a Step Functions waiter headed the queue of a free lock; it was given the lock and woken");
         let (sent, unclear) = self

@@ -169,6 +169,45 @@ async fn a_task_heading_a_lock_whose_lease_ran_out_is_woken_by_the_waiter_behind
     assert!(yours(&engine, "behind").await);
 }
 
+/// The write that takes the lock for the task applied with its answer lost: the retry is refused
+/// (the task holds the lock now), and the item DynamoDB returns with the refusal (moto, as
+/// DynamoDB) shows the grant aimed with this wake's own `wake_id`: the task is still woken - here
+/// found closed and passed over to the waiter behind - instead of holding the lock for its lease.
+#[tokio::test]
+async fn a_wake_whose_answer_was_lost_still_wakes_the_task() {
+    let dead = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(to("gone"))
+        .then_error(closed);
+    let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&dead], |c| c
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled()));
+    let table = fresh_table(&client(&moto_endpoint())).await;
+    let proxy = FaultProxy::start(&moto_endpoint()).await;
+    let config = Config {
+        store_attempts: 3,
+        ..Config::default()
+    };
+    let engine =
+        engine_on(&client(&proxy.endpoint()), &table, config).with_notifier(Notifier::new(sfn, 4));
+    granted(&engine, acq("r", 300, Some("holder"))).await;
+    refused(&engine, task("r", "exec-gone", "gone")).await;
+    proxy.then_matching("wake_id = :wake", Step::LoseAnswer(Duration::ZERO));
+    let behind = AcquireRequest {
+        wait_ms: 3_000,
+        queue: Some(true),
+        ..acq("r", 1_000, Some("behind"))
+    };
+    let answer = acquire(&engine, behind).await;
+    assert!(
+        matches!(answer, lock_protocol::AcquireResponse::Granted(_)),
+        "{answer:?}"
+    );
+    assert_eq!(
+        dead.num_calls(),
+        1,
+        "the task was woken although the answer was lost"
+    );
+}
+
 /// The same for a single try: it used to be refused for as long as the dead task kept its place.
 #[tokio::test]
 async fn a_try_on_a_lock_whose_lease_ran_out_wakes_the_task_heading_its_queue() {
