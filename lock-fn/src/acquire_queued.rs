@@ -376,7 +376,7 @@ impl LockEngine {
                         head_wakes += 1;
                         // A write made for another waiter: its outcome is not this acquire's.
                         match self
-                            .wake_task_head(&req.resource_id, &seen, head, stop_at)
+                            .wake_task_head(&req.resource_id, &seen, head, index, stop_at)
                             .await
                         {
                             Ok((sent, _)) => requests += sent,

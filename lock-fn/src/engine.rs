@@ -387,7 +387,7 @@ impl LockEngine {
             if let Some((item, head)) = head {
                 woke_head = true;
                 match self
-                    .wake_task_head(&req.resource_id, item, head, stop_at)
+                    .wake_task_head(&req.resource_id, item, head, usize::MAX, stop_at)
                     .await
                 {
                     Ok((sent, _)) => requests += sent,

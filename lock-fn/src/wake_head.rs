@@ -6,39 +6,45 @@
 //! sees this takes the lock for the task, as the release would have, and wakes it; a closed task
 //! is passed over to the next waiter the same way.
 
+use std::time::Duration;
+
 use tracing::warn;
 
 use crate::engine::LockEngine;
 use crate::item::LockItem;
 use crate::queue::edit;
 use crate::store_error::StoreError;
-use crate::writes::take;
+use crate::writes::wake_take;
+
+/// A wake is started only with this much time left before the invocation must answer.
+const WAKE_NEEDS_MS: u64 = 1_000;
 
 impl LockEngine {
-    /// Takes the lock for the task waiting at `head` of `item` and wakes it. Returns the requests
-    /// sent and whether one may have applied unseen.
+    /// Takes the lock for the task waiting at `head` of `item` and wakes it, on behalf of the
+    /// waiter at `me` (`usize::MAX`: a try; dead entries are pruned only ahead of it, so that a
+    /// waiter coming back late keeps its own). Done only with [`WAKE_NEEDS_MS`] left before
+    /// `stop_at`, and cut off there: the caller's answer comes first (an unsent grant reaches the
+    /// task at its re-entry). Returns the requests sent and whether one may have applied unseen.
     pub(crate) async fn wake_task_head(
         &self,
         resource: &str,
         item: &LockItem,
         head: usize,
+        me: usize,
         stop_at: Option<u64>,
     ) -> Result<(u32, bool), StoreError> {
+        let now = self.store.now_ms();
+        let left = stop_at.map(|s| s.saturating_sub(now));
+        if left.is_some_and(|l| l < WAKE_NEEDS_MS) {
+            return Ok((0, false));
+        }
         let waiter = item.waiters[head].clone();
         let wake_id = self.store.fresh_token();
-        let now = self.store.now_ms();
-        let queue_edit = edit(item, now, item.waiters.len(), &[head]);
+        let queue_edit = edit(item, now, me.min(item.waiters.len()), &[head]);
         let write = self
             .store
             .apply("wake_head", resource, stop_at, |now| {
-                take(
-                    &waiter.digest,
-                    waiter.holder.as_deref(),
-                    waiter.duration_ms,
-                    Some(&wake_id),
-                    &queue_edit,
-                    now,
-                )
+                wake_take(head, &waiter, &wake_id, &queue_edit, now)
             })
             .await?;
         let (mut requests, mut ambiguous) = (write.attempts, write.ambiguous);
@@ -62,11 +68,24 @@ impl LockEngine {
             return Ok((requests, ambiguous));
         };
         warn!(resource, "a Step Functions waiter headed the queue of a free lock; it was given the lock and woken");
-        let (sent, unclear) = self
-            .wake_handed(resource, Some((waiter, granted, Some(wake_id))), stop_at)
-            .await;
-        requests += sent;
-        ambiguous |= unclear;
+        let wake = self.wake_handed(resource, Some((waiter, granted, Some(wake_id))), stop_at);
+        let left = stop_at.map(|s| s.saturating_sub(self.store.now_ms()));
+        let woken = match left {
+            Some(ms) => tokio::time::timeout(Duration::from_millis(ms), wake).await,
+            None => Ok(wake.await),
+        };
+        match woken {
+            Ok((sent, unclear)) => {
+                requests += sent;
+                ambiguous |= unclear;
+            }
+            Err(_) => {
+                warn!(
+                    resource,
+                    "waking the task ran out of time; its re-entry finds its grant"
+                )
+            }
+        }
         Ok((requests, ambiguous))
     }
 }

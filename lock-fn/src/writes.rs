@@ -202,10 +202,32 @@ pub fn refresh(
         ..Update::default()
     };
     mark.apply(&mut u);
-    if let Some(t) = token {
-        u.set.push(format!("waiters[{index}].t = :t"));
-        u.values.push((":t".into(), s(t)));
+    match token {
+        Some(t) => {
+            u.set.push(format!("waiters[{index}].t = :t"));
+            u.values.push((":t".into(), s(t)));
+        }
+        // The owner waits without a task now: a token left from an earlier task of its own must
+        // not make a handoff (or a wake) send its grant to that task and pass it over as closed.
+        None => u.remove.push(format!("waiters[{index}].t")),
     }
+    u
+}
+
+/// The take a waiter makes for the Step Functions task heading the queue of a free lock (see
+/// `wake_head.rs`): [`take`] for it, aimed at its task, with the guards of a handoff - its place
+/// still alive, and still waiting through the token read.
+pub fn wake_take(head: usize, task: &Waiter, wake: &str, edit: &Edit, now: u64) -> Update {
+    let mut u = take(
+        &task.digest,
+        task.holder.as_deref(),
+        task.duration_ms,
+        Some(wake),
+        edit,
+        now,
+    );
+    u.conditions.push(format!("waiters[{head}].x > :now_ms"));
+    next_token_unchanged(&mut u, head, task);
     u
 }
 
@@ -507,5 +529,107 @@ mod tests {
                 assert!(words.contains(&name.as_str()), "{name} is unused in {text}");
             }
         }
+    }
+}
+
+/// Writes applied to the in-memory table as DynamoDB gets them (expression strings, parsed).
+#[cfg(test)]
+mod applied {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue::{self, L, M, N, S};
+
+    use super::*;
+    use crate::store::memory::{Applied, Item, MemoryTable};
+    use crate::write::parse::parse_write;
+
+    fn apply(table: &mut MemoryTable, u: &Update) -> Applied {
+        let condition = u.condition();
+        let w = parse_write(
+            &u.expression(),
+            (!condition.is_empty()).then_some(condition.as_str()),
+            &u.names.iter().cloned().collect(),
+            &u.values.iter().cloned().collect(),
+        )
+        .expect("a well-formed write");
+        table.update("resource_id", "r", &w).expect("valid")
+    }
+
+    fn entry(digest: &str, x: u64, token: Option<&str>) -> AttributeValue {
+        let mut m = HashMap::from([
+            ("w".to_string(), S(digest.into())),
+            ("x".to_string(), N(x.to_string())),
+            ("a".to_string(), N("0".into())),
+            ("d".to_string(), N("1000".into())),
+        ]);
+        if let Some(t) = token {
+            m.insert("t".into(), S(t.into()));
+        }
+        M(m)
+    }
+
+    fn table_with(waiters: Vec<AttributeValue>) -> MemoryTable {
+        let mut t = MemoryTable::default();
+        let item: Item = HashMap::from([
+            ("resource_id".to_string(), S("r".into())),
+            ("release_code".to_string(), S("old".into())),
+            ("expires_at_ms".to_string(), N("5".into())),
+            ("expires".to_string(), N("0".into())),
+            ("fence".to_string(), N("7".into())),
+            ("waiters".to_string(), L(waiters)),
+            ("qx".to_string(), N("100".into())),
+            ("purge_at".to_string(), N("9999".into())),
+            ("qv".to_string(), N("1".into())),
+        ]);
+        t.put("r", item);
+        t
+    }
+
+    #[test]
+    fn a_refresh_without_a_task_clears_the_token_an_earlier_task_left() {
+        let mut t = table_with(vec![entry("me", 50, Some("old-task"))]);
+        let u = refresh(0, "me", 90, 80, None, Mark::Covers(90));
+        assert!(matches!(apply(&mut t, &u), Applied::Written(_)));
+        let L(w) = &t.get("r").unwrap()["waiters"] else {
+            panic!()
+        };
+        let M(first) = &w[0] else { panic!() };
+        assert!(!first.contains_key("t"), "{first:?}");
+        assert_eq!(first["x"], N("90".into()));
+    }
+
+    #[test]
+    fn a_wake_take_needs_the_task_still_alive_and_waiting_through_the_token_read() {
+        let task = Waiter {
+            token: Some("tok1".into()),
+            ..Waiter::sample("task", 50)
+        };
+        let me = entry("me", 100, None);
+        let edit = Edit {
+            removed: vec![(0, "task".into(), false)],
+            unchanged_since: None,
+            clears_mark: false,
+        };
+        // Re-entered with a new token since the read: refused.
+        let mut t = table_with(vec![entry("task", 50, Some("tok2")), me.clone()]);
+        assert!(matches!(
+            apply(&mut t, &wake_take(0, &task, "k", &edit, 10)),
+            Applied::Refused(_)
+        ));
+        // Its place ended since the read: refused.
+        let mut t = table_with(vec![entry("task", 50, Some("tok1")), me.clone()]);
+        assert!(matches!(
+            apply(&mut t, &wake_take(0, &task, "k", &edit, 60)),
+            Applied::Refused(_)
+        ));
+        // As read: the task holds the lock, aimed with the wake's nonce, and has left the queue.
+        let Applied::Written(item) = apply(&mut t, &wake_take(0, &task, "k", &edit, 10)) else {
+            panic!("refused")
+        };
+        assert_eq!(item["release_code"], S("task".into()));
+        assert_eq!(item["wake_id"], S("k".into()));
+        assert_eq!(item["fence"], N("8".into()));
+        let L(w) = &item["waiters"] else { panic!() };
+        assert_eq!(w.len(), 1);
     }
 }
