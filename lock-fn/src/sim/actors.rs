@@ -26,7 +26,7 @@ pub const SEMAPHORE: &str = "s";
 /// How long an invocation may run (the function's timeout).
 const INVOCATION_MS: u64 = 5_000;
 /// How long the calm phase's probe may wait for its grant.
-const PROBE_MS: u64 = 10_000;
+const PROBE_MS: u64 = 3_000;
 /// After the chaos phase: long enough for every late write to land and every lease to end.
 const CALM_MS: u64 = 15_000;
 
@@ -194,6 +194,9 @@ async fn invoke(
     req: Request,
 ) -> Result<Reply, String> {
     let (op, resource) = match &req {
+        // Step Functions never reads the invoke's answer to a task's acquire (the task's result is
+        // the callback): it is kept apart from the answers callers act on.
+        Request::Acquire(r) if r.task_token.is_some() => ("task_acquire", r.resource_id.clone()),
         Request::Acquire(r) => ("acquire", r.resource_id.clone()),
         Request::Release(r) => ("release", r.resource_id.clone()),
         Request::Renew(r) => ("renew", r.resource_id.clone()),
@@ -422,8 +425,11 @@ async fn execution(sim: &Arc<Sim>, client: usize, resource: &str, limit: Option<
 /// Acts as the holder of grant `g` (asked for at `sent`) until done or its own deadline, renewing
 /// now and then, then releases.
 async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant, sent: u64) {
+    // lock-fn counts `expires_in_ms` on its clock after the grant's last write; the simulated
+    // answer comes back at once, so the holder may act until its arrival plus that.
     let from = sim.now_ms();
-    let mut deadline = sent + g.expires_in_ms.unwrap_or_default();
+    let _ = sent;
+    let mut deadline = from + g.expires_in_ms.unwrap_or_default();
     // Some work fits the lease, some needs renewals, some overruns it.
     let done = from + fastrand::u64(20..=g.duration_ms * 5 / 2 + 20);
     // Callers renew never, once, or every half lease.
@@ -451,10 +457,9 @@ async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant, sent: u64) {
             fence: Some(g.fence),
         });
         renewals -= 1;
-        let renew_sent = sim.now_ms();
         if let Ok(Reply::Renew(r)) = invoke(sim, client, Some(owner), req).await {
             if let Some(in_ms) = r.renewal.and_then(|r| r.expires_in_ms) {
-                deadline = deadline.max(renew_sent + in_ms);
+                deadline = deadline.max(sim.now_ms() + in_ms);
             }
         }
     }

@@ -16,6 +16,7 @@ use super::actors::{MUTEX, SEMAPHORE};
 use super::history::Event;
 use super::Run;
 use crate::item::LockItem;
+use crate::store::sim_table::Change;
 
 /// Every violation found in `run` (none: the run passed).
 pub fn violations(run: &Run) -> Vec<String> {
@@ -302,15 +303,28 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
                 .or(owner.as_deref())
                 .unwrap_or_default();
             let (digest, fence) = (owner_digest(token), answer["fence"].as_u64().unwrap_or(0));
-            let seen = until.iter().any(|c| {
+            let has = |c: &&&Change| {
                 parse(&c.after)
                     .is_some_and(|i| grants(&i).iter().any(|g| g.0 == digest && g.1 == fence))
-            });
-            if !seen {
+            };
+            // An answer's grant must still be in the table when it is answered (the last change
+            // before). A callback's may have ended since - its sends are retried with backoff, and
+            // the execution goes by `expires_at_ms` - but it must have been in the table.
+            let ok = match *op {
+                "acquire" => until.last().is_some_and(|c| has(&c)),
+                _ => until.iter().any(|c| has(&c)),
+            };
+            if !ok {
                 v.push(format!(
-                    "a grant answered at {at_ms} was never in the table: {json}"
+                    "a grant answered at {at_ms} is not in the table then: {json}"
                 ));
             }
+        }
+        // The queue never fills in a simulation (64 places): `LockBusy` to a task is a lie.
+        if *op == "callback" && json.contains("LockBusy") {
+            v.push(format!(
+                "a task was failed with LockBusy at {at_ms}: {json}"
+            ));
         }
         if *op == "release" && answer["released"] == true {
             let Some(token) = owner else { continue };
@@ -351,13 +365,27 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
 fn no_token_shown_to_another(run: &Run) -> Vec<String> {
     let mut tokens: BTreeMap<String, usize> = BTreeMap::new();
     for e in &run.events {
-        if let Event::Answer {
-            client,
-            owner: Some(t),
-            ..
-        } = e
-        {
-            tokens.insert(t.clone(), *client);
+        match e {
+            Event::Answer {
+                client,
+                owner: Some(t),
+                ..
+            } => {
+                tokens.insert(t.clone(), *client);
+            }
+            // An owner-less caller is told the token lock-fn made for it.
+            Event::Answer {
+                client,
+                owner: None,
+                json,
+                ..
+            } => {
+                let answer: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+                if let Some(t) = answer["owner"].as_str() {
+                    tokens.insert(t.to_string(), *client);
+                }
+            }
+            _ => {}
         }
     }
     let mut v = Vec::new();

@@ -86,8 +86,11 @@ impl UpdateRequest {
             } else {
                 ReturnValue::None
             })
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .set_expression_attribute_values(Some(self.values));
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        // DynamoDB refuses an empty map; the simulated table reads "no map" the same way.
+        if !self.values.is_empty() {
+            b = b.set_expression_attribute_values(Some(self.values));
+        }
         if let Some(c) = self.condition {
             b = b.condition_expression(c);
         }

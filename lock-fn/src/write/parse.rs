@@ -178,8 +178,15 @@ impl Parser<'_> {
         matches!(self.peek(), Some(Token::Punct(q)) if *q == p)
     }
 
+    /// A keyword (`SET`, `AND`, ...): any case.
     fn is_word(&self, w: &str) -> bool {
         matches!(self.peek(), Some(Token::Word(x)) if x.eq_ignore_ascii_case(w))
+    }
+
+    /// A function name followed by `(`: its exact spelling, as DynamoDB requires.
+    fn is_call(&self, f: &str) -> bool {
+        matches!(self.peek(), Some(Token::Word(x)) if x == f)
+            && self.tokens.get(self.at + 1) == Some(&Token::Punct("("))
     }
 
     fn expect(&mut self, p: &str) -> Result<(), Invalid> {
@@ -294,7 +301,7 @@ impl Parser<'_> {
     }
 
     fn set_term(&mut self) -> Result<Operand, Invalid> {
-        if self.is_word("if_not_exists") {
+        if self.is_call("if_not_exists") {
             self.at += 1;
             self.expect("(")?;
             let p = self.path()?;
@@ -303,7 +310,7 @@ impl Parser<'_> {
             self.expect(")")?;
             return Ok(Operand::IfNotExists(p, Box::new(o)));
         }
-        if self.is_word("list_append") {
+        if self.is_call("list_append") {
             self.at += 1;
             self.expect("(")?;
             let a = self.set_operand()?;
@@ -320,7 +327,7 @@ impl Parser<'_> {
         if matches!(self.peek(), Some(Token::Value(_))) {
             return Ok(Operand::Value(self.value()?));
         }
-        if self.is_word("size") && self.tokens.get(self.at + 1) == Some(&Token::Punct("(")) {
+        if self.is_call("size") {
             self.at += 2;
             let p = self.path()?;
             self.expect(")")?;
@@ -371,7 +378,7 @@ impl Parser<'_> {
             return Ok(c);
         }
         for f in ["attribute_exists", "attribute_not_exists", "contains"] {
-            if self.is_word(f) && self.tokens.get(self.at + 1) == Some(&Token::Punct("(")) {
+            if self.is_call(f) {
                 self.at += 2;
                 let p = self.path()?;
                 let c = if f == "contains" {
