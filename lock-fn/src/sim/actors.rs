@@ -279,10 +279,9 @@ async fn queued(sim: &Arc<Sim>, client: usize, resource: &str, limit: Option<u32
             limit,
             ..Default::default()
         });
-        let sent = sim.now_ms();
         match invoke(sim, client, Some(&owner), req).await {
             Ok(Reply::Acquire(AcquireResponse::Granted(g))) => {
-                return hold(sim, client, &owner, g, sent).await;
+                return hold(sim, client, &owner, g).await;
             }
             Ok(Reply::Acquire(AcquireResponse::Busy(b))) => {
                 let wait = b.retry_after_ms.clamp(1, left);
@@ -303,11 +302,10 @@ async fn try_once(sim: &Arc<Sim>, client: usize) {
             queue: Some(false),
             ..Default::default()
         });
-        let sent = sim.now_ms();
         match invoke(sim, client, None, req).await {
             Ok(Reply::Acquire(AcquireResponse::Granted(g))) => {
                 let owner = g.owner.clone();
-                return hold(sim, client, &owner, g, sent).await;
+                return hold(sim, client, &owner, g).await;
             }
             Ok(Reply::Acquire(AcquireResponse::Busy(b))) => {
                 tokio::time::sleep(Duration::from_millis(b.retry_after_ms.max(1))).await
@@ -329,10 +327,9 @@ async fn poll(sim: &Arc<Sim>, client: usize) {
             queue: Some(false),
             ..Default::default()
         });
-        let sent = sim.now_ms();
         match invoke(sim, client, Some(&owner), req).await {
             Ok(Reply::Acquire(AcquireResponse::Granted(g))) => {
-                return hold(sim, client, &owner, g, sent).await;
+                return hold(sim, client, &owner, g).await;
             }
             Ok(Reply::Acquire(AcquireResponse::Busy(_))) => return,
             _ => pause(5, 50).await,
@@ -367,68 +364,53 @@ async fn execution(sim: &Arc<Sim>, client: usize, resource: &str, limit: Option<
             continue;
         }
         let end = sim.tasks.wait(&task).await;
-        let (json, at_ms) = (format!("{end:?}"), sim.now_ms());
-        match end {
-            TaskEnd::Succeeded(output) => {
-                sim.record(Event::Answer {
-                    client,
-                    owner: Some(owner.clone()),
-                    op: "callback",
-                    resource: resource.into(),
-                    sent_ms: at_ms,
-                    at_ms,
-                    json: output.clone(),
-                });
-                let v: serde_json::Value = serde_json::from_str(&output).unwrap_or_default();
-                let n = |k: &str| v[k].as_u64().unwrap_or_default();
-                let g = Grant {
-                    acquired: true,
-                    resource_id: resource.into(),
-                    owner: owner.clone(),
-                    fence: n("fence"),
-                    expires_at_ms: n("expires_at_ms"),
-                    duration_ms: n("duration_ms"),
-                    acquired_at_ms: n("acquired_at_ms"),
-                    reacquired: false,
-                    attempts: 0,
-                    expires_in_ms: Some(n("expires_in_ms")),
-                    limit,
-                    holders: None,
-                };
-                // A state machine has no clock of its own to count `expires_in_ms` from (the
-                // output was built before the send and its retries): it goes by `expires_at_ms`.
-                let left = g.expires_at_ms.saturating_sub(at_ms);
-                let g = Grant {
-                    expires_in_ms: Some(left),
-                    ..g
-                };
-                return hold(sim, client, &owner, g, at_ms).await;
-            }
-            TaskEnd::Failed(_) => {
-                sim.record(Event::Answer {
-                    client,
-                    owner: Some(owner.clone()),
-                    op: "callback",
-                    resource: resource.into(),
-                    sent_ms: at_ms,
-                    at_ms,
-                    json,
-                });
-                return;
-            }
-            TaskEnd::TimedOut => {}
+        let at_ms = sim.now_ms();
+        let json = match &end {
+            TaskEnd::Succeeded(output) => output.clone(),
+            TaskEnd::Failed(_) => format!("{end:?}"),
+            TaskEnd::TimedOut => continue,
+        };
+        sim.record(Event::Answer {
+            client,
+            owner: Some(owner.clone()),
+            op: "callback",
+            resource: resource.into(),
+            sent_ms: at_ms,
+            at_ms,
+            json: json.clone(),
+        });
+        if !matches!(end, TaskEnd::Succeeded(_)) {
+            return;
         }
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let n = |k: &str| v[k].as_u64().unwrap_or_default();
+        let g = Grant {
+            acquired: true,
+            resource_id: resource.into(),
+            owner: owner.clone(),
+            fence: n("fence"),
+            expires_at_ms: n("expires_at_ms"),
+            duration_ms: n("duration_ms"),
+            acquired_at_ms: n("acquired_at_ms"),
+            reacquired: false,
+            attempts: 0,
+            // A state machine has no clock of its own to count `expires_in_ms` from (the output
+            // was built before the send and its retries): it goes by `expires_at_ms`.
+            expires_in_ms: Some(n("expires_at_ms").saturating_sub(at_ms)),
+            limit,
+            holders: None,
+        };
+        return hold(sim, client, &owner, g).await;
     }
     cancel(sim, client, resource, &owner).await;
 }
 
-/// Acts as the holder of grant `g` (asked for at `sent`) until done or its own deadline, renewing
+/// Acts as the holder of grant `g` from its answer until done or its own deadline, renewing
 /// now and then, then releases.
-async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant, sent: u64) {
+async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant) {
     // lock-fn counts `expires_in_ms` on its clock after the grant's last write; the simulated
     // answer comes back at once, so the holder may act until its arrival plus that.
     let from = sim.now_ms();
-    let _ = sent;
     let mut deadline = from + g.expires_in_ms.unwrap_or_default();
     // Some work fits the lease, some needs renewals, some overruns it.
     let done = from + fastrand::u64(20..=g.duration_ms * 5 / 2 + 20);
