@@ -84,6 +84,45 @@ async fn a_free_lock_is_sent_to_the_task_at_once() {
     assert!(yours(&engine, "exec-1").await);
 }
 
+/// The task's output is its grant: the resource, its label, the fence and lease the item holds.
+/// A task that asked for busy errors still waits: its acquire answers a result (queued).
+#[tokio::test]
+async fn the_callback_output_is_the_grant_and_a_queued_task_is_never_answered_an_error() {
+    let seen = Arc::new(std::sync::Mutex::new(None::<String>));
+    let keep = Arc::clone(&seen);
+    let sent = mock!(aws_sdk_sfn::Client::send_task_success)
+        .match_requests(move |r| {
+            *keep.lock().unwrap() = r.output().map(str::to_string);
+            r.task_token() == Some("t1")
+        })
+        .then_output(ok);
+    let engine = engine(&[&sent], 64).await;
+    let labelled = AcquireRequest {
+        holder: Some("exec-label".into()),
+        ..task("r", "exec-1", "t1")
+    };
+    acquire(&engine, labelled).await;
+    let out = seen.lock().unwrap().clone().expect("sent");
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let d = describe(&engine, "r").await;
+    assert_eq!(out["acquired"], true);
+    assert_eq!(out["resource_id"], "r");
+    assert_eq!(out["holder"], "exec-label");
+    assert_eq!(out["fence"].as_u64(), d.fence);
+    assert_eq!(out["expires_at_ms"].as_u64(), d.expires_at_ms);
+    assert_eq!(out["duration_ms"], 60_000);
+    assert_eq!(
+        out["acquired_at_ms"].as_u64().unwrap() + 60_000,
+        out["expires_at_ms"].as_u64().unwrap()
+    );
+    let erroring = AcquireRequest {
+        on_busy: lock_protocol::OnBusy::Error,
+        ..task("r", "exec-2", "t2")
+    };
+    let queued = refused(&engine, erroring).await;
+    assert!(queued.queued, "{queued:?}");
+}
+
 #[tokio::test]
 async fn the_release_that_hands_over_wakes_the_waiting_task() {
     let sent = mock!(aws_sdk_sfn::Client::send_task_success)
