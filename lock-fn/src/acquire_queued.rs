@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use tracing::warn;
-
 use lock_protocol::{owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
 
 use crate::backoff::wait_poll_delay;
@@ -372,18 +370,11 @@ impl LockEngine {
                         .as_ref()
                         .and_then(|i| task_head_to_wake(i, index, now))
                         .filter(|_| head_wakes < MAX_HEAD_WAKES);
-                    if let (Some(head), Some(seen)) = (head, item.clone()) {
+                    if let (Some(head), Some(seen)) = (head, item.as_ref()) {
                         head_wakes += 1;
-                        // A write made for another waiter: its outcome is not this acquire's.
-                        match self
-                            .wake_task_head(&req.resource_id, &seen, head, index, stop_at)
-                            .await
-                        {
-                            Ok((sent, _)) => requests += sent,
-                            Err(e) => {
-                                warn!(resource = %req.resource_id, error = %e, "waking the task at the head of a free lock failed")
-                            }
-                        }
+                        requests += self
+                            .wake_task_head(&req.resource_id, seen, head, index, stop_at)
+                            .await;
                         item = self
                             .snapshot(&req.resource_id, stop_at, &mut requests, ambiguous)
                             .await?;

@@ -386,15 +386,9 @@ impl LockEngine {
             });
             if let Some((item, head)) = head {
                 woke_head = true;
-                match self
+                requests += self
                     .wake_task_head(&req.resource_id, item, head, usize::MAX, stop_at)
-                    .await
-                {
-                    Ok((sent, _)) => requests += sent,
-                    Err(e) => {
-                        warn!(resource = %req.resource_id, error = %e, "waking the task at the head of a free lock failed")
-                    }
-                }
+                    .await;
                 continue;
             }
             // Not ours, and it cannot become ours except through one of our own later writes.

@@ -378,8 +378,7 @@ pub fn sem_handoff(
         .find(|(_, d, _)| *d == next.digest)
         .map(|(i, _, _)| *i)
         .expect("the edit removes the next holder");
-    u.conditions.push(format!("waiters[{index}].x > :now_ms"));
-    crate::writes::next_token_unchanged(&mut u, index, next);
+    crate::writes::next_still_waiting_as_read(&mut u, index, next);
     u.with_edit(edit)
 }
 

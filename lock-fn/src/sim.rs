@@ -89,18 +89,10 @@ impl Settings {
     }
 }
 
-/// One instance of lock-fn.
-pub struct Instance {
-    /// Its engine.
-    pub engine: LockEngine,
-    /// Its clock.
-    pub world: World,
-}
-
 /// What the clients share: the instances, the table, the history being written.
 pub struct Sim {
-    /// The lock-fn instances.
-    pub instances: Vec<Instance>,
+    /// The lock-fn instances (each engine with its own clock).
+    pub instances: Vec<LockEngine>,
     /// The table.
     pub table: Arc<SimTable>,
     /// Step Functions' callback tasks.
@@ -210,15 +202,12 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
                 };
                 let store = LockStore::simulated(
                     Arc::clone(&table),
-                    world.clone(),
+                    world,
                     config.store_attempts,
                     &format!("fn{i}"),
                 );
-                Instance {
-                    engine: LockEngine::new(store, config.clone())
-                        .with_notifier(Notifier::simulated(Arc::clone(&tasks), 3)),
-                    world,
-                }
+                LockEngine::new(store, config.clone())
+                    .with_notifier(Notifier::simulated(Arc::clone(&tasks), 3))
             })
             .collect();
         let sim = Arc::new(Sim {

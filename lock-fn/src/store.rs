@@ -361,10 +361,7 @@ impl LockStore {
                 }
                 Backend::Simulated(table) => table.read(resource_id).await?,
             };
-            item.as_ref()
-                .map(LockItem::try_from)
-                .transpose()
-                .map_err(|e| Failure::Final(StoreError::BadItem(e)))
+            lock_item(item.as_ref())
         })
         .await
     }
@@ -389,14 +386,10 @@ impl LockStore {
                     .await;
                 self.conditional(sent)
             }
-            Backend::Simulated(table) => {
-                let bad_item = |e| Failure::Final(StoreError::BadItem(e));
-                let parse = |i: Option<Item>| i.as_ref().map(LockItem::try_from).transpose();
-                match table.update(request, &self.table).await? {
-                    Ok(new) => Ok(Ok(parse(new).map_err(bad_item)?)),
-                    Err(old) => Ok(Err(parse(old).map_err(bad_item)?)),
-                }
-            }
+            Backend::Simulated(table) => match table.update(request, &self.table).await? {
+                Ok(new) => Ok(Ok(lock_item(new.as_ref())?)),
+                Err(old) => Ok(Err(lock_item(old.as_ref())?)),
+            },
         }
     }
 
@@ -406,25 +399,15 @@ impl LockStore {
         &self,
         sent: Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>>,
     ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
-        let bad_item = |e| Failure::Final(StoreError::BadItem(e));
         match sent {
-            Ok(out) => Ok(Ok(out
-                .attributes()
-                .map(LockItem::try_from)
-                .transpose()
-                .map_err(bad_item)?)),
+            Ok(out) => Ok(Ok(lock_item(out.attributes())?)),
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {
                 let UpdateItemError::ConditionalCheckFailedException(e) = ctx.err() else {
                     unreachable!("checked just above")
                 };
-                let old = e
-                    .item()
-                    .map(LockItem::try_from)
-                    .transpose()
-                    .map_err(bad_item)?;
-                Ok(Err(old))
+                Ok(Err(lock_item(e.item())?))
             }
             Err(e) => Err(classify(&e, &self.table)),
         }
@@ -518,6 +501,13 @@ pub(crate) fn release_record(owner: &str, fence: u64, now: u64) -> AttributeValu
         ("o".to_string(), s(owner)),
         ("t".to_string(), n(now)),
     ]))
+}
+
+/// An item as DynamoDB (or the simulated table) returned it, read as a lock item.
+fn lock_item(item: Option<&Item>) -> Result<Option<LockItem>, Failure> {
+    item.map(LockItem::try_from)
+        .transpose()
+        .map_err(|e| Failure::Final(StoreError::BadItem(e)))
 }
 
 fn no_item() -> Failure {

@@ -24,7 +24,8 @@ impl LockEngine {
     /// waiter at `me` (`usize::MAX`: a try; dead entries are pruned only ahead of it, so that a
     /// waiter coming back late keeps its own). Done only with [`WAKE_NEEDS_MS`] left before
     /// `stop_at`, and cut off there: the caller's answer comes first (an unsent grant reaches the
-    /// task at its re-entry). Returns the requests sent and whether one may have applied unseen.
+    /// task at its re-entry). A write made for another waiter: whatever became of it, the caller
+    /// reads the item again, so a failure is only logged. Returns the requests sent.
     pub(crate) async fn wake_task_head(
         &self,
         resource: &str,
@@ -32,11 +33,27 @@ impl LockEngine {
         head: usize,
         me: usize,
         stop_at: Option<u64>,
-    ) -> Result<(u32, bool), StoreError> {
+    ) -> u32 {
+        self.try_wake_task_head(resource, item, head, me, stop_at)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(resource, error = %e, "waking the task at the head of a free lock failed");
+                0
+            })
+    }
+
+    async fn try_wake_task_head(
+        &self,
+        resource: &str,
+        item: &LockItem,
+        head: usize,
+        me: usize,
+        stop_at: Option<u64>,
+    ) -> Result<u32, StoreError> {
         let now = self.store.now_ms();
         let left = stop_at.map(|s| s.saturating_sub(now));
         if left.is_some_and(|l| l < WAKE_NEEDS_MS) {
-            return Ok((0, false));
+            return Ok(0);
         }
         let waiter = item.waiters[head].clone();
         let wake_id = self.store.fresh_token();
@@ -47,7 +64,7 @@ impl LockEngine {
                 wake_take(head, &waiter, &wake_id, &queue_edit, now)
             })
             .await?;
-        let (mut requests, mut ambiguous) = (write.attempts, write.ambiguous);
+        let mut requests = write.attempts;
         // Applied, or refused after an attempt whose answer was lost had applied it: the item then
         // shows the task holding a grant aimed with this very `wake_id`, which no other write can
         // have written.
@@ -65,7 +82,7 @@ impl LockEngine {
         // Otherwise someone took the lock meanwhile (the task itself, on its re-entry, which is
         // then sent its grant), or what happened is unknown: the task's re-entry finds its grant.
         let Some(granted) = granted else {
-            return Ok((requests, ambiguous));
+            return Ok(requests);
         };
         warn!(resource, "a Step Functions waiter headed the queue of a free lock; it was given the lock and woken");
         let wake = self.wake_handed(resource, Some((waiter, granted, Some(wake_id))), stop_at);
@@ -75,10 +92,7 @@ impl LockEngine {
             None => Ok(wake.await),
         };
         match woken {
-            Ok((sent, unclear)) => {
-                requests += sent;
-                ambiguous |= unclear;
-            }
+            Ok((sent, _)) => requests += sent,
             Err(_) => {
                 warn!(
                     resource,
@@ -86,6 +100,6 @@ impl LockEngine {
                 )
             }
         }
-        Ok((requests, ambiguous))
+        Ok(requests)
     }
 }

@@ -226,8 +226,7 @@ pub fn wake_take(head: usize, task: &Waiter, wake: &str, edit: &Edit, now: u64) 
         edit,
         now,
     );
-    u.conditions.push(format!("waiters[{head}].x > :now_ms"));
-    next_token_unchanged(&mut u, head, task);
+    next_still_waiting_as_read(&mut u, head, task);
     u
 }
 
@@ -354,15 +353,15 @@ pub fn handoff(
         .find(|(_, d, _)| *d == next.digest)
         .map(|(i, _, _)| *i)
         .expect("the edit removes the next holder");
-    u.conditions.push(format!("waiters[{index}].x > :now_ms"));
-    next_token_unchanged(&mut u, index, next);
+    next_still_waiting_as_read(&mut u, index, next);
     u.with_edit(edit)
 }
 
-/// The handoff wakes the waiter through the task token it read: the entry still has that token (a
-/// re-entry with a new token since would be woken through the old one, answered "closed", and
-/// passed over), or still none.
-pub(crate) fn next_token_unchanged(u: &mut Update, index: usize, next: &Waiter) {
+/// A grant made to the waiter `next` read at `index` (a handoff, or a wake): its place is still
+/// alive, and it still waits through the task token it read - a re-entry with a new token since
+/// would be woken through the old one, answered "closed", and passed over - or still through none.
+pub(crate) fn next_still_waiting_as_read(u: &mut Update, index: usize, next: &Waiter) {
+    u.conditions.push(format!("waiters[{index}].x > :now_ms"));
     match &next.token {
         Some(t) => {
             u.conditions

@@ -249,9 +249,9 @@ async fn invoke(
 }
 
 async fn invoke_on(sim: &Arc<Sim>, instance: usize, req: Request) -> Result<Reply, String> {
-    let i = &sim.instances[instance];
-    let deadline = i.world.now_ms() + INVOCATION_MS;
-    i.engine
+    let engine = &sim.instances[instance];
+    let deadline = engine.store.now_ms() + INVOCATION_MS;
+    engine
         .execute(req, Some(deadline))
         .await
         .map(|e| e.reply)

@@ -67,18 +67,29 @@ impl MemoryTable {
         self.items.remove(key)
     }
 
+    /// Whether every condition of `write` holds on the item of `key` (a missing item reads as one
+    /// with no attributes).
+    pub fn conditions_hold(&self, key: &str, write: &Write) -> Result<bool, Invalid> {
+        let empty = Item::new();
+        let item = self.items.get(key).unwrap_or(&empty);
+        for c in &write.conditions {
+            if !eval(c, item)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Applies an `UpdateItem` of `key` (partition key attribute `key_attr`) atomically.
     pub fn update(&mut self, key_attr: &str, key: &str, write: &Write) -> Result<Applied, Invalid> {
         // A malformed write is refused whatever the item holds; a failed condition before any
         // error that depends on the item's data (dynalite's order; DynamoDB's is not documented).
         check_no_overlap(write)?;
         let old = self.items.get(key).cloned();
-        let view = old.clone().unwrap_or_default();
-        for c in &write.conditions {
-            if !eval(c, &view)? {
-                return Ok(Applied::Refused(old));
-            }
+        if !self.conditions_hold(key, write)? {
+            return Ok(Applied::Refused(old));
         }
+        let view = old.unwrap_or_default();
         let mut new = view.clone();
         new.insert(key_attr.to_string(), AttributeValue::S(key.to_string()));
         apply_actions(write, &view, &mut new)?;

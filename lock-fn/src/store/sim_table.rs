@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::item::{ATTR_PURGE_AT, ATTR_RESOURCE_ID};
-use crate::store::memory::{eval, Applied, Invalid, Item, MemoryTable};
+use crate::store::memory::{Applied, Invalid, Item, MemoryTable};
 use crate::store::request::UpdateRequest;
 use crate::store_error::{Failure, StoreError};
 use crate::write::parse::parse_write;
@@ -312,13 +312,10 @@ impl SimTable {
         let write = self.parsed("", Some(condition), &HashMap::new(), values)?;
         let mut i = self.lock();
         let before = i.table.get(key).cloned();
-        let view = before.clone().unwrap_or_default();
-        for c in &write.conditions {
-            match eval(c, &view) {
-                Ok(true) => {}
-                Ok(false) => return Ok(Err(before)),
-                Err(Invalid(m)) => return Err(validation(m)),
-            }
+        match i.table.conditions_hold(key, &write) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Err(before)),
+            Err(Invalid(m)) => return Err(validation(m)),
         }
         match &put {
             Some(item) => i.table.put(key, item.clone()),
