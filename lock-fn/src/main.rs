@@ -1,11 +1,11 @@
 //! lock-fn's entry point: settings and the DynamoDB client are made once per cold start.
 
 use lambda_runtime::{tracing, Error, LambdaEvent};
-use lock_fn::config::Config;
+use lock_fn::callbacks::notify::Notifier;
+use lock_fn::engine::config::Config;
 use lock_fn::engine::LockEngine;
-use lock_fn::handler::handle;
-use lock_fn::invocation_loop::run;
-use lock_fn::notify::Notifier;
+use lock_fn::lambda::handler::handle;
+use lock_fn::lambda::invocation_loop::run;
 use lock_fn::store::LockStore;
 use serde_json::Value;
 

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::config::Config;
+use crate::callbacks::notify::Notifier;
+use crate::callbacks::sim_tasks::{SimTasks, TaskFaults};
+use crate::engine::config::Config;
 use crate::engine::LockEngine;
-use crate::notify::sim_tasks::{SimTasks, TaskFaults};
-use crate::notify::Notifier;
 use crate::store::sim_table::{Change, Faults, SimTable};
 use crate::store::LockStore;
 use crate::world::World;

@@ -1,9 +1,10 @@
 //! The DynamoDB mapping: each lock operation as one conditional write (or, for describe, one
 //! consistent read), retried with backoff on throttling and transient failures.
 
+pub(crate) mod error;
 pub mod memory;
-pub mod request;
-pub mod sim_table;
+pub(crate) mod request;
+pub(crate) mod sim_table;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,18 +18,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tracing::warn;
 
-use crate::backoff::store_retry_delay;
-use crate::clock::{ceil_secs, floor_secs};
-use crate::expressions::*;
-use crate::item::*;
-use crate::store_error::{classify, Failure, StoreError};
+use crate::model::fence::{release_record, FENCE_FLOOR_PER_MS};
+use crate::model::item::*;
+use crate::store::error::{classify, Failure, StoreError};
+use crate::world::backoff::store_retry_delay;
+use crate::world::clock::{ceil_secs, floor_secs};
 use crate::world::World;
+use crate::write::expressions::*;
 use memory::Item;
 use request::UpdateRequest;
 use sim_table::SimTable;
-
-/// Fences issued on a fresh item start at `now_ms * FENCE_FLOOR_PER_MS` (see DESIGN.md).
-pub const FENCE_FLOOR_PER_MS: u64 = 1000;
 
 /// The lock table, seen through the conditional writes the engine needs.
 #[derive(Debug, Clone)]
@@ -186,7 +185,7 @@ impl LockStore {
 
     /// Moves the end of the unexpired lease of the owner with digest `owner` (of its grant with
     /// `fence`, when given, else of a grant that began by `since`) to now + `duration_ms`, never
-    /// back ([`RENEW_NOT_BACK`]); `None` when refused.
+    /// back (`RENEW_NOT_BACK`); `None` when refused.
     pub async fn renew(
         &self,
         resource_id: &str,
@@ -267,7 +266,7 @@ impl LockStore {
         .await
     }
 
-    /// Applies a composed conditional update (the queue paths, see `writes.rs`), built afresh for
+    /// Applies a composed conditional update (the queue paths, see `write/mutex.rs`), built afresh for
     /// every attempt from the function's clock: `Ok(new item)` when applied, `Err(old item when
     /// DynamoDB returned it)` when its condition failed.
     pub async fn apply<F>(
@@ -492,15 +491,6 @@ fn lease_values(now: u64, duration_ms: u64) -> Vec<(&'static str, AttributeValue
         (":exp_s", n(ceil_secs(exp_ms))),
         (":purge", n(purge_at(exp_ms))),
     ]
-}
-
-/// The `{f, o, t}` record a fenced release by the owner with digest `owner` leaves in its slot.
-pub(crate) fn release_record(owner: &str, fence: u64, now: u64) -> AttributeValue {
-    AttributeValue::M(HashMap::from([
-        ("f".to_string(), n(fence)),
-        ("o".to_string(), s(owner)),
-        ("t".to_string(), n(now)),
-    ]))
 }
 
 /// An item as DynamoDB (or the simulated table) returned it, read as a lock item.

@@ -3,6 +3,9 @@
 //! own (simulated time plus a skew) and tokens from the seeded generator, so that a seed replays
 //! exactly.
 
+pub(crate) mod backoff;
+pub mod clock;
+
 /// The source of time and fresh tokens.
 #[derive(Debug, Clone, Default)]
 pub enum World {
@@ -25,7 +28,7 @@ impl World {
     /// Now, epoch milliseconds.
     pub fn now_ms(&self) -> u64 {
         match self {
-            World::Real => crate::clock::now_ms(),
+            World::Real => crate::world::clock::now_ms(),
             World::Simulated {
                 epoch_ms,
                 start,

@@ -1,5 +1,9 @@
 //! Writes as values: the typed write model ([`expr`]) that renders to DynamoDB expressions, and
 //! its reading back from expression strings ([`parse`], what the in-memory table does).
 
+pub(crate) mod expressions;
+pub(crate) mod mutex;
+pub(crate) mod semaphore;
+
 pub mod expr;
-pub mod parse;
+pub(crate) mod parse;

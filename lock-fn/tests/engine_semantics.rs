@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lock_fn::clock::now_ms;
-use lock_fn::config::Config;
+use lock_fn::engine::config::Config;
+use lock_fn::world::clock::now_ms;
 use lock_protocol::{owner_digest, AcquireRequest, OnBusy};
 use support::*;
 
@@ -166,7 +166,7 @@ async fn fence_rises_across_deletion_of_the_item() {
         // adds one to the fence, which never runs ahead of its floor clock (x1000 per ms)...
         let first = granted(&engine, acq("r", 50, None)).await;
         assert!(
-            first.fence > first.acquired_at_ms * lock_fn::store::FENCE_FLOOR_PER_MS,
+            first.fence > first.acquired_at_ms * lock_fn::model::fence::FENCE_FLOOR_PER_MS,
             "round {round}: a new item's fence starts at the clock floor: {first:?}"
         );
         assert!(
@@ -183,7 +183,9 @@ async fn fence_rises_across_deletion_of_the_item() {
                 g.fence + 1,
                 "one more per grant while the item lives"
             );
-            assert!(next.fence < (next.acquired_at_ms + 1) * lock_fn::store::FENCE_FLOOR_PER_MS);
+            assert!(
+                next.fence < (next.acquired_at_ms + 1) * lock_fn::model::fence::FENCE_FLOOR_PER_MS
+            );
             g = next;
         }
         last = g.fence;
@@ -278,7 +280,7 @@ async fn waiting_answers_before_the_invocation_deadline() {
     });
     let started = now_ms();
     let answer =
-        lock_fn::handler::handle(&engine, lambda_runtime::LambdaEvent::new(event, context))
+        lock_fn::lambda::handler::handle(&engine, lambda_runtime::LambdaEvent::new(event, context))
             .await
             .unwrap();
     let answered = now_ms();
@@ -398,7 +400,7 @@ async fn a_repeated_release_naming_the_fence_is_answered_like_the_first() {
         let engine = engine.clone();
         async move {
             match engine.release(req, None).await.unwrap().reply {
-                lock_fn::reply::Reply::Release(r) => r,
+                lock_fn::engine::reply::Reply::Release(r) => r,
                 other => panic!("{other:?}"),
             }
         }

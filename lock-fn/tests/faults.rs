@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lock_fn::engine::error::LockError;
+use lock_fn::engine::reply::Reply;
 use lock_fn::engine::LockEngine;
-use lock_fn::error::LockError;
-use lock_fn::reply::Reply;
 use lock_protocol::{AcquireRequest, AcquireResponse, ReleaseRequest};
 use support::fault_proxy::Faults;
 use support::*;
@@ -79,7 +79,7 @@ async fn run_phase(
                 tokio::time::sleep(Duration::from_millis(fastrand::u64(0..3))).await;
                 // Release until there is an answer: naming the fence makes a repeat exact, as long as
                 // fewer than eight grants came in between (see DESIGN.md, release slots).
-                let release_sent_ms = lock_fn::clock::now_ms();
+                let release_sent_ms = lock_fn::world::clock::now_ms();
                 let mut maybe_applied = false;
                 let give_up = Instant::now() + Duration::from_secs(30);
                 let answer = loop {

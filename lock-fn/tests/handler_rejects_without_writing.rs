@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use lambda_runtime::{Context, LambdaEvent};
-use lock_fn::handler::handle;
+use lock_fn::lambda::handler::handle;
 use proptest::prelude::*;
 use support::mocks::{mock_engine, no_sdk_retries, not_found};
 use test_support::requests::{judge_with, near_request, Verdict};

@@ -29,7 +29,7 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     }
     if event.payload.get("after").is_some() {
         // Work after the answer (as lock-fn gives a waiting slot back): slower than the answer.
-        lock_fn::after_answer::spawn(async {
+        lock_fn::engine::after_answer::spawn(async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             AFTER_DONE.store(true, Ordering::SeqCst);
         });
@@ -102,7 +102,7 @@ async fn answers_go_back_the_environment_is_left_alone_and_after_answer_work_end
     }
     std::env::remove_var("_X_AMZN_TRACE_ID");
     let env_before: Vec<(String, String)> = std::env::vars().collect();
-    let serving = tokio::spawn(lock_fn::invocation_loop::run(handler));
+    let serving = tokio::spawn(lock_fn::lambda::invocation_loop::run(handler));
 
     let (status, answer) = invoke(&endpoint, &json!({"n": 1})).await;
     assert_eq!(status, 200, "{answer}");

@@ -3,7 +3,7 @@
 
 mod support;
 
-use lock_fn::reply::Reply;
+use lock_fn::engine::reply::Reply;
 use lock_protocol::{AcquireResponse, ReleaseRequest};
 use support::fault_proxy::Faults;
 use support::*;

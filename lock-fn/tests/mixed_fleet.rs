@@ -5,7 +5,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use lock_fn::clock::{ceil_secs, now_ms};
+use lock_fn::world::clock::{ceil_secs, now_ms};
 use serde_json::Value;
 use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -133,9 +133,9 @@ async fn dynamo_dlm_gets_the_lock_as_soon_as_we_release() {
     let next = granted(&engine, acq("shared", 1000, None)).await;
     assert!(next.fence > ours.fence);
     assert!(
-        next.fence > next.acquired_at_ms * lock_fn::store::FENCE_FLOOR_PER_MS,
+        next.fence > next.acquired_at_ms * lock_fn::model::fence::FENCE_FLOOR_PER_MS,
         "a fence-less item restarts at the clock floor: {next:?}"
     );
-    assert_eq!(lock_fn::store::FENCE_FLOOR_PER_MS, 1000);
+    assert_eq!(lock_fn::model::fence::FENCE_FLOOR_PER_MS, 1000);
     assert!(next.acquired_at_ms <= now_ms());
 }

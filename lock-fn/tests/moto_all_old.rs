@@ -3,7 +3,7 @@
 
 mod support;
 
-use lock_fn::config::Config;
+use lock_fn::engine::config::Config;
 use support::*;
 
 #[tokio::test]
@@ -19,7 +19,7 @@ async fn a_refusal_reports_the_holders_expiry_and_fence() {
         busy.attempts, 1,
         "with the old item returned, no confirming write is needed"
     );
-    let hint = a.expires_at_ms - lock_fn::clock::now_ms();
+    let hint = a.expires_at_ms - lock_fn::world::clock::now_ms();
     assert!(busy.retry_after_ms <= hint.min(100));
 }
 
@@ -37,7 +37,8 @@ async fn same_owner_reacquire_is_answered_from_the_returned_item() {
         done.requests, 1,
         "one write: the refusal carried the holder"
     );
-    let lock_fn::reply::Reply::Acquire(lock_protocol::AcquireResponse::Granted(again)) = done.reply
+    let lock_fn::engine::reply::Reply::Acquire(lock_protocol::AcquireResponse::Granted(again)) =
+        done.reply
     else {
         panic!("expected the same grant again");
     };
@@ -73,7 +74,7 @@ async fn release_refusals_are_judged_from_the_returned_item() {
         again.requests, 1,
         "recognised from the returned item, no confirming write"
     );
-    let lock_fn::reply::Reply::Release(again) = again.reply else {
+    let lock_fn::engine::reply::Reply::Release(again) = again.reply else {
         panic!()
     };
     assert_eq!(
@@ -103,7 +104,7 @@ async fn a_dynamo_dlm_holder_is_never_answered_as_a_reacquire() {
     let client = client(&moto_endpoint());
     let table = fresh_table(&client).await;
     let engine = engine_on(&client, &table, Config::default());
-    let expires = lock_fn::clock::now_ms() / 1000 + 30;
+    let expires = lock_fn::world::clock::now_ms() / 1000 + 30;
     client
         .put_item()
         .table_name(&table)

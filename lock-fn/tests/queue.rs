@@ -52,9 +52,9 @@ async fn a_release_without_a_fence_hands_on_too() {
 async fn a_take_after_an_unclaimed_handoff_never_inherits_its_claim() {
     let client = client(&dynalite_endpoint());
     let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
+    let config = lock_fn::engine::config::Config {
         claim: std::time::Duration::from_millis(200),
-        ..lock_fn::config::Config::default()
+        ..lock_fn::engine::config::Config::default()
     };
     let engine = engine_on(&client, &table, config);
     let a = granted(&engine, acq("r", 60_000, Some("a"))).await;
@@ -140,7 +140,7 @@ async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
     let (engine, proxy, table) = proxied_engine_with(3, None).await;
     let direct = client(&dynalite_endpoint());
     // A dynamo-dlm 1.0 holder with 10 s left.
-    let expires = lock_fn::clock::now_ms() / 1000 + 10;
+    let expires = lock_fn::world::clock::now_ms() / 1000 + 10;
     put_dynamo_dlm_item(&direct, &table, "r", "py-holder", expires).await;
     let deleted = Arc::new(AtomicBool::new(false));
     let (d, c, t) = (deleted.clone(), direct.clone(), table.clone());
@@ -168,7 +168,7 @@ async fn a_join_never_recreates_a_deleted_item_as_a_bare_queue() {
     proxy.before_each_write(None);
     assert!(deleted.load(Ordering::SeqCst), "the join raced the delete");
     match answer.expect("acquire").reply {
-        lock_fn::reply::Reply::Acquire(AcquireResponse::Granted(g)) => assert!(g.fence > 0),
+        lock_fn::engine::reply::Reply::Acquire(AcquireResponse::Granted(g)) => assert!(g.fence > 0),
         other => panic!("the lock is free after the delete: {other:?}"),
     }
     let item = raw_item(&direct, &table, "r")
@@ -192,7 +192,7 @@ async fn cancel(
         owner: owner.into(),
     };
     match engine.cancel(req, None).await.expect("cancel").reply {
-        lock_fn::reply::Reply::Cancel(c) => c,
+        lock_fn::engine::reply::Reply::Cancel(c) => c,
         other => panic!("cancel answered {other:?}"),
     }
 }
@@ -212,9 +212,9 @@ fn task(resource: &str, owner: &str, token: &str, wait_ms: u64) -> AcquireReques
 async fn a_short_place_never_hides_a_task_queued_behind_it() {
     let client = client(&dynalite_endpoint());
     let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
+    let config = lock_fn::engine::config::Config {
         waiter_ttl: Duration::from_millis(1_000),
-        ..lock_fn::config::Config::default()
+        ..lock_fn::engine::config::Config::default()
     };
     let engine = engine_on(&client, &table, config.clone());
     let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
@@ -262,9 +262,9 @@ async fn a_short_place_never_hides_a_task_queued_behind_it() {
 async fn a_mark_left_by_a_waiter_that_left_holds_nothing_back() {
     let client = client(&dynalite_endpoint());
     let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
+    let config = lock_fn::engine::config::Config {
         waiter_ttl: Duration::from_millis(300),
-        ..lock_fn::config::Config::default()
+        ..lock_fn::engine::config::Config::default()
     };
     let engine = engine_on(&client, &table, config);
     let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
@@ -283,7 +283,7 @@ async fn a_mark_left_by_a_waiter_that_left_holds_nothing_back() {
     };
     let released = engine.release(req, None).await;
     assert!(
-        matches!(&released, Ok(done) if matches!(&done.reply, lock_fn::reply::Reply::Release(r) if r.released)),
+        matches!(&released, Ok(done) if matches!(&done.reply, lock_fn::engine::reply::Reply::Release(r) if r.released)),
         "{released:?}"
     );
     granted(&engine, acq("r", 1_000, Some("x"))).await;
@@ -396,9 +396,9 @@ async fn an_expired_untaken_lease_is_never_confirmed_as_held() {
 async fn a_queue_of_large_task_entries_is_full_before_the_item_limit() {
     let client = client(&dynalite_endpoint());
     let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
+    let config = lock_fn::engine::config::Config {
         max_waiters: 256,
-        ..lock_fn::config::Config::default()
+        ..lock_fn::engine::config::Config::default()
     };
     let engine = engine_on(&client, &table, config);
     granted(&engine, acq("r", 60_000, Some("h"))).await;
@@ -409,7 +409,7 @@ async fn a_queue_of_large_task_entries_is_full_before_the_item_limit() {
         req.holder = Some("x".repeat(256));
         let b = match engine.acquire(req, None).await {
             Ok(done) => match done.reply {
-                lock_fn::reply::Reply::Acquire(AcquireResponse::Busy(b)) => b,
+                lock_fn::engine::reply::Reply::Acquire(AcquireResponse::Busy(b)) => b,
                 other => panic!("join {i}: {other:?}"),
             },
             Err(e) => panic!("join {i} failed: {e}"),
@@ -430,9 +430,9 @@ async fn a_queue_of_large_task_entries_is_full_before_the_item_limit() {
 async fn budget_engine(slots: usize) -> lock_fn::engine::LockEngine {
     let client = client(&dynalite_endpoint());
     let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
+    let config = lock_fn::engine::config::Config {
         wait_budget: Some(slots),
-        ..lock_fn::config::Config::default()
+        ..lock_fn::engine::config::Config::default()
     };
     engine_on(&client, &table, config)
 }
@@ -525,7 +525,7 @@ async fn a_budget_of_two_lets_two_wait_and_a_slot_given_back_serves_the_next_wai
         matches!(got, lock_protocol::AcquireResponse::Granted(_)),
         "{got:?}"
     );
-    lock_fn::after_answer::finish().await;
+    lock_fn::engine::after_answer::finish().await;
     let wc = wait("c", "wc");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -688,9 +688,9 @@ async fn a_join_whose_answer_was_lost_is_never_sent_again_after_a_cancel() {
 async fn a_mark_lowered_by_an_older_version_is_repaired_from_the_entries() {
     let client = client(&dynalite_endpoint());
     let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
+    let config = lock_fn::engine::config::Config {
         waiter_ttl: Duration::from_millis(1_000),
-        ..lock_fn::config::Config::default()
+        ..lock_fn::engine::config::Config::default()
     };
     let engine = engine_on(&client, &table, config.clone());
     let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
@@ -701,7 +701,7 @@ async fn a_mark_lowered_by_an_older_version_is_repaired_from_the_entries() {
             .queued
     );
     // The older version's state: the mark at d's place, no queue version.
-    let d_x = lock_fn::clock::now_ms() + 1_000;
+    let d_x = lock_fn::world::clock::now_ms() + 1_000;
     client
         .update_item()
         .table_name(&table)
@@ -773,9 +773,9 @@ async fn a_repeated_mutex_release_after_eight_grants_is_uncertain() {
 async fn a_try_is_not_refused_by_a_mark_no_waiter_needs() {
     let client = client(&dynalite_endpoint());
     let table = fresh_table(&client).await;
-    let config = lock_fn::config::Config {
+    let config = lock_fn::engine::config::Config {
         waiter_ttl: Duration::from_millis(300),
-        ..lock_fn::config::Config::default()
+        ..lock_fn::engine::config::Config::default()
     };
     let engine = engine_on(&client, &table, config);
     granted(&engine, acq("r", 500, Some("h"))).await;
@@ -799,10 +799,10 @@ async fn a_try_is_not_refused_by_a_mark_no_waiter_needs() {
 #[tokio::test]
 async fn a_budget_slot_whose_answer_was_lost_is_still_this_waits() {
     let (_, proxy, table) = proxied_engine_with(3, None).await;
-    let config = lock_fn::config::Config {
+    let config = lock_fn::engine::config::Config {
         wait_budget: Some(1),
         store_attempts: 3,
-        ..lock_fn::config::Config::default()
+        ..lock_fn::engine::config::Config::default()
     };
     let engine = engine_on(&client(&proxy.endpoint()), &table, config);
     let direct = Arc::new(direct_engine(&table));

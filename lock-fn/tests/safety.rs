@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lock_fn::clock::now_ms;
+use lock_fn::world::clock::now_ms;
 use lock_protocol::owner_digest;
 use support::fault_proxy::Step;
 use support::*;
@@ -212,7 +212,11 @@ async fn ttl_sweep(client: &aws_sdk_dynamodb::Client, table: &str, attribute: &s
 async fn a_late_acquire_write_never_lowers_the_fence() {
     let (engine, proxy, table) = proxied_engine_with(4, Some(Duration::from_millis(150))).await;
     let direct_client = client(&dynalite_endpoint());
-    let direct = engine_on(&direct_client, &table, lock_fn::config::Config::default());
+    let direct = engine_on(
+        &direct_client,
+        &table,
+        lock_fn::engine::config::Config::default(),
+    );
     let ttl = template_ttl_attribute();
 
     proxy.then(Step::Delay(Duration::from_millis(1200)));
@@ -261,9 +265,10 @@ async fn store_calls_end_before_the_invocation_deadline() {
     let mut context = lambda_runtime::Context::default();
     context.deadline = deadline;
     let event = serde_json::json!({"op": "release", "resource_id": "r", "owner": "o", "fence": 1});
-    let err = lock_fn::handler::handle(&engine, lambda_runtime::LambdaEvent::new(event, context))
-        .await
-        .unwrap_err();
+    let err =
+        lock_fn::lambda::handler::handle(&engine, lambda_runtime::LambdaEvent::new(event, context))
+            .await
+            .unwrap_err();
     let answered = now_ms();
     proxy.set(support::fault_proxy::Faults::default());
     assert!(

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use lock_fn::reply::Reply;
+use lock_fn::engine::reply::Reply;
 use lock_protocol::{AcquireRequest, CancelRequest, RenewRequest};
 use support::*;
 
@@ -295,7 +295,7 @@ async fn a_handoff_moves_the_items_ttl_time_past_every_lease() {
     assert!(refused(&engine, queued("r", 2, "w")).await.queued);
     // The takes set purge_at from their time; the handoff comes seconds later.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let before = lock_fn::clock::now_ms();
+    let before = lock_fn::world::clock::now_ms();
     assert!(
         release_fenced(&engine, "r", "a", Some(a.fence))
             .await
@@ -303,9 +303,11 @@ async fn a_handoff_moves_the_items_ttl_time_past_every_lease() {
     );
     let item = raw_item(&client, &table, "r").await.expect("item");
     let purge: u64 = item["purge_at"].as_n().unwrap().parse().unwrap();
-    let max = lock_fn::config::Config::default().max_duration.as_millis() as u64;
+    let max = lock_fn::engine::config::Config::default()
+        .max_duration
+        .as_millis() as u64;
     assert!(
-        purge >= lock_fn::item::purge_at(before + max),
+        purge >= lock_fn::model::item::purge_at(before + max),
         "purge_at {purge} is before an hour past the longest lease the handoff could grant"
     );
     let seen = describe(&engine, "r").await;
@@ -472,9 +474,9 @@ async fn a_lower_maximum_never_brings_the_ttl_time_before_a_live_lease() {
     let short = engine_on(
         &client,
         &table,
-        lock_fn::config::Config {
+        lock_fn::engine::config::Config {
             max_duration: Duration::from_secs(3600),
-            ..lock_fn::config::Config::default()
+            ..lock_fn::engine::config::Config::default()
         },
     );
     let a = granted(&long, sem("r", 2, 10 * 3600 * 1000, "a")).await;
@@ -482,7 +484,7 @@ async fn a_lower_maximum_never_brings_the_ttl_time_before_a_live_lease() {
     let item = raw_item(&client, &table, "r").await.expect("item");
     let purge: u64 = item["purge_at"].as_n().unwrap().parse().unwrap();
     assert!(
-        purge >= lock_fn::item::purge_at(a.expires_at_ms),
+        purge >= lock_fn::model::item::purge_at(a.expires_at_ms),
         "purge_at {purge} is before an hour past a's lease end {}",
         a.expires_at_ms
     );

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use lock_fn::config::{ALL_ENV, DEFAULT_TABLE, ENV_TABLE};
-use lock_fn::item::{ATTR_PURGE_AT, ATTR_RESOURCE_ID};
+use lock_fn::engine::config::{ALL_ENV, DEFAULT_TABLE, ENV_TABLE};
+use lock_fn::model::item::{ATTR_PURGE_AT, ATTR_RESOURCE_ID};
 use lock_protocol::{ErrorType, Request, DEFAULT_FUNCTION};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
@@ -396,7 +396,7 @@ fn the_cleanup_rule_covers_every_example() {
 /// lock-fn derives from it: waits can then never hold every instance the function may have.
 #[test]
 fn the_reserved_concurrency_parameter_sizes_the_waiting_budget_too() {
-    use lock_fn::config::{ENV_RESERVED_CONCURRENCY, ENV_WAIT_BUDGET};
+    use lock_fn::engine::config::{ENV_RESERVED_CONCURRENCY, ENV_WAIT_BUDGET};
     let t = template();
     let props = &resource(&t, "LockFunction")["Properties"];
     let text = |v: &Value| serde_yaml_ng::to_string(v).unwrap();

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lock_fn::invocation_loop::run(|event: LambdaEvent<Value>| async move {
+    lock_fn::lambda::invocation_loop::run(|event: LambdaEvent<Value>| async move {
         Ok::<_, Diagnostic>(event.payload)
     })
     .await

@@ -15,8 +15,8 @@ use lock_protocol::{
 
 use super::history::Event;
 use super::Sim;
-use crate::notify::sim_tasks::{TaskEnd, TaskFaults};
-use crate::reply::Reply;
+use crate::callbacks::sim_tasks::{TaskEnd, TaskFaults};
+use crate::engine::reply::Reply;
 use crate::store::sim_table::Faults;
 
 /// The mutex every client kind but the semaphore's shares (with the dynamo-dlm peer).

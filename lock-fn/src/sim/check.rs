@@ -15,7 +15,7 @@ use lock_protocol::owner_digest;
 use super::actors::{MUTEX, SEMAPHORE};
 use super::history::Event;
 use super::Run;
-use crate::item::LockItem;
+use crate::model::item::LockItem;
 use crate::store::sim_table::Change;
 
 /// Every violation found in `run` (none: the run passed).
@@ -214,7 +214,7 @@ fn ttl_never_due_before_a_live_lease(run: &Run) -> Vec<String> {
             continue;
         };
         for (_, fence, end) in grants(&after).into_iter().filter(|g| g.2 > c.at_ms) {
-            if purge < crate::item::purge_at(end) {
+            if purge < crate::model::item::purge_at(end) {
                 v.push(format!(
                     "TTL is due at {purge} s on {}, before the hour after grant {fence}'s end {end} (at {} by {})",
                     c.key, c.at_ms, c.by

@@ -80,7 +80,7 @@ fn show_history() {
         let item = c
             .after
             .as_ref()
-            .and_then(|i| crate::item::LockItem::try_from(i).ok());
+            .and_then(|i| crate::model::item::LockItem::try_from(i).ok());
         lines.push((c.at_ms - EPOCH_MS, format!("CHANGE by {}: {item:?}", c.by)));
     }
     lines.sort_by_key(|l| l.0);

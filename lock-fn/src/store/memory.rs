@@ -36,9 +36,7 @@ pub enum Applied {
     Refused(Option<Item>),
 }
 
-/// A write DynamoDB would reject as a whole (`ValidationException`): nothing is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid(pub String);
+pub use crate::write::parse::Invalid;
 
 /// The table.
 #[derive(Debug, Clone, Default)]

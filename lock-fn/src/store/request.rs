@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::item::ATTR_RESOURCE_ID;
+use crate::model::item::ATTR_RESOURCE_ID;
 
 /// An UpdateItem of one lock item; it asks for the new item on success (unless told not to) and
 /// always for the old one on a failed condition.

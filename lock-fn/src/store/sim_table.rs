@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::item::{ATTR_PURGE_AT, ATTR_RESOURCE_ID};
+use crate::model::item::{ATTR_PURGE_AT, ATTR_RESOURCE_ID};
+use crate::store::error::{Failure, StoreError};
 use crate::store::memory::{Applied, Invalid, Item, MemoryTable};
 use crate::store::request::UpdateRequest;
-use crate::store_error::{Failure, StoreError};
 use crate::write::parse::parse_write;
 
 /// How long a sender waits for an answer before it counts the attempt as timed out (the SDK's

@@ -292,9 +292,9 @@ impl Write {
         }
     }
 
-    /// The write as the string-built [`Update`](crate::expressions::Update) the store sends today,
+    /// The write as the string-built [`Update`](crate::write::expressions::Update) the store sends today,
     /// while the builders move onto this model: the same clauses, each condition on its own.
-    pub fn to_update(&self) -> crate::expressions::Update {
+    pub fn to_update(&self) -> crate::write::expressions::Update {
         let parts = self.parts();
         let mut r = parts.renderer;
         let conditions = self
@@ -302,7 +302,7 @@ impl Write {
             .iter()
             .map(|c| r.cond(c, Nest::Top))
             .collect();
-        crate::expressions::Update {
+        crate::write::expressions::Update {
             set: parts.set,
             remove: parts.remove,
             add: parts.add,

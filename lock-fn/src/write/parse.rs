@@ -10,8 +10,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::store::memory::Invalid;
 use crate::write::expr::{Cmp, Cond, Operand, Path, Step, Val, Write};
+
+/// A write DynamoDB would reject as a whole (`ValidationException`): nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
 
 /// The placeholder hint parsed paths and values carry (rendering them again is not the point).
 const NAME: &str = "#p";

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::error::{
 };
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock_client, Rule, RuleMode};
-use lock_fn::config::Config;
+use lock_fn::engine::config::Config;
 use lock_fn::engine::LockEngine;
 use lock_fn::store::LockStore;
 use lock_protocol::{AcquireRequest, OnBusy};

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use lock_fn::config::Config;
+use lock_fn::engine::config::Config;
+use lock_fn::engine::error::LockError;
+use lock_fn::engine::reply::Reply;
 use lock_fn::engine::LockEngine;
-use lock_fn::error::LockError;
-use lock_fn::reply::Reply;
 use lock_fn::store::LockStore;
 use lock_protocol::{
     AcquireRequest, AcquireResponse, DescribeRequest, DescribeResponse, OnBusy, ReleaseRequest,
@@ -145,7 +145,7 @@ pub async fn put_waiter_entry(
     alive_ms: u64,
 ) {
     let digest = lock_protocol::owner_digest(owner);
-    let x = lock_fn::clock::now_ms() + alive_ms;
+    let x = lock_fn::world::clock::now_ms() + alive_ms;
     let entry = aws_sdk_dynamodb::types::AttributeValue::M(
         [
             (
@@ -364,7 +364,7 @@ pub async fn within<T>(secs: u64, what: &str, work: impl std::future::Future<Out
 
 /// Sleeps until the function's clock passes `epoch_ms`.
 pub async fn sleep_until_ms(epoch_ms: u64) {
-    let now = lock_fn::clock::now_ms();
+    let now = lock_fn::world::clock::now_ms();
     if epoch_ms >= now {
         tokio::time::sleep(Duration::from_millis(epoch_ms - now + 2)).await;
     }

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use tracing::warn;
 
+use crate::decide::edit::edit;
 use crate::engine::LockEngine;
-use crate::item::LockItem;
-use crate::queue::edit;
-use crate::store_error::StoreError;
-use crate::writes::wake_take;
+use crate::model::item::LockItem;
+use crate::store::error::StoreError;
+use crate::write::mutex::wake_take;
 
 /// A wake is started only with this much time left before the invocation must answer.
 const WAKE_NEEDS_MS: u64 = 1_000;

@@ -1,34 +1,13 @@
 //! Semaphores: at most N holders of one resource at once, all on the resource's one item
-//! (`sem_limit`, `sem_holders`; see `item.rs` and DESIGN.md). What a semaphore acquire and release
+//! (`sem_limit`, `sem_holders`; see `model/item.rs` and DESIGN.md). What a semaphore acquire and release
 //! do next, decided from a consistent snapshot (pure functions, unit-tested). The queue is the
 //! mutex's (`queue.rs`): the same entries, edits and FIFO rules; only "free" means "fewer than N
 //! live holders" here.
 
-use crate::item::{LockItem, Semaphore};
-use crate::queue::{
-    edit, end_of_grant, held, not_queued, AcquireStep, Edit, EndOfGrant, MAX_REMOVALS,
-};
-
-/// A semaphore acquire takes a slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SemTake {
-    /// No item yet: create it (`attribute_not_exists(resource_id)`).
-    pub create: bool,
-    /// The item's fence counter in the snapshot: the write requires it unchanged (no grant since).
-    pub old_fence: u64,
-    /// Expired holders removed by the same write (each checked still expired).
-    pub purge: Vec<String>,
-    /// The caller has an expired entry of its own (overwritten, checked still expired).
-    pub own_expired: bool,
-    /// The stored limit when it differs and the semaphore is idle (the write sets the new one).
-    pub relimit_from: Option<u32>,
-    /// The caller is queued (else the edit also requires that nobody joined since).
-    pub queued: bool,
-    /// The item's TTL time as read (the write keeps a later one).
-    pub stored_purge: Option<u64>,
-    /// The queue edit (its own entry, dead ones).
-    pub edit: Edit,
-}
+use crate::decide::edit::{edit, Edit, MAX_REMOVALS};
+use crate::decide::queue::{end_of_grant, held, not_queued, EndOfGrant};
+use crate::decide::step::{AcquireStep, SemTake};
+use crate::model::item::{LockItem, Semaphore};
 
 /// Decides what a semaphore acquire (limit `limit`) by the owner with digest `me` does next, from
 /// `item` as read at `now_ms`. A slot is free while fewer than `limit` holders are live; FIFO as
@@ -174,7 +153,7 @@ pub fn sem_release_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::{SemHolder, Waiter};
+    use crate::model::item::{SemHolder, Waiter};
 
     fn holder(digest: &str, fence: u64, lease_end_ms: u64) -> SemHolder {
         SemHolder {

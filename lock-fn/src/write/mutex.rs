@@ -1,15 +1,15 @@
 //! The conditional writes of the queue paths, put together from the named fragments in
-//! `expressions.rs` and a queue edit (`queue.rs`). Each takes the function's clock at the attempt.
+//! `expressions.rs` and a queue edit (`decide/edit.rs`). Each takes the function's clock at the attempt.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::clock::{ceil_secs, floor_secs};
-use crate::expressions::*;
-use crate::item::{purge_at, release_slot, Waiter};
-use crate::queue::Edit;
-use crate::store::FENCE_FLOOR_PER_MS;
+use crate::decide::edit::Edit;
+use crate::model::fence::FENCE_FLOOR_PER_MS;
+use crate::model::item::{purge_at, release_slot, Waiter};
+use crate::world::clock::{ceil_secs, floor_secs};
+use crate::write::expressions::*;
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
@@ -27,7 +27,7 @@ fn vals(pairs: Vec<(&str, AttributeValue)>) -> Vec<(String, AttributeValue)> {
 /// under [`ACQUIRE_CONDITION`], with the queue edit (its own entry, dead ones; for a caller that was
 /// not queued, the edit also requires that nobody joined since the snapshot showed no live waiter);
 /// `wake`: the grant goes to a Step Functions task, aimed with this nonce
-/// ([`crate::item::ATTR_WAKE_ID`]).
+/// ([`crate::model::item::ATTR_WAKE_ID`]).
 pub fn take(
     me: &str,
     holder: Option<&str>,
@@ -69,8 +69,8 @@ fn aim_at(u: &mut Update, wake: Option<&str>) {
     }
 }
 
-/// A Step Functions task of the holder aims the grant (`fence`) at itself ([`AIM_CONDITION`],
-/// [`AIM_UPDATE`]).
+/// A Step Functions task of the holder aims the grant (`fence`) at itself: `SET wake_id = :wake`
+/// under [`AIM_CONDITION`].
 pub fn aim(me: &str, fence: u64, wake: &str, now: u64) -> Update {
     Update {
         set: vec!["wake_id = :wake".into()],
@@ -127,9 +127,9 @@ pub enum Mark {
 
 impl Mark {
     /// The mark for a write decided from `item` whose own entry lives until `x`.
-    pub fn for_entry(item: Option<&crate::item::LockItem>, x: u64) -> Mark {
+    pub fn for_entry(item: Option<&crate::model::item::LockItem>, x: u64) -> Mark {
         let read = item.and_then(|i| i.queue_alive_until_ms);
-        let needed = item.map_or(x, |i| crate::queue::queue_mark(i).max(x));
+        let needed = item.map_or(x, |i| crate::decide::queue::queue_mark(i).max(x));
         match read {
             Some(qx) if qx >= needed => Mark::Covers(needed),
             _ => Mark::Raise(needed),
@@ -151,7 +151,7 @@ impl Mark {
     }
 }
 
-/// A waiter joins the tail ([`JOIN_CONDITION`], [`JOIN_UPDATE`], [`NOT_HOLDING`]) of a queue of at
+/// A waiter joins the tail ([`JOIN_CONDITION`], `JOIN_UPDATE`, [`NOT_HOLDING`]) of a queue of at
 /// most `cap` entries, with the queue mark as `mark` says.
 pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Update {
     let mut u = Update {
@@ -294,7 +294,7 @@ impl<'a> Releaser<'a> {
                 u.names.push(("#slot".into(), release_slot(f)));
                 u.values.push((
                     ":record".into(),
-                    crate::store::release_record(self.me, f, now),
+                    crate::model::fence::release_record(self.me, f, now),
                 ));
             }
             None => {
@@ -407,7 +407,7 @@ pub fn edit_only(edit: &Edit, now: u64) -> Update {
     u
 }
 
-/// The waiter the lock was handed to with a claim lease takes its full lease ([`CLAIM_UPDATE`]).
+/// The waiter the lock was handed to with a claim lease takes its full lease (`CLAIM_UPDATE`).
 /// `wake`: aimed at the claimer's Step Functions task (else any earlier aim is voided).
 pub fn claim(me: &str, fence: u64, duration_ms: u64, wake: Option<&str>, now: u64) -> Update {
     let exp = now.saturating_add(duration_ms);

@@ -3,7 +3,7 @@
 use lambda_runtime::Diagnostic;
 use lock_protocol::{Busy, ErrorType, InvalidRequest};
 
-use crate::store_error::StoreError;
+use crate::store::error::StoreError;
 
 /// Why a lock operation did not produce a result.
 #[derive(Clone, PartialEq, Eq)]
@@ -157,12 +157,12 @@ mod tests {
         };
         assert!(!plain
             .to_string()
-            .contains(crate::store_error::MAYBE_APPLIED));
+            .contains(crate::store::error::MAYBE_APPLIED));
         let flagged = plain.or_maybe_applied(true);
         assert!(flagged.maybe_applied());
         assert!(LockError::Store(flagged)
             .to_string()
-            .ends_with(crate::store_error::MAYBE_APPLIED));
+            .ends_with(crate::store::error::MAYBE_APPLIED));
         assert!(!StoreError::Misconfigured("m".into())
             .or_maybe_applied(true)
             .maybe_applied());

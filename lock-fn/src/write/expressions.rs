@@ -42,14 +42,15 @@ pub const HOLDER_SINCE_CONDITION: &str =
 /// Renew never moves the lease end back: a renew attempt held up in the network can land after a
 /// later renew (lock-fn's own retry of it, or the holder's next renew), and would bring the end
 /// before the one the holder was last told - the holder would work past its lease.
+#[cfg(test)]
 pub const RENEW_NOT_BACK: &str = "expires_at_ms <= :exp_ms";
 
-/// A fenced renew: [`HOLDER_FENCE_CONDITION`] and [`RENEW_NOT_BACK`].
+/// A fenced renew: [`HOLDER_FENCE_CONDITION`] and `RENEW_NOT_BACK`.
 pub const RENEW_FENCED_CONDITION: &str =
     "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence \
      AND expires_at_ms <= :exp_ms";
 
-/// An unfenced renew: [`HOLDER_SINCE_CONDITION`] and [`RENEW_NOT_BACK`].
+/// An unfenced renew: [`HOLDER_SINCE_CONDITION`] and `RENEW_NOT_BACK`.
 pub const RENEW_SINCE_CONDITION: &str =
     "release_code = :owner AND expires_at_ms > :now_ms AND acquired_at_ms <= :since_ms \
      AND expires_at_ms <= :exp_ms";
@@ -76,6 +77,7 @@ pub const RELEASE_FENCED_UPDATE: &str =
 pub const CONFIRM_UPDATE: &str = "SET release_code = :owner";
 
 /// Nobody is queued and alive (`qx`, the latest alive-until a waiter wrote, has passed).
+#[cfg(test)]
 pub const NO_LIVE_QUEUE: &str = "(attribute_not_exists(qx) OR qx <= :now_ms)";
 
 /// A single try (an acquire that does not queue) is granted only when [`ACQUIRE_CONDITION`] holds
@@ -124,6 +126,7 @@ pub const JOIN_CONDITION: &str = "attribute_exists(resource_id) \
      AND (attribute_not_exists(waiters) OR size(waiters) < :cap)";
 /// The update for [`JOIN_CONDITION`] (with [`NOT_HOLDING`], and [`QUEUE_MARK_RAISED`] with `qx =
 /// :qx` or [`QUEUE_MARK_COVERS`]).
+#[cfg(test)]
 pub const JOIN_UPDATE: &str =
     "SET waiters = list_append(if_not_exists(waiters, :empty), :entry) ADD wset :me_set, qv :one";
 
@@ -155,6 +158,7 @@ pub const QUEUE_NEVER_CHANGED: &str = "attribute_not_exists(qv)";
 pub const CLAIM_CONDITION: &str =
     "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence AND attribute_exists(claim_d)";
 /// The update for [`CLAIM_CONDITION`].
+#[cfg(test)]
 pub const CLAIM_UPDATE: &str =
     "SET expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge REMOVE claim_d";
 
@@ -162,8 +166,6 @@ pub const CLAIM_UPDATE: &str =
 /// is sent the grant: a new `wake_id`, so that no earlier sender can pass the grant over on a
 /// "task closed" answer that may be about this delivery.
 pub const AIM_CONDITION: &str = HOLDER_FENCE_CONDITION;
-/// The update for [`AIM_CONDITION`].
-pub const AIM_UPDATE: &str = "SET wake_id = :wake";
 
 /// A grant is passed over (its task closed) only if nobody aimed it at a task since the sender did.
 pub const WAKE_ID_CONDITION: &str = "wake_id = :wake_id";
@@ -240,7 +242,7 @@ impl Update {
     }
 
     /// Adds the queue edit's checks and removals.
-    pub fn with_edit(mut self, edit: &crate::queue::Edit) -> Self {
+    pub fn with_edit(mut self, edit: &crate::decide::edit::Edit) -> Self {
         use aws_sdk_dynamodb::types::AttributeValue;
         for (i, digest, dead) in &edit.removed {
             self.conditions.push(format!("waiters[{i}].w = :qw{i}"));
@@ -258,7 +260,7 @@ impl Update {
             self.values
                 .push((":gone".into(), AttributeValue::Ss(edit.digests())));
         }
-        if let Some(crate::queue::QueueVersion(version)) = edit.unchanged_since {
+        if let Some(crate::decide::edit::QueueVersion(version)) = edit.unchanged_since {
             match version {
                 Some(v) => {
                     self.conditions.push(QUEUE_UNCHANGED.into());
@@ -278,7 +280,7 @@ impl Update {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::*;
+    use crate::model::item::*;
 
     #[test]
     fn expressions_name_only_item_attributes() {
@@ -366,7 +368,7 @@ mod tests {
 #[cfg(test)]
 mod composed {
     use super::*;
-    use crate::queue::Edit;
+    use crate::decide::edit::Edit;
 
     #[test]
     fn the_composed_conditions_are_the_named_ones() {
@@ -403,7 +405,7 @@ mod composed {
         }
         .with_edit(&Edit {
             removed: vec![(0, "dead".into(), true), (2, "me".into(), false)],
-            unchanged_since: Some(crate::queue::QueueVersion(Some(5))),
+            unchanged_since: Some(crate::decide::edit::QueueVersion(Some(5))),
             clears_mark: true,
         });
         assert!(u

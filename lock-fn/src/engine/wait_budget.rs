@@ -14,8 +14,8 @@ use lock_protocol::RESERVED_RESOURCE_PREFIX;
 use tracing::warn;
 
 use crate::engine::LockEngine;
-use crate::expressions::Update;
 use crate::write::expr::{at, num, text, Cmp, Cond, Path, Write};
+use crate::write::expressions::Update;
 
 /// A slot of the waiting budget, held by this invocation.
 #[derive(Debug)]
@@ -26,13 +26,17 @@ pub(crate) struct WaitSlot {
 
 /// The slot is free, or its holder's wait is over - or it is this invocation's already (an earlier
 /// attempt applied, its answer lost).
+#[cfg(test)]
 pub const SLOT_FREE: &str =
     "attribute_not_exists(wait_until) OR wait_until <= :now_ms OR wait_by = :nonce";
 /// The holder takes the slot until its wait ends.
+#[cfg(test)]
 pub const SLOT_TAKE: &str = "SET wait_until = :until, wait_by = :nonce";
 /// The slot is still this invocation's.
+#[cfg(test)]
 pub const SLOT_MINE: &str = "wait_by = :nonce";
 /// The holder gives the slot back.
+#[cfg(test)]
 pub const SLOT_GIVE_BACK: &str = "REMOVE wait_until, wait_by";
 
 /// A slot outlives its holder's wait by this much (a holder that died mid-wait frees it then).
@@ -107,7 +111,7 @@ impl LockEngine {
 
     /// Gives the slot back, off the answer's path: the write runs as a task of its own beside the
     /// answer's delivery, finished before the instance asks for its next invocation (Lambda may
-    /// freeze the environment from then on: see [`crate::after_answer`]), so the grant a wait ends
+    /// freeze the environment from then on: see [`crate::engine::after_answer`]), so the grant a wait ends
     /// with is answered one write sooner. Best effort: a slot not given back (the write failed, the
     /// invocation's deadline passed) frees itself when its wait is over plus a second.
     pub(crate) fn give_back_wait_slot(&self, slot: Option<WaitSlot>, stop_at: Option<u64>) {
@@ -115,7 +119,7 @@ impl LockEngine {
             return;
         };
         let store = self.store.clone();
-        crate::after_answer::spawn(async move {
+        crate::engine::after_answer::spawn(async move {
             if let Err(e) = store
                 .apply("wait_slot", &key, stop_at, |_| give_back(&nonce))
                 .await
@@ -126,7 +130,7 @@ impl LockEngine {
     }
 }
 
-/// [`SLOT_FREE`], then [`SLOT_TAKE`].
+/// `SLOT_FREE`, then `SLOT_TAKE`.
 fn take_slot(nonce: &str, until: u64, now: u64) -> Update {
     take_slot_write(nonce, until, now).to_update()
 }
@@ -142,7 +146,7 @@ fn take_slot_write(nonce: &str, until: u64, now: u64) -> Write {
         ]))
 }
 
-/// [`SLOT_MINE`], then [`SLOT_GIVE_BACK`].
+/// `SLOT_MINE`, then `SLOT_GIVE_BACK`.
 fn give_back(nonce: &str) -> Update {
     give_back_write(nonce).to_update()
 }

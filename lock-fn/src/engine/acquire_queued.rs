@@ -6,20 +6,21 @@ use std::time::Duration;
 
 use lock_protocol::{owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
 
-use crate::backoff::wait_poll_delay;
-use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
-use crate::error::LockError;
-use crate::item::{LockItem, Waiter};
-use crate::queue::{
+use crate::decide::queue::{
     acquire_step, leave, ownerless_retry_hint_ms, queue_room, retry_hint_ms, task_head_to_wake,
-    waiting_in_function, AcquireStep,
+    waiting_in_function,
 };
-use crate::reply::Reply;
-use crate::sem_writes::{sem_aim, sem_claim, sem_take, SemAsk};
-use crate::semaphore::sem_acquire_step;
+use crate::decide::semaphore::sem_acquire_step;
+use crate::decide::step::AcquireStep;
+use crate::engine::error::LockError;
+use crate::engine::reply::Reply;
+use crate::engine::wait_budget::WaitSlot;
+use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
+use crate::model::item::{LockItem, Waiter};
 use crate::store::AcquireWrite;
-use crate::wait_budget::WaitSlot;
-use crate::writes::{aim, claim, edit_only, join, place_until, refresh, take, Mark};
+use crate::world::backoff::wait_poll_delay;
+use crate::write::mutex::{aim, claim, edit_only, join, place_until, refresh, take, Mark};
+use crate::write::semaphore::{sem_aim, sem_claim, sem_take, SemAsk};
 
 /// At most this many tasks heading a free lock are woken by one queued acquire.
 const MAX_HEAD_WAKES: u32 = 3;
@@ -541,7 +542,7 @@ impl LockEngine {
         digest: &str,
         stop_at: Option<u64>,
         requests: &mut u32,
-    ) -> Result<Option<LockItem>, crate::store_error::StoreError> {
+    ) -> Result<Option<LockItem>, crate::store::error::StoreError> {
         let mut last = None;
         for _ in 0..8 {
             let read = self.store.read(resource, stop_at).await?;

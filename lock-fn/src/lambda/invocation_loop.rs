@@ -22,7 +22,7 @@ use lambda_runtime_api_client::{build_request, Client};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::error::LockError;
+use crate::engine::error::LockError;
 
 /// Header naming the invocation (Lambda Managed Instances); echoed back on the answer.
 const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
@@ -76,7 +76,7 @@ where
         // Read the Runtime API's acknowledgement to the end so that the connection is reused.
         client.call(answer).await?.into_body().collect().await?;
         // Lambda may freeze this environment once it asks for the next invocation.
-        crate::after_answer::finish().await;
+        crate::engine::after_answer::finish().await;
     }
 }
 

@@ -2,16 +2,14 @@
 //! `SendTaskFailure` `LockBusy` when the queue is full. The client is built once at cold start
 //! (`AWS_ENDPOINT_URL_SFN` is honoured).
 
-pub mod sim_tasks;
-
 use std::sync::Arc;
 
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use tracing::warn;
 
-use crate::backoff::store_retry_delay;
-use sim_tasks::{SimTasks, TaskSendError};
+use crate::callbacks::sim_tasks::{SimTasks, TaskSendError};
+use crate::world::backoff::store_retry_delay;
 
 /// How a notification went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,11 @@
 //! The FIFO queue on the lock item: what a queued acquire, a release and a cancel do next, decided
 //! from a consistent snapshot of the item (pure functions, unit-tested), and the queue edits their
-//! conditional writes make. The writes themselves are in `store.rs`; their expressions are in
-//! `expressions.rs`.
+//! conditional writes make. The writes themselves are built in `write/mutex.rs` from the
+//! expressions of `write/expressions.rs`.
 
-use crate::item::{LockItem, Waiter};
-
-/// At most this many queue entries are removed by one write (expression size stays far under
-/// DynamoDB's 4 KB); more dead waiters are pruned by later writes.
-pub const MAX_REMOVALS: usize = 16;
+use crate::decide::edit::{edit, Edit};
+use crate::decide::step::AcquireStep;
+use crate::model::item::{LockItem, Waiter};
 
 /// DynamoDB's item limit is 400 KB; joins keep the item within this many bytes (the rest is slack
 /// for entries that grow, such as a waiter that comes back with a task token where it had none).
@@ -52,125 +50,6 @@ pub fn item_bytes(item: &LockItem) -> usize {
 pub fn queue_room(item: &LockItem, cap: usize) -> usize {
     let more = QUEUE_BYTES.saturating_sub(item_bytes(item)) / MAX_ENTRY_BYTES;
     cap.min(item.waiters.len() + more)
-}
-
-/// The queue's version as a snapshot showed it (`qv`; `None`: absent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueVersion(pub Option<u64>);
-
-/// Entries one write removes from the queue, each checked to be what the snapshot showed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Edit {
-    /// (list index, owner digest, whether it must still be dead), ascending by index.
-    pub removed: Vec<(usize, String, bool)>,
-    /// The write relies on the snapshot's queue: nobody joined or kept a place since (`qv`
-    /// unchanged), so every entry the snapshot showed dead is still dead and no new one is there.
-    pub unchanged_since: Option<QueueVersion>,
-    /// No live entry is left after the removals: the write removes the queue mark `qx` (which
-    /// needs `unchanged_since`: a join or keep-place since would need the mark).
-    pub clears_mark: bool,
-}
-
-impl Edit {
-    /// For unit tests: the edit that removes the queue's only entry, `digest` (a handoff to it).
-    #[cfg(test)]
-    pub fn only_entry(digest: &str) -> Edit {
-        Edit {
-            removed: vec![(0, digest.into(), false)],
-            unchanged_since: Some(QueueVersion(Some(1))),
-            clears_mark: true,
-        }
-    }
-
-    /// Whether the edit changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && !self.clears_mark
-    }
-
-    /// The digests it removes (for `DELETE wset`).
-    pub fn digests(&self) -> Vec<String> {
-        self.removed.iter().map(|(_, d, _)| d.clone()).collect()
-    }
-
-    /// The same edit for a write decided from "nobody alive is queued": it also requires that
-    /// nobody joined or kept a place since the snapshot of `item`.
-    pub fn relying_on_no_live_waiter(mut self, item: &LockItem) -> Edit {
-        self.unchanged_since = Some(QueueVersion(item.queue_version));
-        self
-    }
-}
-
-/// Builds an edit of `item`'s queue as read at `now_ms`: removes the entries at `must_go` (a waiter
-/// that takes the lock or leaves, or the caller's own stale entry) and the dead ones among the first
-/// `prune_before` entries, at most [`MAX_REMOVALS`] in all (the entries that must go always do); it
-/// clears the queue mark when no live entry is left.
-pub(crate) fn edit(item: &LockItem, now_ms: u64, prune_before: usize, must_go: &[usize]) -> Edit {
-    let waiters = &item.waiters;
-    let mut removed: Vec<(usize, String, bool)> = must_go
-        .iter()
-        .map(|&i| (i, waiters[i].digest.clone(), false))
-        .collect();
-    for (i, w) in waiters.iter().enumerate().take(prune_before) {
-        if removed.len() >= MAX_REMOVALS {
-            break;
-        }
-        if !must_go.contains(&i) && !w.alive_at(now_ms) {
-            removed.push((i, w.digest.clone(), true));
-        }
-    }
-    removed.sort_by_key(|(i, _, _)| *i);
-    let live_left = waiters
-        .iter()
-        .enumerate()
-        .any(|(i, w)| w.alive_at(now_ms) && !removed.iter().any(|(j, _, _)| *j == i));
-    let clears_mark = !live_left && item.queue_alive_until_ms.is_some();
-    Edit {
-        removed,
-        unchanged_since: clears_mark.then_some(QueueVersion(item.queue_version)),
-        clears_mark,
-    }
-}
-
-/// What a queued acquire does next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AcquireStep {
-    /// The caller holds the lock (it asked again, or it was handed the lock while it waited);
-    /// `claim`: the full lease to take now (it was handed a short claim lease).
-    Held {
-        /// The pending full lease, when the grant still has its claim lease.
-        claim: Option<u64>,
-    },
-    /// The lock is free and nobody alive is ahead: take it, with this queue edit.
-    Take(Edit),
-    /// Not queued yet: join at the tail, as number `position`.
-    Join {
-        /// The place it will have (1 = next).
-        position: usize,
-    },
-    /// Not queued, and the queue is full of live waiters.
-    Full {
-        /// Live waiters.
-        live: usize,
-    },
-    /// Dead waiters fill the queue: prune them first.
-    Prune(Edit),
-    /// The caller holds the lock and still has a queue entry of its own (another invocation of the
-    /// same owner joined): remove it, then answer the grant.
-    LeaveQueue(Edit),
-    /// Queued at `index`, number `position` (1 = next): wait.
-    Wait {
-        /// Its list index.
-        index: usize,
-        /// Its place among the live waiters.
-        position: usize,
-    },
-    /// A semaphore slot is free for the caller: take it (see `semaphore.rs`).
-    SemTake(crate::semaphore::SemTake),
-    /// The resource has another limit (`stored`; 1 = a mutex): `LimitMismatch`.
-    Mismatch {
-        /// The resource's limit.
-        stored: u32,
-    },
 }
 
 /// Decides what the queued acquire of the owner with digest `me` does next, from `item` as read at
@@ -375,6 +254,7 @@ pub fn ownerless_retry_hint_ms(waiting: usize, hold_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::edit::{QueueVersion, MAX_REMOVALS};
 
     fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
         Waiter::sample(digest, alive_until_ms)

@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::item::ItemFormatError;
+use crate::model::item::ItemFormatError;
 use lock_protocol::error_chain::error_chain;
 
 /// A store failure that reaches the caller (after retries, where retrying made sense).

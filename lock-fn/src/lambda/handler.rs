@@ -7,8 +7,8 @@ use lock_protocol::Request;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::engine::error::LockError;
 use crate::engine::LockEngine;
-use crate::error::LockError;
 
 /// Handles one invocation. Every outcome is logged as one structured line (op, resource, outcome,
 /// fence, DynamoDB requests, latency); owner tokens never appear in full.
@@ -22,7 +22,7 @@ pub async fn handle(engine: &LockEngine, event: LambdaEvent<Value>) -> Result<Va
         }
     };
     let (op, resource) = (request.op(), request.resource_id().to_string());
-    let deadline = deadline_epoch_ms(event.context.deadline, crate::clock::now_ms());
+    let deadline = deadline_epoch_ms(event.context.deadline, crate::world::clock::now_ms());
     let result = engine.execute(request, deadline).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {

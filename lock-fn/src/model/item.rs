@@ -56,7 +56,7 @@ pub const ATTR_HOLD_MS: &str = "hold_ms";
 /// may pass the grant over when its task turns out closed. Meaningful with the grant's fence only.
 pub const ATTR_WAKE_ID: &str = "wake_id";
 
-/// A semaphore item's limit (N): present only on semaphore items (see `semaphore.rs`).
+/// A semaphore item's limit (N): present only on semaphore items (see `decide/semaphore.rs`).
 pub const ATTR_SEM_LIMIT: &str = "sem_limit";
 /// A semaphore item's holders: a map from owner digest to `{f: fence, x: lease end ms, a: acquired
 /// at ms, h: label, c: full lease pending a claim (ms), k: wake_id}`.

@@ -4,18 +4,19 @@
 use lock_protocol::{owner_digest, ReleaseRequest, ReleaseResponse};
 use tracing::warn;
 
+use crate::callbacks::grant_output::callback_output;
+use crate::callbacks::notify::Sent;
+use crate::decide::queue::{release_step, ReleaseStep};
+use crate::decide::semaphore::{sem_release_step, SemReleaseStep};
+use crate::engine::error::LockError;
+use crate::engine::reply::Reply;
 use crate::engine::{Executed, LockEngine};
-use crate::error::LockError;
-use crate::item::{LockItem, Waiter, RELEASE_SLOTS};
-use crate::notify::Sent;
-use crate::owner::redact;
-use crate::queue::{release_step, ReleaseStep};
-use crate::reply::Reply;
-use crate::sem_writes::{sem_handoff, sem_release_alone};
-use crate::semaphore::{sem_release_step, SemReleaseStep};
+use crate::model::item::{LockItem, Waiter, RELEASE_SLOTS};
+use crate::model::owner::redact;
 use crate::store::Attempted;
 use crate::store::ReleaseWrite;
-use crate::writes::{handoff, release_pruning, Releaser};
+use crate::write::mutex::{handoff, release_pruning, Releaser};
+use crate::write::semaphore::{sem_handoff, sem_release_alone};
 
 /// A release reads and writes again at most this often when the queue keeps changing under it.
 const MAX_ROUNDS: u32 = 16;
@@ -43,30 +44,6 @@ pub(crate) struct Round {
 
 /// A release round's write: the item as written, or (refused) as DynamoDB returned it.
 type RoundWrite = Attempted<Result<Option<LockItem>, Option<LockItem>>>;
-
-/// The grant as a Step Functions waiter receives it (`SendTaskSuccess` output): the grant answer
-/// without `owner` (lock-fn keeps only its digest; the execution knows its own owner).
-pub fn callback_output(item: &LockItem, now: u64) -> serde_json::Value {
-    let expires_at_ms = item.expires_at_ms.unwrap_or_default();
-    let acquired_at_ms = item.acquired_at_ms.unwrap_or_default();
-    let mut out = serde_json::json!({
-        "acquired": true,
-        "resource_id": item.resource_id,
-        "fence": item.fence.unwrap_or_default(),
-        "expires_at_ms": expires_at_ms,
-        "duration_ms": expires_at_ms.saturating_sub(acquired_at_ms),
-        "acquired_at_ms": acquired_at_ms,
-        "expires_in_ms": expires_at_ms.saturating_sub(now),
-    });
-    if let Some(h) = &item.holder {
-        out["holder"] = serde_json::json!(h);
-    }
-    if let Some(s) = &item.semaphore {
-        out["limit"] = serde_json::json!(s.limit);
-        out["holders"] = serde_json::json!(s.live_count(now));
-    }
-    out
-}
 
 impl LockEngine {
     /// Release: holder-only; `released:false` (and a WARNING) when the lease had ended or was taken.
@@ -128,7 +105,7 @@ impl LockEngine {
         if outcome.is_none() && round.exhausted {
             // Still the holder, as far as anyone can tell: never answer "not held" for that.
             return Err(LockError::Store(
-                crate::store_error::StoreError::Throttled {
+                crate::store::error::StoreError::Throttled {
                     message: "the lock item kept changing under the release (contention); \
                               retry the release (with the fence, a repeat is exact)"
                         .into(),
@@ -175,7 +152,7 @@ impl LockEngine {
         snapshot: Option<LockItem>,
         read_needed: bool,
         stop_at: Option<u64>,
-    ) -> Result<Round, crate::store_error::StoreError> {
+    ) -> Result<Round, crate::store::error::StoreError> {
         let mut round = self
             .end_or_hand_on(resource, releaser, snapshot, read_needed, stop_at)
             .await?;
@@ -248,7 +225,7 @@ impl LockEngine {
         mut snapshot: Option<LockItem>,
         mut read_needed: bool,
         stop_at: Option<u64>,
-    ) -> Result<Round, crate::store_error::StoreError> {
+    ) -> Result<Round, crate::store::error::StoreError> {
         let mut round = Round::default();
         let mut finished = false;
         // Handoffs to Step Functions waiters that may have been applied unseen (their answer lost
@@ -326,7 +303,7 @@ impl LockEngine {
         stop_at: Option<u64>,
     ) -> Result<
         (Option<RoundWrite>, Option<(Waiter, Option<String>)>),
-        crate::store_error::StoreError,
+        crate::store::error::StoreError,
     > {
         match release_step(item, releaser.me, releaser.fence, releaser.since, now) {
             ReleaseStep::NotHolder => Ok((None, None)),
@@ -367,7 +344,7 @@ impl LockEngine {
         stop_at: Option<u64>,
     ) -> Result<
         (Option<RoundWrite>, Option<(Waiter, Option<String>)>),
-        crate::store_error::StoreError,
+        crate::store::error::StoreError,
     > {
         let released_fence = item.grant_view(releaser.me).fence.unwrap_or_default();
         match sem_release_step(item, releaser.me, releaser.fence, releaser.since, now) {
@@ -495,7 +472,7 @@ fn grant_interval(item: &LockItem, now: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item::{Semaphore, SlotRelease};
+    use crate::model::item::{Semaphore, SlotRelease};
 
     fn item(semaphore: bool, counter: u64, slot: Option<(u64, Option<u64>)>) -> LockItem {
         LockItem {

@@ -1,4 +1,4 @@
-//! The conditional writes of semaphores (`semaphore.rs` decides which), from named fragments. Every
+//! The conditional writes of semaphores (`decide/semaphore.rs` decides which), from named fragments. Every
 //! holder entry is addressed as `sem_holders.#me` (`#me`, `#next`, `#p0`.. name owner digests).
 //! Each write takes the function's clock at the attempt.
 
@@ -6,14 +6,14 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::expressions::Update;
-use crate::item::{
+use crate::decide::edit::Edit;
+use crate::decide::step::SemTake;
+use crate::model::fence::FENCE_FLOOR_PER_MS;
+use crate::model::item::{
     purge_at, release_slot, release_slot_counter, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
 };
-use crate::queue::Edit;
-use crate::semaphore::SemTake;
-use crate::store::FENCE_FLOOR_PER_MS;
-use crate::writes::Releaser;
+use crate::write::expressions::Update;
+use crate::write::mutex::Releaser;
 
 /// A new semaphore item: only where no item is.
 pub const SEM_CREATE_CONDITION: &str = "attribute_not_exists(resource_id)";
@@ -51,9 +51,6 @@ pub const SEM_RENEW_SET: &str = "sem_holders.#me.x = :exp_ms, purge_at = :purge"
 /// A handoff's claim: the holder takes its pending full lease.
 pub const SEM_CLAIM_CONDITION: &str =
     "sem_holders.#me.x > :now_ms AND sem_holders.#me.f = :fence AND attribute_exists(sem_holders.#me.c)";
-/// The update for [`SEM_CLAIM_CONDITION`].
-pub const SEM_CLAIM_UPDATE: &str =
-    "SET sem_holders.#me.x = :exp_ms, purge_at = :purge REMOVE sem_holders.#me.c";
 /// Every release records itself (lock-fn's own retries recognise it by the nonce).
 pub const SEM_RELEASE_RECORD_SET: &str =
     "released_nonce = :nonce, released_at_ms = :now_ms, released_fence = :released_fence";
@@ -307,7 +304,11 @@ fn apply_release(r: &Releaser, u: &mut Update, released_fence: u64, now: u64) {
             name(u, "#slot", &release_slot(f));
             u.set.push("#slotg = fence".into());
             name(u, "#slotg", &release_slot_counter(f));
-            value(u, ":record", crate::store::release_record(r.me, f, now));
+            value(
+                u,
+                ":record",
+                crate::model::fence::release_record(r.me, f, now),
+            );
         }
         None => {
             u.conditions.push(SEM_HOLDER_SINCE_CONDITION.into());
@@ -378,7 +379,7 @@ pub fn sem_handoff(
         .find(|(_, d, _)| *d == next.digest)
         .map(|(i, _, _)| *i)
         .expect("the edit removes the next holder");
-    crate::writes::next_still_waiting_as_read(&mut u, index, next);
+    crate::write::mutex::next_still_waiting_as_read(&mut u, index, next);
     u.with_edit(edit)
 }
 

@@ -3,11 +3,11 @@
 
 use lock_protocol::{owner_digest, CancelRequest, CancelResponse, ReleaseRequest};
 
+use crate::decide::queue::leave;
+use crate::engine::error::LockError;
+use crate::engine::reply::Reply;
 use crate::engine::{Executed, LockEngine};
-use crate::error::LockError;
-use crate::queue::leave;
-use crate::reply::Reply;
-use crate::writes::edit_only;
+use crate::write::mutex::edit_only;
 
 /// A cancel reads and writes again at most this often when the queue keeps changing under it.
 const MAX_ROUNDS: u32 = 8;

@@ -1,0 +1,5 @@
+//! The Lambda side: the handler that validates a request and answers it, and the invocation loop
+//! that runs work left after an answer before taking the next event.
+
+pub mod handler;
+pub mod invocation_loop;

@@ -1,0 +1,19 @@
+//! The fencing scheme's two constants of the item format: where a fresh item's fences start, and
+//! the record a fenced release leaves in its slot (see DESIGN.md, "Fencing").
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// Fences issued on a fresh item start at `now_ms * FENCE_FLOOR_PER_MS` (see DESIGN.md).
+pub const FENCE_FLOOR_PER_MS: u64 = 1000;
+
+/// The `{f, o, t}` record a fenced release by the owner with digest `owner` leaves in its slot.
+pub(crate) fn release_record(owner: &str, fence: u64, now: u64) -> AttributeValue {
+    let n = |v: u64| AttributeValue::N(v.to_string());
+    AttributeValue::M(HashMap::from([
+        ("f".to_string(), n(fence)),
+        ("o".to_string(), AttributeValue::S(owner.to_string())),
+        ("t".to_string(), n(now)),
+    ]))
+}
