@@ -10,6 +10,7 @@
 pub mod actors;
 pub mod check;
 pub mod history;
+pub mod shrink;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -184,7 +185,10 @@ fn canonical(v: &AttributeValue) -> String {
 pub fn run(seed: u64, settings: Option<Settings>) -> Run {
     block_on_paused(async move {
         fastrand::seed(seed);
-        let settings = settings.unwrap_or_else(Settings::random);
+        // Drawn even when given, so that a run with given settings (a shrunk one) continues the
+        // seed's stream exactly where a run that drew them would.
+        let drawn = Settings::random();
+        let settings = settings.unwrap_or(drawn);
         let table = SimTable::new(EPOCH_MS, seed ^ 0x5eed, settings.faults);
         let tasks = SimTasks::new(seed ^ 0x7a5c, settings.task_faults);
         let start = tokio::time::Instant::now();

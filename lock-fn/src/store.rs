@@ -1,4 +1,4 @@
-//! The DynamoDB mapping: each lock operation as one conditional write (or, for describe, one
+//! The DynamoDB mapping: each write as one conditional UpdateItem (or, for describe, one
 //! consistent read), retried with backoff on throttling and transient failures.
 
 pub(crate) mod error;

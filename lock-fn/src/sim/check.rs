@@ -33,6 +33,7 @@ pub fn violations(run: &Run) -> Vec<String> {
     v.extend(ttl_never_due_before_a_live_lease(run));
     v.extend(answers_match_the_table(run, tol));
     v.extend(no_token_shown_to_another(run));
+    v.extend(fifo_among_live_waiters(run, tol));
     v.extend(run.events.iter().filter_map(|e| match e {
         Event::Probe {
             resource,
@@ -67,6 +68,43 @@ fn held(run: &Run, resource: &str) -> Vec<(usize, u64, u64, u64, bool)> {
         .collect();
     h.sort_by_key(|x| (x.2, x.3));
     h
+}
+
+/// FIFO on the mutex: a write that grants the lock (a new fence) to an owner leaves no other
+/// waiter queued ahead of it whose place is alive by true time beyond the clocks' disagreement; a
+/// grant to an owner that is not queued (a try, a blind acquire) leaves no live waiter at all.
+/// dynamo-dlm's writes replace the item, queue and all, by design: they are not judged. (The
+/// semaphore's FIFO rule - a queued caller takes a free slot only when more are free than live
+/// waiters are ahead of it - is left to `decide::semaphore`'s unit tests.)
+fn fifo_among_live_waiters(run: &Run, tol: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    for c in run
+        .log
+        .iter()
+        .filter(|c| c.key == MUTEX && c.by != "peer" && c.by != "ttl")
+    {
+        let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+            continue;
+        };
+        let Some(owner) = after.release_code.as_deref() else {
+            continue;
+        };
+        if after.fence == before.fence || !after.is_held_at(c.at_ms) {
+            continue;
+        }
+        let place = before.waiters.iter().position(|w| w.digest == owner);
+        let ahead = &before.waiters[..place.unwrap_or(before.waiters.len())];
+        for w in ahead {
+            let still_queued = after.waiters.iter().any(|a| a.digest == w.digest);
+            if w.digest != owner && still_queued && w.alive_until_ms > c.at_ms + tol {
+                v.push(format!(
+                    "fifo: {} granted {MUTEX} (fence {:?}) at {} past waiter {} alive until {}",
+                    c.by, after.fence, c.at_ms, w.digest, w.alive_until_ms
+                ));
+            }
+        }
+    }
+    v
 }
 
 /// Clients acting as holders: at most one on the mutex, at most the limit on the semaphore; the

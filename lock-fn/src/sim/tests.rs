@@ -53,6 +53,19 @@ fn every_seed_passes_the_history_check() {
     });
     let mut failed = failed.into_inner().unwrap();
     failed.sort();
+    if let Some(&first) = failed.first() {
+        let original = run(first, None);
+        let small = shrink::shrink(first, None, |r| !check::violations(r).is_empty());
+        eprintln!(
+            "seed {first} shrinks from {} to {} operations: {:?}\n  {}\n\
+             (its history: DLM_SIM_SEED={first} DLM_SIM_SHRINK=1 cargo test -p lock-fn --lib \
+             show_history -- --ignored --nocapture)",
+            original.operations(),
+            small.operations(),
+            small.settings,
+            check::violations(&small).join("\n  ")
+        );
+    }
     eprintln!(
         "{} operations simulated in {} seeds on {threads} threads",
         ops.into_inner(),
@@ -84,7 +97,14 @@ fn show_history() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let key = std::env::var("DLM_SIM_KEY").unwrap_or_else(|_| actors::MUTEX.into());
-    let run = run(seed, None);
+    let run = if std::env::var_os("DLM_SIM_SHRINK").is_some() {
+        shrink::shrink(seed, None, |r| !check::violations(r).is_empty())
+    } else {
+        run(seed, None)
+    };
+    for v in check::violations(&run) {
+        println!("VIOLATION {v}");
+    }
     let mut lines: Vec<(u64, String)> = Vec::new();
     for e in &run.events {
         match e {
@@ -111,4 +131,40 @@ fn show_history() {
     for (t, l) in lines {
         println!("{t:>6} {l}");
     }
+}
+
+#[test]
+fn a_failing_run_shrinks_to_a_smaller_one_that_still_fails() {
+    // A stand-in for a failure: a Step Functions execution was answered a grant on the mutex.
+    let task_granted = |r: &Run| {
+        r.events.iter().any(|e| matches!(e,
+            history::Event::Answer { op, resource, json, .. }
+                if *op == "callback" && resource == actors::MUTEX && json.contains("\"acquired\":true")))
+    };
+    let seed = (0..50)
+        .find(|&s| task_granted(&run(s, None)))
+        .expect("a seed where an execution is granted the mutex");
+    let original = run(seed, None);
+    let small = shrink::shrink(seed, None, task_granted);
+    assert!(task_granted(&small), "the shrunk run still fails");
+    assert!(
+        small.operations() * 2 < original.operations(),
+        "shrunk from {} to {} operations",
+        original.operations(),
+        small.operations()
+    );
+    let m = &small.settings.clients;
+    assert_eq!(
+        (
+            m.queued + m.sem_queued + m.tries + m.pollers + m.peers,
+            small.settings.instances
+        ),
+        (0, 1),
+        "only what the failure needs is left: {:?}",
+        small.settings
+    );
+    assert_eq!(
+        run(seed, Some(small.settings.clone())).fingerprint(),
+        small.fingerprint()
+    );
 }
