@@ -195,6 +195,9 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
         let config = Config {
             wait_budget: settings.wait_budget,
             waiter_ttl: Duration::from_secs(2),
+            // A maximum lease of seconds, not hours: a semaphore's TTL time (the take's time plus
+            // the maximum and an hour) then falls within a run's reach of the leases it must cover.
+            max_duration: Duration::from_secs(10),
             ..Config::default()
         };
         let instances = (0..settings.instances)

@@ -3,7 +3,7 @@
 //! conditional writes make. The writes themselves are built in `write/mutex.rs` from the
 //! expressions of `write/expressions.rs`.
 
-use crate::decide::edit::{edit, Edit};
+use crate::decide::edit::{edit, Edit, QueueVersion};
 use crate::decide::step::AcquireStep;
 use crate::model::item::{LockItem, Waiter};
 
@@ -57,7 +57,13 @@ pub fn queue_room(item: &LockItem, cap: usize) -> usize {
 /// caller that is not queued never takes it while anyone is queued and alive (`qx`).
 pub fn acquire_step(item: Option<&LockItem>, me: &str, now_ms: u64, cap: usize) -> AcquireStep {
     let Some(item) = item else {
-        return AcquireStep::Take(Edit::default());
+        // Decided on no item: the take must find none with a queue (no `qv`: nobody ever joined
+        // this life of the item). Else a take whose write lands late, or is resent after a
+        // timeout, would find an item created since, its lease ended, and barge past its queue.
+        return AcquireStep::Take(Edit {
+            unchanged_since: Some(QueueVersion(None)),
+            ..Edit::default()
+        });
     };
     if let Some(sem) = &item.semaphore {
         return AcquireStep::Mismatch { stored: sem.limit };
@@ -254,7 +260,7 @@ pub fn ownerless_retry_hint_ms(waiting: usize, hold_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::edit::{QueueVersion, MAX_REMOVALS};
+    use crate::decide::edit::MAX_REMOVALS;
 
     fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
         Waiter::sample(digest, alive_until_ms)
@@ -297,9 +303,13 @@ mod tests {
 
     #[test]
     fn a_free_lock_with_nobody_queued_is_taken_and_a_busy_one_joined() {
+        // No item: taken, on condition that no queue was ever written since (no `qv`).
         assert_eq!(
             acquire_step(None, "me", 10, 4),
-            AcquireStep::Take(Edit::default())
+            AcquireStep::Take(Edit {
+                unchanged_since: Some(QueueVersion(None)),
+                ..Edit::default()
+            })
         );
         let free = item(None, 5, vec![]);
         assert_eq!(

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lock_protocol::{
-    AcquireRequest, AcquireResponse, CancelRequest, Grant, ReleaseRequest, RenewRequest, Request,
+    AcquireRequest, AcquireResponse, CancelRequest, DescribeRequest, Grant, ReleaseRequest,
+    RenewRequest, Request,
 };
 
 use super::history::Event;
@@ -308,6 +309,13 @@ async fn try_once(sim: &Arc<Sim>, client: usize) {
                 return hold(sim, client, &owner, g).await;
             }
             Ok(Reply::Acquire(AcquireResponse::Busy(b))) => {
+                if fastrand::bool() {
+                    let req = Request::Describe(DescribeRequest {
+                        resource_id: MUTEX.into(),
+                        owner: None,
+                    });
+                    let _ = invoke(sim, client, None, req).await;
+                }
                 tokio::time::sleep(Duration::from_millis(b.retry_after_ms.max(1))).await
             }
             _ => pause(5, 50).await,
@@ -416,6 +424,9 @@ async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant) {
     let done = from + fastrand::u64(20..=g.duration_ms * 5 / 2 + 20);
     // Callers renew never, once, or every half lease.
     let mut renewals = [0, 1, u32::MAX][fastrand::usize(..3)];
+    // Two holders in three name their grant's fence when they renew and release; the third goes
+    // by its owner alone, as a raw caller may.
+    let fenced = fastrand::u32(..3) != 0;
     loop {
         let now = sim.now_ms();
         if now >= done.min(deadline) {
@@ -436,7 +447,7 @@ async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant) {
             resource_id: g.resource_id.clone(),
             owner: owner.into(),
             duration_ms: Some(g.duration_ms),
-            fence: Some(g.fence),
+            fence: fenced.then_some(g.fence),
         });
         renewals -= 1;
         if let Ok(Reply::Renew(r)) = invoke(sim, client, Some(owner), req).await {
@@ -458,7 +469,7 @@ async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant) {
         let req = Request::Release(ReleaseRequest {
             resource_id: g.resource_id.clone(),
             owner: owner.into(),
-            fence: Some(g.fence),
+            fence: fenced.then_some(g.fence),
         });
         if invoke(sim, client, Some(owner), req).await.is_ok() {
             return;
@@ -508,6 +519,16 @@ async fn peer(sim: &Arc<Sim>, client: usize) {
             .await;
         if put == Ok(true) {
             let from = sim.now_ms();
+            // dynamo-dlm's release code is the peer's credential, as an owner token is a client's.
+            sim.record(Event::Answer {
+                client,
+                owner: Some(code.clone()),
+                op: "peer_put",
+                resource: MUTEX.into(),
+                sent_ms: sent,
+                at_ms: from,
+                json: "{}".into(),
+            });
             let stop = (from + fastrand::u64(50..=1_200))
                 .min(sent + 1_000)
                 .max(from);

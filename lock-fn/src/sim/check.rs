@@ -252,7 +252,8 @@ fn ttl_never_due_before_a_live_lease(run: &Run) -> Vec<String> {
             continue;
         };
         for (_, fence, end) in grants(&after).into_iter().filter(|g| g.2 > c.at_ms) {
-            if purge < crate::model::item::purge_at(end) {
+            // DESIGN's promise, written out here rather than read from the code it judges.
+            if purge < end.div_ceil(1000) + 3600 {
                 v.push(format!(
                     "TTL is due at {purge} s on {}, before the hour after grant {fence}'s end {end} (at {} by {})",
                     c.key, c.at_ms, c.by
@@ -411,10 +412,12 @@ fn no_token_shown_to_another(run: &Run) -> Vec<String> {
             } => {
                 tokens.insert(t.clone(), *client);
             }
-            // An owner-less caller is told the token lock-fn made for it.
+            // An owner-less caller is told the token lock-fn made for it, by its acquire's answer
+            // (a describe's `owner` is a digest, anyone's to see).
             Event::Answer {
                 client,
                 owner: None,
+                op: "acquire",
                 json,
                 ..
             } => {

@@ -125,7 +125,10 @@ fn show_history() {
             .after
             .as_ref()
             .and_then(|i| crate::model::item::LockItem::try_from(i).ok());
-        lines.push((c.at_ms - EPOCH_MS, format!("CHANGE by {}: {item:?}", c.by)));
+        lines.push((
+            c.at_ms - EPOCH_MS,
+            format!("CHANGE by {}: {}\n       -> {item:?}", c.by, c.what),
+        ));
     }
     lines.sort_by_key(|l| l.0);
     for (t, l) in lines {

@@ -61,6 +61,8 @@ pub struct Change {
     pub after: Option<Item>,
     /// Who wrote it (`ttl` for DynamoDB's TTL, else the sender's label).
     pub by: String,
+    /// The write as sent: its expressions and values (for a person reading a history).
+    pub what: String,
 }
 
 /// What happens to one request.
@@ -216,6 +218,11 @@ impl SimTable {
                         before,
                         after: Some(after.clone()),
                         by,
+                        what: described(
+                            &request.update,
+                            request.condition.as_deref().unwrap_or(""),
+                            &request.values,
+                        ),
                     };
                     i.log.push(change);
                     Ok(Ok(request.return_new.then_some(after)))
@@ -296,6 +303,7 @@ impl SimTable {
                 before,
                 after: None,
                 by: "ttl".into(),
+                what: "TTL".into(),
             });
         }
     }
@@ -329,6 +337,11 @@ impl SimTable {
             key: key.to_string(),
             before,
             after: put.clone(),
+            what: described(
+                if put.is_some() { "PUT" } else { "DELETE" },
+                condition,
+                values,
+            ),
             by,
         });
         Ok(Ok(put))
@@ -354,4 +367,18 @@ fn validation(m: String) -> Failure {
     Failure::Final(StoreError::Misconfigured(format!(
         "ValidationException: {m} (simulated)"
     )))
+}
+
+/// A write written out for a person: `update IF condition WITH :a=1, :b=x` (values in name order).
+fn described(update: &str, condition: &str, values: &HashMap<String, AttributeValue>) -> String {
+    let mut vals: Vec<String> = values
+        .iter()
+        .map(|(k, v)| match v {
+            AttributeValue::N(n) => format!("{k}={n}"),
+            AttributeValue::S(s) => format!("{k}={s}"),
+            other => format!("{k}={other:?}"),
+        })
+        .collect();
+    vals.sort();
+    format!("{update} IF {condition} WITH {}", vals.join(", "))
 }

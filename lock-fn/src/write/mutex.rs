@@ -539,6 +539,8 @@ mod applied {
     use aws_sdk_dynamodb::types::AttributeValue::{self, L, M, N, S};
 
     use super::*;
+    use crate::decide::queue::acquire_step;
+    use crate::decide::step::AcquireStep;
     use crate::store::memory::{Applied, Item, MemoryTable};
     use crate::write::parse::parse_write;
 
@@ -582,6 +584,21 @@ mod applied {
         ]);
         t.put("r", item);
         t
+    }
+
+    /// Found by the simulator (seed 1286): a queued acquire read no item and decided to take the
+    /// lock; its write, resent after a timeout 3 s later, found an item created since, its lease
+    /// ended and a waiter queued alive, and took the lock past that waiter.
+    #[test]
+    fn a_take_decided_on_no_item_never_lands_on_an_item_with_a_queue() {
+        let Some(AcquireStep::Take(edit)) = Some(acquire_step(None, "me", 10, 64)) else {
+            panic!("a free lock is taken");
+        };
+        let mut t = table_with(vec![entry("ahead", 100, None)]);
+        let u = take("me", None, 1000, None, &edit, 10);
+        assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
+        let mut none = MemoryTable::default();
+        assert!(matches!(apply(&mut none, &u), Applied::Written(_)));
     }
 
     #[test]
