@@ -15,7 +15,7 @@ missed=0
 for p in "${patches[@]}"; do
   git apply "$p"
   applied="$p"
-  out=$(DLM_SIM_SEEDS="$seeds" DLM_SIM_STOP_AT_FIRST=1 cargo test -q -p lock-fn --lib \
+  out=$(DLM_SIM_SEEDS="$seeds" DLM_SIM_STOP_AT_FIRST=1 DLM_SIM_NO_SHRINK=1 cargo test -q -p lock-fn --lib \
     sim::tests::every_seed_passes_the_history_check 2>&1 || true)
   undo
   name=$(basename "$p" .patch)
@@ -23,6 +23,9 @@ for p in "${patches[@]}"; do
     seed=$(grep -o "failing seeds[^]]*" <<<"$out" | grep -o "[0-9][0-9]*" | head -1)
     check=$(grep -m1 "^  " <<<"$out" | cut -c1-160)
     echo "caught  $name: seed $seed:$check"
+  elif ! grep -q "test result" <<<"$out"; then
+    echo "BROKEN  $name: the patched code did not build or the test did not run"
+    missed=1
   else
     echo "MISSED  $name in $seeds seeds"
     missed=1

@@ -95,6 +95,28 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
+/// Paths the check cannot read: grouped imports from the crate root, and `super::super::`.
+#[test]
+fn every_path_is_one_the_check_reads() {
+    let mut files = Vec::new();
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        "",
+        &mut files,
+    );
+    let unreadable: Vec<String> = files
+        .iter()
+        .filter(|(m, code)| {
+            m != "layering" && (code.contains("crate::{") || code.contains("super::super"))
+        })
+        .map(|(m, _)| m.clone())
+        .collect();
+    assert!(
+        unreadable.is_empty(),
+        "write `use crate::layer::module::Item;` one path at a time in: {unreadable:?}"
+    );
+}
+
 #[test]
 fn dependencies_point_down_the_layers() {
     let upward: Vec<String> = graph()

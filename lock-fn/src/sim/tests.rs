@@ -38,11 +38,21 @@ fn every_seed_passes_the_history_check() {
                 if seed >= seeds.end || seed > stop_after.load(Ordering::SeqCst) {
                     return;
                 }
-                let run = run(seed, None);
-                ops.fetch_add(run.operations() as u64, Ordering::Relaxed);
-                let v = check::violations(&run);
+                // A seed whose run panics (the engine, or a client) fails like any other.
+                let outcome = std::panic::catch_unwind(|| {
+                    let run = run(seed, None);
+                    let v = check::violations(&run);
+                    (run, v)
+                });
+                let (settings, v) = match outcome {
+                    Ok((run, v)) => {
+                        ops.fetch_add(run.operations() as u64, Ordering::Relaxed);
+                        (format!("{:?}", run.settings), v)
+                    }
+                    Err(_) => ("?".into(), vec!["the run panicked".into()]),
+                };
                 if !v.is_empty() {
-                    eprintln!("seed {seed}: {:?}\n  {}", run.settings, v.join("\n  "));
+                    eprintln!("seed {seed}: {settings}\n  {}", v.join("\n  "));
                     failed.lock().unwrap().push(seed);
                     if stop_at_first {
                         stop_after.fetch_min(seed, Ordering::SeqCst);
@@ -53,7 +63,10 @@ fn every_seed_passes_the_history_check() {
     });
     let mut failed = failed.into_inner().unwrap();
     failed.sort();
-    if let Some(&first) = failed.first() {
+    if let Some(&first) = failed
+        .first()
+        .filter(|_| std::env::var_os("DLM_SIM_NO_SHRINK").is_none())
+    {
         let original = run(first, None);
         let small = shrink::shrink(first, None, |r| !check::violations(r).is_empty());
         eprintln!(
