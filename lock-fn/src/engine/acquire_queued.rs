@@ -469,8 +469,8 @@ impl LockEngine {
                     let x = place_until(now, ttl);
                     let mark = Mark::for_entry(Some(current), x);
                     self.store
-                        .apply("keep_place", &req.resource_id, stop_at, |_| {
-                            refresh(index, &digest, x, active_until, token, mark)
+                        .apply("keep_place", &req.resource_id, stop_at, |now| {
+                            refresh(index, &digest, x, active_until, token, mark, now)
                         })
                         .await
                 }

@@ -155,8 +155,11 @@ impl Mark {
 /// most `cap` entries, with the queue mark as `mark` says.
 pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Update {
     let mut u = Update {
-        set: vec!["waiters = list_append(if_not_exists(waiters, :empty), :entry)".into()],
-        add: vec!["wset :me_set".into(), "qv :one".into()],
+        set: vec![
+            "waiters = list_append(if_not_exists(waiters, :empty), :entry)".into(),
+            QUEUE_VERSION_SET.into(),
+        ],
+        add: vec!["wset :me_set".into()],
         conditions: vec![JOIN_CONDITION.into(), NOT_HOLDING.into()],
         values: vals(vec![
             (":empty", AttributeValue::L(vec![])),
@@ -166,6 +169,7 @@ pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Update {
             (":cap", n(cap as u64)),
             (":one", n(1)),
             (":now_ms", n(now)),
+            (":qv_floor", n(queue_version_floor(now))),
         ]),
         names: vec![("#me".into(), waiter.digest.clone())],
         ..Update::default()
@@ -185,19 +189,21 @@ pub fn refresh(
     active_until_ms: u64,
     token: Option<&str>,
     mark: Mark,
+    now: u64,
 ) -> Update {
     let mut u = Update {
         set: vec![
             format!("waiters[{index}].x = :x"),
             format!("waiters[{index}].a = :a"),
+            QUEUE_VERSION_SET.into(),
         ],
-        add: vec!["qv :one".into()],
         conditions: vec![format!("waiters[{index}].w = :me")],
         values: vals(vec![
             (":x", n(alive_until_ms)),
             (":a", n(active_until_ms)),
             (":me", s(me)),
             (":one", n(1)),
+            (":qv_floor", n(queue_version_floor(now))),
         ]),
         ..Update::default()
     };
@@ -488,8 +494,8 @@ mod tests {
             aim("me", 7, "w", 10),
             join(&waiter(0), 4, Mark::Raise(50), 10),
             join(&waiter(0), 4, Mark::Covers(50), 10),
-            refresh(3, "me", 100, 0, None, Mark::Raise(200)),
-            refresh(3, "me", 100, 0, Some("token"), Mark::Covers(100)),
+            refresh(3, "me", 100, 0, None, Mark::Raise(200), 10),
+            refresh(3, "me", 100, 0, Some("token"), Mark::Covers(100), 10),
             handoff(&r, &waiter(0), 3, 2000, None, &edit(), 10),
             handoff(&r, &waiter(0), 3, 2000, Some("w"), &edit(), 10),
             release_pruning(&r, &edit(), 10),
@@ -601,10 +607,41 @@ mod applied {
         assert!(matches!(apply(&mut none, &u), Applied::Written(_)));
     }
 
+    /// From a review: a take decided on one life of the item (its queue version `k`) landed late on
+    /// the next life - dynamo-dlm's PutItem replaced the item, a waiter joined it, its whole-second
+    /// lease ended - where the version started again at `k`, and took the lock past the waiter.
+    #[test]
+    fn a_take_decided_on_one_life_of_the_item_never_lands_on_the_next() {
+        let mut t = table_with(vec![]);
+        let snapshot = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
+        let Some(AcquireStep::Take(edit)) = Some(acquire_step(Some(&snapshot), "me", 10, 64))
+        else {
+            panic!("an idle lock nobody waits for is taken");
+        };
+        let peer: Item = HashMap::from([
+            ("resource_id".to_string(), S("r".into())),
+            ("release_code".to_string(), S("dynamo-dlm".into())),
+            ("expires".to_string(), N("0".into())),
+        ]);
+        t.put("r", peer);
+        let waiter = crate::model::item::Waiter {
+            digest: "ahead".into(),
+            duration_ms: 1000,
+            alive_until_ms: 5000,
+            active_until_ms: 0,
+            holder: None,
+            token: None,
+        };
+        let joined = apply(&mut t, &join(&waiter, 64, Mark::Raise(5000), 20));
+        assert!(matches!(joined, Applied::Written(_)));
+        let u = take("me", None, 1000, None, &edit, 10);
+        assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
+    }
+
     #[test]
     fn a_refresh_without_a_task_clears_the_token_an_earlier_task_left() {
         let mut t = table_with(vec![entry("me", 50, Some("old-task"))]);
-        let u = refresh(0, "me", 90, 80, None, Mark::Covers(90));
+        let u = refresh(0, "me", 90, 80, None, Mark::Covers(90), 10);
         assert!(matches!(apply(&mut t, &u), Applied::Written(_)));
         let L(w) = &t.get("r").unwrap()["waiters"] else {
             panic!()
