@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tracing::warn;
 
-use crate::model::fence::{release_record, FENCE_FLOOR_PER_MS};
+use crate::model::fence::{life_floor, release_record};
 use crate::model::item::*;
 use crate::store::error::{classify, Failure, StoreError};
 use crate::world::backoff::store_retry_delay;
@@ -137,7 +137,7 @@ impl LockStore {
                 (":owner", s(owner)),
                 (":now_ms", n(now)),
                 (":now_s", n(floor_secs(now))),
-                (":fence_floor", n(now.saturating_mul(FENCE_FLOOR_PER_MS))),
+                (":fence_floor", n(life_floor(now))),
                 (":one", n(1)),
             ]);
             let update = match holder {

@@ -131,14 +131,10 @@ pub const JOIN_UPDATE: &str = "SET waiters = list_append(if_not_exists(waiters, 
      qv = if_not_exists(qv, :qv_floor) + :one ADD wset :me_set";
 
 /// Every join and keep-place raises the queue's version; a life of the item (after a dynamo-dlm
-/// PutItem, a DeleteItem, TTL) starts it from the writer's clock ([`queue_version_floor`]), so that
-/// a write decided on one life's version never matches the next life's.
+/// PutItem, a DeleteItem, TTL) starts it from the writer's clock, as fences do
+/// ([`life_floor`](crate::model::fence::life_floor)), so that a write decided on one life's version
+/// never matches the next life's.
 pub const QUEUE_VERSION_SET: &str = "qv = if_not_exists(qv, :qv_floor) + :one";
-
-/// The version a life of the item starts from, as fences do: `now_ms × 1000`.
-pub fn queue_version_floor(now_ms: u64) -> u64 {
-    now_ms.saturating_mul(1000)
-}
 
 /// A joiner does not hold the lock (mutex or semaphore, `#me` names its digest): two invocations of
 /// one owner race, one takes the lock while the other's join lands; a holder with a live entry of

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::decide::edit::Edit;
-use crate::model::fence::FENCE_FLOOR_PER_MS;
+use crate::model::fence::life_floor;
 use crate::model::item::{purge_at, release_slot, Waiter};
 use crate::world::clock::{ceil_secs, floor_secs};
 use crate::write::expressions::*;
@@ -48,7 +48,7 @@ pub fn take(
             (":purge", n(purge_at(exp))),
             (":now_ms", n(now)),
             (":now_s", n(floor_secs(now))),
-            (":fence_floor", n(now.saturating_mul(FENCE_FLOOR_PER_MS))),
+            (":fence_floor", n(life_floor(now))),
             (":one", n(1)),
         ]),
         ..Update::default()
@@ -169,7 +169,7 @@ pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Update {
             (":cap", n(cap as u64)),
             (":one", n(1)),
             (":now_ms", n(now)),
-            (":qv_floor", n(queue_version_floor(now))),
+            (":qv_floor", n(life_floor(now))),
         ]),
         names: vec![("#me".into(), waiter.digest.clone())],
         ..Update::default()
@@ -203,7 +203,7 @@ pub fn refresh(
             (":a", n(active_until_ms)),
             (":me", s(me)),
             (":one", n(1)),
-            (":qv_floor", n(queue_version_floor(now))),
+            (":qv_floor", n(life_floor(now))),
         ]),
         ..Update::default()
     };

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::decide::edit::Edit;
 use crate::decide::step::SemTake;
-use crate::model::fence::FENCE_FLOOR_PER_MS;
+use crate::model::fence::life_floor;
 use crate::model::item::{
     purge_at, release_slot, release_slot_counter, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
 };
@@ -151,7 +151,7 @@ pub fn sem_take(t: &SemTake, ask: &SemAsk, now: u64) -> Update {
             ":purge",
             n(purge_at(now.saturating_add(ask.max_ms))),
         );
-        let fence = now.saturating_mul(FENCE_FLOOR_PER_MS) + 1;
+        let fence = life_floor(now) + 1;
         u.set.push(SEM_CREATE_SET.into());
         u.conditions.push(SEM_CREATE_CONDITION.into());
         let holders = HashMap::from([(
