@@ -4,10 +4,11 @@
 
 use super::{run, Run, Settings};
 
-/// The smallest run of `seed` found that still `fails`, from `start` (its settings as drawn when
-/// `None`). Greedy: every accepted step makes one setting smaller, so it ends.
-pub fn shrink(seed: u64, start: Option<Settings>, fails: impl Fn(&Run) -> bool) -> Run {
-    let mut best = run(seed, start);
+/// The smallest run of the seed of `start` found that still `fails`, from `start` itself.
+/// Greedy: every accepted step makes one setting smaller, so it ends.
+pub fn shrink(start: Run, fails: impl Fn(&Run) -> bool) -> Run {
+    let seed = start.seed;
+    let mut best = start;
     if !fails(&best) {
         return best;
     }

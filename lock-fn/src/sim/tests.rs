@@ -68,12 +68,13 @@ fn every_seed_passes_the_history_check() {
         .filter(|_| std::env::var_os("DLM_SIM_NO_SHRINK").is_none())
     {
         let original = run(first, None);
-        let small = shrink::shrink(first, None, |r| !check::violations(r).is_empty());
+        let operations = original.operations();
+        let small = shrink::shrink(original, |r| !check::violations(r).is_empty());
         eprintln!(
             "seed {first} shrinks from {} to {} operations: {:?}\n  {}\n\
              (its history: DLM_SIM_SEED={first} DLM_SIM_SHRINK=1 cargo test -p lock-fn --lib \
              show_history -- --ignored --nocapture)",
-            original.operations(),
+            operations,
             small.operations(),
             small.settings,
             check::violations(&small).join("\n  ")
@@ -110,10 +111,11 @@ fn show_history() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let key = std::env::var("DLM_SIM_KEY").unwrap_or_else(|_| actors::MUTEX.into());
+    let run = run(seed, None);
     let run = if std::env::var_os("DLM_SIM_SHRINK").is_some() {
-        shrink::shrink(seed, None, |r| !check::violations(r).is_empty())
+        shrink::shrink(run, |r| !check::violations(r).is_empty())
     } else {
-        run(seed, None)
+        run
     };
     for v in check::violations(&run) {
         println!("VIOLATION {v}");
@@ -161,7 +163,7 @@ fn a_failing_run_shrinks_to_a_smaller_one_that_still_fails() {
         .find(|&s| task_granted(&run(s, None)))
         .expect("a seed where an execution is granted the mutex");
     let original = run(seed, None);
-    let small = shrink::shrink(seed, None, task_granted);
+    let small = shrink::shrink(original.clone(), task_granted);
     assert!(task_granted(&small), "the shrunk run still fails");
     assert!(
         small.operations() * 2 < original.operations(),
