@@ -103,6 +103,7 @@ pub struct Sim {
     /// Whether faults are still on.
     pub chaos: Mutex<bool>,
     events: Mutex<Vec<Event>>,
+    invocations: std::sync::atomic::AtomicU64,
 }
 
 impl Sim {
@@ -114,6 +115,12 @@ impl Sim {
     /// The true time.
     pub fn now_ms(&self) -> u64 {
         self.table.now_ms()
+    }
+
+    /// A new invocation's number.
+    pub fn next_invocation(&self) -> u64 {
+        self.invocations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether faults are on.
@@ -135,6 +142,8 @@ pub struct Run {
     pub log: Vec<Change>,
     /// Requests the table refused as malformed.
     pub invalid: Vec<String>,
+    /// The invocations that met a fault of the table.
+    pub faulted: std::collections::BTreeSet<u64>,
 }
 
 impl Run {
@@ -224,6 +233,7 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
             settings: settings.clone(),
             chaos: Mutex::new(true),
             events: Mutex::new(Vec::new()),
+            invocations: Default::default(),
         });
         actors::play(&sim).await;
         let events = std::mem::take(&mut *sim.events.lock().expect("events"));
@@ -233,6 +243,7 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
             events,
             log: table.log(),
             invalid: table.invalid(),
+            faulted: table.faulted(),
         }
     })
 }

@@ -18,7 +18,7 @@ use super::history::Event;
 use super::Sim;
 use crate::callbacks::sim_tasks::{TaskEnd, TaskFaults};
 use crate::engine::reply::Reply;
-use crate::store::sim_table::Faults;
+use crate::store::sim_table::{Faults, INVOCATION};
 
 /// The mutex every client kind but the semaphore's shares (with the dynamo-dlm peer).
 pub const MUTEX: &str = "m";
@@ -133,7 +133,7 @@ async fn probe(sim: &Arc<Sim>, resource: &str, limit: Option<u32>) {
             limit,
             ..Default::default()
         });
-        let reply = invoke_on(sim, 0, req).await;
+        let reply = invoke_on(sim, 0, sim.next_invocation(), req).await;
         let granted = matches!(reply, Ok(Reply::Acquire(AcquireResponse::Granted(_))));
         let late = sim.now_ms() > at_ms + PROBE_MS;
         if granted || late {
@@ -205,10 +205,12 @@ async fn invoke(
         Request::Cancel(r) => ("cancel", r.resource_id.clone()),
     };
     let sent_ms = sim.now_ms();
+    let request = req.to_json().to_string();
     let chaos = sim.chaotic();
     let killed = chaos && fastrand::u32(0..1000) < sim.settings.kill;
     let lost = chaos && fastrand::u32(0..1000) < sim.settings.lost_invoke;
     let instance = fastrand::usize(..sim.instances.len());
+    let invocation = sim.next_invocation();
     let abandoned = chaos && fastrand::u32(0..1000) < sim.settings.abandon;
     let reply = if abandoned {
         // The caller stops waiting (its own timeout; an SDK retry then sends the request again)
@@ -216,27 +218,23 @@ async fn invoke(
         let (tx, rx) = tokio::sync::oneshot::channel();
         let sim = Arc::clone(sim);
         tokio::spawn(async move {
-            let _ = tx.send(invoke_on(&sim, instance, req).await);
+            let _ = tx.send(invoke_on(&sim, instance, invocation, req).await);
         });
         let patience = Duration::from_millis(fastrand::u64(1..=2_000));
         match tokio::time::timeout(patience, rx).await {
             Ok(Ok(r)) => r,
-            _ => Err("the caller stopped waiting; the invocation runs on".into()),
+            _ => Err(CUT.into()),
         }
     } else if killed {
         let after = Duration::from_millis(fastrand::u64(0..=200));
-        match tokio::time::timeout(after, invoke_on(sim, instance, req)).await {
+        match tokio::time::timeout(after, invoke_on(sim, instance, invocation, req)).await {
             Ok(r) => r,
-            Err(_) => Err("the instance was killed mid-operation".into()),
+            Err(_) => Err(CUT.into()),
         }
     } else {
-        invoke_on(sim, instance, req).await
+        invoke_on(sim, instance, invocation, req).await
     };
-    let reply = if lost {
-        Err("the invocation's answer was lost".into())
-    } else {
-        reply
-    };
+    let reply = if lost { Err(CUT.into()) } else { reply };
     sim.record(Event::Answer {
         client,
         owner: owner.map(str::to_string),
@@ -244,16 +242,29 @@ async fn invoke(
         resource,
         sent_ms,
         at_ms: sim.now_ms(),
+        from_fn: !matches!(&reply, Err(e) if e == CUT),
         json: json(&reply),
+        request,
+        invocation: Some(invocation),
     });
     reply
 }
 
-async fn invoke_on(sim: &Arc<Sim>, instance: usize, req: Request) -> Result<Reply, String> {
+/// The error a caller sees when the simulation, not lock-fn, cut the answer off: the caller
+/// stopped waiting (the invocation runs on), the instance was killed, or the answer was lost.
+const CUT: &str =
+    "no answer: the caller stopped waiting, the instance was killed, or the answer was lost";
+
+async fn invoke_on(
+    sim: &Arc<Sim>,
+    instance: usize,
+    invocation: u64,
+    req: Request,
+) -> Result<Reply, String> {
     let engine = &sim.instances[instance];
     let deadline = engine.store.now_ms() + INVOCATION_MS;
-    engine
-        .execute(req, Some(deadline))
+    INVOCATION
+        .scope(invocation, engine.execute(req, Some(deadline)))
         .await
         .map(|e| e.reply)
         .map_err(|e| format!("{}: {e}", e.error_type().as_str()))
@@ -386,6 +397,9 @@ async fn execution(sim: &Arc<Sim>, client: usize, resource: &str, limit: Option<
             sent_ms: at_ms,
             at_ms,
             json: json.clone(),
+            request: "{}".into(),
+            invocation: None,
+            from_fn: true,
         });
         if !matches!(end, TaskEnd::Succeeded(_)) {
             return;
@@ -528,6 +542,9 @@ async fn peer(sim: &Arc<Sim>, client: usize) {
                 sent_ms: sent,
                 at_ms: from,
                 json: "{}".into(),
+                request: "{}".into(),
+                invocation: None,
+                from_fn: true,
             });
             let stop = (from + fastrand::u64(50..=1_200))
                 .min(sent + 1_000)

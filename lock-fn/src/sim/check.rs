@@ -34,6 +34,11 @@ pub fn violations(run: &Run) -> Vec<String> {
     v.extend(answers_match_the_table(run, tol));
     v.extend(no_token_shown_to_another(run));
     v.extend(fifo_among_live_waiters(run, tol));
+    v.extend(not_held_only_when_no_release_applied(run, tol));
+    v.extend(a_release_seen_applied_is_answered_released(run, tol));
+    v.extend(no_grant_handed_back_to_its_releaser(run));
+    v.extend(throttled_only_when_the_store_throttled(run));
+    v.extend(a_renew_touches_no_grant_begun_after_it(run, tol));
     // Off by default while the defect it finds is open (DESIGN.md, the simulator: known and left
     // open): an invocation sent before its owner's cancel whose first read comes after it joins
     // the queue afresh. `DLM_SIM_CANCEL_CHECK=1` turns it on.
@@ -348,18 +353,7 @@ fn fences(run: &Run) -> Vec<String> {
 /// release answered `released: true` while its grant still ran in the table.
 fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
     let mut v = Vec::new();
-    let mut first_release: BTreeMap<&str, u64> = BTreeMap::new();
-    for e in &run.events {
-        if let Event::Answer {
-            owner: Some(o),
-            op: "release",
-            sent_ms,
-            ..
-        } = e
-        {
-            first_release.entry(o.as_str()).or_insert(*sent_ms);
-        }
-    }
+    let first_release = first_releases(run);
     for e in &run.events {
         let Event::Answer {
             owner,
@@ -416,15 +410,10 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
             // Some write from this owner's first release on must have ended its grant (and
             // recorded that release of it).
             let since = first_release.get(token.as_str()).copied().unwrap_or(*at_ms);
-            let ended = until.iter().filter(|c| c.at_ms >= since).any(|c| {
-                let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
-                    return false;
-                };
-                grants(&before)
-                    .iter()
-                    .filter(|g| g.0 == digest)
-                    .any(|g| released_in(&after, g.1))
-            });
+            let ended = until
+                .iter()
+                .filter(|c| c.at_ms >= since)
+                .any(|c| ends_a_grant_of(c, &digest, 0));
             if !ended {
                 v.push(format!(
                     "released: true at {at_ms}, but no write since {since} released the grant: {json}"
@@ -439,6 +428,215 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
                 v.push(format!(
                     "released: true at {at_ms}, but the grant {g:?} still runs: {json}"
                 ));
+            }
+        }
+    }
+    v
+}
+
+/// When each owner first sent a release.
+fn first_releases(run: &Run) -> BTreeMap<&str, u64> {
+    let mut first = BTreeMap::new();
+    for e in &run.events {
+        if let Event::Answer {
+            owner: Some(o),
+            op: "release",
+            sent_ms,
+            ..
+        } = e
+        {
+            first.entry(o.as_str()).or_insert(*sent_ms);
+        }
+    }
+    first
+}
+
+/// Whether change `c` released a grant of owner `digest` (the item after records a release of
+/// it that the item before did not) whose lease ran past `live_until` (0: any).
+fn ends_a_grant_of(c: &Change, digest: &str, live_until: u64) -> bool {
+    let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+        return false;
+    };
+    grants(&before)
+        .iter()
+        .filter(|g| g.0 == digest)
+        .any(|g| g.2 > live_until && released_in(&after, g.1) && !released_in(&before, g.1))
+}
+
+/// `released: false` (without `uncertain`) says that no release of the owner's was applied: no
+/// write since its first release may have ended its grant while it was live (a release may
+/// clear a grant whose lease has run out, and answer `false` for it). A release sent again
+/// without a fence is exempt: lock-fn cannot tell it from a new release, and the protocol has
+/// the caller that resent it read its `false` as uncertain (as lock-client does).
+fn not_held_only_when_no_release_applied(run: &Run, tol: u64) -> Vec<String> {
+    let first_release = first_releases(run);
+    let mut v = Vec::new();
+    for e in &run.events {
+        let Event::Answer {
+            owner: Some(o),
+            op: "release",
+            resource,
+            sent_ms,
+            at_ms,
+            json,
+            request,
+            from_fn: true,
+            ..
+        } = e
+        else {
+            continue;
+        };
+        let answer: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        if answer["released"] != false || answer["uncertain"] == true {
+            continue;
+        }
+        let (digest, since) = (owner_digest(o), first_release[o.as_str()]);
+        let request: serde_json::Value = serde_json::from_str(request).unwrap_or_default();
+        if since < *sent_ms && request["fence"].is_null() {
+            continue;
+        }
+        if let Some(c) = run.log.iter().find(|c| {
+            &c.key == resource
+                && (since..=*at_ms).contains(&c.at_ms)
+                && ends_a_grant_of(c, &digest, c.at_ms + tol)
+        }) {
+            v.push(format!(
+                "released: false at {at_ms}, but {} released the owner's grant at {}: {json}",
+                c.by, c.at_ms
+            ));
+        }
+    }
+    v
+}
+
+/// An invocation that was told its own write released the owner's grant answers `released:
+/// true` - not an error, not `false`: it knows.
+fn a_release_seen_applied_is_answered_released(run: &Run, tol: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in &run.events {
+        let Event::Answer {
+            owner: Some(o),
+            op: op @ ("release" | "cancel"),
+            at_ms,
+            json,
+            invocation: Some(i),
+            from_fn: true,
+            ..
+        } = e
+        else {
+            continue;
+        };
+        let answer: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        if answer["released"] == true {
+            continue;
+        }
+        let digest = owner_digest(o);
+        if let Some(c) = run.log.iter().find(|c| {
+            c.invocation == Some(*i) && c.seen && ends_a_grant_of(c, &digest, c.at_ms + tol)
+        }) {
+            v.push(format!(
+                "a {op} answered at {at_ms} without `released: true`, though its own write at {} released the grant and was answered: {json}",
+                c.at_ms
+            ));
+        }
+    }
+    v
+}
+
+/// A write that releases an owner's grant never grants that owner anew (the lock goes to
+/// someone else, or is free).
+fn no_grant_handed_back_to_its_releaser(run: &Run) -> Vec<String> {
+    let mut v = Vec::new();
+    for c in &run.log {
+        let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+            continue;
+        };
+        let had = grants(&before);
+        for g in had
+            .iter()
+            .filter(|g| released_in(&after, g.1) && !released_in(&before, g.1))
+        {
+            if let Some(n) = grants(&after)
+                .iter()
+                .find(|n| n.0 == g.0 && !had.contains(n))
+            {
+                v.push(format!(
+                    "{} released fence {} of {} at {} and granted its owner fence {} in the same write",
+                    c.by, g.1, c.key, c.at_ms, n.1
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// A release answers `Throttled` only when the table throttled (or failed) some request of its
+/// invocation: a release that merely lost races to other writers keeps trying.
+fn throttled_only_when_the_store_throttled(run: &Run) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in &run.events {
+        if let Event::Answer {
+            op: "release",
+            at_ms,
+            json,
+            invocation: Some(i),
+            from_fn: true,
+            ..
+        } = e
+        {
+            if json.contains("Throttled") && !run.faulted.contains(i) {
+                v.push(format!(
+                    "a release answered Throttled at {at_ms}, though the table throttled none of its requests: {json}"
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// When a grant of `fence` began, as `item` records it.
+fn began(item: &LockItem, fence: u64) -> Option<u64> {
+    match &item.semaphore {
+        Some(s) => s
+            .holders
+            .iter()
+            .find(|h| h.fence == fence)
+            .map(|h| h.acquired_at_ms),
+        None => item.acquired_at_ms.filter(|_| item.fence == Some(fence)),
+    }
+}
+
+/// A renew moves only a grant its owner had when it sent the renew: never one begun after (a late
+/// renew landing on the owner's next grant).
+fn a_renew_touches_no_grant_begun_after_it(run: &Run, tol: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in &run.events {
+        let Event::Answer {
+            owner: Some(o),
+            op: "renew",
+            sent_ms,
+            invocation: Some(i),
+            ..
+        } = e
+        else {
+            continue;
+        };
+        let digest = owner_digest(o);
+        for c in run.log.iter().filter(|c| c.invocation == Some(*i)) {
+            let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+                continue;
+            };
+            for g in grants(&before).iter().filter(|g| g.0 == digest) {
+                let late = began(&before, g.1).is_some_and(|b| b > sent_ms + tol);
+                let moved = grants(&after)
+                    .iter()
+                    .any(|n| n.0 == g.0 && n.1 == g.1 && n.2 != g.2);
+                if late && moved {
+                    v.push(format!(
+                        "a renew sent at {sent_ms} moved fence {} of {}, begun after it, at {}",
+                        g.1, c.key, c.at_ms
+                    ));
+                }
             }
         }
     }

@@ -35,6 +35,13 @@ pub enum Event {
         at_ms: u64,
         /// The answer.
         json: String,
+        /// The request, as JSON (`{}`: no invoke).
+        request: String,
+        /// The invocation that answered (see the table log's `invocation`; `None`: no invoke).
+        invocation: Option<u64>,
+        /// Whether lock-fn gave this answer (`false`: the simulation cut it - the caller stopped
+        /// waiting, the instance was killed, the answer was lost).
+        from_fn: bool,
     },
     /// A resource was probed after the calm phase: `granted` tells whether a try took it.
     Probe {

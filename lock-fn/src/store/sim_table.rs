@@ -4,7 +4,7 @@
 //! nothing - each drawn from one seeded generator, and a log of every change in the order the
 //! table applied them: the ground truth the history checker judges a run by.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +15,12 @@ use crate::store::error::{Failure, StoreError};
 use crate::store::memory::{Applied, Invalid, Item, MemoryTable};
 use crate::store::request::UpdateRequest;
 use crate::write::parse::parse_write;
+
+tokio::task_local! {
+    /// The simulated invocation a request is sent for: the history's link from a write to the
+    /// answer its sender gave.
+    pub static INVOCATION: u64;
+}
 
 /// How long a sender waits for an answer before it counts the attempt as timed out (the SDK's
 /// attempt timeout lock-fn sets).
@@ -63,6 +69,11 @@ pub struct Change {
     pub by: String,
     /// The write as sent: its expressions and values (for a person reading a history).
     pub what: String,
+    /// The invocation that sent it ([`INVOCATION`]; `None`: a peer, TTL, or a write sent outside
+    /// an invocation).
+    pub invocation: Option<u64>,
+    /// Whether its sender was told it applied (not lost, not landed after the sender gave up).
+    pub seen: bool,
 }
 
 /// What happens to one request.
@@ -81,6 +92,7 @@ struct Inner {
     invalid: Vec<String>,
     rng: fastrand::Rng,
     faults: Faults,
+    faulted: BTreeSet<u64>,
 }
 
 /// The shared table of one simulation.
@@ -104,6 +116,7 @@ impl SimTable {
                 invalid: Vec::new(),
                 rng: fastrand::Rng::with_seed(seed),
                 faults,
+                faulted: BTreeSet::new(),
             }),
             epoch_ms,
             start: tokio::time::Instant::now(),
@@ -128,6 +141,11 @@ impl SimTable {
     /// Requests the table refused as malformed (DynamoDB's `ValidationException`): each is a bug.
     pub fn invalid(&self) -> Vec<String> {
         self.lock().invalid.clone()
+    }
+
+    /// The invocations that met a fault of the table (throttled, failed, answer lost, or late).
+    pub fn faulted(&self) -> BTreeSet<u64> {
+        self.lock().faulted.clone()
     }
 
     /// The item of `key` now.
@@ -164,6 +182,11 @@ impl SimTable {
         F: FnOnce(&SimTable) -> Result<Outcome, Failure> + Send + 'static,
     {
         let (latency, fate) = self.fate();
+        if let (Ok(invocation), false) =
+            (INVOCATION.try_with(|i| *i), matches!(fate, Fate::Answered))
+        {
+            self.lock().faulted.insert(invocation);
+        }
         tokio::time::sleep(latency).await;
         match fate {
             Fate::Throttled => Err(Failure::Throttled(
@@ -201,40 +224,51 @@ impl SimTable {
         by: &str,
     ) -> Result<Outcome, Failure> {
         let by = by.to_string();
-        self.through_faults(move |t| {
-            let write = t.parsed(
-                &request.update,
-                request.condition.as_deref(),
-                &request.names,
-                &request.values,
-            )?;
-            let mut i = t.lock();
-            let before = i.table.get(&request.key).cloned();
-            match i.table.update(ATTR_RESOURCE_ID, &request.key, &write) {
-                Ok(Applied::Written(after)) => {
-                    let change = Change {
-                        at_ms: t.now_ms(),
-                        key: request.key.clone(),
-                        before,
-                        after: Some(after.clone()),
-                        by,
-                        what: described(
-                            &request.update,
-                            request.condition.as_deref().unwrap_or(""),
-                            &request.values,
-                        ),
-                    };
-                    i.log.push(change);
-                    Ok(Ok(request.return_new.then_some(after)))
+        let invocation = INVOCATION.try_with(|i| *i).ok();
+        let landed = Arc::new(Mutex::new(None));
+        let index = Arc::clone(&landed);
+        let done = self
+            .through_faults(move |t| {
+                let write = t.parsed(
+                    &request.update,
+                    request.condition.as_deref(),
+                    &request.names,
+                    &request.values,
+                )?;
+                let mut i = t.lock();
+                let before = i.table.get(&request.key).cloned();
+                match i.table.update(ATTR_RESOURCE_ID, &request.key, &write) {
+                    Ok(Applied::Written(after)) => {
+                        let change = Change {
+                            at_ms: t.now_ms(),
+                            key: request.key.clone(),
+                            before,
+                            after: Some(after.clone()),
+                            by,
+                            what: described(
+                                &request.update,
+                                request.condition.as_deref().unwrap_or(""),
+                                &request.values,
+                            ),
+                            invocation,
+                            seen: false,
+                        };
+                        i.log.push(change);
+                        *index.lock().expect("index") = Some(i.log.len() - 1);
+                        Ok(Ok(request.return_new.then_some(after)))
+                    }
+                    Ok(Applied::Refused(old)) => Ok(Err(old)),
+                    Err(Invalid(m)) => {
+                        i.invalid.push(format!("{m}: {request:?}"));
+                        Err(validation(m))
+                    }
                 }
-                Ok(Applied::Refused(old)) => Ok(Err(old)),
-                Err(Invalid(m)) => {
-                    i.invalid.push(format!("{m}: {request:?}"));
-                    Err(validation(m))
-                }
-            }
-        })
-        .await
+            })
+            .await;
+        if let (Ok(Ok(_)), Some(at)) = (&done, *landed.lock().expect("index")) {
+            self.lock().log[at].seen = true;
+        }
+        done
     }
 
     /// A consistent GetItem.
@@ -304,6 +338,8 @@ impl SimTable {
                 after: None,
                 by: "ttl".into(),
                 what: "TTL".into(),
+                invocation: None,
+                seen: false,
             });
         }
     }
@@ -343,6 +379,8 @@ impl SimTable {
                 values,
             ),
             by,
+            invocation: None,
+            seen: false,
         });
         Ok(Ok(put))
     }
