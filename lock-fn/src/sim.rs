@@ -104,6 +104,7 @@ pub struct Sim {
     pub chaos: Mutex<bool>,
     events: Mutex<Vec<Event>>,
     invocations: std::sync::atomic::AtomicU64,
+    killed: Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl Sim {
@@ -121,6 +122,11 @@ impl Sim {
     pub fn next_invocation(&self) -> u64 {
         self.invocations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that invocation `i`'s instance was killed mid-operation.
+    pub fn killed(&self, i: u64) {
+        self.killed.lock().expect("killed").insert(i);
     }
 
     /// Whether faults are on.
@@ -144,6 +150,10 @@ pub struct Run {
     pub invalid: Vec<String>,
     /// The invocations that met a fault of the table.
     pub faulted: std::collections::BTreeSet<u64>,
+    /// The invocations whose instance was killed mid-operation.
+    pub killed: std::collections::BTreeSet<u64>,
+    /// Every `SendTaskSuccess`/`SendTaskFailure` attempt: the task token, and when (true ms).
+    pub sends: Vec<(String, u64)>,
 }
 
 impl Run {
@@ -234,9 +244,11 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
             chaos: Mutex::new(true),
             events: Mutex::new(Vec::new()),
             invocations: Default::default(),
+            killed: Default::default(),
         });
         actors::play(&sim).await;
         let events = std::mem::take(&mut *sim.events.lock().expect("events"));
+        let killed = std::mem::take(&mut *sim.killed.lock().expect("killed"));
         Run {
             seed,
             settings,
@@ -244,6 +256,13 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
             log: table.log(),
             invalid: table.invalid(),
             faulted: table.faulted(),
+            killed,
+            sends: sim
+                .tasks
+                .sends()
+                .into_iter()
+                .map(|(t, at)| (t, EPOCH_MS + (at - start).as_millis() as u64))
+                .collect(),
         }
     })
 }

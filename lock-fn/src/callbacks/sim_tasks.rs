@@ -52,6 +52,7 @@ struct Inner {
     tasks: BTreeMap<String, Task>,
     rng: fastrand::Rng,
     faults: TaskFaults,
+    sends: Vec<(String, tokio::time::Instant)>,
 }
 
 /// The simulated Step Functions task service.
@@ -68,6 +69,7 @@ impl SimTasks {
                 tasks: BTreeMap::new(),
                 rng: fastrand::Rng::with_seed(seed),
                 faults,
+                sends: Vec::new(),
             }),
         })
     }
@@ -79,6 +81,11 @@ impl SimTasks {
     /// Changes the faults from now on.
     pub fn set_faults(&self, faults: TaskFaults) {
         self.lock().faults = faults;
+    }
+
+    /// Every send attempt so far: the token, and when (faults or not, open task or not).
+    pub fn sends(&self) -> Vec<(String, tokio::time::Instant)> {
+        self.lock().sends.clone()
     }
 
     /// Opens a task with `token` that times out after `timeout`.
@@ -130,6 +137,8 @@ impl SimTasks {
     ) -> Result<(), TaskSendError> {
         let (latency, roll, f) = {
             let mut i = self.lock();
+            i.sends
+                .push((token.to_string(), tokio::time::Instant::now()));
             (i.rng.u64(1..=10), i.rng.u32(0..1000), i.faults)
         };
         tokio::time::sleep(Duration::from_millis(latency)).await;

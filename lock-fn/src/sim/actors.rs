@@ -229,7 +229,10 @@ async fn invoke(
         let after = Duration::from_millis(fastrand::u64(0..=200));
         match tokio::time::timeout(after, invoke_on(sim, instance, invocation, req)).await {
             Ok(r) => r,
-            Err(_) => Err(CUT.into()),
+            Err(_) => {
+                sim.killed(invocation);
+                Err(CUT.into())
+            }
         }
     } else {
         invoke_on(sim, instance, invocation, req).await

@@ -39,6 +39,7 @@ pub fn violations(run: &Run) -> Vec<String> {
     v.extend(no_grant_handed_back_to_its_releaser(run));
     v.extend(throttled_only_when_the_store_throttled(run));
     v.extend(a_renew_touches_no_grant_begun_after_it(run, tol));
+    v.extend(a_task_handed_a_grant_is_woken(run));
     // Off by default while the defect it finds is open (DESIGN.md, the simulator: known and left
     // open): an invocation sent before its owner's cancel whose first read comes after it joins
     // the queue afresh. `DLM_SIM_CANCEL_CHECK=1` turns it on.
@@ -637,6 +638,72 @@ fn a_renew_touches_no_grant_begun_after_it(run: &Run, tol: u64) -> Vec<String> {
                         g.1, c.key, c.at_ms
                     ));
                 }
+            }
+        }
+    }
+    v
+}
+
+/// How long after the write that hands a Step Functions task a grant lock-fn may take to send
+/// it: the writer's own retries and its pass-overs, each within a 3 s attempt timeout.
+const WAKE_WITHIN_MS: u64 = 10_000;
+
+/// A write that grants the lock to a queued Step Functions task, and whose writer was told it
+/// applied, is followed by a send to the task token its queue entry held when the write landed
+/// (or, for a task's own acquire, the token it came with), within
+/// [`WAKE_WITHIN_MS`] - unless the writer's instance was killed, or the grant's lease ended before
+/// the write landed. A grant written unseen (its answer lost) is found by a later read at best:
+/// there the task's re-entry is the way back, which this check does not judge.
+fn a_task_handed_a_grant_is_woken(run: &Run) -> Vec<String> {
+    // A task's own acquire that takes the lock wakes the token it came with.
+    let mut own: BTreeMap<u64, (String, String)> = BTreeMap::new();
+    for e in &run.events {
+        if let Event::Answer {
+            owner: Some(o),
+            op: "task_acquire",
+            request,
+            invocation: Some(i),
+            ..
+        } = e
+        {
+            let request: serde_json::Value = serde_json::from_str(request).unwrap_or_default();
+            if let Some(t) = request["task_token"].as_str() {
+                own.insert(*i, (owner_digest(o), t.to_string()));
+            }
+        }
+    }
+    let mut v = Vec::new();
+    for c in run.log.iter().filter(|c| c.seen) {
+        let Some(i) = c.invocation.filter(|i| !run.killed.contains(i)) else {
+            continue;
+        };
+        let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+            continue;
+        };
+        let had = grants(&before);
+        // A grant whose lease ended before its write landed needs no wake.
+        let new = grants(&after)
+            .into_iter()
+            .filter(|g| !had.iter().any(|h| h.1 == g.1) && g.2 > c.at_ms);
+        for g in new {
+            let mut tokens: Vec<&String> = before
+                .waiters
+                .iter()
+                .filter(|w| w.digest == g.0)
+                .filter_map(|w| w.token.as_ref())
+                .collect();
+            if tokens.is_empty() {
+                continue;
+            }
+            tokens.extend(own.get(&i).filter(|(d, _)| *d == g.0).map(|(_, t)| t));
+            let woken = run.sends.iter().any(|(t, at)| {
+                tokens.contains(&t) && (c.at_ms..=c.at_ms + WAKE_WITHIN_MS).contains(at)
+            });
+            if !woken {
+                v.push(format!(
+                    "{} (invocation {i}) granted fence {} of {} at {} to a task, and nothing sent to its token within {WAKE_WITHIN_MS} ms",
+                    c.by, g.1, c.key, c.at_ms
+                ));
             }
         }
     }
