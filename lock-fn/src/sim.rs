@@ -65,12 +65,23 @@ impl Settings {
             max_skew_ms: fastrand::i64(0..=5),
             clients: actors::Mix::random(),
             ops_per_client: fastrand::usize(2..=5),
-            faults: Faults {
-                max_latency_ms: fastrand::u64(1..=20),
-                throttle: fastrand::u32(0..=100),
-                lost_answer: fastrand::u32(0..=80),
-                late: fastrand::u32(0..=60),
-                failed: fastrand::u32(0..=40),
+            // One world in eight is a storm, where the store often gives up on a request.
+            faults: if fastrand::u32(..8) == 0 {
+                Faults {
+                    max_latency_ms: fastrand::u64(1..=20),
+                    throttle: fastrand::u32(200..=450),
+                    lost_answer: fastrand::u32(0..=150),
+                    late: fastrand::u32(0..=60),
+                    failed: fastrand::u32(0..=150),
+                }
+            } else {
+                Faults {
+                    max_latency_ms: fastrand::u64(1..=20),
+                    throttle: fastrand::u32(0..=100),
+                    lost_answer: fastrand::u32(0..=80),
+                    late: fastrand::u32(0..=60),
+                    failed: fastrand::u32(0..=40),
+                }
             },
             task_faults: TaskFaults {
                 lost_answer: fastrand::u32(0..=100),

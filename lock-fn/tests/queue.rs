@@ -767,6 +767,40 @@ async fn a_repeated_mutex_release_after_eight_grants_is_uncertain() {
     assert!(!again.released && again.uncertain, "{again:?}");
 }
 
+/// A fenced release applied with its answer lost; then a dynamo-dlm peer (or TTL) deletes the item,
+/// records and all; the caller repeats the release. Nothing proves the first did not apply:
+/// `uncertain`, never a plain "not held" (found by the simulator, seed 901).
+#[tokio::test]
+async fn a_repeated_release_after_the_item_was_deleted_is_uncertain() {
+    let (engine, proxy, table) = proxied_engine_with(1, None).await;
+    let direct = direct_engine(&table);
+    let o = granted(&direct, acq("r", 60_000, Some("o"))).await;
+    proxy.then_matching(
+        "released_nonce",
+        support::fault_proxy::Step::LoseAnswer(Duration::ZERO),
+    );
+    let lost = engine
+        .release(
+            lock_protocol::ReleaseRequest {
+                resource_id: "r".into(),
+                owner: "o".into(),
+                fence: Some(o.fence),
+            },
+            None,
+        )
+        .await;
+    assert!(lost.is_err(), "the answer was lost: {lost:?}");
+    client(&dynalite_endpoint())
+        .delete_item()
+        .table_name(&table)
+        .key("resource_id", AttributeValue::S("r".into()))
+        .send()
+        .await
+        .unwrap();
+    let again = release_fenced(&direct, "r", "o", Some(o.fence)).await;
+    assert!(!again.released && again.uncertain, "{again:?}");
+}
+
 /// A stale mark (a task's 15-minute place that left while another waiter was still queued, who then
 /// died) must not refuse single tries on a free lock until it passes.
 #[tokio::test]

@@ -130,11 +130,14 @@ impl LockEngine {
         // (else `uncertain`) - whether or not this invocation saw an ambiguous write: the caller
         // may be repeating a release whose answer it lost. Without the fence only this
         // invocation's own attempts are recognised (its nonce).
+        // No item at all: a dynamo-dlm release or TTL deleted it, records and all, perhaps after
+        // an earlier attempt of this release was applied - nothing proves it was not.
         let uncertain = match (req.fence, snapshot.as_ref()) {
             (Some(fence), Some(item)) => {
                 !(expired_unreleased(item, &digest, fence) || slot_unused_since(item, fence))
             }
-            (Some(_), None) | (None, _) => ambiguous,
+            (Some(_), None) => true,
+            (None, _) => ambiguous,
         };
         warn!(resource = %req.resource_id, owner = %redact(&req.owner),
             "release by a non-holder: the lease had expired and/or another owner took the lock");

@@ -72,19 +72,24 @@ pub async fn play(sim: &Arc<Sim>) {
             let (sim, client) = (Arc::clone(sim), id);
             id += 1;
             tasks.push(tokio::spawn(async move {
+                // One waiter in three keeps its owner from one turn to the next (a Step Functions
+                // execution names itself the owner of every lock it takes).
+                let kept = (fastrand::u32(..3) == 0).then(token);
                 for _ in 0..sim.settings.ops_per_client {
                     pause(0, 300).await;
+                    let owner = kept.clone().unwrap_or_else(token);
+                    let execution_owner = format!("arn:aws:states:sim:execution:{owner}");
+                    let limit = Some(sim.settings.sem_limit);
                     match kind {
-                        0 => queued(&sim, client, MUTEX, None).await,
-                        1 => queued(&sim, client, SEMAPHORE, Some(sim.settings.sem_limit)).await,
+                        0 => queued(&sim, client, &owner, MUTEX, None).await,
+                        1 => queued(&sim, client, &owner, SEMAPHORE, limit).await,
                         2 => try_once(&sim, client).await,
                         3 => poll(&sim, client).await,
                         4 => peer(&sim, client).await,
-                        _ if fastrand::bool() => execution(&sim, client, MUTEX, None).await,
-                        _ => {
-                            let limit = Some(sim.settings.sem_limit);
-                            execution(&sim, client, SEMAPHORE, limit).await
+                        _ if fastrand::bool() => {
+                            execution(&sim, client, &execution_owner, MUTEX, None).await
                         }
+                        _ => execution(&sim, client, &execution_owner, SEMAPHORE, limit).await,
                     }
                 }
             }));
@@ -275,8 +280,8 @@ async fn invoke_on(
 
 /// A waiter that queues with its own owner, comes back when told, holds, and gives up (with a
 /// cancel) after a while.
-async fn queued(sim: &Arc<Sim>, client: usize, resource: &str, limit: Option<u32>) {
-    let owner = token();
+async fn queued(sim: &Arc<Sim>, client: usize, owner: &str, resource: &str, limit: Option<u32>) {
+    let owner = owner.to_string();
     let lease = lease();
     let give_up_at = sim.now_ms() + patience();
     loop {
@@ -363,8 +368,8 @@ async fn poll(sim: &Arc<Sim>, client: usize) {
 /// with a task token, then the task's end - the grant, `LockBusy`, or its timeout, after which it
 /// comes back with a new token and the same owner; a failed invoke fails the task, and it comes
 /// back after 2 s. It gives up with a cancel.
-async fn execution(sim: &Arc<Sim>, client: usize, resource: &str, limit: Option<u32>) {
-    let owner = format!("arn:aws:states:sim:execution:{}", token());
+async fn execution(sim: &Arc<Sim>, client: usize, owner: &str, resource: &str, limit: Option<u32>) {
+    let owner = owner.to_string();
     let lease = lease();
     let timeout = Duration::from_millis(fastrand::u64(500..=3_000));
     let give_up_at = sim.now_ms() + 2 * patience();
@@ -491,7 +496,13 @@ async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant) {
         if invoke(sim, client, Some(owner), req).await.is_ok() {
             return;
         }
-        pause(5, 50).await;
+        // Most callers resend at once; some come back seconds later (a redelivered message, a
+        // retry of the whole step), when the item's release records may have been reused.
+        if fastrand::u32(..4) == 0 {
+            pause(1_000, 8_000).await;
+        } else {
+            pause(5, 50).await;
+        }
     }
 }
 

@@ -103,10 +103,25 @@ fn nothing_granted_after_a_cancel(run: &Run) -> Vec<String> {
             continue;
         }
         let digest = owner_digest(o);
+        // The owner may come back for another turn: only grants before it asks again are judged.
+        let next_turn = run
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Answer {
+                    owner: Some(p),
+                    op: "acquire" | "task_acquire",
+                    sent_ms,
+                    ..
+                } if p == o && sent_ms > at_ms => Some(*sent_ms),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(u64::MAX);
         for c in run
             .log
             .iter()
-            .filter(|c| &c.key == resource && c.at_ms > *at_ms)
+            .filter(|c| &c.key == resource && c.at_ms > *at_ms && c.at_ms < next_turn)
         {
             let had = parse(&c.before).map(|i| grants(&i)).unwrap_or_default();
             let new = parse(&c.after).map(|i| grants(&i)).unwrap_or_default();
@@ -354,12 +369,13 @@ fn fences(run: &Run) -> Vec<String> {
 /// release answered `released: true` while its grant still ran in the table.
 fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
     let mut v = Vec::new();
-    let first_release = first_releases(run);
     for e in &run.events {
         let Event::Answer {
+            client,
             owner,
             op,
             resource,
+            sent_ms,
             at_ms,
             json,
             ..
@@ -389,8 +405,11 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
             // An answer's grant must still be in the table when it is answered (the last change
             // before). A callback's may have ended since - its sends are retried with backoff, and
             // the execution goes by `expires_at_ms` - but it must have been in the table.
+            // An answer that says the lease is already over (`expires_in_ms: 0`: its write landed
+            // late) promises no time: it too must only have been in the table.
+            let over = answer["expires_in_ms"] == 0;
             let ok = match *op {
-                "acquire" => until.last().is_some_and(|c| has(&c)),
+                "acquire" if !over => until.last().is_some_and(|c| has(&c)),
                 _ => until.iter().any(|c| has(&c)),
             };
             if !ok {
@@ -410,7 +429,7 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
             let digest = owner_digest(token);
             // Some write from this owner's first release on must have ended its grant (and
             // recorded that release of it).
-            let since = first_release.get(token.as_str()).copied().unwrap_or(*at_ms);
+            let since = first_release_of_turn(run, *client, token, *sent_ms);
             let ended = until
                 .iter()
                 .filter(|c| c.at_ms >= since)
@@ -435,21 +454,34 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
     v
 }
 
-/// When each owner first sent a release.
-fn first_releases(run: &Run) -> BTreeMap<&str, u64> {
-    let mut first = BTreeMap::new();
-    for e in &run.events {
-        if let Event::Answer {
-            owner: Some(o),
-            op: "release",
-            sent_ms,
-            ..
-        } = e
-        {
-            first.entry(o.as_str()).or_insert(*sent_ms);
-        }
-    }
-    first
+/// When the release that a release answered at `sent_ms` repeats was first sent: the owner's
+/// first release since its client's last turn as a holder began (an owner may hold turn after
+/// turn; each turn's releases are judged on their own).
+fn first_release_of_turn(run: &Run, client: usize, owner: &str, sent_ms: u64) -> u64 {
+    let turn = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Held {
+                client: c, from_ms, ..
+            } if *c == client && *from_ms <= sent_ms => Some(*from_ms),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    run.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Answer {
+                owner: Some(o),
+                op: "release",
+                sent_ms: s,
+                ..
+            } if o == owner && *s >= turn => Some(*s),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(sent_ms)
 }
 
 /// Whether change `c` released a grant of owner `digest` (the item after records a release of
@@ -470,10 +502,10 @@ fn ends_a_grant_of(c: &Change, digest: &str, live_until: u64) -> bool {
 /// without a fence is exempt: lock-fn cannot tell it from a new release, and the protocol has
 /// the caller that resent it read its `false` as uncertain (as lock-client does).
 fn not_held_only_when_no_release_applied(run: &Run, tol: u64) -> Vec<String> {
-    let first_release = first_releases(run);
     let mut v = Vec::new();
     for e in &run.events {
         let Event::Answer {
+            client,
             owner: Some(o),
             op: "release",
             resource,
@@ -491,7 +523,10 @@ fn not_held_only_when_no_release_applied(run: &Run, tol: u64) -> Vec<String> {
         if answer["released"] != false || answer["uncertain"] == true {
             continue;
         }
-        let (digest, since) = (owner_digest(o), first_release[o.as_str()]);
+        let (digest, since) = (
+            owner_digest(o),
+            first_release_of_turn(run, *client, o, *sent_ms),
+        );
         let request: serde_json::Value = serde_json::from_str(request).unwrap_or_default();
         if since < *sent_ms && request["fence"].is_null() {
             continue;
