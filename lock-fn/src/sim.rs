@@ -163,7 +163,7 @@ pub struct Run {
     pub faulted: std::collections::BTreeSet<u64>,
     /// The invocations whose instance was killed mid-operation.
     pub killed: std::collections::BTreeSet<u64>,
-    /// Every `SendTaskSuccess`/`SendTaskFailure` attempt: the task token, and when (true ms).
+    /// Every `SendTaskSuccess` attempt: the task token, and when (true ms).
     pub sends: Vec<(String, u64)>,
 }
 

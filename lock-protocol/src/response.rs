@@ -133,8 +133,9 @@ pub struct ReleaseResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_at_ms: Option<u64>,
     /// `true` with `released: false` when an attempt of this very release may have been applied
-    /// unseen (its answer was lost) and the record that would tell was already reused: the lock is
-    /// free either way, but whether this caller's lease ended by this release or ran out is unknown.
+    /// unseen (its answer was lost) and the record that would tell was already reused, or deleted
+    /// with the item: the lock is free either way, but whether this caller's lease ended by this
+    /// release or ran out is unknown.
     /// The client also sets it when it had to resend the release invoke and the answer was `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub uncertain: bool,

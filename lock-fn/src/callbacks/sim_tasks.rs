@@ -83,7 +83,8 @@ impl SimTasks {
         self.lock().faults = faults;
     }
 
-    /// Every send attempt so far: the token, and when (faults or not, open task or not).
+    /// Every `SendTaskSuccess` attempt so far: the token, and when (faults or not, open task or
+    /// not).
     pub fn sends(&self) -> Vec<(String, tokio::time::Instant)> {
         self.lock().sends.clone()
     }
@@ -137,8 +138,10 @@ impl SimTasks {
     ) -> Result<(), TaskSendError> {
         let (latency, roll, f) = {
             let mut i = self.lock();
-            i.sends
-                .push((token.to_string(), tokio::time::Instant::now()));
+            if outcome.is_ok() {
+                i.sends
+                    .push((token.to_string(), tokio::time::Instant::now()));
+            }
             (i.rng.u64(1..=10), i.rng.u32(0..1000), i.faults)
         };
         tokio::time::sleep(Duration::from_millis(latency)).await;

@@ -35,11 +35,6 @@ impl Edit {
         }
     }
 
-    /// Whether the edit changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && !self.clears_mark
-    }
-
     /// The digests it removes (for `DELETE wset`).
     pub fn digests(&self) -> Vec<String> {
         self.removed.iter().map(|(_, d, _)| d.clone()).collect()

@@ -444,10 +444,12 @@ fn applied_unseen(
 /// existed (the fence counter it recorded is below `fence`), which this release would have
 /// overwritten.
 fn slot_unused_since(item: &LockItem, fence: u64) -> bool {
-    let newer_grants = item
+    // A counter below the fence is another life of the item (a dynamo-dlm peer or TTL deleted
+    // the one that held grant `fence`, records and all): it proves nothing either.
+    let newer_grants_or_another_life = item
         .fence
-        .is_none_or(|now| now >= fence.saturating_add(RELEASE_SLOTS));
-    if newer_grants {
+        .is_none_or(|now| now < fence || now >= fence.saturating_add(RELEASE_SLOTS));
+    if newer_grants_or_another_life {
         return false;
     }
     if item.semaphore.is_none() {
@@ -503,6 +505,9 @@ mod tests {
         // Mutex: eight grants later a newer one shares the slot.
         assert!(slot_unused_since(&item(false, 25, Some((10, None))), 18));
         assert!(!slot_unused_since(&item(false, 26, None), 18));
+        // Another life of the item (its counter restarted below the fence): no proof.
+        assert!(!slot_unused_since(&item(false, 17, None), 18));
+        assert!(!slot_unused_since(&item(true, 17, None), 18));
         // Semaphore: empty, or an older grant's release applied before grant 18 existed.
         assert!(slot_unused_since(&item(true, 20, None), 18));
         assert!(slot_unused_since(&item(true, 20, Some((10, Some(17)))), 18));

@@ -16,7 +16,14 @@ pub fn shrink(start: Run, fails: impl Fn(&Run) -> bool) -> Run {
     }
     loop {
         let singles = smaller(&best.settings);
-        let pairs = singles.clone().into_iter().flat_map(|a| smaller(&a));
+        // Pairs, each once ((a, b) and (b, a) are one), at most MAX_PAIRS of them.
+        let mut seen = std::collections::BTreeSet::new();
+        let pairs: Vec<Settings> = singles
+            .iter()
+            .flat_map(smaller)
+            .filter(|s| seen.insert(format!("{s:?}")))
+            .take(MAX_PAIRS)
+            .collect();
         match singles
             .into_iter()
             .chain(pairs)
@@ -28,6 +35,9 @@ pub fn shrink(start: Run, fails: impl Fn(&Run) -> bool) -> Run {
         }
     }
 }
+
+/// How many two-step candidates a stuck shrink tries (each is a whole run).
+const MAX_PAIRS: usize = 200;
 
 /// Every settings one step smaller than `s`.
 fn smaller(s: &Settings) -> Vec<Settings> {

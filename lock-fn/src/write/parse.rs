@@ -55,6 +55,23 @@ pub fn parse_write(
             "Value provided in ExpressionAttributeValues unused in expressions: keys: {unused:?}"
         )));
     }
+    // DynamoDB has no empty sets: a set value must hold at least one element.
+    let mut empty_sets: Vec<&String> = values
+        .iter()
+        .filter(|(_, v)| match v {
+            AttributeValue::Ss(s) | AttributeValue::Ns(s) => s.is_empty(),
+            AttributeValue::Bs(s) => s.is_empty(),
+            _ => false,
+        })
+        .map(|(k, _)| k)
+        .collect();
+    empty_sets.sort();
+    if !empty_sets.is_empty() {
+        return Err(Invalid(format!(
+            "ExpressionAttributeValues contains invalid value: One or more parameter values were \
+             invalid: An string set may not be empty for keys {empty_sets:?}"
+        )));
+    }
     let unused: Vec<&String> = names
         .keys()
         .filter(|k| !p.used_names.contains(*k))
@@ -474,6 +491,10 @@ mod tests {
         assert!(parse_write("SET x = :a", None, &names, &one).is_err());
         assert!(parse_write("SET #n = :a", None, &names, &one).is_ok());
         assert!(parse_write("SET x = :a", Some("#m = :a"), &none, &one).is_err());
+        // No empty sets (a `DELETE wset :gone` with nothing to remove is no request at all).
+        let set = |v: &[&str]| AttributeValue::Ss(v.iter().map(|s| s.to_string()).collect());
+        assert!(parse_write("DELETE s :g", None, &none, &vals(&[(":g", set(&[]))])).is_err());
+        assert!(parse_write("DELETE s :g", None, &none, &vals(&[(":g", set(&["a"]))])).is_ok());
     }
 
     #[test]
