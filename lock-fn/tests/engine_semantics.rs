@@ -5,7 +5,6 @@ mod support;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use lock_fn::engine::config::Config;
 use lock_fn::world::clock::now_ms;
 use lock_protocol::{owner_digest, AcquireRequest, OnBusy};
@@ -195,13 +194,7 @@ async fn fence_rises_across_deletion_of_the_item() {
             assert!(release(&engine, "r", &g.owner).await.released);
         }
         // What TTL (or a dynamo-dlm release) does: the item disappears with its fence.
-        client
-            .delete_item()
-            .table_name(&table)
-            .key("resource_id", AttributeValue::S("r".into()))
-            .send()
-            .await
-            .unwrap();
+        delete_item(&client, &table, "r").await;
     }
     let g = granted(&engine, acq("r", 50, None)).await;
     assert!(g.fence > last);

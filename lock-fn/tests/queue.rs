@@ -731,11 +731,10 @@ async fn a_mark_lowered_by_an_older_version_is_repaired_from_the_entries() {
     );
 }
 
-/// A fenced release applied with its answer lost; eight more grants overwrite its record; the
-/// caller repeats it (a new invocation). Nothing proves the first did not apply: `uncertain`,
-/// never a plain "not held" (it did end the lease).
-#[tokio::test]
-async fn a_repeated_mutex_release_after_eight_grants_is_uncertain() {
+/// Owner "o" granted "r" on a fresh table, then released with its fence through a proxy that loses
+/// the answer (the release applied): an engine straight on the table, the table, the grant.
+async fn a_fenced_release_applied_with_its_answer_lost(
+) -> (lock_fn::engine::LockEngine, String, lock_protocol::Grant) {
     let (engine, proxy, table) = proxied_engine_with(1, None).await;
     let direct = direct_engine(&table);
     let o = granted(&direct, acq("r", 60_000, Some("o"))).await;
@@ -754,6 +753,15 @@ async fn a_repeated_mutex_release_after_eight_grants_is_uncertain() {
         )
         .await;
     assert!(lost.is_err(), "the answer was lost: {lost:?}");
+    (direct, table, o)
+}
+
+/// A fenced release applied with its answer lost; eight more grants overwrite its record; the
+/// caller repeats it (a new invocation). Nothing proves the first did not apply: `uncertain`,
+/// never a plain "not held" (it did end the lease).
+#[tokio::test]
+async fn a_repeated_mutex_release_after_eight_grants_is_uncertain() {
+    let (direct, _, o) = a_fenced_release_applied_with_its_answer_lost().await;
     for i in 0..8 {
         let owner = format!("x{i}");
         let g = granted(&direct, acq("r", 60_000, Some(&owner))).await;
@@ -772,31 +780,8 @@ async fn a_repeated_mutex_release_after_eight_grants_is_uncertain() {
 /// `uncertain`, never a plain "not held" (found by the simulator, seed 901).
 #[tokio::test]
 async fn a_repeated_release_after_the_item_was_deleted_is_uncertain() {
-    let (engine, proxy, table) = proxied_engine_with(1, None).await;
-    let direct = direct_engine(&table);
-    let o = granted(&direct, acq("r", 60_000, Some("o"))).await;
-    proxy.then_matching(
-        "released_nonce",
-        support::fault_proxy::Step::LoseAnswer(Duration::ZERO),
-    );
-    let lost = engine
-        .release(
-            lock_protocol::ReleaseRequest {
-                resource_id: "r".into(),
-                owner: "o".into(),
-                fence: Some(o.fence),
-            },
-            None,
-        )
-        .await;
-    assert!(lost.is_err(), "the answer was lost: {lost:?}");
-    client(&dynalite_endpoint())
-        .delete_item()
-        .table_name(&table)
-        .key("resource_id", AttributeValue::S("r".into()))
-        .send()
-        .await
-        .unwrap();
+    let (direct, table, o) = a_fenced_release_applied_with_its_answer_lost().await;
+    delete_item(&client(&dynalite_endpoint()), &table, "r").await;
     let again = release_fenced(&direct, "r", "o", Some(o.fence)).await;
     assert!(!again.released && again.uncertain, "{again:?}");
 }

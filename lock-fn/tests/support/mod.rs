@@ -113,6 +113,21 @@ pub fn direct_engine(table: &str) -> LockEngine {
     engine_on(&client(&dynalite_endpoint()), table, Config::default())
 }
 
+/// Deletes `resource`'s item, as TTL or a dynamo-dlm release does: the item goes with its fence
+/// and records.
+pub async fn delete_item(client: &Client, table: &str, resource: &str) {
+    client
+        .delete_item()
+        .table_name(table)
+        .key(
+            "resource_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(resource.into()),
+        )
+        .send()
+        .await
+        .expect("delete the item");
+}
+
 /// Writes the item Python dynamo-dlm 1.0 writes for a holder: `{resource_id, release_code,
 /// expires}` (`expires` in epoch seconds).
 pub async fn put_dynamo_dlm_item(
