@@ -81,19 +81,14 @@ async fn release_refusals_are_judged_from_the_returned_item() {
         (again.released, again.released_at_ms),
         (true, first.released_at_ms)
     );
-    assert!(
-        !release_fenced(&engine, "r", "mallory", Some(g.fence))
-            .await
-            .released
-    );
+    // A stranger naming a real fence, and a grant that ran out untouched: proof, a plain `false`.
+    let m = release_fenced(&engine, "r", "mallory", Some(g.fence)).await;
+    assert!(!m.released && !m.uncertain, "{m:?}");
 
     let short = granted(&engine, acq("r", 100, Some("bob"))).await;
     sleep_until_ms(short.expires_at_ms).await;
-    assert!(
-        !release_fenced(&engine, "r", "bob", Some(short.fence))
-            .await
-            .released
-    );
+    let b = release_fenced(&engine, "r", "bob", Some(short.fence)).await;
+    assert!(!b.released && !b.uncertain, "{b:?}");
     assert!(!renew(&engine, "r", "bob", 1000).await.renewed);
 }
 

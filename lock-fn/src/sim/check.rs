@@ -435,7 +435,7 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
             let digest = owner_digest(token);
             // Some write from this owner's first release on must have ended its grant (and
             // recorded that release of it).
-            let since = first_release_of_turn(run, *client, token, *sent_ms);
+            let since = first_release_of_turn(run, *client, token, resource, *sent_ms);
             let ended = until
                 .iter()
                 .filter(|c| c.at_ms >= since)
@@ -463,17 +463,24 @@ fn answers_match_the_table(run: &Run, tol: u64) -> Vec<String> {
 /// When the release that a release answered at `sent_ms` repeats was first sent: the owner's
 /// first release since its client's last turn as a holder began (an owner may hold turn after
 /// turn; each turn's releases are judged on their own).
-fn first_release_of_turn(run: &Run, client: usize, owner: &str, sent_ms: u64) -> u64 {
+fn first_release_of_turn(
+    run: &Run,
+    client: usize,
+    owner: &str,
+    resource: &str,
+    sent_ms: u64,
+) -> u64 {
     let held: Vec<(u64, u64)> = run
         .events
         .iter()
         .filter_map(|e| match e {
             Event::Held {
                 client: c,
+                resource: r,
                 fence,
                 from_ms,
                 ..
-            } if *c == client && *from_ms <= sent_ms => Some((*from_ms, *fence)),
+            } if *c == client && r == resource && *from_ms <= sent_ms => Some((*from_ms, *fence)),
             _ => None,
         })
         .collect();
@@ -492,9 +499,10 @@ fn first_release_of_turn(run: &Run, client: usize, owner: &str, sent_ms: u64) ->
             Event::Answer {
                 owner: Some(o),
                 op: "release",
+                resource: r,
                 sent_ms: s,
                 ..
-            } if o == owner && *s >= turn => Some(*s),
+            } if o == owner && r == resource && *s >= turn => Some(*s),
             _ => None,
         })
         .min()
@@ -542,7 +550,7 @@ fn not_held_only_when_no_release_applied(run: &Run, tol: u64) -> Vec<String> {
         }
         let (digest, since) = (
             owner_digest(o),
-            first_release_of_turn(run, *client, o, *sent_ms),
+            first_release_of_turn(run, *client, o, resource, *sent_ms),
         );
         let request: serde_json::Value = serde_json::from_str(request).unwrap_or_default();
         if since < *sent_ms && request["fence"].is_null() {

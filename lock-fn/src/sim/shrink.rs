@@ -17,7 +17,8 @@ pub fn shrink(start: Run, fails: impl Fn(&Run) -> bool) -> Run {
     loop {
         let singles = smaller(&best.settings);
         // Pairs, each once ((a, b) and (b, a) are one), at most MAX_PAIRS of them.
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen: std::collections::BTreeSet<String> =
+            singles.iter().map(|s| format!("{s:?}")).collect();
         let pairs: Vec<Settings> = singles
             .iter()
             .flat_map(smaller)
