@@ -505,6 +505,9 @@ mod tests {
         // Mutex: eight grants later a newer one shares the slot.
         assert!(slot_unused_since(&item(false, 25, Some((10, None))), 18));
         assert!(!slot_unused_since(&item(false, 26, None), 18));
+        // The grant is still the item's latest (counter == fence): proof.
+        assert!(slot_unused_since(&item(false, 18, None), 18));
+        assert!(slot_unused_since(&item(true, 18, None), 18));
         // Another life of the item (its counter restarted below the fence): no proof.
         assert!(!slot_unused_since(&item(false, 17, None), 18));
         assert!(!slot_unused_since(&item(true, 17, None), 18));
