@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of lock-fn's files with the tests that run its engine on the local stack:
 #   bash scripts/mutants.sh lock-fn/src/engine/wait_budget.rs [FILE ...] [-- TEST-ARGS]
-#   e.g. bash scripts/mutants.sh lock-fn/src/engine/wait_budget.rs -- --lib --test queue --test contention
+#   e.g. bash scripts/mutants.sh lock-fn/src/engine/wait_budget.rs -- --lib --test stack
 # Installs cargo-mutants (pinned) when missing, brings the stack up (dynalite, moto, emulator) and
 # leaves the report in mutants.out/ (caught.txt, missed.txt, timeout.txt). Slow: one build and one
 # test run per mutant. The engine-level tests see the mutated code; tests that invoke the stack's

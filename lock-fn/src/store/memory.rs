@@ -2,7 +2,7 @@
 //! DynamoDB's semantics: one item per key, each write atomic (conditions, then every action on the
 //! item as it was before the write), `ALL_NEW` on success and `ALL_OLD` on a failed condition. It
 //! is what the deterministic simulator runs the engine against; the differential test
-//! (`lock-fn/tests/differential.rs`) holds it to dynalite's and moto's answers.
+//! (`lock-fn/tests/stack/differential.rs`) holds it to dynalite's and moto's answers.
 //!
 //! Semantics followed (see ../shared/SIMULATION-NOTES.md for the sources): a comparison with a
 //! missing operand or operands of different types is false, except `<>`, which is true; `size` of

@@ -1,6 +1,6 @@
 //! Mixed fleet: the real Python dynamo-dlm 1.0.0 package and lock-fn on one dynalite table, both ways.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Mutual exclusion under contention: 32 queueing callers race one resource on dynalite until 600 grants are
 //! made, with short leases so that some expire while held; the whole history is then checked.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

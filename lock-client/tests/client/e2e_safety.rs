@@ -2,7 +2,7 @@
 //! watch` -> lock-fn -> a fault proxy -> dynalite, next to the shared stack's lock-fn as the other
 //! owner.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;

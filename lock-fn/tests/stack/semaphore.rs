@@ -1,7 +1,7 @@
 //! Semaphores against dynalite: the bound, fences, expired holders purged, per-holder release and
 //! renew, LimitMismatch, the FIFO queue with handoff, no barging, cancel, describe.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

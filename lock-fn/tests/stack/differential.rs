@@ -11,7 +11,7 @@
 //! writes remove them highest first, where both agree), compares lists and maps with `=` by
 //! reference, and finds no list element that is not a scalar with `contains`.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

@@ -1,6 +1,6 @@
 //! The FIFO queue against dynalite: order, no barging, dead waiters, handoff, cancel, cap.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

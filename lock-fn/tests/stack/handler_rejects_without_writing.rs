@@ -3,7 +3,7 @@
 //! every request it is asked to send. Validity is judged by the independent oracle, never by the
 //! decoder under test; a rejection must name a field the oracle found at fault.
 
-mod support;
+use crate::support;
 
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;

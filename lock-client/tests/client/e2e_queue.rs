@@ -1,7 +1,7 @@
 //! The FIFO queue end to end: client -> Invoke API (a private `cargo lambda watch` whose lock-fn
 //! processes have short waiter and claim times, so that the bounds show in seconds) -> dynalite.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

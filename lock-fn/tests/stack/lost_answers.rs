@@ -1,7 +1,7 @@
 //! One caller, half of all DynamoDB answers lost: every grant must be answered once and every
 //! release of a held lock must be answered `released: true`.
 
-mod support;
+use crate::support;
 
 use lock_fn::engine::reply::Reply;
 use lock_protocol::{AcquireResponse, ReleaseRequest};

@@ -2,7 +2,7 @@
 //! mocked (aws-smithy-mocks) to produce each answer `SendTaskSuccess` can give, and moto_server for
 //! real tokens and a real execution of statemachine/lock-wait.asl.json.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

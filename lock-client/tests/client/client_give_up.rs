@@ -6,7 +6,7 @@
 //! "may have been applied" throttle is unknown, not "not held"; `with_lock` keeps the work's value
 //! when the release is unknown or fails but the lease was never lost.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;

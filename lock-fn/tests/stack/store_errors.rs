@@ -1,7 +1,7 @@
 //! Mapping of DynamoDB failures (mocked: throttling cannot be provoked on dynalite) to retries,
 //! WARNING logs and typed errors.
 
-mod support;
+use crate::support;
 
 use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};

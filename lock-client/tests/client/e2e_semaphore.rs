@@ -1,6 +1,6 @@
 //! Semaphores end to end: client -> Invoke API -> lock-fn -> dynalite, history-checked.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The ReturnValuesOnConditionCheckFailure=ALL_OLD path, which dynalite ignores, checked on moto with a
 //! single client (moto is never used to test mutual exclusion).
 
-mod support;
+use crate::support;
 
 use lock_fn::engine::config::Config;
 use support::*;

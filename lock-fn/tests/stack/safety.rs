@@ -3,7 +3,7 @@
 //! release ending the owner's next grant, owner tokens leaking through describe, a dynamo-dlm item
 //! taken for our own grant, and a late acquire write lowering the fence after TTL deleted the item.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Mutual exclusion through the real handler: 32 clients -> cargo lambda watch -> several lock-fn
 //! processes -> dynalite, with the history checker.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

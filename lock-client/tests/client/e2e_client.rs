@@ -1,6 +1,6 @@
 //! The client end to end: client -> cargo lambda watch (real Invoke API) -> lock-fn -> dynalite.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};

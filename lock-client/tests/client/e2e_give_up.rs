@@ -3,7 +3,7 @@
 //! holder and no place behind, so that the lock is free the moment its holder releases (not a
 //! whole lease later, held by an owner nobody will release for).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

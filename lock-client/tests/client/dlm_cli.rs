@@ -1,6 +1,6 @@
 //! The `dlm` binary end to end against the local stack.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Output, Stdio};

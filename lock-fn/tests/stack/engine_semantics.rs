@@ -1,7 +1,7 @@
 //! Lock semantics against dynalite (a DynamoDB whose conditional writes are atomic): grant, refusal,
 //! expiry takeover, holder-only release/renew, idempotent re-acquire, waiting, fences.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

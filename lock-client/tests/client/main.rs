@@ -1,0 +1,15 @@
+//! lock-client's tests in one binary (one link instead of eight): the client and the `dlm` CLI
+//! end to end against lock-fn behind the local stack's `cargo lambda watch` (with the fault proxy
+//! between them where a test needs it), and against a fake Lambda for answers lock-fn never gives.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod client_give_up;
+mod dlm_cli;
+mod e2e_client;
+mod e2e_contention;
+mod e2e_give_up;
+mod e2e_queue;
+mod e2e_safety;
+mod e2e_semaphore;
