@@ -6,7 +6,6 @@ pub mod memory;
 pub(crate) mod request;
 pub(crate) mod sim_table;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,13 +17,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tracing::warn;
 
-use crate::model::fence::{life_floor, release_record};
 use crate::model::item::*;
 use crate::store::error::{classify, Failure, StoreError};
 use crate::world::backoff::store_retry_delay;
-use crate::world::clock::{ceil_secs, floor_secs};
 use crate::world::World;
-use crate::write::expressions::*;
+use crate::write::expr::Write;
+use crate::write::expressions::{confirm, release_alone, renew, try_acquire};
 use memory::Item;
 use request::UpdateRequest;
 use sim_table::SimTable;
@@ -120,7 +118,7 @@ impl LockStore {
     }
 
     /// A single try: takes the lock for the owner with digest `owner` if it is free at the
-    /// function's now and nobody is queued and alive ([`TRY_ACQUIRE_CONDITION`]), raising the fence
+    /// function's now and nobody is queued and alive ([`try_acquire_condition`](crate::write::expressions::try_acquire_condition)), raising the fence
     /// and labelling the holder `holder`. A refusal carries the item when DynamoDB returned it.
     /// Every attempt ends before `stop_at` (epoch ms).
     pub async fn acquire(
@@ -132,26 +130,9 @@ impl LockStore {
         stop_at: Option<u64>,
     ) -> Result<Attempted<AcquireWrite>, StoreError> {
         self.with_retries("acquire", resource_id, stop_at, |now| async move {
-            let mut vals = lease_values(now, duration_ms);
-            vals.extend([
-                (":owner", s(owner)),
-                (":now_ms", n(now)),
-                (":now_s", n(floor_secs(now))),
-                (":fence_floor", n(life_floor(now))),
-                (":one", n(1)),
-            ]);
-            let update = match holder {
-                Some(label) => {
-                    vals.push((":holder", s(label)));
-                    ACQUIRE_LABELLED_UPDATE
-                }
-                None => ACQUIRE_UPDATE,
-            };
-            let request = self
-                .update(resource_id)
-                .update_expression(update)
-                .condition_expression(TRY_ACQUIRE_CONDITION)
-                .set_expression_attribute_values(values(&vals));
+            let request =
+                self.update(resource_id)
+                    .write(try_acquire(owner, holder, duration_ms, now));
             Ok(match self.send(request).await? {
                 Ok(item) => AcquireWrite::Granted(item.ok_or_else(no_item)?),
                 Err(holder) => AcquireWrite::Refused(holder),
@@ -170,14 +151,7 @@ impl LockStore {
         stop_at: Option<u64>,
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
         self.with_retries("confirm", resource_id, stop_at, |now| async move {
-            let request = self
-                .update(resource_id)
-                .update_expression(CONFIRM_UPDATE)
-                .condition_expression(HOLDER_CONDITION)
-                .set_expression_attribute_values(values(&[
-                    (":owner", s(owner)),
-                    (":now_ms", n(now)),
-                ]));
+            let request = self.update(resource_id).write(confirm(owner, now));
             Ok(self.send(request).await?.ok().flatten())
         })
         .await
@@ -185,7 +159,7 @@ impl LockStore {
 
     /// Moves the end of the unexpired lease of the owner with digest `owner` (of its grant with
     /// `fence`, when given, else of a grant that began by `since`) to now + `duration_ms`, never
-    /// back (`RENEW_NOT_BACK`); `None` when refused.
+    /// back ([`renew_not_back`](crate::write::expressions::renew_not_back)); `None` when refused.
     pub async fn renew(
         &self,
         resource_id: &str,
@@ -196,23 +170,9 @@ impl LockStore {
         stop_at: Option<u64>,
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
         self.with_retries("renew", resource_id, stop_at, |now| async move {
-            let mut vals = lease_values(now, duration_ms);
-            vals.extend([(":owner", s(owner)), (":now_ms", n(now))]);
-            let condition = match fence {
-                Some(f) => {
-                    vals.push((":fence", n(f)));
-                    RENEW_FENCED_CONDITION
-                }
-                None => {
-                    vals.push((":since_ms", n(since)));
-                    RENEW_SINCE_CONDITION
-                }
-            };
-            let request = self
-                .update(resource_id)
-                .update_expression(RENEW_UPDATE)
-                .condition_expression(condition)
-                .set_expression_attribute_values(values(&vals));
+            let request =
+                self.update(resource_id)
+                    .write(renew(owner, fence, since, duration_ms, now));
             Ok(self.send(request).await?.ok().flatten())
         })
         .await
@@ -222,8 +182,8 @@ impl LockStore {
     /// (else the engine hands the lock on, see [`LockStore::apply`]), keeping the item (and so the
     /// fence), and records the release under `nonce` (this invocation's). With `fence`, only that
     /// grant is released, and the release is also recorded in its slot (see
-    /// [`RELEASE_FENCED_UPDATE`]); without, only a grant that had begun by `since` (the release's
-    /// first attempt, [`HOLDER_SINCE_CONDITION`]). `NotHolder` carries the old item when DynamoDB
+    /// [`release_slot_set`](crate::write::expressions::release_slot_set)); without, only a grant that had begun by `since` (the release's
+    /// first attempt, [`holder_since_condition`](crate::write::expressions::holder_since_condition)). `NotHolder` carries the old item when DynamoDB
     /// returned it.
     pub async fn release(
         &self,
@@ -235,29 +195,10 @@ impl LockStore {
         stop_at: Option<u64>,
     ) -> Result<Attempted<ReleaseWrite>, StoreError> {
         self.with_retries("release", resource_id, stop_at, |now| async move {
-            let mut vals = vec![
-                (":owner", s(owner)),
-                (":now_ms", n(now)),
-                (":now_s", n(floor_secs(now))),
-                (":purge", n(purge_at(now))),
-                (":nonce", s(nonce)),
-            ];
-            let mut req = self.update(resource_id).return_nothing();
-            req = match fence {
-                None => {
-                    vals.push((":since_ms", n(since)));
-                    req.update_expression(RELEASE_UPDATE)
-                        .condition_expression(RELEASE_ALONE_CONDITION)
-                }
-                Some(f) => {
-                    vals.push((":fence", n(f)));
-                    vals.push((":record", release_record(owner, f, now)));
-                    req.update_expression(RELEASE_FENCED_UPDATE)
-                        .condition_expression(RELEASE_FENCED_ALONE_CONDITION)
-                        .expression_attribute_names("#slot", release_slot(f))
-                }
-            };
-            let request = req.set_expression_attribute_values(values(&vals));
+            let request = self
+                .update(resource_id)
+                .return_nothing()
+                .write(release_alone(owner, fence, nonce, since, now));
             Ok(match self.send(request).await? {
                 Ok(_) => ReleaseWrite::Released { at_ms: now },
                 Err(old) => ReleaseWrite::NotHolder(old.map(Box::new)),
@@ -277,7 +218,7 @@ impl LockStore {
         build: F,
     ) -> Result<Attempted<Result<Option<LockItem>, Option<LockItem>>>, StoreError>
     where
-        F: Fn(u64) -> Update,
+        F: Fn(u64) -> Write,
     {
         self.with_retries(op, resource_id, stop_at, |now| {
             self.send_update(resource_id, build(now))
@@ -298,7 +239,7 @@ impl LockStore {
         build: F,
     ) -> Result<Attempted<Result<Option<LockItem>, Option<LockItem>>>, StoreError>
     where
-        F: Fn(u64) -> Update,
+        F: Fn(u64) -> Write,
     {
         let attempted = self
             .with_retries(op, resource_id, stop_at, |now| {
@@ -323,20 +264,9 @@ impl LockStore {
     async fn send_update(
         &self,
         resource_id: &str,
-        u: Update,
+        w: Write,
     ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
-        let (expression, condition) = (u.expression(), u.condition());
-        let mut req = self
-            .update(resource_id)
-            .update_expression(expression)
-            .set_expression_attribute_values(Some(u.values.into_iter().collect()));
-        if !condition.is_empty() {
-            req = req.condition_expression(condition);
-        }
-        for (k, v) in u.names {
-            req = req.expression_attribute_names(k, v);
-        }
-        self.send(req).await
+        self.send(self.update(resource_id).write(w)).await
     }
 
     /// Reads the item with a consistent read (describe, and the queue paths' snapshots).
@@ -351,7 +281,7 @@ impl LockStore {
                     client
                         .get_item()
                         .table_name(&self.table)
-                        .key(ATTR_RESOURCE_ID, s(resource_id))
+                        .key(ATTR_RESOURCE_ID, AttributeValue::S(resource_id.to_string()))
                         .consistent_read(true)
                         .send()
                         .await
@@ -482,17 +412,6 @@ impl LockStore {
     }
 }
 
-/// The values of a lease of `duration_ms` from `now`: its end in ms (`:exp_ms`) and in seconds
-/// rounded up (`:exp_s`, what dynamo-dlm reads), and the purge time (`:purge`, the TTL attribute).
-fn lease_values(now: u64, duration_ms: u64) -> Vec<(&'static str, AttributeValue)> {
-    let exp_ms = now.saturating_add(duration_ms);
-    vec![
-        (":exp_ms", n(exp_ms)),
-        (":exp_s", n(ceil_secs(exp_ms))),
-        (":purge", n(purge_at(exp_ms))),
-    ]
-}
-
 /// An item as DynamoDB (or the simulated table) returned it, read as a lock item.
 fn lock_item(item: Option<&Item>) -> Result<Option<LockItem>, Failure> {
     item.map(LockItem::try_from)
@@ -502,23 +421,6 @@ fn lock_item(item: Option<&Item>) -> Result<Option<LockItem>, Failure> {
 
 fn no_item() -> Failure {
     Failure::Final(StoreError::unavailable("an applied write returned no item"))
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_string())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn values(pairs: &[(&str, AttributeValue)]) -> Option<HashMap<String, AttributeValue>> {
-    Some(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
 }
 
 impl LockStore {

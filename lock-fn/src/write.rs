@@ -1,6 +1,8 @@
 //! Writes as values: the typed write model ([`expr`]) that renders to DynamoDB expressions, and
 //! its reading back from expression strings ([`parse`], what the in-memory table does).
 
+#[cfg(test)]
+pub(crate) mod catalogue;
 pub(crate) mod expressions;
 pub(crate) mod mutex;
 pub(crate) mod semaphore;

@@ -11,11 +11,43 @@ pub const MAX_REMOVALS: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueVersion(pub Option<u64>);
 
+/// A queue entry one write removes: where the snapshot showed it, whose it is, and whether the
+/// write requires it still dead (a dead waiter pruned) or not (a waiter that takes the lock or
+/// leaves, or the caller's own stale entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// Its index in `waiters` as read.
+    pub index: usize,
+    /// Its owner digest (the write checks that the entry at `index` is still this one's).
+    pub digest: String,
+    /// The write requires it still dead.
+    pub dead: bool,
+}
+
+impl Removal {
+    /// The entry at `index` of the owner with digest `digest`, alive or not.
+    pub fn entry(index: usize, digest: &str) -> Removal {
+        Removal {
+            index,
+            digest: digest.to_string(),
+            dead: false,
+        }
+    }
+
+    /// The dead entry at `index` of the owner with digest `digest`.
+    pub fn dead(index: usize, digest: &str) -> Removal {
+        Removal {
+            dead: true,
+            ..Removal::entry(index, digest)
+        }
+    }
+}
+
 /// Entries one write removes from the queue, each checked to be what the snapshot showed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Edit {
-    /// (list index, owner digest, whether it must still be dead), ascending by index.
-    pub removed: Vec<(usize, String, bool)>,
+    /// The entries removed, ascending by index.
+    pub removed: Vec<Removal>,
     /// The write relies on the snapshot's queue: nobody joined or kept a place since (`qv`
     /// unchanged), so every entry the snapshot showed dead is still dead and no new one is there.
     pub unchanged_since: Option<QueueVersion>,
@@ -29,7 +61,7 @@ impl Edit {
     #[cfg(test)]
     pub fn only_entry(digest: &str) -> Edit {
         Edit {
-            removed: vec![(0, digest.into(), false)],
+            removed: vec![Removal::entry(0, digest)],
             unchanged_since: Some(QueueVersion(Some(1))),
             clears_mark: true,
         }
@@ -37,7 +69,16 @@ impl Edit {
 
     /// The digests it removes (for `DELETE wset`).
     pub fn digests(&self) -> Vec<String> {
-        self.removed.iter().map(|(_, d, _)| d.clone()).collect()
+        self.removed.iter().map(|r| r.digest.clone()).collect()
+    }
+
+    /// Where the snapshot showed the entry of the owner with digest `digest` that this edit
+    /// removes (the waiter a grant is handed to).
+    pub fn index_of(&self, digest: &str) -> Option<usize> {
+        self.removed
+            .iter()
+            .find(|r| r.digest == digest)
+            .map(|r| r.index)
     }
 
     /// The same edit for a write decided from "nobody alive is queued": it also requires that
@@ -54,23 +95,23 @@ impl Edit {
 /// clears the queue mark when no live entry is left.
 pub(crate) fn edit(item: &LockItem, now_ms: u64, prune_before: usize, must_go: &[usize]) -> Edit {
     let waiters = &item.waiters;
-    let mut removed: Vec<(usize, String, bool)> = must_go
+    let mut removed: Vec<Removal> = must_go
         .iter()
-        .map(|&i| (i, waiters[i].digest.clone(), false))
+        .map(|&i| Removal::entry(i, &waiters[i].digest))
         .collect();
     for (i, w) in waiters.iter().enumerate().take(prune_before) {
         if removed.len() >= MAX_REMOVALS {
             break;
         }
         if !must_go.contains(&i) && !w.alive_at(now_ms) {
-            removed.push((i, w.digest.clone(), true));
+            removed.push(Removal::dead(i, &w.digest));
         }
     }
-    removed.sort_by_key(|(i, _, _)| *i);
+    removed.sort_by_key(|r| r.index);
     let live_left = waiters
         .iter()
         .enumerate()
-        .any(|(i, w)| w.alive_at(now_ms) && !removed.iter().any(|(j, _, _)| *j == i));
+        .any(|(i, w)| w.alive_at(now_ms) && !removed.iter().any(|r| r.index == i));
     let clears_mark = !live_left && item.queue_alive_until_ms.is_some();
     Edit {
         removed,

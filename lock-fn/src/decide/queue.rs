@@ -260,7 +260,7 @@ pub fn ownerless_retry_hint_ms(waiting: usize, hold_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::edit::MAX_REMOVALS;
+    use crate::decide::edit::{Removal, MAX_REMOVALS};
 
     fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
         Waiter::sample(digest, alive_until_ms)
@@ -334,7 +334,7 @@ mod tests {
         assert_eq!(
             acquire_step(Some(&also_queued), "me", 10, 4),
             AcquireStep::LeaveQueue(Edit {
-                removed: vec![(1, "me".into(), false)],
+                removed: vec![Removal::entry(1, "me")],
                 ..Edit::default()
             }),
             "a holder with an entry of its own leaves the queue first"
@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(
             take,
             AcquireStep::Take(Edit {
-                removed: vec![(0, "a".into(), false)],
+                removed: vec![Removal::entry(0, "a")],
                 ..Edit::default()
             })
         );
@@ -376,9 +376,9 @@ mod tests {
             acquire_step(Some(&q), "me", 10, 4),
             AcquireStep::Take(Edit {
                 removed: vec![
-                    (0, "dead".into(), true),
-                    (1, "me".into(), false),
-                    (2, "gone".into(), true)
+                    Removal::dead(0, "dead"),
+                    Removal::entry(1, "me"),
+                    Removal::dead(2, "gone")
                 ],
                 unchanged_since: Some(QueueVersion(None)),
                 clears_mark: true,
@@ -405,7 +405,7 @@ mod tests {
         assert_eq!(
             acquire_step(Some(&q), "me", 10, 4),
             AcquireStep::Take(Edit {
-                removed: vec![(0, "dead".into(), true)],
+                removed: vec![Removal::dead(0, "dead")],
                 unchanged_since: Some(QueueVersion(Some(6))),
                 clears_mark: true,
             })
@@ -424,7 +424,7 @@ mod tests {
             ReleaseStep::Handoff {
                 next: 1,
                 edit: Edit {
-                    removed: vec![(0, "dead".into(), true), (1, "a".into(), false)],
+                    removed: vec![Removal::dead(0, "dead"), Removal::entry(1, "a")],
                     ..Edit::default()
                 }
             }
@@ -443,7 +443,7 @@ mod tests {
         assert_eq!(
             release_step(&alone, "me", None, 5, 10),
             ReleaseStep::Plain(Edit {
-                removed: vec![(0, "dead".into(), true)],
+                removed: vec![Removal::dead(0, "dead")],
                 unchanged_since: Some(QueueVersion(None)),
                 clears_mark: true,
             })
@@ -458,7 +458,7 @@ mod tests {
             ReleaseStep::Handoff {
                 next: 1,
                 edit: Edit {
-                    removed: vec![(0, "me".into(), false), (1, "b".into(), false)],
+                    removed: vec![Removal::entry(0, "me"), Removal::entry(1, "b")],
                     unchanged_since: Some(QueueVersion(None)),
                     clears_mark: true,
                 }
@@ -468,7 +468,7 @@ mod tests {
         assert_eq!(
             release_step(&only_me, "me", Some(7), 0, 10),
             ReleaseStep::Plain(Edit {
-                removed: vec![(0, "me".into(), false)],
+                removed: vec![Removal::entry(0, "me")],
                 unchanged_since: Some(QueueVersion(None)),
                 clears_mark: true,
             })
@@ -505,7 +505,7 @@ mod tests {
         let q = item(None, 5, waiters);
         let e = edit(&q, 10, q.waiters.len(), &[20]);
         assert_eq!(e.removed.len(), MAX_REMOVALS);
-        assert_eq!(e.removed.last().unwrap().1, "me");
+        assert_eq!(e.removed.last().unwrap().digest, "me");
         assert!(
             e.clears_mark,
             "dead entries are left, but no live one: {e:?}"

@@ -15,7 +15,6 @@ use tracing::warn;
 
 use crate::engine::LockEngine;
 use crate::write::expr::{at, num, text, Cmp, Cond, Path, Write};
-use crate::write::expressions::Update;
 
 /// A slot of the waiting budget, held by this invocation.
 #[derive(Debug)]
@@ -131,11 +130,7 @@ impl LockEngine {
 }
 
 /// `SLOT_FREE`, then `SLOT_TAKE`.
-fn take_slot(nonce: &str, until: u64, now: u64) -> Update {
-    take_slot_write(nonce, until, now).to_update()
-}
-
-fn take_slot_write(nonce: &str, until: u64, now: u64) -> Write {
+fn take_slot(nonce: &str, until: u64, now: u64) -> Write {
     Write::default()
         .set(Path::attr("wait_until"), num("until", until))
         .set(Path::attr("wait_by"), text("nonce", nonce))
@@ -147,11 +142,7 @@ fn take_slot_write(nonce: &str, until: u64, now: u64) -> Write {
 }
 
 /// `SLOT_MINE`, then `SLOT_GIVE_BACK`.
-fn give_back(nonce: &str) -> Update {
-    give_back_write(nonce).to_update()
-}
-
-fn give_back_write(nonce: &str) -> Write {
+fn give_back(nonce: &str) -> Write {
     Write::default()
         .remove(Path::attr("wait_until"))
         .remove(Path::attr("wait_by"))
@@ -171,7 +162,7 @@ mod tests {
         let key = slot_key(0);
         let mut take = |nonce: &str, until: u64, now: u64| {
             matches!(
-                table.update("resource_id", &key, &take_slot_write(nonce, until, now)),
+                table.update("resource_id", &key, &take_slot(nonce, until, now)),
                 Ok(Applied::Written(_))
             )
         };
@@ -182,7 +173,7 @@ mod tests {
         assert!(take("b", 200, 100), "the wait is over");
         let mut give = |nonce: &str| {
             matches!(
-                table.update("resource_id", &key, &give_back_write(nonce)),
+                table.update("resource_id", &key, &give_back(nonce)),
                 Ok(Applied::Written(_))
             )
         };
@@ -191,7 +182,7 @@ mod tests {
         assert!(!give("b"), "given back once");
         let mut take = |nonce: &str, until: u64, now: u64| {
             matches!(
-                table.update("resource_id", &key, &take_slot_write(nonce, until, now)),
+                table.update("resource_id", &key, &take_slot(nonce, until, now)),
                 Ok(Applied::Written(_))
             )
         };
@@ -204,15 +195,15 @@ mod tests {
     #[test]
     fn slots_are_reserved_resources_and_their_writes_are_the_named_ones() {
         assert!(slot_key(3).starts_with(RESERVED_RESOURCE_PREFIX));
-        let t = take_slot("n", 10, 5);
+        let t = take_slot("n", 10, 5).render();
         assert_eq!(
-            (t.expression(), t.condition()),
-            (SLOT_TAKE.to_string(), format!("({SLOT_FREE})"))
+            (t.update, t.condition),
+            (SLOT_TAKE.to_string(), Some(SLOT_FREE.to_string()))
         );
-        let g = give_back("n");
+        let g = give_back("n").render();
         assert_eq!(
-            (g.expression(), g.condition()),
-            (SLOT_GIVE_BACK.to_string(), SLOT_MINE.to_string())
+            (g.update, g.condition),
+            (SLOT_GIVE_BACK.to_string(), Some(SLOT_MINE.to_string()))
         );
     }
 }

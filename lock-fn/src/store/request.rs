@@ -70,6 +70,16 @@ impl UpdateRequest {
         self
     }
 
+    /// Sets the expressions and their placeholder maps from a typed write.
+    pub fn write(mut self, w: crate::write::expr::Write) -> Self {
+        let r = w.render();
+        self.update = r.update;
+        self.condition = r.condition;
+        self.names = r.names.into_iter().collect();
+        self.values = r.values.into_iter().collect();
+        self
+    }
+
     /// Asks for no item back on success.
     pub fn return_nothing(mut self) -> Self {
         self.return_new = false;

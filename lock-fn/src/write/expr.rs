@@ -259,6 +259,60 @@ impl Write {
         self
     }
 
+    /// Adds another write's actions and conditions to this one.
+    pub fn with(mut self, other: Write) -> Write {
+        self.actions.set.extend(other.actions.set);
+        self.actions.remove.extend(other.actions.remove);
+        self.actions.add.extend(other.actions.add);
+        self.actions.delete.extend(other.actions.delete);
+        self.conditions.extend(other.conditions);
+        self
+    }
+
+    /// Every path the write names, in its actions and its conditions.
+    pub fn paths(&self) -> Vec<&Path> {
+        fn operand<'a>(o: &'a Operand, out: &mut Vec<&'a Path>) {
+            match o {
+                Operand::Path(p) | Operand::Size(p) => out.push(p),
+                Operand::Value(_) => {}
+                Operand::IfNotExists(p, d) => {
+                    out.push(p);
+                    operand(d, out);
+                }
+                Operand::ListAppend(a, b) | Operand::Plus(a, b) => {
+                    operand(a, out);
+                    operand(b, out);
+                }
+            }
+        }
+        fn cond<'a>(c: &'a Cond, out: &mut Vec<&'a Path>) {
+            match c {
+                Cond::Compare(a, _, b) => {
+                    operand(a, out);
+                    operand(b, out);
+                }
+                Cond::Exists(p) | Cond::NotExists(p) => out.push(p),
+                Cond::Contains(p, o) => {
+                    out.push(p);
+                    operand(o, out);
+                }
+                Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| cond(c, out)),
+                Cond::Not(c) => cond(c, out),
+            }
+        }
+        let mut out = Vec::new();
+        let a = &self.actions;
+        for (p, o) in &a.set {
+            out.push(p);
+            operand(o, &mut out);
+        }
+        out.extend(a.remove.iter());
+        out.extend(a.add.iter().map(|(p, _)| p));
+        out.extend(a.delete.iter().map(|(p, _)| p));
+        self.conditions.iter().for_each(|c| cond(c, &mut out));
+        out
+    }
+
     /// Renders the write: expressions and the placeholder maps they use, nothing more or less.
     /// Two values under one hint get distinct placeholders (`:hint`, `:hint_2`, ...); equal values
     /// under one hint share one. Names likewise.
@@ -289,27 +343,6 @@ impl Write {
             condition,
             names: r.names,
             values: r.values,
-        }
-    }
-
-    /// The write as the string-built [`Update`](crate::write::expressions::Update) the store sends today,
-    /// while the builders move onto this model: the same clauses, each condition on its own.
-    pub fn to_update(&self) -> crate::write::expressions::Update {
-        let parts = self.parts();
-        let mut r = parts.renderer;
-        let conditions = self
-            .conditions
-            .iter()
-            .map(|c| r.cond(c, Nest::Top))
-            .collect();
-        crate::write::expressions::Update {
-            set: parts.set,
-            remove: parts.remove,
-            add: parts.add,
-            delete: parts.delete,
-            conditions,
-            values: r.values.into_iter().collect(),
-            names: r.names.into_iter().collect(),
         }
     }
 

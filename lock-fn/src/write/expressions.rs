@@ -1,295 +1,387 @@
-//! Every DynamoDB expression lock-fn sends, as named constants (DESIGN.md explains each).
+//! The named parts of the mutex and queue writes, as typed values (`write/expr.rs`): each condition
+//! a [`Cond`], each group of actions a [`Write`], built with the values they compare or set, so a
+//! placeholder without a value, or a value no expression uses, cannot be written down. DESIGN.md,
+//! "The writes", shows each rendered (`tests::the_catalogue_in_design_md_is_what_the_builders_render`).
 //!
 //! Attribute names are written out (none is a DynamoDB reserved word, which dynalite checks like
-//! DynamoDB does); values are placeholders: `:now_ms` and `:now_s` are the function's clock.
+//! DynamoDB does); `:now_ms` and `:now_s` are the function's clock at the attempt.
 
-/// Acquire succeeds when there is no item, the lock-fn lease has ended, or (an item dynamo-dlm wrote,
-/// with no ms field) its whole-second lease has ended - the same test dynamo-dlm applies.
-pub const ACQUIRE_CONDITION: &str =
-    "attribute_not_exists(resource_id) OR expires_at_ms <= :now_ms \
-     OR (attribute_not_exists(expires_at_ms) AND expires <= :now_s)";
+use aws_sdk_dynamodb::types::AttributeValue;
 
-/// Acquire writes the new holder (its owner digest) and lease, and raises the fence: by one over
-/// the stored fence, or, when the item has none (new, deleted by TTL, or overwritten by dynamo-dlm),
-/// to a floor derived from the clock that exceeds every fence issued before. `purge_at` (the TTL
-/// attribute) moves an hour past the lease end. The holder label is cleared, and so are a claim
-/// pending from a handoff nobody claimed and an old grant's `wake_id`.
-pub const ACQUIRE_UPDATE: &str =
-    "SET release_code = :owner, expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge, \
-     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one \
-     REMOVE holder, claim_d, wake_id";
+use crate::decide::edit::{Edit, QueueVersion};
+use crate::model::fence::{life_floor, release_record};
+use crate::model::item::{purge_at, release_slot};
+use crate::world::clock::{ceil_secs, floor_secs};
+use crate::write::expr::{at, num, text, val, Cmp, Cond, Operand, Path, Step, Write};
 
-/// [`ACQUIRE_UPDATE`] for a request that gives a public holder label.
-pub const ACQUIRE_LABELLED_UPDATE: &str =
-    "SET release_code = :owner, expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge, \
-     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one, holder = :holder \
-     REMOVE claim_d, wake_id";
+/// `:now_ms`, the function's clock.
+pub(crate) fn now_ms(now: u64) -> Operand {
+    num("now_ms", now)
+}
 
-/// Holder-only operations (idempotent re-acquire; renew and release add the grant, below) require
-/// the caller (`:owner` is its digest) to hold a lease that has not ended.
-pub const HOLDER_CONDITION: &str = "release_code = :owner AND expires_at_ms > :now_ms";
+/// `:now_s`, the function's clock in whole seconds (rounded down: dynamo-dlm's `expires`).
+fn now_s(now: u64) -> Operand {
+    num("now_s", floor_secs(now))
+}
 
-/// [`HOLDER_CONDITION`] for the grant with fence `:fence` only.
-pub const HOLDER_FENCE_CONDITION: &str =
-    "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence";
+/// `a <= b`.
+pub(crate) fn le(a: Operand, b: Operand) -> Cond {
+    Cond::cmp(a, Cmp::Le, b)
+}
+
+/// `a > b`.
+pub(crate) fn gt(a: Operand, b: Operand) -> Cond {
+    Cond::cmp(a, Cmp::Gt, b)
+}
+
+/// An attribute or nested path as an operand.
+pub(crate) fn of(p: &Path) -> Operand {
+    Operand::Path(p.clone())
+}
+
+/// A release slot (`rel_<fence mod 8>`), named through `#slot`.
+fn slot(fence: u64) -> Path {
+    Path(vec![Step::Key {
+        hint: "slot",
+        key: release_slot(fence),
+    }])
+}
+
+/// Acquire succeeds when there is no item, the lock-fn lease has ended, or (an item dynamo-dlm
+/// wrote, with no ms field) its whole-second lease has ended - the same test dynamo-dlm applies.
+pub fn acquire_condition(now: u64) -> Cond {
+    Cond::Or(vec![
+        Cond::NotExists(Path::attr("resource_id")),
+        le(at("expires_at_ms"), now_ms(now)),
+        Cond::And(vec![
+            Cond::NotExists(Path::attr("expires_at_ms")),
+            le(at("expires"), now_s(now)),
+        ]),
+    ])
+}
+
+/// Nobody is queued and alive (`qx`, the latest alive-until a waiter wrote, has passed).
+pub fn no_live_queue(now: u64) -> Cond {
+    Cond::Or(vec![
+        Cond::NotExists(Path::attr("qx")),
+        le(at("qx"), now_ms(now)),
+    ])
+}
+
+/// A single try (an acquire that does not queue) is granted only when [`acquire_condition`] holds
+/// and nobody is queued and alive: no barging past waiters.
+pub fn try_acquire_condition(now: u64) -> Cond {
+    Cond::And(vec![acquire_condition(now), no_live_queue(now)])
+}
+
+/// The lease end of a grant or renew ending at `exp` (ms): in ms, in seconds rounded up (what
+/// dynamo-dlm reads), and the TTL time an hour after it.
+pub fn lease_end_set(exp: u64) -> Write {
+    Write::default()
+        .set(Path::attr("expires_at_ms"), num("exp_ms", exp))
+        .set(Path::attr("expires"), num("exp_s", ceil_secs(exp)))
+        .set(Path::attr("purge_at"), num("purge", purge_at(exp)))
+}
+
+/// The grant an acquire takes: the new holder (its owner digest `me`) and lease, and the fence
+/// raised - by one over the stored fence, or, when the item has none (new, deleted by TTL, or
+/// overwritten by dynamo-dlm), to a floor derived from the clock that exceeds every fence issued
+/// before. A claim pending from a handoff nobody claimed is cleared.
+pub fn take_set(me: &str, exp: u64, now: u64) -> Write {
+    Write::default()
+        .set(Path::attr("release_code"), text("owner", me))
+        .with(lease_end_set(exp))
+        .set(Path::attr("acquired_at_ms"), now_ms(now))
+        .set(
+            Path::attr("fence"),
+            Operand::IfNotExists(
+                Path::attr("fence"),
+                Box::new(num("fence_floor", life_floor(now))),
+            )
+            .plus(num("one", 1)),
+        )
+        .remove(Path::attr("claim_d"))
+}
+
+/// Sets the holder label, or clears an old one.
+pub fn label(holder: Option<&str>) -> Write {
+    match holder {
+        Some(h) => Write::default().set(Path::attr("holder"), text("holder", h)),
+        None => Write::default().remove(Path::attr("holder")),
+    }
+}
+
+/// Sets the grant's `wake_id` (the nonce a Step Functions task is woken with), or clears an old
+/// one (a grant that no task waits for).
+pub fn aim_at(wake: Option<&str>) -> Write {
+    match wake {
+        Some(w) => Write::default().set(Path::attr("wake_id"), text("wake", w)),
+        None => Write::default().remove(Path::attr("wake_id")),
+    }
+}
+
+/// The single try: [`take_set`], labelled, aimed at no task, under [`try_acquire_condition`].
+pub fn try_acquire(me: &str, holder: Option<&str>, duration_ms: u64, now: u64) -> Write {
+    take_set(me, now.saturating_add(duration_ms), now)
+        .with(label(holder))
+        .with(aim_at(None))
+        .require(try_acquire_condition(now))
+}
+
+/// Holder-only operations require the caller (`:owner` is its digest) to hold a lease that has
+/// not ended.
+pub fn holder_condition(me: &str, now: u64) -> Cond {
+    Cond::And(vec![
+        Cond::eq(at("release_code"), text("owner", me)),
+        gt(at("expires_at_ms"), now_ms(now)),
+    ])
+}
+
+/// [`holder_condition`] for the grant with this fence only.
+pub fn holder_fence_condition(me: &str, fence: u64, now: u64) -> Cond {
+    Cond::And(vec![
+        holder_condition(me, now),
+        Cond::eq(at("fence"), num("fence", fence)),
+    ])
+}
 
 /// A release or renew that does not name its fence acts only on a grant that had begun when it was
 /// first tried (`:since_ms`): a retry or a late attempt never ends (or moves) a newer grant of the
 /// same owner.
-pub const HOLDER_SINCE_CONDITION: &str =
-    "release_code = :owner AND expires_at_ms > :now_ms AND acquired_at_ms <= :since_ms";
+pub fn holder_since_condition(me: &str, since: u64, now: u64) -> Cond {
+    Cond::And(vec![
+        holder_condition(me, now),
+        le(at("acquired_at_ms"), num("since_ms", since)),
+    ])
+}
+
+/// The holder condition of a request: its fence when it names one, else its first attempt.
+pub fn holder_grant_condition(me: &str, fence: Option<u64>, since: u64, now: u64) -> Cond {
+    match fence {
+        Some(f) => holder_fence_condition(me, f, now),
+        None => holder_since_condition(me, since, now),
+    }
+}
+
+/// Re-acquire by the current holder writes nothing new: it only confirms (and returns) the grant.
+pub fn confirm(me: &str, now: u64) -> Write {
+    Write::default()
+        .set(Path::attr("release_code"), text("owner", me))
+        .require(holder_condition(me, now))
+}
 
 /// Renew never moves the lease end back: a renew attempt held up in the network can land after a
 /// later renew (lock-fn's own retry of it, or the holder's next renew), and would bring the end
 /// before the one the holder was last told - the holder would work past its lease.
-#[cfg(test)]
-pub const RENEW_NOT_BACK: &str = "expires_at_ms <= :exp_ms";
-
-/// A fenced renew: [`HOLDER_FENCE_CONDITION`] and `RENEW_NOT_BACK`.
-pub const RENEW_FENCED_CONDITION: &str =
-    "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence \
-     AND expires_at_ms <= :exp_ms";
-
-/// An unfenced renew: [`HOLDER_SINCE_CONDITION`] and `RENEW_NOT_BACK`.
-pub const RENEW_SINCE_CONDITION: &str =
-    "release_code = :owner AND expires_at_ms > :now_ms AND acquired_at_ms <= :since_ms \
-     AND expires_at_ms <= :exp_ms";
+pub fn renew_not_back(exp: u64) -> Cond {
+    le(at("expires_at_ms"), num("exp_ms", exp))
+}
 
 /// Renew moves the lease end (ms and seconds) and the purge time; the fence stays.
-pub const RENEW_UPDATE: &str = "SET expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge";
+pub fn renew(me: &str, fence: Option<u64>, since: u64, duration_ms: u64, now: u64) -> Write {
+    let exp = now.saturating_add(duration_ms);
+    lease_end_set(exp)
+        .require(holder_grant_condition(me, fence, since, now))
+        .require(renew_not_back(exp))
+}
 
-/// Release ends the lease now but keeps the item, so the fence keeps counting up; `expires` becomes
-/// "now" (rounded down) so dynamo-dlm clients see the lock free at once. It records the releasing
-/// invocation's nonce and the released fence, so that lock-fn's own retries are recognised exactly.
-pub const RELEASE_UPDATE: &str =
-    "SET expires_at_ms = :now_ms, expires = :now_s, purge_at = :purge, released_nonce = :nonce, \
-     released_at_ms = :now_ms, released_fence = fence REMOVE release_code, acquired_at_ms, holder";
+/// The end of a lease with nobody to hand it to: the ms end is now, `expires` becomes now (rounded
+/// down) so dynamo-dlm clients see the lock free at once, the item kept an hour (the fence keeps
+/// counting up).
+pub fn release_end_set(now: u64) -> Write {
+    Write::default()
+        .set(Path::attr("expires_at_ms"), now_ms(now))
+        .set(Path::attr("expires"), now_s(now))
+        .set(Path::attr("purge_at"), num("purge", purge_at(now)))
+}
+
+/// What every release records of itself: the invocation's nonce, when, and the fence it ended
+/// (`released_fence = fence` reads the fence before the write, also when the same write raises it
+/// for a handoff), so that lock-fn's own retries are recognised exactly.
+pub fn release_record_set(nonce: &str, now: u64) -> Write {
+    Write::default()
+        .set(Path::attr("released_nonce"), text("nonce", nonce))
+        .set(Path::attr("released_at_ms"), now_ms(now))
+        .set(Path::attr("released_fence"), at("fence"))
+}
 
 /// A release that names its fence also records itself in slot `#slot` = `rel_<fence mod 8>`,
 /// `{f: fence, o: owner digest, t: time}`: the last eight grants' releases stay recognisable however
 /// many other releases follow (fences of one item's life are consecutive).
-pub const RELEASE_FENCED_UPDATE: &str =
-    "SET expires_at_ms = :now_ms, expires = :now_s, purge_at = :purge, released_nonce = :nonce, \
-     released_at_ms = :now_ms, released_fence = fence, #slot = :record \
-     REMOVE release_code, acquired_at_ms, holder";
+pub fn release_slot_set(me: &str, fence: u64, now: u64) -> Write {
+    Write::default().set(slot(fence), val("record", release_record(me, fence, now)))
+}
 
-/// Re-acquire by the current holder writes nothing new: it only confirms (and returns) the grant.
-pub const CONFIRM_UPDATE: &str = "SET release_code = :owner";
+/// The single release, when nobody alive is queued: ends the lease, keeps the item, records
+/// itself (fenced: also in its slot); an unfenced one ends only a grant begun by `since`.
+pub fn release_alone(me: &str, fence: Option<u64>, nonce: &str, since: u64, now: u64) -> Write {
+    let w = release_end_set(now)
+        .with(release_record_set(nonce, now))
+        .remove(Path::attr("release_code"))
+        .remove(Path::attr("acquired_at_ms"))
+        .remove(Path::attr("holder"))
+        .require(holder_grant_condition(me, fence, since, now))
+        .require(no_live_queue(now));
+    match fence {
+        Some(f) => w.with(release_slot_set(me, f, now)),
+        None => w,
+    }
+}
 
-/// Nobody is queued and alive (`qx`, the latest alive-until a waiter wrote, has passed).
-#[cfg(test)]
-pub const NO_LIVE_QUEUE: &str = "(attribute_not_exists(qx) OR qx <= :now_ms)";
-
-/// A single try (an acquire that does not queue) is granted only when [`ACQUIRE_CONDITION`] holds
-/// and nobody is queued and alive: no barging past waiters.
-pub const TRY_ACQUIRE_CONDITION: &str =
-    "(attribute_not_exists(resource_id) OR expires_at_ms <= :now_ms \
-     OR (attribute_not_exists(expires_at_ms) AND expires <= :now_s)) \
-     AND (attribute_not_exists(qx) OR qx <= :now_ms)";
-
-/// [`HOLDER_SINCE_CONDITION`] (an unfenced release) when nobody is queued and alive: the release
-/// that hands nothing on.
-pub const RELEASE_ALONE_CONDITION: &str =
-    "release_code = :owner AND expires_at_ms > :now_ms AND acquired_at_ms <= :since_ms \
-     AND (attribute_not_exists(qx) OR qx <= :now_ms)";
-
-/// [`HOLDER_FENCE_CONDITION`] (a fenced release) when nobody is queued and alive.
-pub const RELEASE_FENCED_ALONE_CONDITION: &str =
-    "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence \
-     AND (attribute_not_exists(qx) OR qx <= :now_ms)";
-
-/// The grant a queued acquire takes (as [`ACQUIRE_UPDATE`], clearing a pending claim).
-pub const TAKE_SET: &str =
-    "release_code = :owner, expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge, \
-     acquired_at_ms = :now_ms, fence = if_not_exists(fence, :fence_floor) + :one";
-
-/// The grant a release hands to the next waiter in the same write: its owner digest and lease
+/// The grant a release hands to the next waiter (digest `next`) in the same write: its lease
 /// (`:next_*`), a new fence, and how long the releaser held (`hold_ms`, the waiters' poll hint).
-pub const HANDOFF_SET: &str =
-    "release_code = :next, expires_at_ms = :next_exp_ms, expires = :next_exp_s, \
-     purge_at = :next_purge, acquired_at_ms = :now_ms, fence = fence + :one, hold_ms = :hold";
+pub fn handoff_set(next: &str, exp: u64, hold_ms: u64, now: u64) -> Write {
+    Write::default()
+        .set(Path::attr("release_code"), text("next", next))
+        .set(Path::attr("expires_at_ms"), num("next_exp_ms", exp))
+        .set(Path::attr("expires"), num("next_exp_s", ceil_secs(exp)))
+        .set(Path::attr("purge_at"), num("next_purge", purge_at(exp)))
+        .set(Path::attr("acquired_at_ms"), now_ms(now))
+        .set(Path::attr("fence"), at("fence").plus(num("one", 1)))
+        .set(Path::attr("hold_ms"), num("hold", hold_ms))
+}
 
-/// What every release records of itself (see [`RELEASE_UPDATE`]); `released_fence = fence` reads
-/// the fence before the write, also when the same write raises it for a handoff.
-pub const RELEASE_RECORD_SET: &str =
-    "released_nonce = :nonce, released_at_ms = :now_ms, released_fence = fence";
-
-/// The end of a lease with nobody to hand it to (see [`RELEASE_UPDATE`]).
-pub const RELEASE_END_SET: &str = "expires_at_ms = :now_ms, expires = :now_s, purge_at = :purge";
-
-/// A waiter joins the tail of the queue, once (`wset` holds the queued digests): its entry goes to
-/// the end of `waiters`, its digest into `wset`. A full queue refuses, and so does a missing item
-/// (a peer deleted it since the read, e.g. dynamo-dlm's release): an upsert would leave an item
-/// holding only a queue, with no lease attributes any acquire could ever take and no TTL time.
-pub const JOIN_CONDITION: &str = "attribute_exists(resource_id) \
-     AND (attribute_not_exists(wset) OR NOT contains(wset, :me)) \
-     AND (attribute_not_exists(waiters) OR size(waiters) < :cap)";
-/// The update for [`JOIN_CONDITION`] (with [`NOT_HOLDING`], and [`QUEUE_MARK_RAISED`] with `qx =
-/// :qx` or [`QUEUE_MARK_COVERS`]).
-#[cfg(test)]
-pub const JOIN_UPDATE: &str = "SET waiters = list_append(if_not_exists(waiters, :empty), :entry), \
-     qv = if_not_exists(qv, :qv_floor) + :one ADD wset :me_set";
+/// A waiter joins the tail of the queue, once (`wset` holds the queued digests), and the queue
+/// holds at most `cap` entries. A missing item refuses (a peer deleted it since the read, e.g.
+/// dynamo-dlm's release): an upsert would leave an item holding only a queue, with no lease
+/// attributes any acquire could ever take and no TTL time.
+pub fn join_condition(me: &str, cap: usize) -> Cond {
+    Cond::And(vec![
+        Cond::Exists(Path::attr("resource_id")),
+        Cond::Or(vec![
+            Cond::NotExists(Path::attr("wset")),
+            !Cond::Contains(Path::attr("wset"), text("me", me)),
+        ]),
+        Cond::Or(vec![
+            Cond::NotExists(Path::attr("waiters")),
+            Cond::cmp(
+                Operand::Size(Path::attr("waiters")),
+                Cmp::Lt,
+                num("cap", cap as u64),
+            ),
+        ]),
+    ])
+}
 
 /// Every join and keep-place raises the queue's version; a life of the item (after a dynamo-dlm
 /// PutItem, a DeleteItem, TTL) starts it from the writer's clock, as fences do
-/// ([`life_floor`](crate::model::fence::life_floor)), so that a write decided on one life's version
-/// never matches the next life's.
-pub const QUEUE_VERSION_SET: &str = "qv = if_not_exists(qv, :qv_floor) + :one";
+/// ([`life_floor`]), so that a write decided on one life's version never matches the next life's.
+pub fn queue_version_set(now: u64) -> Write {
+    Write::default().set(
+        Path::attr("qv"),
+        Operand::IfNotExists(Path::attr("qv"), Box::new(num("qv_floor", life_floor(now))))
+            .plus(num("one", 1)),
+    )
+}
 
 /// A joiner does not hold the lock (mutex or semaphore, `#me` names its digest): two invocations of
 /// one owner race, one takes the lock while the other's join lands; a holder with a live entry of
 /// its own would be handed the lock back by its own release.
-pub const NOT_HOLDING: &str =
-    "(attribute_not_exists(release_code) OR release_code <> :me OR expires_at_ms <= :now_ms) \
-     AND (attribute_not_exists(sem_holders.#me) OR sem_holders.#me.x <= :now_ms)";
+pub fn not_holding(me: &str, now: u64) -> Cond {
+    let entry = Path::attr("sem_holders").key("me", me);
+    Cond::And(vec![
+        Cond::Or(vec![
+            Cond::NotExists(Path::attr("release_code")),
+            Cond::cmp(at("release_code"), Cmp::Ne, text("me", me)),
+            le(at("expires_at_ms"), now_ms(now)),
+        ]),
+        Cond::Or(vec![
+            Cond::NotExists(entry.clone()),
+            le(of(&entry.field("x")), now_ms(now)),
+        ]),
+    ])
+}
 
 /// The queue mark only ever rises while entries come and stay: a join or keep-place sets `qx =
 /// :qx`, the larger of its own entry's `x` and the mark it read, and only if nobody raised it past
 /// that since. (A normal waiter's 5 s place must never lower the mark below a Step Functions
 /// task's 15-minute place: tries would barge past the task, and releases skip it.)
-pub const QUEUE_MARK_RAISED: &str = "(attribute_not_exists(qx) OR qx <= :qx)";
+pub fn queue_mark_raised(qx: u64) -> Cond {
+    Cond::Or(vec![
+        Cond::NotExists(Path::attr("qx")),
+        le(at("qx"), num("qx", qx)),
+    ])
+}
 
 /// The queue mark still covers a place the writer did not raise it for (it read a mark at least
 /// that high): only a write that found no live entry lowers it, and then this write reads again.
-pub const QUEUE_MARK_COVERS: &str = "qx >= :qx";
+pub fn queue_mark_covers(qx: u64) -> Cond {
+    Cond::cmp(at("qx"), Cmp::Ge, num("qx", qx))
+}
 
 /// The queue is as the snapshot showed it: nobody joined or kept a place since (every join and
-/// keep-place adds one to `qv`). Required by the writes decided from "nobody alive is queued" and
-/// by those that remove the mark.
-pub const QUEUE_UNCHANGED: &str = "qv = :qv";
-/// [`QUEUE_UNCHANGED`] for a snapshot without `qv`.
-pub const QUEUE_NEVER_CHANGED: &str = "attribute_not_exists(qv)";
+/// keep-place adds one to `qv`; a snapshot without `qv`: still none). Required by the writes
+/// decided from "nobody alive is queued" and by those that remove the mark.
+pub fn queue_unchanged(version: QueueVersion) -> Cond {
+    match version.0 {
+        Some(v) => Cond::eq(at("qv"), num("qv", v)),
+        None => Cond::NotExists(Path::attr("qv")),
+    }
+}
 
 /// A claim: the waiter the lock was handed to (with a short claim lease) takes its full lease.
-pub const CLAIM_CONDITION: &str =
-    "release_code = :owner AND expires_at_ms > :now_ms AND fence = :fence AND attribute_exists(claim_d)";
-/// The update for [`CLAIM_CONDITION`].
-#[cfg(test)]
-pub const CLAIM_UPDATE: &str =
-    "SET expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge REMOVE claim_d";
-
-/// A Step Functions task that finds its owner holding the lock aims the grant at itself before it
-/// is sent the grant: a new `wake_id`, so that no earlier sender can pass the grant over on a
-/// "task closed" answer that may be about this delivery.
-pub const AIM_CONDITION: &str = HOLDER_FENCE_CONDITION;
+pub fn claim_condition(me: &str, fence: u64, now: u64) -> Cond {
+    Cond::And(vec![
+        holder_fence_condition(me, fence, now),
+        Cond::Exists(Path::attr("claim_d")),
+    ])
+}
 
 /// A grant is passed over (its task closed) only if nobody aimed it at a task since the sender did.
-pub const WAKE_ID_CONDITION: &str = "wake_id = :wake_id";
-
-/// Whether `expression` has an `OR` outside all parentheses.
-fn has_top_level_or(expression: &str) -> bool {
-    let mut depth = 0i32;
-    let bytes = expression.as_bytes();
-    for (i, b) in bytes.iter().enumerate() {
-        match b {
-            b'(' => depth += 1,
-            b')' => depth -= 1,
-            b' ' if depth == 0 && expression[i..].starts_with(" OR ") => return true,
-            _ => {}
-        }
-    }
-    false
+pub fn wake_id_condition(wake_id: &str) -> Cond {
+    Cond::eq(at("wake_id"), text("wake_id", wake_id))
 }
 
-/// A conditional update put together from the named fragments above plus a queue edit: each
-/// removed entry `waiters[i]` is checked to still be the one the snapshot showed (`.w`) and, for a
-/// dead one, still dead (`.x <= :now_ms`); entries go in descending index order (DynamoDB removes
-/// them all from the original list; dynalite removes one after another, and descending order means
-/// the same to both).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Update {
-    /// `SET` actions.
-    pub set: Vec<String>,
-    /// `REMOVE` actions.
-    pub remove: Vec<String>,
-    /// `ADD` actions.
-    pub add: Vec<String>,
-    /// `DELETE` actions.
-    pub delete: Vec<String>,
-    /// Conditions, ANDed.
-    pub conditions: Vec<String>,
-    /// Placeholder values.
-    pub values: Vec<(String, aws_sdk_dynamodb::types::AttributeValue)>,
-    /// Placeholder names.
-    pub names: Vec<(String, String)>,
+/// Entry `i` of the queue, or its field `f`.
+pub(crate) fn waiter_at(i: usize) -> Path {
+    Path::attr("waiters").index(i)
 }
 
-impl Update {
-    /// The update expression.
-    pub fn expression(&self) -> String {
-        let mut parts = Vec::new();
-        for (keyword, actions) in [
-            ("SET", &self.set),
-            ("REMOVE", &self.remove),
-            ("ADD", &self.add),
-            ("DELETE", &self.delete),
-        ] {
-            if !actions.is_empty() {
-                parts.push(format!("{keyword} {}", actions.join(", ")));
-            }
+/// The queue edit of a write (decided by `decide/edit.rs`): each removed entry `waiters[i]` is
+/// checked to still be the one the snapshot showed (`.w`) and, for a dead one, still dead (`.x <=
+/// :now_ms`); its digest leaves `wset`; a write relying on the snapshot's queue requires it
+/// unchanged; one that leaves no live entry removes the mark. (The renderer removes list elements
+/// highest index first: DynamoDB removes them all from the original list, dynalite one after
+/// another, and that order means the same to both.)
+pub fn queue_edit(edit: &Edit, now: u64) -> Write {
+    let mut w = Write::default();
+    for r in &edit.removed {
+        w = w.require(Cond::eq(
+            of(&waiter_at(r.index).field("w")),
+            text("qw", &r.digest),
+        ));
+        if r.dead {
+            w = w.require(le(of(&waiter_at(r.index).field("x")), now_ms(now)));
         }
-        parts.join(" ")
+        w = w.remove(waiter_at(r.index));
     }
-
-    /// The condition expression: the conditions ANDed, each in parentheses only where it needs
-    /// them (a top-level `OR`; DynamoDB rejects redundant parentheses).
-    pub fn condition(&self) -> String {
-        self.conditions
-            .iter()
-            .map(|c| {
-                if has_top_level_or(c) {
-                    format!("({c})")
-                } else {
-                    c.clone()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ")
+    if !edit.removed.is_empty() {
+        w = w.delete(
+            Path::attr("wset"),
+            crate::write::expr::Val {
+                hint: "gone",
+                value: AttributeValue::Ss(edit.digests()),
+            },
+        );
     }
-
-    /// Adds the queue edit's checks and removals.
-    pub fn with_edit(mut self, edit: &crate::decide::edit::Edit) -> Self {
-        use aws_sdk_dynamodb::types::AttributeValue;
-        for (i, digest, dead) in &edit.removed {
-            self.conditions.push(format!("waiters[{i}].w = :qw{i}"));
-            if *dead {
-                self.conditions.push(format!("waiters[{i}].x <= :now_ms"));
-            }
-            self.values
-                .push((format!(":qw{i}"), AttributeValue::S(digest.clone())));
-        }
-        for (i, _, _) in edit.removed.iter().rev() {
-            self.remove.push(format!("waiters[{i}]"));
-        }
-        if !edit.removed.is_empty() {
-            self.delete.push("wset :gone".into());
-            self.values
-                .push((":gone".into(), AttributeValue::Ss(edit.digests())));
-        }
-        if let Some(crate::decide::edit::QueueVersion(version)) = edit.unchanged_since {
-            match version {
-                Some(v) => {
-                    self.conditions.push(QUEUE_UNCHANGED.into());
-                    self.values
-                        .push((":qv".into(), AttributeValue::N(v.to_string())));
-                }
-                None => self.conditions.push(QUEUE_NEVER_CHANGED.into()),
-            }
-        }
-        if edit.clears_mark {
-            self.remove.push("qx".into());
-        }
-        self
+    if let Some(version) = edit.unchanged_since {
+        w = w.require(queue_unchanged(version));
     }
+    if edit.clears_mark {
+        w = w.remove(Path::attr("qx"));
+    }
+    w
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::edit::Removal;
     use crate::model::item::*;
 
+    /// Every attribute a write names at the top level is one of the lock item's.
     #[test]
-    fn expressions_name_only_item_attributes() {
+    fn writes_name_only_item_attributes() {
         let known = [
             ATTR_RESOURCE_ID,
             ATTR_RELEASE_CODE,
@@ -309,136 +401,63 @@ mod tests {
             ATTR_HOLD_MS,
             ATTR_WAKE_ID,
             ATTR_QUEUE_VERSION,
+            ATTR_SEM_LIMIT,
+            ATTR_SEM_HOLDERS,
         ];
-        let keywords = [
-            "SET",
-            "REMOVE",
-            "OR",
-            "AND",
-            "attribute_not_exists",
-            "attribute_exists",
-            "if_not_exists",
-            "list_append",
-            "contains",
-            "size",
-            "NOT",
-            "ADD",
-        ];
-        for e in [
-            ACQUIRE_CONDITION,
-            ACQUIRE_UPDATE,
-            ACQUIRE_LABELLED_UPDATE,
-            HOLDER_CONDITION,
-            HOLDER_SINCE_CONDITION,
-            RENEW_UPDATE,
-            RELEASE_UPDATE,
-            CONFIRM_UPDATE,
-            HOLDER_FENCE_CONDITION,
-            RELEASE_FENCED_UPDATE,
-            NO_LIVE_QUEUE,
-            TRY_ACQUIRE_CONDITION,
-            RELEASE_ALONE_CONDITION,
-            RELEASE_FENCED_ALONE_CONDITION,
-            TAKE_SET,
-            HANDOFF_SET,
-            RELEASE_RECORD_SET,
-            RELEASE_END_SET,
-            JOIN_CONDITION,
-            JOIN_UPDATE,
-            CLAIM_CONDITION,
-            CLAIM_UPDATE,
-            QUEUE_MARK_RAISED,
-            QUEUE_MARK_COVERS,
-            QUEUE_UNCHANGED,
-            QUEUE_NEVER_CHANGED,
-            RENEW_NOT_BACK,
-            RENEW_FENCED_CONDITION,
-            RENEW_SINCE_CONDITION,
-        ] {
-            // `#slot` names a release slot.
-            let e = e.replace("#slot", "");
-            for word in e.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')) {
-                let word = word.trim_start_matches(|c: char| c.is_ascii_digit());
-                if word.is_empty() || word.starts_with(':') || keywords.contains(&word) {
-                    continue;
+        for (name, w) in crate::write::catalogue::samples() {
+            for p in w.paths() {
+                if let Some(Step::Name(root)) = p.0.first() {
+                    assert!(
+                        known.contains(root),
+                        "{root} in {name} is no item attribute"
+                    );
                 }
-                assert!(
-                    known.contains(&word),
-                    "{word:?} in {e:?} is not a lock item attribute"
-                );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod composed {
-    use super::*;
-    use crate::decide::edit::Edit;
-
-    #[test]
-    fn the_composed_conditions_are_the_named_ones() {
-        assert_eq!(
-            TRY_ACQUIRE_CONDITION.split_whitespace().collect::<Vec<_>>(),
-            format!("({ACQUIRE_CONDITION}) AND {NO_LIVE_QUEUE}")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-        );
-        assert_eq!(
-            RELEASE_ALONE_CONDITION
-                .split_whitespace()
-                .collect::<Vec<_>>(),
-            format!("{HOLDER_SINCE_CONDITION} AND {NO_LIVE_QUEUE}")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-        );
-        assert_eq!(
-            RELEASE_FENCED_ALONE_CONDITION
-                .split_whitespace()
-                .collect::<Vec<_>>(),
-            format!("{HOLDER_FENCE_CONDITION} AND {NO_LIVE_QUEUE}")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-        );
     }
 
     #[test]
     fn an_edit_checks_what_it_removes_and_removes_from_the_end() {
-        let u = Update {
-            set: vec![TAKE_SET.into()],
-            conditions: vec![ACQUIRE_CONDITION.into()],
-            ..Update::default()
-        }
-        .with_edit(&Edit {
-            removed: vec![(0, "dead".into(), true), (2, "me".into(), false)],
-            unchanged_since: Some(crate::decide::edit::QueueVersion(Some(5))),
-            clears_mark: true,
-        });
-        assert!(u
-            .expression()
-            .ends_with("REMOVE waiters[2], waiters[0], qx DELETE wset :gone"));
-        let c = u.condition();
+        let w = take_set("me", 100, 10)
+            .require(acquire_condition(10))
+            .with(queue_edit(
+                &Edit {
+                    removed: vec![Removal::dead(0, "dead"), Removal::entry(2, "me")],
+                    unchanged_since: Some(QueueVersion(Some(5))),
+                    clears_mark: true,
+                },
+                10,
+            ))
+            .render();
+        assert!(
+            w.update
+                .ends_with("REMOVE claim_d, qx, waiters[2], waiters[0] DELETE wset :gone"),
+            "{}",
+            w.update
+        );
+        let c = w.condition.unwrap();
         for part in [
-            "waiters[0].w = :qw0 AND",
+            "waiters[0].w = :qw AND",
             "waiters[0].x <= :now_ms AND",
-            "waiters[2].w = :qw2 AND",
+            "waiters[2].w = :qw_2 AND",
             "qv = :qv",
         ] {
             assert!(c.contains(part), "{c}");
         }
-        assert!(c.starts_with(&format!("({ACQUIRE_CONDITION}) AND")), "{c}");
-        assert!(!c.contains("(("), "no redundant parentheses: {c}");
-        let with_queue_check = Update {
-            conditions: vec![HOLDER_CONDITION.into(), NO_LIVE_QUEUE.into()],
-            ..Update::default()
-        };
-        assert_eq!(
-            with_queue_check.condition(),
-            format!("{HOLDER_CONDITION} AND {NO_LIVE_QUEUE}")
+        assert!(
+            c.starts_with("(attribute_not_exists(resource_id) OR "),
+            "{c}"
         );
+        assert!(!c.contains("(("), "no redundant parentheses: {c}");
         assert!(
             !c.contains("waiters[2].x"),
             "the taker's own entry need not be dead: {c}"
+        );
+        assert_eq!(w.values[":qw"], AttributeValue::S("dead".into()));
+        assert_eq!(w.values[":qw_2"], AttributeValue::S("me".into()));
+        assert_eq!(
+            w.values[":gone"],
+            AttributeValue::Ss(vec!["dead".into(), "me".into()])
         );
     }
 }

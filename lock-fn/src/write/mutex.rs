@@ -1,4 +1,4 @@
-//! The conditional writes of the queue paths, put together from the named fragments in
+//! The conditional writes of the queue paths, put together from the named parts in
 //! `expressions.rs` and a queue edit (`decide/edit.rs`). Each takes the function's clock at the attempt.
 
 use std::collections::HashMap;
@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::decide::edit::Edit;
-use crate::model::fence::life_floor;
-use crate::model::item::{purge_at, release_slot, Waiter};
-use crate::world::clock::{ceil_secs, floor_secs};
+use crate::model::item::Waiter;
+use crate::write::expr::{num, text, val, Cond, Operand, Path, Val, Write};
 use crate::write::expressions::*;
 
 fn s(v: &str) -> AttributeValue {
@@ -19,12 +18,8 @@ fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn vals(pairs: Vec<(&str, AttributeValue)>) -> Vec<(String, AttributeValue)> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// A queued acquire takes the free lock: the grant of [`TAKE_SET`] for the owner with digest `me`,
-/// under [`ACQUIRE_CONDITION`], with the queue edit (its own entry, dead ones; for a caller that was
+/// A queued acquire takes the free lock: [`take_set`] for the owner with digest `me`, under
+/// [`acquire_condition`], with the queue edit (its own entry, dead ones; for a caller that was
 /// not queued, the edit also requires that nobody joined since the snapshot showed no live waiter);
 /// `wake`: the grant goes to a Step Functions task, aimed with this nonce
 /// ([`crate::model::item::ATTR_WAKE_ID`]).
@@ -35,65 +30,19 @@ pub fn take(
     wake: Option<&str>,
     edit: &Edit,
     now: u64,
-) -> Update {
-    let exp = now.saturating_add(duration_ms);
-    let mut u = Update {
-        set: vec![TAKE_SET.into()],
-        remove: vec!["claim_d".into()],
-        conditions: vec![ACQUIRE_CONDITION.into()],
-        values: vals(vec![
-            (":owner", s(me)),
-            (":exp_ms", n(exp)),
-            (":exp_s", n(ceil_secs(exp))),
-            (":purge", n(purge_at(exp))),
-            (":now_ms", n(now)),
-            (":now_s", n(floor_secs(now))),
-            (":fence_floor", n(life_floor(now))),
-            (":one", n(1)),
-        ]),
-        ..Update::default()
-    };
-    label(&mut u, holder);
-    aim_at(&mut u, wake);
-    u.with_edit(edit)
-}
-
-/// Sets the grant's `wake_id`, or clears an old one (a grant that no task waits for).
-fn aim_at(u: &mut Update, wake: Option<&str>) {
-    match wake {
-        Some(w) => {
-            u.set.push("wake_id = :wake".into());
-            u.values.push((":wake".into(), s(w)));
-        }
-        None => u.remove.push("wake_id".into()),
-    }
+) -> Write {
+    take_set(me, now.saturating_add(duration_ms), now)
+        .with(label(holder))
+        .with(aim_at(wake))
+        .require(acquire_condition(now))
+        .with(queue_edit(edit, now))
 }
 
 /// A Step Functions task of the holder aims the grant (`fence`) at itself: `SET wake_id = :wake`
-/// under [`AIM_CONDITION`].
-pub fn aim(me: &str, fence: u64, wake: &str, now: u64) -> Update {
-    Update {
-        set: vec!["wake_id = :wake".into()],
-        conditions: vec![AIM_CONDITION.into()],
-        values: vals(vec![
-            (":owner", s(me)),
-            (":fence", n(fence)),
-            (":now_ms", n(now)),
-            (":wake", s(wake)),
-        ]),
-        ..Update::default()
-    }
-}
-
-/// Sets the holder label, or clears an old one.
-fn label(u: &mut Update, holder: Option<&str>) {
-    match holder {
-        Some(h) => {
-            u.set.push("holder = :holder".into());
-            u.values.push((":holder".into(), s(h)));
-        }
-        None => u.remove.push("holder".into()),
-    }
+/// under [`holder_fence_condition`] (a new `wake_id`, so that no earlier sender can pass the grant
+/// over on a "task closed" answer that may be about this delivery).
+pub fn aim(me: &str, fence: u64, wake: &str, now: u64) -> Write {
+    aim_at(Some(wake)).require(holder_fence_condition(me, fence, now))
 }
 
 /// The queue entry of a waiter.
@@ -117,10 +66,10 @@ pub fn entry(waiter: &Waiter) -> AttributeValue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
     /// The mark as read is below this (the writer's own `x`, or an entry's): raise it to this,
-    /// unless someone raised it further since ([`QUEUE_MARK_RAISED`]).
+    /// unless someone raised it further since ([`queue_mark_raised`]).
     Raise(u64),
     /// The mark as read covers this already: leave it, and require that it still does
-    /// ([`QUEUE_MARK_COVERS`]) - nobody lowers it but a write that found no live entry, and then
+    /// ([`queue_mark_covers`]) - nobody lowers it but a write that found no live entry, and then
     /// this write reads again.
     Covers(u64),
 }
@@ -136,46 +85,43 @@ impl Mark {
         }
     }
 
-    fn apply(self, u: &mut Update) {
+    /// The mark's part of a write.
+    fn write(self) -> Write {
         match self {
-            Mark::Raise(qx) => {
-                u.set.push("qx = :qx".into());
-                u.conditions.push(QUEUE_MARK_RAISED.into());
-                u.values.push((":qx".into(), n(qx)));
-            }
-            Mark::Covers(qx) => {
-                u.conditions.push(QUEUE_MARK_COVERS.into());
-                u.values.push((":qx".into(), n(qx)));
-            }
+            Mark::Raise(qx) => Write::default()
+                .set(Path::attr("qx"), num("qx", qx))
+                .require(queue_mark_raised(qx)),
+            Mark::Covers(qx) => Write::default().require(queue_mark_covers(qx)),
         }
     }
 }
 
-/// A waiter joins the tail ([`JOIN_CONDITION`], `JOIN_UPDATE`, [`NOT_HOLDING`]) of a queue of at
-/// most `cap` entries, with the queue mark as `mark` says.
-pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Update {
-    let mut u = Update {
-        set: vec![
-            "waiters = list_append(if_not_exists(waiters, :empty), :entry)".into(),
-            QUEUE_VERSION_SET.into(),
-        ],
-        add: vec!["wset :me_set".into()],
-        conditions: vec![JOIN_CONDITION.into(), NOT_HOLDING.into()],
-        values: vals(vec![
-            (":empty", AttributeValue::L(vec![])),
-            (":entry", AttributeValue::L(vec![entry(waiter)])),
-            (":me", s(&waiter.digest)),
-            (":me_set", AttributeValue::Ss(vec![waiter.digest.clone()])),
-            (":cap", n(cap as u64)),
-            (":one", n(1)),
-            (":now_ms", n(now)),
-            (":qv_floor", n(life_floor(now))),
-        ]),
-        names: vec![("#me".into(), waiter.digest.clone())],
-        ..Update::default()
-    };
-    mark.apply(&mut u);
-    u
+/// A waiter joins the tail ([`join_condition`], [`not_holding`]) of a queue of at most `cap`
+/// entries: its entry appended to `waiters`, its digest added to `wset`, the queue's version
+/// raised, the queue mark as `mark` says.
+pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Write {
+    Write::default()
+        .set(
+            Path::attr("waiters"),
+            Operand::ListAppend(
+                Box::new(Operand::IfNotExists(
+                    Path::attr("waiters"),
+                    Box::new(val("empty", AttributeValue::L(vec![]))),
+                )),
+                Box::new(val("entry", AttributeValue::L(vec![entry(waiter)]))),
+            ),
+        )
+        .with(queue_version_set(now))
+        .add(
+            Path::attr("wset"),
+            Val {
+                hint: "me_set",
+                value: AttributeValue::Ss(vec![waiter.digest.clone()]),
+            },
+        )
+        .require(join_condition(&waiter.digest, cap))
+        .require(not_holding(&waiter.digest, now))
+        .with(mark.write())
 }
 
 /// A queued waiter keeps its place: its entry at `index` (checked to be its own) is alive until
@@ -190,55 +136,40 @@ pub fn refresh(
     token: Option<&str>,
     mark: Mark,
     now: u64,
-) -> Update {
-    let mut u = Update {
-        set: vec![
-            format!("waiters[{index}].x = :x"),
-            format!("waiters[{index}].a = :a"),
-            QUEUE_VERSION_SET.into(),
-        ],
-        conditions: vec![format!("waiters[{index}].w = :me")],
-        values: vals(vec![
-            (":x", n(alive_until_ms)),
-            (":a", n(active_until_ms)),
-            (":me", s(me)),
-            (":one", n(1)),
-            (":qv_floor", n(life_floor(now))),
-        ]),
-        ..Update::default()
-    };
-    mark.apply(&mut u);
+) -> Write {
+    let at_index = waiter_at(index);
+    let w = Write::default()
+        .set(at_index.clone().field("x"), num("x", alive_until_ms))
+        .set(at_index.clone().field("a"), num("a", active_until_ms))
+        .with(queue_version_set(now))
+        .require(Cond::eq(of(&at_index.clone().field("w")), text("me", me)))
+        .with(mark.write());
     match token {
-        Some(t) => {
-            u.set.push(format!("waiters[{index}].t = :t"));
-            u.values.push((":t".into(), s(t)));
-        }
+        Some(t) => w.set(at_index.field("t"), text("t", t)),
         // The owner waits without a task now: a token left from an earlier task of its own must
         // not make a handoff (or a wake) send its grant to that task and pass it over as closed.
-        None => u.remove.push(format!("waiters[{index}].t")),
+        None => w.remove(at_index.field("t")),
     }
-    u
 }
 
 /// The take a waiter makes for the Step Functions task heading the queue of a free lock (see
 /// `wake_head.rs`): [`take`] for it, aimed at its task, with the guards of a handoff - its place
 /// still alive, and still waiting through the token read.
-pub fn wake_take(head: usize, task: &Waiter, wake: &str, edit: &Edit, now: u64) -> Update {
-    let mut u = take(
+pub fn wake_take(head: usize, task: &Waiter, wake: &str, edit: &Edit, now: u64) -> Write {
+    take(
         &task.digest,
         task.holder.as_deref(),
         task.duration_ms,
         Some(wake),
         edit,
         now,
-    );
-    next_still_waiting_as_read(&mut u, head, task);
-    u
+    )
+    .with(next_still_waiting_as_read(head, task, now))
 }
 
 /// When a place taken or kept at `now` for `ttl` ms ends: rounded up to [`PLACE_STEP_MS`], so that
 /// waiters writing within one step write the same `x` and the same queue mark, and do not refuse
-/// each other's joins and keep-places ([`QUEUE_MARK_RAISED`]).
+/// each other's joins and keep-places ([`queue_mark_raised`]).
 pub fn place_until(now: u64, ttl: u64) -> u64 {
     now.saturating_add(ttl).div_ceil(PLACE_STEP_MS) * PLACE_STEP_MS
 }
@@ -284,34 +215,20 @@ impl<'a> Releaser<'a> {
     }
 
     /// The holder condition, the release record and (fenced) its slot.
-    fn apply(&self, u: &mut Update, now: u64) {
-        u.set.push(RELEASE_RECORD_SET.into());
-        u.values.push((":owner".into(), s(self.me)));
-        u.values.push((":nonce".into(), s(self.nonce)));
-        if let Some(w) = self.wake_id {
-            u.conditions.push(WAKE_ID_CONDITION.into());
-            u.values.push((":wake_id".into(), s(w)));
+    fn write(&self, now: u64) -> Write {
+        let mut w = release_record_set(self.nonce, now)
+            .require(holder_grant_condition(self.me, self.fence, self.since, now));
+        if let Some(id) = self.wake_id {
+            w = w.require(wake_id_condition(id));
         }
         match self.fence {
-            Some(f) => {
-                u.conditions.push(HOLDER_FENCE_CONDITION.into());
-                u.values.push((":fence".into(), n(f)));
-                u.set.push("#slot = :record".into());
-                u.names.push(("#slot".into(), release_slot(f)));
-                u.values.push((
-                    ":record".into(),
-                    crate::model::fence::release_record(self.me, f, now),
-                ));
-            }
-            None => {
-                u.conditions.push(HOLDER_SINCE_CONDITION.into());
-                u.values.push((":since_ms".into(), n(self.since)));
-            }
+            Some(f) => w.with(release_slot_set(self.me, f, now)),
+            None => w,
         }
     }
 }
 
-/// The release hands the lock to `next` in the same write ([`HANDOFF_SET`]): a new fence, the
+/// The release hands the lock to `next` in the same write ([`handoff_set`]): a new fence, the
 /// waiter's own lease when it is waiting in-function (it takes the grant at once), else the short
 /// `claim_ms` lease with its full lease pending (`claim_d`) until it comes back. `wake`: the
 /// nonce the grant is aimed at the waiter's Step Functions task with (it has a token).
@@ -323,116 +240,71 @@ pub fn handoff(
     wake: Option<&str>,
     edit: &Edit,
     now: u64,
-) -> Update {
+) -> Write {
     let active = next.active_at(now);
     let lease = if active {
         next.duration_ms
     } else {
         next.duration_ms.min(claim_ms)
     };
-    let exp = now.saturating_add(lease);
-    let mut u = Update {
-        set: vec![HANDOFF_SET.into()],
-        values: vals(vec![
-            (":next", s(&next.digest)),
-            (":next_exp_ms", n(exp)),
-            (":next_exp_s", n(ceil_secs(exp))),
-            (":next_purge", n(purge_at(exp))),
-            (":now_ms", n(now)),
-            (":one", n(1)),
-            (":hold", n(hold_ms)),
-        ]),
-        ..Update::default()
-    };
-    if lease < next.duration_ms {
-        u.set.push("claim_d = :claim".into());
-        u.values.push((":claim".into(), n(next.duration_ms)));
+    let mut w = handoff_set(&next.digest, now.saturating_add(lease), hold_ms, now);
+    w = if lease < next.duration_ms {
+        w.set(Path::attr("claim_d"), num("claim", next.duration_ms))
     } else {
-        u.remove.push("claim_d".into());
-    }
-    label(&mut u, next.holder.as_deref());
-    aim_at(&mut u, wake);
-    releaser.apply(&mut u, now);
+        w.remove(Path::attr("claim_d"))
+    };
     let index = edit
-        .removed
-        .iter()
-        .find(|(_, d, _)| *d == next.digest)
-        .map(|(i, _, _)| *i)
+        .index_of(&next.digest)
         .expect("the edit removes the next holder");
-    next_still_waiting_as_read(&mut u, index, next);
-    u.with_edit(edit)
+    w.with(label(next.holder.as_deref()))
+        .with(aim_at(wake))
+        .with(releaser.write(now))
+        .with(next_still_waiting_as_read(index, next, now))
+        .with(queue_edit(edit, now))
 }
 
 /// A grant made to the waiter `next` read at `index` (a handoff, or a wake): its place is still
 /// alive, and it still waits through the task token it read - a re-entry with a new token since
 /// would be woken through the old one, answered "closed", and passed over - or still through none.
-pub(crate) fn next_still_waiting_as_read(u: &mut Update, index: usize, next: &Waiter) {
-    u.conditions.push(format!("waiters[{index}].x > :now_ms"));
+pub(crate) fn next_still_waiting_as_read(index: usize, next: &Waiter, now: u64) -> Write {
+    let at_index = waiter_at(index);
+    let w = Write::default().require(gt(of(&at_index.clone().field("x")), now_ms(now)));
     match &next.token {
-        Some(t) => {
-            u.conditions
-                .push(format!("waiters[{index}].t = :next_token"));
-            u.values.push((":next_token".into(), s(t)));
-        }
-        None => u
-            .conditions
-            .push(format!("attribute_not_exists(waiters[{index}].t)")),
+        Some(t) => w.require(Cond::eq(of(&at_index.field("t")), text("next_token", t))),
+        None => w.require(Cond::NotExists(at_index.field("t"))),
     }
 }
 
-/// A release with nobody alive to hand to, after a read: ends the lease ([`RELEASE_END_SET`]) and
+/// A release with nobody alive to hand to, after a read: ends the lease ([`release_end_set`]) and
 /// prunes the dead waiters of `edit`.
-pub fn release_pruning(releaser: &Releaser, edit: &Edit, now: u64) -> Update {
-    let mut u = Update {
-        set: vec![RELEASE_END_SET.into()],
-        remove: vec![
-            "release_code".into(),
-            "acquired_at_ms".into(),
-            "holder".into(),
-            "claim_d".into(),
-            "wake_id".into(),
-        ],
-        values: vals(vec![
-            (":now_ms", n(now)),
-            (":now_s", n(floor_secs(now))),
-            (":purge", n(purge_at(now))),
-        ]),
-        ..Update::default()
-    };
-    releaser.apply(&mut u, now);
-    u.with_edit(edit)
+pub fn release_pruning(releaser: &Releaser, edit: &Edit, now: u64) -> Write {
+    let mut w = release_end_set(now);
+    for gone in [
+        "release_code",
+        "acquired_at_ms",
+        "holder",
+        "claim_d",
+        "wake_id",
+    ] {
+        w = w.remove(Path::attr(gone));
+    }
+    w.with(releaser.write(now)).with(queue_edit(edit, now))
 }
 
 /// Only the queue edit: a waiter leaving (`cancel`: its entry, and dead ones), or dead waiters
 /// pruned (a queue full of them).
-pub fn edit_only(edit: &Edit, now: u64) -> Update {
-    let mut u = Update::default().with_edit(edit);
-    if edit.removed.iter().any(|(_, _, dead)| *dead) {
-        u.values.push((":now_ms".into(), n(now)));
-    }
-    u
+pub fn edit_only(edit: &Edit, now: u64) -> Write {
+    queue_edit(edit, now)
 }
 
-/// The waiter the lock was handed to with a claim lease takes its full lease (`CLAIM_UPDATE`).
-/// `wake`: aimed at the claimer's Step Functions task (else any earlier aim is voided).
-pub fn claim(me: &str, fence: u64, duration_ms: u64, wake: Option<&str>, now: u64) -> Update {
-    let exp = now.saturating_add(duration_ms);
-    let mut u = Update {
-        set: vec!["expires_at_ms = :exp_ms, expires = :exp_s, purge_at = :purge".into()],
-        remove: vec!["claim_d".into()],
-        conditions: vec![CLAIM_CONDITION.into()],
-        values: vals(vec![
-            (":owner", s(me)),
-            (":fence", n(fence)),
-            (":now_ms", n(now)),
-            (":exp_ms", n(exp)),
-            (":exp_s", n(ceil_secs(exp))),
-            (":purge", n(purge_at(exp))),
-        ]),
-        ..Update::default()
-    };
-    aim_at(&mut u, wake);
-    u
+/// The waiter the lock was handed to with a claim lease takes its full lease
+/// ([`claim_condition`]). `wake`: aimed at the claimer's Step Functions task (else any earlier aim
+/// is voided).
+pub fn claim(me: &str, fence: u64, duration_ms: u64, wake: Option<&str>, now: u64) -> Write {
+    lease_end_set(now.saturating_add(duration_ms))
+        .remove(Path::attr("claim_d"))
+        .with(aim_at(wake))
+        .require(claim_condition(me, fence, now))
 }
 
 #[cfg(test)]
@@ -452,8 +324,8 @@ mod tests {
         Edit::only_entry("next")
     }
 
-    fn value<'a>(u: &'a Update, name: &str) -> Option<&'a AttributeValue> {
-        u.values.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    fn value(w: &Write, name: &str) -> Option<AttributeValue> {
+        w.render().values.get(name).cloned()
     }
 
     #[test]
@@ -466,73 +338,33 @@ mod tests {
             wake_id: None,
         };
         let active = handoff(&r, &waiter(50), 3, 2000, None, &edit(), 10);
-        assert_eq!(value(&active, ":next_exp_ms"), Some(&n(60_010)));
-        assert!(active.remove.contains(&"claim_d".to_string()));
+        assert_eq!(value(&active, ":next_exp_ms"), Some(n(60_010)));
+        assert!(active.render().update.contains("REMOVE claim_d"));
         let passive = handoff(&r, &waiter(0), 3, 2000, None, &edit(), 10);
-        assert_eq!(value(&passive, ":next_exp_ms"), Some(&n(2_010)));
-        assert_eq!(value(&passive, ":claim"), Some(&n(60_000)));
-        let c = passive.condition();
+        assert_eq!(value(&passive, ":next_exp_ms"), Some(n(2_010)));
+        assert_eq!(value(&passive, ":claim"), Some(n(60_000)));
+        let rendered = passive.render();
+        let c = rendered.condition.unwrap();
         assert!(
             c.contains("waiters[0].x > :now_ms") && c.contains("fence = :fence"),
             "{c}"
         );
-        assert!(passive.expression().contains("#slot = :record"));
+        assert!(rendered.update.contains("#slot = :record"));
     }
 
+    /// Every builder's write reads back as DynamoDB would read it: the parser refuses a
+    /// placeholder without a value and a value no expression uses, as DynamoDB does.
     #[test]
-    fn every_placeholder_is_given_a_value() {
-        let r = Releaser {
-            me: "me",
-            fence: None,
-            since: 5,
-            nonce: "n",
-            wake_id: Some("w"),
-        };
-        for u in [
-            take("me", Some("h"), 10, Some("w"), &edit(), 10),
-            take("me", None, 10, None, &Edit::default(), 10),
-            aim("me", 7, "w", 10),
-            join(&waiter(0), 4, Mark::Raise(50), 10),
-            join(&waiter(0), 4, Mark::Covers(50), 10),
-            refresh(3, "me", 100, 0, None, Mark::Raise(200), 10),
-            refresh(3, "me", 100, 0, Some("token"), Mark::Covers(100), 10),
-            handoff(&r, &waiter(0), 3, 2000, None, &edit(), 10),
-            handoff(&r, &waiter(0), 3, 2000, Some("w"), &edit(), 10),
-            release_pruning(&r, &edit(), 10),
-            edit_only(&edit(), 10),
-            edit_only(
-                &Edit {
-                    removed: vec![(0, "d".into(), true)],
-                    ..Edit::default()
-                },
-                10,
-            ),
-            claim("me", 7, 100, None, 10),
-            claim("me", 7, 100, Some("w"), 10),
-        ] {
-            let text = format!("{} {}", u.expression(), u.condition());
-            let words: Vec<&str> = text
-                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '#'))
-                .collect();
-            for word in &words {
-                if word.starts_with(':') {
-                    assert!(value(&u, word).is_some(), "{word} has no value in {text}");
-                }
-                if word.starts_with('#') {
-                    assert!(
-                        u.names.iter().any(|(k, _)| k == word),
-                        "{word} has no name in {text}"
-                    );
-                }
-            }
-            let used = u
-                .values
-                .iter()
-                .map(|(k, _)| k)
-                .chain(u.names.iter().map(|(k, _)| k));
-            for name in used {
-                assert!(words.contains(&name.as_str()), "{name} is unused in {text}");
-            }
+    fn every_write_renders_to_what_dynamodb_accepts() {
+        for (name, w) in crate::write::catalogue::samples() {
+            let r = w.render();
+            crate::write::parse::parse_write(
+                &r.update,
+                r.condition.as_deref(),
+                &r.names.clone().into_iter().collect(),
+                &r.values.clone().into_iter().collect(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e:?} in {r:?}"));
         }
     }
 }
@@ -545,18 +377,19 @@ mod applied {
     use aws_sdk_dynamodb::types::AttributeValue::{self, L, M, N, S};
 
     use super::*;
+    use crate::decide::edit::Removal;
     use crate::decide::queue::acquire_step;
     use crate::decide::step::AcquireStep;
     use crate::store::memory::{Applied, Item, MemoryTable};
     use crate::write::parse::parse_write;
 
-    fn apply(table: &mut MemoryTable, u: &Update) -> Applied {
-        let condition = u.condition();
+    fn apply(table: &mut MemoryTable, w: &Write) -> Applied {
+        let r = w.render();
         let w = parse_write(
-            &u.expression(),
-            (!condition.is_empty()).then_some(condition.as_str()),
-            &u.names.iter().cloned().collect(),
-            &u.values.iter().cloned().collect(),
+            &r.update,
+            r.condition.as_deref(),
+            &r.names.into_iter().collect(),
+            &r.values.into_iter().collect(),
         )
         .expect("a well-formed write");
         table.update("resource_id", "r", &w).expect("valid")
@@ -659,7 +492,7 @@ mod applied {
         };
         let me = entry("me", 100, None);
         let edit = Edit {
-            removed: vec![(0, "task".into(), false)],
+            removed: vec![Removal::entry(0, "task")],
             unchanged_since: None,
             clears_mark: false,
         };
