@@ -1,4 +1,4 @@
-//! Every write lock-fn sends, once each with sample values, and every named part rendered: what the
+//! Every mutex, queue and semaphore write lock-fn sends (the budget's slot writes are in `engine/wait_budget.rs`), once each with sample values, and every named part rendered: what the
 //! tests read back as DynamoDB would, and what DESIGN.md's catalogue of writes shows (generated
 //! from here: `the_catalogue_in_design_md_is_what_the_builders_render`).
 
@@ -147,6 +147,10 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         (
             "release_pruning, fenced",
             release_pruning(&releaser(Some(7), None), &edit(), NOW),
+        ),
+        (
+            "release_pruning, unfenced, passing over, nobody queued",
+            release_pruning(&releaser(None, Some("wake_id")), &Edit::default(), NOW),
         ),
         ("edit_only", edit_only(&edit(), NOW)),
         ("claim", claim("me", 7, 10_000, None, NOW)),

@@ -1,7 +1,7 @@
 //! The named parts of the mutex and queue writes, as typed values (`write/expr.rs`): each condition
 //! a [`Cond`], each group of actions a [`Write`], built with the values they compare or set, so a
 //! placeholder without a value, or a value no expression uses, cannot be written down. DESIGN.md,
-//! "The writes", shows each rendered (`tests::the_catalogue_in_design_md_is_what_the_builders_render`).
+//! "The writes", shows each rendered (`write::catalogue::tests::the_catalogue_in_design_md_is_what_the_builders_render`).
 //!
 //! Attribute names are written out (none is a DynamoDB reserved word, which dynalite checks like
 //! DynamoDB does); `:now_ms` and `:now_s` are the function's clock at the attempt.

@@ -622,7 +622,7 @@ async fn a_cancel_racing_the_waits_own_take_still_holds() {
     proxy.before_each_write(Some(Arc::new(move |request: String| {
         let (d, o) = (d.clone(), o.clone());
         Box::pin(async move {
-            if request.contains("waiters[0].w = :qw0") && !o.swap(true, Ordering::SeqCst) {
+            if request.contains("waiters[0].w = :qw") && !o.swap(true, Ordering::SeqCst) {
                 assert!(cancel(&d, "r", "w").await.cancelled);
             }
         })
