@@ -25,7 +25,7 @@ for p in "${patches[@]}"; do
   name=$(basename "$p" .patch)
   if grep -q "failing seeds" <<<"$out"; then
     seed=$(grep -o "failing seeds[^]]*" <<<"$out" | grep -o "[0-9][0-9]*" | head -1)
-    check=$(grep -m1 "^  " <<<"$out" | cut -c1-160)
+    check=$(grep -E "^  [^- ]" <<<"$out" | head -1 | cut -c1-160 || true)
     echo "caught  $name: seed $seed:$check"
   elif ! grep -q "test result" <<<"$out"; then
     echo "BROKEN  $name: the patched code did not build or the test did not run"
