@@ -82,6 +82,14 @@ impl MemoryTable {
     pub fn update(&mut self, key_attr: &str, key: &str, write: &Write) -> Result<Applied, Invalid> {
         // A malformed write is refused whatever the item holds; a failed condition before any
         // error that depends on the item's data (dynalite's order; DynamoDB's is not documented).
+        // A write with no action is the empty `UpdateExpression` lock-fn would send, which
+        // DynamoDB refuses (lock-fn never sends an `UpdateItem` without one).
+        let a = &write.actions;
+        if a.set.is_empty() && a.remove.is_empty() && a.add.is_empty() && a.delete.is_empty() {
+            return Err(Invalid(
+                "Invalid UpdateExpression: The expression can not be empty;".into(),
+            ));
+        }
         check_no_overlap(write)?;
         let old = self.items.get(key).cloned();
         if !self.conditions_hold(key, write)? {

@@ -58,14 +58,6 @@ impl Path {
         self.0.push(Step::Index(i));
         self
     }
-
-    /// The top-level attribute this path starts with.
-    pub fn root(&self) -> &'static str {
-        match self.0.first() {
-            Some(Step::Name(n)) => n,
-            _ => unreachable!("a path starts with an attribute name"),
-        }
-    }
 }
 
 /// A value, with the name its placeholder renders as (`:hint`).
@@ -269,7 +261,8 @@ impl Write {
         self
     }
 
-    /// Every path the write names, in its actions and its conditions.
+    /// Every path the write names, in its actions and its conditions (for tests of the writes).
+    #[cfg(test)]
     pub fn paths(&self) -> Vec<&Path> {
         fn operand<'a>(o: &'a Operand, out: &mut Vec<&'a Path>) {
             match o {

@@ -352,6 +352,39 @@ mod tests {
         assert!(rendered.update.contains("#slot = :record"));
     }
 
+    /// A place ends on a step boundary at or after `now + ttl`.
+    #[test]
+    fn a_place_ends_on_the_next_step() {
+        assert_eq!(place_until(1_000, 5_000), 6_000);
+        assert_eq!(place_until(1_001, 5_000), 6_250);
+        assert_eq!(place_until(1_249, 0), 1_250);
+    }
+
+    /// The mark is raised only when the mark read is below what the write needs (its own place,
+    /// every entry's); otherwise the write requires that it still covers that.
+    #[test]
+    fn a_mark_is_raised_only_when_the_mark_read_is_below_what_the_place_needs() {
+        let item = |qx: Option<u64>, entry_x: u64| crate::model::item::LockItem {
+            queue_alive_until_ms: qx,
+            waiters: vec![Waiter::sample("a", entry_x)],
+            ..crate::model::item::LockItem::default()
+        };
+        assert_eq!(
+            Mark::for_entry(Some(&item(Some(500), 400)), 300),
+            Mark::Covers(500)
+        );
+        assert_eq!(
+            Mark::for_entry(Some(&item(Some(500), 400)), 700),
+            Mark::Raise(700)
+        );
+        assert_eq!(
+            Mark::for_entry(Some(&item(Some(500), 600)), 300),
+            Mark::Raise(600)
+        );
+        assert_eq!(Mark::for_entry(Some(&item(None, 0)), 300), Mark::Raise(300));
+        assert_eq!(Mark::for_entry(None, 300), Mark::Raise(300));
+    }
+
     /// Every builder's write reads back as DynamoDB would read it: the parser refuses a
     /// placeholder without a value and a value no expression uses, as DynamoDB does.
     #[test]
@@ -469,6 +502,124 @@ mod applied {
         assert!(matches!(joined, Applied::Written(_)));
         let u = take("me", None, 1000, None, &edit, 10);
         assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
+    }
+
+    fn written(table: &mut MemoryTable, w: &Write) -> Item {
+        match apply(table, w) {
+            Applied::Written(item) => item,
+            other => panic!("refused: {other:?}"),
+        }
+    }
+
+    /// A confirm (an idempotent re-acquire) writes nothing new, and only for the holder.
+    #[test]
+    fn a_confirm_changes_nothing_and_needs_the_holder() {
+        let mut t = table_with(vec![]);
+        written(
+            &mut t,
+            &take("me", None, 60_000, None, &Edit::default(), 10),
+        );
+        let before = t.get("r").unwrap().clone();
+        assert_eq!(written(&mut t, &confirm("me", 20)), before);
+        assert!(matches!(
+            apply(&mut t, &confirm("you", 20)),
+            Applied::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn a_take_labels_its_holder_and_clears_the_label_it_found() {
+        let mut t = table_with(vec![]);
+        let item = written(
+            &mut t,
+            &take("me", Some("h"), 1000, None, &Edit::default(), 10),
+        );
+        assert_eq!(item["holder"], S("h".into()));
+        let item = written(
+            &mut t,
+            &take("you", None, 1000, None, &Edit::default(), 2000),
+        );
+        assert!(!item.contains_key("holder"), "{item:?}");
+    }
+
+    /// A release ends the lease at once: the next take, a millisecond later, is granted.
+    #[test]
+    fn a_released_lock_is_free_at_once() {
+        let mut t = table_with(vec![]);
+        written(
+            &mut t,
+            &take("me", None, 60_000, None, &Edit::default(), 10),
+        );
+        let r = Releaser {
+            me: "me",
+            fence: Some(8),
+            since: 0,
+            nonce: "n",
+            wake_id: None,
+        };
+        let item = written(&mut t, &release_pruning(&r, &Edit::default(), 20));
+        assert_eq!(item["expires_at_ms"], N("20".into()));
+        assert!(!item.contains_key("release_code"), "{item:?}");
+        let item = written(&mut t, &take("you", None, 1000, None, &Edit::default(), 21));
+        assert_eq!(item["fence"], N("9".into()));
+    }
+
+    /// A take decided from "nobody alive is queued" is refused once someone joined since the read:
+    /// every join raises the queue's version.
+    #[test]
+    fn a_take_relying_on_no_live_waiter_is_refused_once_someone_joined() {
+        let mut t = table_with(vec![]);
+        let snapshot = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
+        let Some(AcquireStep::Take(edit)) = Some(acquire_step(Some(&snapshot), "me", 10, 64))
+        else {
+            panic!("an idle lock nobody waits for is taken");
+        };
+        let item = written(
+            &mut t,
+            &join(&Waiter::sample("ahead", 5000), 64, Mark::Raise(5000), 10),
+        );
+        assert_eq!(item["qv"], N("2".into()));
+        let u = take("me", None, 1000, None, &edit, 10);
+        assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
+    }
+
+    /// A handoff's claim lease becomes the full lease when the waiter claims it; a task's aim
+    /// sets the grant's `wake_id`.
+    #[test]
+    fn a_claim_takes_the_full_lease_and_an_aim_marks_the_grant() {
+        let mut t = table_with(vec![entry("next", 5_000, None)]);
+        written(
+            &mut t,
+            &take("me", None, 60_000, None, &Edit::default(), 10),
+        );
+        let r = Releaser {
+            me: "me",
+            fence: Some(8),
+            since: 0,
+            nonce: "n",
+            wake_id: None,
+        };
+        let next = Waiter {
+            duration_ms: 60_000,
+            ..Waiter::sample("next", 5_000)
+        };
+        let edit = Edit {
+            removed: vec![Removal::entry(0, "next")],
+            unchanged_since: None,
+            clears_mark: false,
+        };
+        let item = written(&mut t, &handoff(&r, &next, 5, 2_000, None, &edit, 20));
+        assert_eq!(item["expires_at_ms"], N("2020".into()));
+        assert_eq!(item["claim_d"], N("60000".into()));
+        let item = written(&mut t, &claim("next", 9, 60_000, None, 30));
+        assert_eq!(item["expires_at_ms"], N("60030".into()));
+        assert!(!item.contains_key("claim_d"), "{item:?}");
+        let item = written(&mut t, &aim("next", 9, "w", 40));
+        assert_eq!(item["wake_id"], S("w".into()));
+        assert!(matches!(
+            apply(&mut t, &claim("next", 9, 60_000, None, 50)),
+            Applied::Refused(_)
+        ));
     }
 
     #[test]

@@ -410,6 +410,76 @@ mod tests {
         }
     }
 
+    /// A semaphore item reads as held for ever to dynamo-dlm 1.0 (`expires` in the year 9999): its
+    /// acquire, a PutItem under `attribute_not_exists(resource_id) OR expires <= :now`, is refused at
+    /// any time a lock could run, so a dynamo-dlm peer never takes a semaphore's item over.
+    #[test]
+    fn a_dynamo_dlm_acquire_never_takes_a_semaphore_item() {
+        use crate::store::memory::{Applied, MemoryTable};
+        let ask = SemAsk {
+            me: "me",
+            holder: None,
+            duration_ms: 100,
+            limit: 3,
+            wake: None,
+            max_ms: 1000,
+        };
+        let mut t = MemoryTable::default();
+        let created = t.update("resource_id", "s", &sem_take(&take(true), &ask, 10));
+        assert!(matches!(created, Ok(Applied::Written(_))), "{created:?}");
+        // dynamo-dlm's condition on 1 January 2200, its clock in whole seconds.
+        let peer = Write::default().require(Cond::Or(vec![
+            Cond::NotExists(Path::attr("resource_id")),
+            le(at("expires"), num("now", 7_258_118_400)),
+        ]));
+        assert!(matches!(t.conditions_hold("s", &peer), Ok(false)));
+        // The holder's task aims its grant at itself.
+        let aimed = t.update("resource_id", "s", &sem_aim("me", 10_001, "w", 20));
+        let Ok(Applied::Written(item)) = aimed else {
+            panic!("{aimed:?}")
+        };
+        let AttributeValue::M(holders) = &item["sem_holders"] else {
+            panic!("{item:?}")
+        };
+        let AttributeValue::M(me) = &holders["me"] else {
+            panic!("{holders:?}")
+        };
+        assert_eq!(me["k"], AttributeValue::S("w".into()));
+    }
+
+    /// A slot handed to a waiter waiting in-function is its whole lease at once; to one that is
+    /// not, a claim lease with its full lease pending in `c` until it comes back.
+    #[test]
+    fn a_handoff_gives_an_active_waiter_its_lease_and_a_passive_one_a_claim_window() {
+        let r = Releaser {
+            me: "me",
+            fence: Some(7),
+            since: 0,
+            nonce: "n",
+            wake_id: None,
+        };
+        let next = |active_until_ms| Waiter {
+            duration_ms: 60_000,
+            active_until_ms,
+            ..Waiter::sample("next", 5_000)
+        };
+        let entry_of = |w: Write| {
+            let AttributeValue::M(m) = w.render().values[":next_entry"].clone() else {
+                panic!("an entry")
+            };
+            m
+        };
+        let edit = Edit::only_entry("next");
+        let handoff =
+            |w: &Waiter| sem_handoff(&r, 7, 9, w, 5, 2_000, 60_000, None, None, &edit, 10);
+        let passive = entry_of(handoff(&next(0)));
+        assert_eq!(passive["x"], n(2_010));
+        assert_eq!(passive["c"], n(60_000));
+        let active = entry_of(handoff(&next(50)));
+        assert_eq!(active["x"], n(60_010));
+        assert!(!active.contains_key("c"), "{active:?}");
+    }
+
     #[test]
     fn a_take_requires_no_grant_since_and_purges_only_what_is_still_expired() {
         let ask = SemAsk {
