@@ -241,17 +241,11 @@ pub fn handoff(
     edit: &Edit,
     now: u64,
 ) -> Write {
-    let active = next.active_at(now);
-    let lease = if active {
-        next.duration_ms
-    } else {
-        next.duration_ms.min(claim_ms)
-    };
+    let (lease, pending) = handoff_lease(next, claim_ms, now);
     let mut w = handoff_set(&next.digest, now.saturating_add(lease), hold_ms, now);
-    w = if lease < next.duration_ms {
-        w.set(Path::attr("claim_d"), num("claim", next.duration_ms))
-    } else {
-        w.remove(Path::attr("claim_d"))
+    w = match pending {
+        Some(full) => w.set(Path::attr("claim_d"), num("claim", full)),
+        None => w.remove(Path::attr("claim_d")),
     };
     let index = edit
         .index_of(&next.digest)
@@ -261,6 +255,21 @@ pub fn handoff(
         .with(releaser.write(now))
         .with(next_still_waiting_as_read(index, next, now))
         .with(queue_edit(edit, now))
+}
+
+/// The lease a handoff (mutex or semaphore) gives the waiter `next`: its own lease when it is
+/// waiting in-function (it takes the grant at once), else the short `claim_ms` lease, with its full
+/// lease pending (the second value) until it comes back to claim it.
+pub(crate) fn handoff_lease(next: &Waiter, claim_ms: u64, now: u64) -> (u64, Option<u64>) {
+    let lease = if next.active_at(now) {
+        next.duration_ms
+    } else {
+        next.duration_ms.min(claim_ms)
+    };
+    (
+        lease,
+        (lease < next.duration_ms).then_some(next.duration_ms),
+    )
 }
 
 /// A grant made to the waiter `next` read at `index` (a handoff, or a wake): its place is still
@@ -504,6 +513,19 @@ mod applied {
         assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
     }
 
+    /// "me" takes the lock with fence 8 (the sample table's counter is 7) at 10 for a minute:
+    /// how it releases that grant.
+    fn taken_by_me(t: &mut MemoryTable) -> Releaser<'static> {
+        written(t, &take("me", None, 60_000, None, &Edit::default(), 10));
+        Releaser {
+            me: "me",
+            fence: Some(8),
+            since: 0,
+            nonce: "n",
+            wake_id: None,
+        }
+    }
+
     fn written(table: &mut MemoryTable, w: &Write) -> Item {
         match apply(table, w) {
             Applied::Written(item) => item,
@@ -546,17 +568,7 @@ mod applied {
     #[test]
     fn a_released_lock_is_free_at_once() {
         let mut t = table_with(vec![]);
-        written(
-            &mut t,
-            &take("me", None, 60_000, None, &Edit::default(), 10),
-        );
-        let r = Releaser {
-            me: "me",
-            fence: Some(8),
-            since: 0,
-            nonce: "n",
-            wake_id: None,
-        };
+        let r = taken_by_me(&mut t);
         let item = written(&mut t, &release_pruning(&r, &Edit::default(), 20));
         assert_eq!(item["expires_at_ms"], N("20".into()));
         assert!(!item.contains_key("release_code"), "{item:?}");
@@ -588,17 +600,7 @@ mod applied {
     #[test]
     fn a_claim_takes_the_full_lease_and_an_aim_marks_the_grant() {
         let mut t = table_with(vec![entry("next", 5_000, None)]);
-        written(
-            &mut t,
-            &take("me", None, 60_000, None, &Edit::default(), 10),
-        );
-        let r = Releaser {
-            me: "me",
-            fence: Some(8),
-            since: 0,
-            nonce: "n",
-            wake_id: None,
-        };
+        let r = taken_by_me(&mut t);
         let next = Waiter {
             duration_ms: 60_000,
             ..Waiter::sample("next", 5_000)

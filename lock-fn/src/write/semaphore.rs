@@ -14,7 +14,7 @@ use crate::model::item::{
 };
 use crate::write::expr::{at, num, text, val, Cond, Path, Step, Write};
 use crate::write::expressions::{gt, le, now_ms, of, queue_edit};
-use crate::write::mutex::{next_still_waiting_as_read, Releaser};
+use crate::write::mutex::{handoff_lease, next_still_waiting_as_read, Releaser};
 
 /// The holder entry of the owner with digest `digest`, named through `#hint`.
 fn holder(hint: &'static str, digest: &str) -> Path {
@@ -363,13 +363,7 @@ pub fn sem_handoff(
     edit: &Edit,
     now: u64,
 ) -> Write {
-    let active = next.active_at(now);
-    let lease = if active {
-        next.duration_ms
-    } else {
-        next.duration_ms.min(claim_ms)
-    };
-    let claim = (lease < next.duration_ms).then_some(next.duration_ms);
+    let (lease, claim) = handoff_lease(next, claim_ms, now);
     let fence = old_fence + 1;
     let next_entry = entry(
         fence,
