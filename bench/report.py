@@ -398,7 +398,7 @@ def faults_markdown(r: dict) -> str:
     if s:
         out.append(f"\nSoak: {s['seconds']} s of 1,000 resources x 64 workers: {s['grants']} grants, {s['invocations']} invocations, errors {s['errors'] or 'none'}; lock-fn RSS (4 processes) {s['lock_fn_rss_kb_start']} KB at start, {s['lock_fn_rss_kb_end']} KB at the end; fitted growth {s['bytes_per_invocation']} bytes per invocation (limit {s['max_bytes_per_invocation']:.0f}; flat: {s['memory_flat']}, a process vanished: {s['process_vanished']}). Every 10 s, KB: {', '.join(str(v) for v in s['lock_fn_rss_kb_every_10s'])}.")
         out.append("\nThe first full run found lock-fn's memory growing by about 140 bytes per invocation (4 processes: 40 MB -> 93 MB in 5 minutes) while its Rust heap stayed flat. heaptrack pointed at glibc's `setenv`: `lambda_runtime::run` sets `_X_AMZN_TRACE_ID` before every invocation and glibc keeps every value it was ever given. lock-fn now serves invocations with its own loop (`lock-fn/src/lambda/invocation_loop.rs`, tested against the emulator's Runtime API in `lock-fn/tests/invocation_loop.rs`), which never writes the environment; the soak above is with that loop.")
-    out.append("\nThe same store faults also run in `cargo test` against the engine with 16 callers and the history checker per phase: `lock-fn/tests/stack/faults.rs`.")
+    out.append("\nThe same store faults also run in `cargo test` against the engine with 16 callers and the history checker per phase: `lock-fn/tests/faults.rs`.")
     return "\n".join(out) + "\n"
 
 

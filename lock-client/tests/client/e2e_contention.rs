@@ -13,7 +13,6 @@ use test_support::contention::{race, Race};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
-    let _stack = STACK_SATURATED.lock().await;
     let base = client().await;
     let r = resource("hot");
     let race_spec = Race {
@@ -69,7 +68,6 @@ async fn thirty_two_clients_through_the_invoke_api_never_overlap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_blocking_clients_each_get_the_lock_with_rising_fences() {
-    let _stack = STACK_SATURATED.lock().await;
     let base = client().await.with_duration(Duration::from_secs(5));
     let r = resource("queue");
     let history = Arc::new(Mutex::new(Vec::new()));

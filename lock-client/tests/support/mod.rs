@@ -5,11 +5,6 @@ use lock_client::LockClient;
 
 pub use test_support::fault_proxy;
 
-/// Held by the tests that keep every lock-fn process of the stack busy (dozens of callers), so that
-/// no two of them run at once in this binary: each one's timing bounds (a dead holder's slot taken
-/// again within 500 ms) assume the stack is its own.
-pub static STACK_SATURATED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 pub mod fake_lambda;
 
 /// The local emulator's endpoint; refuses anything but loopback so tests never reach AWS.

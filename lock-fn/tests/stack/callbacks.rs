@@ -227,7 +227,9 @@ async fn a_wake_whose_answer_was_lost_still_wakes_the_task() {
     };
     let engine =
         engine_on(&client(&proxy.endpoint()), &table, config).with_notifier(Notifier::new(sfn, 4));
-    granted(&engine, acq("r", 300, Some("holder"))).await;
+    // A lease long enough to outlast the task's refused acquire on a busy moto (300 ms did not,
+    // once), short enough for the waiter behind to outwait it.
+    granted(&engine, acq("r", 1_000, Some("holder"))).await;
     refused(&engine, task("r", "exec-gone", "gone")).await;
     proxy.then_matching("wake_id = :wake", Step::LoseAnswer(Duration::ZERO));
     let behind = AcquireRequest {

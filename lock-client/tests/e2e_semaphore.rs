@@ -1,6 +1,6 @@
 //! Semaphores end to end: client -> Invoke API -> lock-fn -> dynalite, history-checked.
 
-use crate::support;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +17,6 @@ const LIMIT: usize = 4;
 /// 4 is reached, and each dead holder's slot is taken again soon after its lease ends.
 #[tokio::test]
 async fn twenty_four_callers_never_exceed_the_limit_and_dead_slots_come_back() {
-    let _stack = STACK_SATURATED.lock().await;
     let base = client()
         .await
         .with_duration(Duration::from_millis(1500))

@@ -4,7 +4,7 @@
 //! grants by the function's clock, fences rising with grant time), must keep granting, must surface
 //! only typed errors, and must recover at once when the faults stop.
 
-use crate::support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

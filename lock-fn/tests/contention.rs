@@ -1,7 +1,7 @@
 //! Mutual exclusion under contention: 32 queueing callers race one resource on dynalite until 600 grants are
 //! made, with short leases so that some expire while held; the whole history is then checked.
 
-use crate::support;
+mod support;
 
 use std::time::Duration;
 
