@@ -39,37 +39,6 @@ impl UpdateRequest {
         }
     }
 
-    /// Sets the update expression.
-    pub fn update_expression(mut self, e: impl Into<String>) -> Self {
-        self.update = e.into();
-        self
-    }
-
-    /// Sets the condition expression.
-    pub fn condition_expression(mut self, e: impl Into<String>) -> Self {
-        self.condition = Some(e.into());
-        self
-    }
-
-    /// Sets the values.
-    pub fn set_expression_attribute_values(
-        mut self,
-        v: Option<HashMap<String, AttributeValue>>,
-    ) -> Self {
-        self.values = v.unwrap_or_default();
-        self
-    }
-
-    /// Adds a name placeholder.
-    pub fn expression_attribute_names(
-        mut self,
-        k: impl Into<String>,
-        v: impl Into<String>,
-    ) -> Self {
-        self.names.insert(k.into(), v.into());
-        self
-    }
-
     /// Sets the expressions and their placeholder maps from a typed write.
     pub fn write(mut self, w: crate::write::expr::Write) -> Self {
         let r = w.render();

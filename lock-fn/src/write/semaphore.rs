@@ -8,12 +8,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::decide::edit::Edit;
 use crate::decide::step::SemTake;
-use crate::model::fence::{life_floor, release_record};
+use crate::model::fence::life_floor;
 use crate::model::item::{
-    purge_at, release_slot, release_slot_counter, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
+    purge_at, release_slot_counter, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
 };
 use crate::write::expr::{at, num, text, val, Cond, Path, Step, Write};
-use crate::write::expressions::{gt, le, now_ms, of, queue_edit};
+use crate::write::expressions::{gt, le, now_ms, of, queue_edit, release_slot_set};
 use crate::write::mutex::{handoff_lease, next_still_waiting_as_read, Releaser};
 
 /// The holder entry of the owner with digest `digest`, named through `#hint`.
@@ -319,21 +319,13 @@ fn release(r: &Releaser, released_fence: u64, now: u64) -> Write {
         w = w.require(sem_wake_id_condition(r.me, id));
     }
     if let Some(f) = r.fence {
-        w = w
-            .set(
-                Path(vec![Step::Key {
-                    hint: "slot",
-                    key: release_slot(f),
-                }]),
-                val("record", release_record(r.me, f, now)),
-            )
-            .set(
-                Path(vec![Step::Key {
-                    hint: "slotg",
-                    key: release_slot_counter(f),
-                }]),
-                at("fence"),
-            );
+        w = w.with(release_slot_set(r.me, f, now)).set(
+            Path(vec![Step::Key {
+                hint: "slotg",
+                key: release_slot_counter(f),
+            }]),
+            at("fence"),
+        );
     }
     w
 }
