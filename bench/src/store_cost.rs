@@ -20,7 +20,10 @@ pub async fn run(stack: &Stack, table: &str, n: usize) -> Value {
         bare.push(t.elapsed());
         let key = format!("cost/{}", new_owner_token());
         let t = Instant::now();
-        store.acquire(&key, "o", None, 10_000, None).await.unwrap();
+        store
+            .acquire(&key, "o", None, 10_000, None, None)
+            .await
+            .unwrap();
         ours.push(t.elapsed());
         let t = Instant::now();
         store

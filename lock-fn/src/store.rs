@@ -119,7 +119,9 @@ impl LockStore {
 
     /// A single try: takes the lock for the owner with digest `owner` if it is free at the
     /// function's now and nobody is queued and alive ([`try_acquire_condition`](crate::write::expressions::try_acquire_condition)), raising the fence
-    /// and labelling the holder `holder`. A refusal carries the item when DynamoDB returned it.
+    /// and labelling the holder `holder`; with `since`, only if the owner has not cancelled since
+    /// ([`not_cancelled_since`](crate::write::expressions::not_cancelled_since)). A refusal carries
+    /// the item when DynamoDB returned it.
     /// Every attempt ends before `stop_at` (epoch ms).
     pub async fn acquire(
         &self,
@@ -127,12 +129,13 @@ impl LockStore {
         owner: &str,
         holder: Option<&str>,
         duration_ms: u64,
+        since: Option<u64>,
         stop_at: Option<u64>,
     ) -> Result<Attempted<AcquireWrite>, StoreError> {
         self.with_retries("acquire", resource_id, stop_at, |now| async move {
             let request =
                 self.update(resource_id)
-                    .write(try_acquire(owner, holder, duration_ms, now));
+                    .write(try_acquire(owner, holder, duration_ms, since, now));
             Ok(match self.send(request).await? {
                 Ok(item) => AcquireWrite::Granted(item.ok_or_else(no_item)?),
                 Err(holder) => AcquireWrite::Refused(holder),

@@ -3,6 +3,7 @@
 //! conditional writes make. The writes themselves are built in `write/mutex.rs` from the
 //! expressions of `write/expressions.rs`.
 
+use crate::decide::cancel::CANCEL_MARKS_BYTES;
 use crate::decide::edit::{edit, Edit, QueueVersion};
 use crate::decide::step::AcquireStep;
 use crate::model::item::{LockItem, Waiter};
@@ -40,7 +41,7 @@ pub fn item_bytes(item: &LockItem) -> usize {
             .map(|h| 120 + label(&h.holder) + label(&h.wake_id))
             .sum()
     });
-    FIXED + item.resource_id.len() + label(&item.holder) + waiters + holders
+    FIXED + CANCEL_MARKS_BYTES + item.resource_id.len() + label(&item.holder) + waiters + holders
 }
 
 /// How many entries the queue of `item` may hold after a join decided from it: `cap`, but no more
@@ -261,6 +262,8 @@ pub fn ownerless_retry_hint_ms(waiting: usize, hold_ms: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::decide::edit::{Removal, MAX_REMOVALS};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use std::collections::HashMap;
 
     fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
         Waiter::sample(digest, alive_until_ms)
@@ -510,6 +513,172 @@ mod tests {
             e.clears_mark,
             "dead entries are left, but no live one: {e:?}"
         );
+    }
+
+    /// An item with every attribute at its largest: the holder, the release records and all eight
+    /// slots, the cancel marks, and `entries` queue entries (task tokens and labels at their
+    /// largest); a semaphore's holders likewise when `holders` > 0.
+    fn largest_item(
+        entries: usize,
+        holders: usize,
+        labels: bool,
+    ) -> HashMap<String, AttributeValue> {
+        use crate::model::item::{release_slot, release_slot_counter};
+        use AttributeValue::{L, M, N, S};
+        let n = |v: u64| N(v.to_string());
+        let big = 9_999_999_999_999_999;
+        let digest = |i: usize| format!("{i:032x}");
+        let sized = |max: usize| if labels { max } else { 1 };
+        let label = "h".repeat(sized(lock_protocol::MAX_HOLDER_BYTES));
+        let mut m = HashMap::from([
+            (
+                "resource_id".to_string(),
+                S("r".repeat(sized(lock_protocol::MAX_RESOURCE_ID_BYTES))),
+            ),
+            ("release_code".into(), S(digest(0))),
+            ("expires".into(), n(big / 1000)),
+            ("expires_at_ms".into(), n(big)),
+            ("fence".into(), n(big)),
+            ("acquired_at_ms".into(), n(big)),
+            ("holder".into(), S(label.clone())),
+            ("purge_at".into(), n(big)),
+            ("released_nonce".into(), S(digest(1))),
+            ("released_fence".into(), n(big)),
+            ("released_at_ms".into(), n(big)),
+            ("qx".into(), n(big)),
+            ("qv".into(), n(big)),
+            ("claim_d".into(), n(big)),
+            ("hold_ms".into(), n(big)),
+            ("wake_id".into(), S(digest(2))),
+        ]);
+        for k in 0..crate::model::item::RELEASE_SLOTS {
+            let record = HashMap::from([
+                ("f".to_string(), n(big)),
+                ("o".into(), S(digest(3))),
+                ("t".into(), n(big)),
+            ]);
+            m.insert(release_slot(k), M(record));
+            m.insert(release_slot_counter(k), n(big));
+        }
+        let marks = (0..crate::decide::cancel::MAX_CANCEL_MARKS)
+            .map(|i| (digest(100 + i), n(big)))
+            .collect();
+        m.insert("cx".into(), M(marks));
+        let waiters: Vec<Waiter> = (0..entries)
+            .map(|i| Waiter {
+                digest: digest(1000 + i),
+                duration_ms: big,
+                alive_until_ms: big,
+                active_until_ms: big,
+                holder: Some(label.clone()),
+                token: Some("t".repeat(lock_protocol::MAX_TASK_TOKEN_BYTES)),
+            })
+            .collect();
+        if entries > 0 {
+            let list = waiters.iter().map(crate::write::mutex::entry).collect();
+            m.insert("waiters".into(), L(list));
+            let set = waiters.iter().map(|w| w.digest.clone()).collect();
+            m.insert("wset".into(), AttributeValue::Ss(set));
+        }
+        if holders > 0 {
+            m.insert("sem_limit".into(), n(holders as u64));
+            let map = (0..holders)
+                .map(|i| {
+                    let h = HashMap::from([
+                        ("f".to_string(), n(big)),
+                        ("x".into(), n(big)),
+                        ("a".into(), n(big)),
+                        ("h".into(), S(label.clone())),
+                        ("c".into(), n(big)),
+                        ("k".into(), S("k".repeat(sized(32)))),
+                    ]);
+                    (digest(5000 + i), M(h))
+                })
+                .collect();
+            m.insert("sem_holders".into(), M(map));
+        }
+        m
+    }
+
+    /// The estimate a join relies on never counts an item short, and is close: off by no more than
+    /// the room it keeps for marks and records an item may not have yet, and a little per entry.
+    #[test]
+    fn item_bytes_is_an_upper_estimate_of_what_dynamodb_counts() {
+        use crate::store::memory::item_bytes as dynamodb_bytes;
+        let sizes = |entries, holders, labels| {
+            let map = largest_item(entries, holders, labels);
+            let item = LockItem::try_from(&map).unwrap();
+            (item_bytes(&item), dynamodb_bytes(&map))
+        };
+        for (entries, holders) in [(0, 0), (1, 0), (3, 0), (40, 0), (0, 1), (2, 3), (5, 100)] {
+            let (estimate, actual) = sizes(entries, holders, true);
+            assert!(
+                estimate >= actual && estimate <= actual + 1_000 + 64 * (entries + holders),
+                "{entries} entries, {holders} holders: estimated {estimate}, DynamoDB counts {actual}"
+            );
+            // Every label and the key grow the estimate as much as they grow the item (a
+            // few bytes of attribute names aside): an item with small ones is no excuse.
+            let (small_estimate, small_actual) = sizes(entries, holders, false);
+            let slack = 8 * (1 + entries * 2 + holders * 2);
+            assert!(
+                estimate - small_estimate + slack >= actual - small_actual,
+                "{entries} entries, {holders} holders: estimate grew {}, the item {}",
+                estimate - small_estimate,
+                actual - small_actual
+            );
+        }
+    }
+
+    /// A queue filled to its room with the largest entries stays within the bytes it is kept to,
+    /// below DynamoDB's 400 KB item limit.
+    #[test]
+    fn a_queue_filled_to_its_room_with_the_largest_entries_fits_the_item() {
+        use crate::store::memory::item_bytes as dynamodb_bytes;
+        const { assert!(QUEUE_BYTES < crate::store::memory::MAX_ITEM_BYTES) };
+        for start in [0, 1, 30] {
+            let item = LockItem::try_from(&largest_item(start, 0, true)).unwrap();
+            let room = queue_room(&item, usize::MAX);
+            let full = largest_item(room, 0, true);
+            let bytes = dynamodb_bytes(&full);
+            assert!(bytes <= QUEUE_BYTES, "{room} entries: {bytes} bytes");
+            // And the room is not wasted: one more entry of that size would not fit.
+            let over = dynamodb_bytes(&largest_item(room + 2, 0, true));
+            assert!(
+                over > QUEUE_BYTES - MAX_ENTRY_BYTES,
+                "{room} entries: {over} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn in_function_waiters_ahead_are_the_live_ones_waiting_in_function() {
+        let w = |d: &str, x: u64, a: u64| Waiter {
+            active_until_ms: a,
+            ..waiter(d, x)
+        };
+        let i = item(
+            Some("h"),
+            50,
+            vec![
+                w("in", 100, 100),
+                w("passive", 100, 0),
+                w("dead", 5, 100),
+                w("me", 100, 100),
+                w("behind", 100, 100),
+            ],
+        );
+        assert_eq!(waiting_in_function(&i, "me", 10), 1);
+        // Not queued: every live one waiting in-function (me and the one behind me included).
+        assert_eq!(waiting_in_function(&i, "stranger", 10), 3);
+        assert_eq!(waiting_in_function(&i, "in", 10), 0);
+    }
+
+    #[test]
+    fn an_ownerless_caller_comes_back_after_a_grant_per_waiter_ahead() {
+        assert_eq!(ownerless_retry_hint_ms(2, 50), 150);
+        assert_eq!(ownerless_retry_hint_ms(0, 1), 10);
+        assert_eq!(ownerless_retry_hint_ms(0, 40), 40);
+        assert_eq!(ownerless_retry_hint_ms(30, 500), 1_000);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use lock_protocol::{owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
 
 use crate::callbacks::notify::Sent;
+use crate::decide::cancel::since_floor;
 use crate::engine::error::LockError;
 use crate::engine::reply::Reply;
 use crate::model::item::LockItem;
@@ -132,6 +133,8 @@ impl LockEngine {
         let digest = owner_digest(&owner);
         let stop_at = self.stop_at(deadline_ms);
         let wait_until = self.wait_until(req.wait_ms, deadline_ms);
+        // An owner that cancelled after this invocation started is never granted by it.
+        let since = caller_owner.then(|| since_floor(self.store.now_ms()));
         // Whether this owner may already hold the lock: it chose its own token (a retried call), or
         // one of our writes failed in a way that may have been applied.
         let mut may_hold = caller_owner && !req.fresh_owner;
@@ -150,6 +153,7 @@ impl LockEngine {
                     &digest,
                     req.holder.as_deref(),
                     duration_ms,
+                    since,
                     stop_at,
                 )
                 .await
@@ -227,7 +231,15 @@ impl LockEngine {
                 let write = self
                     .store
                     .apply("acquire", &req.resource_id, stop_at, |now| {
-                        crate::write::mutex::take(&digest, label, duration_ms, None, &edit, now)
+                        crate::write::mutex::take(
+                            &digest,
+                            label,
+                            duration_ms,
+                            None,
+                            &edit,
+                            since,
+                            now,
+                        )
                     })
                     .await
                     .map_err(|e| e.or_maybe_applied(ambiguous))?;

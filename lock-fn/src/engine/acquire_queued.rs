@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lock_protocol::{owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
 
+use crate::decide::cancel::{cancelled_since, since_floor};
 use crate::decide::queue::{
     acquire_step, leave, ownerless_retry_hint_ms, queue_room, retry_hint_ms, task_head_to_wake,
     waiting_in_function,
@@ -77,6 +78,9 @@ impl LockEngine {
             .unwrap_or_else(|| self.store.fresh_token());
         let digest = owner_digest(&owner);
         let stop_at = self.stop_at(deadline_ms);
+        // This invocation never queues or takes the lock for its owner once the owner cancelled
+        // after it started (a caller's own owner only: a generated one cannot have cancelled).
+        let since = (!generated).then(|| since_floor(self.store.now_ms()));
         // A Step Functions waiter (task token) never waits in-function: lock-fn wakes it. Its
         // place lasts `wait_ms` (a little more than its task's TimeoutSeconds: it comes back with a
         // new token then), and a handoff gives it its full lease at once.
@@ -120,7 +124,14 @@ impl LockEngine {
         {
             let write = self
                 .store
-                .acquire(&req.resource_id, &digest, holder, duration_ms, stop_at)
+                .acquire(
+                    &req.resource_id,
+                    &digest,
+                    holder,
+                    duration_ms,
+                    since,
+                    stop_at,
+                )
                 .await?;
             requests += write.attempts;
             ambiguous |= write.ambiguous;
@@ -165,10 +176,14 @@ impl LockEngine {
                     | AcquireStep::LeaveQueue(_)
                     | AcquireStep::Mismatch { .. }
             );
-            if saw_entry && !queued_now && !holds {
+            let cancelled = since
+                .zip(item.as_ref())
+                .is_some_and(|(floor, i)| cancelled_since(i, &digest, floor));
+            if (saw_entry || cancelled) && !queued_now && !holds {
                 // This owner's place was taken out while this invocation waited (its own `cancel`,
-                // or it died): whatever the lock looks like now (free, deleted, busy), this wait
-                // must not come back as a grant nobody asked for.
+                // or it died), or the owner cancelled after this invocation started: whatever the
+                // lock looks like now (free, deleted, busy), this wait must not come back as a
+                // grant nobody asked for, nor queue the owner again.
                 let seen = item.as_ref().map(|i| i.waiters_view(now));
                 let live = seen.as_ref().map(|i| i.live_waiters(now));
                 return self
@@ -279,6 +294,7 @@ impl LockEngine {
                         limit: limit.unwrap_or(1),
                         wake,
                         max_ms,
+                        since,
                     };
                     self.store
                         .apply("acquire", &req.resource_id, stop_at, |now| {
@@ -289,7 +305,7 @@ impl LockEngine {
                 AcquireStep::Take(edit) => {
                     self.store
                         .apply("acquire", &req.resource_id, stop_at, |now| {
-                            take(&digest, holder, duration_ms, wake, edit, now)
+                            take(&digest, holder, duration_ms, wake, edit, since, now)
                         })
                         .await
                 }
@@ -346,7 +362,7 @@ impl LockEngine {
                     // owner's `cancel` would queue the cancelled owner again.
                     self.store
                         .apply_at_most_once("join", &req.resource_id, stop_at, |now| {
-                            join(&waiter, room, mark, now)
+                            join(&waiter, room, mark, since, now)
                         })
                         .await
                 }

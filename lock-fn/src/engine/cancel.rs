@@ -3,17 +3,19 @@
 
 use lock_protocol::{owner_digest, CancelRequest, CancelResponse, ReleaseRequest};
 
+use crate::decide::cancel::marks_to_drop;
 use crate::decide::queue::leave;
 use crate::engine::error::LockError;
 use crate::engine::reply::Reply;
 use crate::engine::{Executed, LockEngine};
-use crate::write::mutex::edit_only;
+use crate::write::mutex::cancel;
 
 /// A cancel reads and writes again at most this often when the queue keeps changing under it.
 const MAX_ROUNDS: u32 = 8;
 
 impl LockEngine {
-    /// Cancel: `cancelled: true` when the owner was queued or held the lock and is neither now.
+    /// Cancel: `cancelled: true` when the owner was queued or held the lock and is neither now. The
+    /// item (when there is one) keeps the cancel's mark either way.
     pub async fn cancel(
         &self,
         req: CancelRequest,
@@ -23,6 +25,7 @@ impl LockEngine {
         let digest = owner_digest(&req.owner);
         let mut requests = 0;
         let mut left_queue = false;
+        let mut unseen_leave = false;
         let mut holds = None;
         for _ in 0..MAX_ROUNDS {
             let read = self.store.read(&req.resource_id, stop_at).await?;
@@ -30,18 +33,22 @@ impl LockEngine {
             let Some(item) = read.value else { break };
             let now = self.store.now_ms();
             holds = item.grant_of(&digest, now);
-            let Some(edit) = leave(&item, &digest, now) else {
-                break;
-            };
+            // One write leaves the queue and marks the cancel, so that no acquire invocation of
+            // this owner that started before it queues or takes the lock later (`decide/cancel.rs`).
+            let edit = leave(&item, &digest, now);
+            let has_marks = item.cancels.is_some();
+            let drop = marks_to_drop(&item, &digest, now);
             let write = self
                 .store
                 .apply("cancel", &req.resource_id, stop_at, |now| {
-                    edit_only(&edit, now)
+                    cancel(&digest, edit.as_ref(), has_marks, &drop, now)
                 })
                 .await?;
             requests += write.attempts;
+            // An attempt applied unseen took the entry out even if its resend was refused.
+            unseen_leave |= write.ambiguous && edit.is_some();
             if write.value.is_ok() {
-                left_queue = true;
+                left_queue = edit.is_some() || unseen_leave;
                 break;
             }
         }

@@ -56,6 +56,11 @@ pub const ATTR_HOLD_MS: &str = "hold_ms";
 /// may pass the grant over when its task turns out closed. Meaningful with the grant's fence only.
 pub const ATTR_WAKE_ID: &str = "wake_id";
 
+/// Cancel marks: a map from owner digest to when its last `cancel` was applied (ms, the cancelling
+/// instance's clock). An acquire invocation that started before its owner's cancel never queues or
+/// takes the lock after it (see `decide/cancel.rs`).
+pub const ATTR_CANCELS: &str = "cx";
+
 /// A semaphore item's limit (N): present only on semaphore items (see `decide/semaphore.rs`).
 pub const ATTR_SEM_LIMIT: &str = "sem_limit";
 /// A semaphore item's holders: a map from owner digest to `{f: fence, x: lease end ms, a: acquired
@@ -128,6 +133,9 @@ pub struct LockItem {
     pub wake_id: Option<String>,
     /// A semaphore item's limit and holders (`None`: a mutex item).
     pub semaphore: Option<Semaphore>,
+    /// `cx`: the cancel marks, as (owner digest, cancelled at ms), oldest first; `None` when the
+    /// item has no `cx` map.
+    pub cancels: Option<Vec<(String, u64)>>,
 }
 
 /// The semaphore part of an item: at most `limit` live holders, each with its own lease and fence.
@@ -375,6 +383,15 @@ impl LockItem {
         }
     }
 
+    /// When the owner with digest `digest` last cancelled, if its mark is still in the item.
+    pub fn cancelled_at(&self, digest: &str) -> Option<u64> {
+        self.cancels
+            .iter()
+            .flatten()
+            .find(|(d, _)| d == digest)
+            .map(|(_, at)| *at)
+    }
+
     /// When the release made by the invocation with `nonce` happened, if it is still the last one.
     pub fn released_with_nonce(&self, nonce: &str) -> Option<u64> {
         self.last_release
@@ -442,8 +459,29 @@ impl TryFrom<&HashMap<String, AttributeValue>> for LockItem {
             hold_ms: number(map, ATTR_HOLD_MS)?,
             wake_id: string(map, ATTR_WAKE_ID)?,
             semaphore: semaphore(map)?,
+            cancels: cancels(map)?,
         })
     }
+}
+
+fn cancels(
+    map: &HashMap<String, AttributeValue>,
+) -> Result<Option<Vec<(String, u64)>>, ItemFormatError> {
+    let marks = match map.get(ATTR_CANCELS) {
+        None | Some(AttributeValue::Null(_)) => return Ok(None),
+        Some(AttributeValue::M(m)) => m,
+        Some(other) => {
+            return Err(ItemFormatError(format!(
+                "`{ATTR_CANCELS}` is {other:?}, not a map"
+            )))
+        }
+    };
+    let mut marks = marks
+        .keys()
+        .map(|digest| Ok((digest.clone(), number(marks, digest)?.unwrap_or_default())))
+        .collect::<Result<Vec<_>, ItemFormatError>>()?;
+    marks.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    Ok(Some(marks))
 }
 
 fn semaphore(map: &HashMap<String, AttributeValue>) -> Result<Option<Semaphore>, ItemFormatError> {

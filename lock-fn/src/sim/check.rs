@@ -46,12 +46,7 @@ pub fn violations(run: &Run) -> Vec<String> {
     v.extend(a_renew_touches_no_grant_begun_after_it(run, tol));
     v.extend(a_task_handed_a_grant_is_woken(run));
     v.extend(the_waiter_set_is_the_queue(run));
-    // Off by default while the defect it finds is open (DESIGN.md, the simulator: known and left
-    // open): an invocation sent before its owner's cancel whose first read comes after it joins
-    // the queue afresh. `DLM_SIM_CANCEL_CHECK=1` turns it on.
-    if std::env::var_os("DLM_SIM_CANCEL_CHECK").is_some() {
-        v.extend(nothing_granted_after_a_cancel(run));
-    }
+    v.extend(nothing_granted_after_a_cancel(run));
     v.extend(run.events.iter().filter_map(|e| match e {
         Event::Probe {
             resource,

@@ -73,12 +73,16 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         limit: 3,
         wake: None,
         max_ms: 60_000,
+        since: Some(900),
     };
     vec![
-        ("try_acquire", try_acquire("me", None, 10_000, NOW)),
+        (
+            "try_acquire",
+            try_acquire("me", None, 10_000, Some(900), NOW),
+        ),
         (
             "try_acquire, labelled",
-            try_acquire("me", Some("label"), 10_000, NOW),
+            try_acquire("me", Some("label"), 10_000, None, NOW),
         ),
         ("confirm", confirm("me", NOW)),
         ("renew, fenced", renew("me", Some(7), 900, 10_000, NOW)),
@@ -93,11 +97,19 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         ),
         (
             "take",
-            take("me", None, 10_000, None, &Edit::default(), NOW),
+            take("me", None, 10_000, None, &Edit::default(), None, NOW),
         ),
         (
             "take, queued, for a task",
-            take("me", Some("label"), 10_000, Some("wake"), &edit(), NOW),
+            take(
+                "me",
+                Some("label"),
+                10_000,
+                Some("wake"),
+                &edit(),
+                Some(900),
+                NOW,
+            ),
         ),
         (
             "wake_take",
@@ -105,12 +117,20 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         ),
         ("aim", aim("me", 7, "wake", NOW)),
         (
+            "cancel, queued, first mark",
+            cancel("me", Some(&edit()), false, &[], NOW),
+        ),
+        (
+            "cancel, not queued, dropping an old mark",
+            cancel("me", None, true, &[("old".into(), 1_000)], NOW),
+        ),
+        (
             "join, raising the mark",
-            join(&waiter(0, None), 64, Mark::Raise(5_000), NOW),
+            join(&waiter(0, None), 64, Mark::Raise(5_000), Some(900), NOW),
         ),
         (
             "join, under a mark that covers it",
-            join(&waiter(0, None), 64, Mark::Covers(5_000), NOW),
+            join(&waiter(0, None), 64, Mark::Covers(5_000), None, NOW),
         ),
         (
             "refresh",
@@ -280,6 +300,13 @@ pub fn named() -> Vec<(&'static str, String)> {
         ("renew_not_back", cond(renew_not_back(NOW))),
         ("join_condition", cond(join_condition("me", 64))),
         ("not_holding", cond(not_holding("me", NOW))),
+        (
+            "not_cancelled_since",
+            not_cancelled_since("me", Some(900))
+                .render()
+                .condition
+                .unwrap_or_default(),
+        ),
         ("queue_mark_raised", cond(queue_mark_raised(NOW))),
         ("queue_mark_covers", cond(queue_mark_covers(NOW))),
         (
@@ -302,6 +329,10 @@ pub fn named() -> Vec<(&'static str, String)> {
         ("release_slot_set", update(release_slot_set("me", 7, NOW))),
         ("handoff_set", update(handoff_set("next", NOW, 300, NOW))),
         ("queue_version_set", update(queue_version_set(NOW))),
+        (
+            "cancel_mark_set",
+            update(cancel_mark_set("me", true, &[("old".into(), 1_000)], NOW)),
+        ),
         ("sem_create_condition", cond(sem_create_condition())),
         ("sem_limit_is", cond(sem_limit_is(3))),
         ("sem_no_grant_since", cond(sem_no_grant_since(9))),

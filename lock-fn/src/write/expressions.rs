@@ -6,6 +6,8 @@
 //! Attribute names are written out (none is a DynamoDB reserved word, which dynalite checks like
 //! DynamoDB does); `:now_ms` and `:now_s` are the function's clock at the attempt.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::decide::edit::{Edit, QueueVersion};
@@ -121,11 +123,18 @@ pub fn aim_at(wake: Option<&str>) -> Write {
 }
 
 /// The single try: [`take_set`], labelled, aimed at no task, under [`try_acquire_condition`].
-pub fn try_acquire(me: &str, holder: Option<&str>, duration_ms: u64, now: u64) -> Write {
+pub fn try_acquire(
+    me: &str,
+    holder: Option<&str>,
+    duration_ms: u64,
+    since: Option<u64>,
+    now: u64,
+) -> Write {
     take_set(me, now.saturating_add(duration_ms), now)
         .with(label(holder))
         .with(aim_at(None))
         .require(try_acquire_condition(now))
+        .with(not_cancelled_since(me, since))
 }
 
 /// Holder-only operations require the caller (`:owner` is its digest) to hold a lease that has
@@ -292,6 +301,41 @@ pub fn not_holding(me: &str, now: u64) -> Cond {
     ])
 }
 
+/// An acquire invocation of an owner that cancelled after it started (`decide/cancel.rs`) never
+/// queues or takes the lock: the owner's mark in `cx`, if any, is below `:started` (the
+/// invocation's start less the clock skew). Empty for an owner-less caller (`since` absent).
+pub fn not_cancelled_since(me: &str, since: Option<u64>) -> Write {
+    let Some(since) = since else {
+        return Write::default();
+    };
+    let mark = Path::attr("cx").key("me", me);
+    Write::default().require(Cond::Or(vec![
+        Cond::NotExists(mark.clone()),
+        Cond::cmp(of(&mark), Cmp::Lt, num("started", since)),
+    ]))
+}
+
+/// A cancel leaves its mark (`cx.#me = :now_ms`; the map created when the item has none, checked
+/// still absent) and drops the marks `drop` names (each checked unchanged). Never creates the item.
+pub fn cancel_mark_set(me: &str, has_marks: bool, drop: &[(String, u64)], now: u64) -> Write {
+    let w = Write::default().require(Cond::Exists(Path::attr("resource_id")));
+    if !has_marks {
+        let map = HashMap::from([(me.to_string(), AttributeValue::N(now.to_string()))]);
+        return w
+            .set(Path::attr("cx"), val("marks", AttributeValue::M(map)))
+            .require(Cond::NotExists(Path::attr("cx")));
+    }
+    drop.iter().fold(
+        w.set(Path::attr("cx").key("me", me), now_ms(now))
+            .require(Cond::Exists(Path::attr("cx"))),
+        |w, (digest, at_ms)| {
+            let old = Path::attr("cx").key("old", digest.clone());
+            w.remove(old.clone())
+                .require(Cond::eq(of(&old), num("old_ms", *at_ms)))
+        },
+    )
+}
+
 /// The queue mark only ever rises while entries come and stay: a join or keep-place sets `qx =
 /// :qx`, the larger of its own entry's `x` and the mark it read, and only if nobody raised it past
 /// that since. (A normal waiter's 5 s place must never lower the mark below a Step Functions
@@ -403,6 +447,7 @@ mod tests {
             ATTR_QUEUE_VERSION,
             ATTR_SEM_LIMIT,
             ATTR_SEM_HOLDERS,
+            ATTR_CANCELS,
         ];
         for (name, w) in crate::write::catalogue::samples() {
             for p in w.paths() {

@@ -29,6 +29,7 @@ pub fn take(
     duration_ms: u64,
     wake: Option<&str>,
     edit: &Edit,
+    since: Option<u64>,
     now: u64,
 ) -> Write {
     take_set(me, now.saturating_add(duration_ms), now)
@@ -36,6 +37,7 @@ pub fn take(
         .with(aim_at(wake))
         .require(acquire_condition(now))
         .with(queue_edit(edit, now))
+        .with(not_cancelled_since(me, since))
 }
 
 /// A Step Functions task of the holder aims the grant (`fence`) at itself: `SET wake_id = :wake`
@@ -99,7 +101,7 @@ impl Mark {
 /// A waiter joins the tail ([`join_condition`], [`not_holding`]) of a queue of at most `cap`
 /// entries: its entry appended to `waiters`, its digest added to `wset`, the queue's version
 /// raised, the queue mark as `mark` says.
-pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Write {
+pub fn join(waiter: &Waiter, cap: usize, mark: Mark, since: Option<u64>, now: u64) -> Write {
     Write::default()
         .set(
             Path::attr("waiters"),
@@ -122,6 +124,7 @@ pub fn join(waiter: &Waiter, cap: usize, mark: Mark, now: u64) -> Write {
         .require(join_condition(&waiter.digest, cap))
         .require(not_holding(&waiter.digest, now))
         .with(mark.write())
+        .with(not_cancelled_since(&waiter.digest, since))
 }
 
 /// A queued waiter keeps its place: its entry at `index` (checked to be its own) is alive until
@@ -162,6 +165,7 @@ pub fn wake_take(head: usize, task: &Waiter, wake: &str, edit: &Edit, now: u64) 
         task.duration_ms,
         Some(wake),
         edit,
+        None,
         now,
     )
     .with(next_still_waiting_as_read(head, task, now))
@@ -304,6 +308,22 @@ pub fn release_pruning(releaser: &Releaser, edit: &Edit, now: u64) -> Write {
 /// pruned (a queue full of them).
 pub fn edit_only(edit: &Edit, now: u64) -> Write {
     queue_edit(edit, now)
+}
+
+/// A cancel: the owner's queue entry taken out (`edit`, when it is queued) and its cancel mark left
+/// with the marks `drop` names removed ([`cancel_mark_set`]), in one write.
+pub fn cancel(
+    me: &str,
+    edit: Option<&Edit>,
+    has_marks: bool,
+    drop: &[(String, u64)],
+    now: u64,
+) -> Write {
+    let w = cancel_mark_set(me, has_marks, drop, now);
+    match edit {
+        Some(edit) => w.with(queue_edit(edit, now)),
+        None => w,
+    }
 }
 
 /// The waiter the lock was handed to with a claim lease takes its full lease
@@ -476,7 +496,7 @@ mod applied {
             panic!("a free lock is taken");
         };
         let mut t = table_with(vec![entry("ahead", 100, None)]);
-        let u = take("me", None, 1000, None, &edit, 10);
+        let u = take("me", None, 1000, None, &edit, None, 10);
         assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
         let mut none = MemoryTable::default();
         assert!(matches!(apply(&mut none, &u), Applied::Written(_)));
@@ -507,16 +527,19 @@ mod applied {
             holder: None,
             token: None,
         };
-        let joined = apply(&mut t, &join(&waiter, 64, Mark::Raise(5000), 20));
+        let joined = apply(&mut t, &join(&waiter, 64, Mark::Raise(5000), None, 20));
         assert!(matches!(joined, Applied::Written(_)));
-        let u = take("me", None, 1000, None, &edit, 10);
+        let u = take("me", None, 1000, None, &edit, None, 10);
         assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
     }
 
     /// "me" takes the lock with fence 8 (the sample table's counter is 7) at 10 for a minute:
     /// how it releases that grant.
     fn taken_by_me(t: &mut MemoryTable) -> Releaser<'static> {
-        written(t, &take("me", None, 60_000, None, &Edit::default(), 10));
+        written(
+            t,
+            &take("me", None, 60_000, None, &Edit::default(), None, 10),
+        );
         Releaser {
             me: "me",
             fence: Some(8),
@@ -539,7 +562,7 @@ mod applied {
         let mut t = table_with(vec![]);
         written(
             &mut t,
-            &take("me", None, 60_000, None, &Edit::default(), 10),
+            &take("me", None, 60_000, None, &Edit::default(), None, 10),
         );
         let before = t.get("r").unwrap().clone();
         assert_eq!(written(&mut t, &confirm("me", 20)), before);
@@ -554,12 +577,12 @@ mod applied {
         let mut t = table_with(vec![]);
         let item = written(
             &mut t,
-            &take("me", Some("h"), 1000, None, &Edit::default(), 10),
+            &take("me", Some("h"), 1000, None, &Edit::default(), None, 10),
         );
         assert_eq!(item["holder"], S("h".into()));
         let item = written(
             &mut t,
-            &take("you", None, 1000, None, &Edit::default(), 2000),
+            &take("you", None, 1000, None, &Edit::default(), None, 2000),
         );
         assert!(!item.contains_key("holder"), "{item:?}");
     }
@@ -572,7 +595,10 @@ mod applied {
         let item = written(&mut t, &release_pruning(&r, &Edit::default(), 20));
         assert_eq!(item["expires_at_ms"], N("20".into()));
         assert!(!item.contains_key("release_code"), "{item:?}");
-        let item = written(&mut t, &take("you", None, 1000, None, &Edit::default(), 21));
+        let item = written(
+            &mut t,
+            &take("you", None, 1000, None, &Edit::default(), None, 21),
+        );
         assert_eq!(item["fence"], N("9".into()));
     }
 
@@ -588,10 +614,16 @@ mod applied {
         };
         let item = written(
             &mut t,
-            &join(&Waiter::sample("ahead", 5000), 64, Mark::Raise(5000), 10),
+            &join(
+                &Waiter::sample("ahead", 5000),
+                64,
+                Mark::Raise(5000),
+                None,
+                10,
+            ),
         );
         assert_eq!(item["qv"], N("2".into()));
-        let u = take("me", None, 1000, None, &edit, 10);
+        let u = take("me", None, 1000, None, &edit, None, 10);
         assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
     }
 

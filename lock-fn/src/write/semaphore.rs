@@ -13,7 +13,9 @@ use crate::model::item::{
     purge_at, release_slot_counter, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
 };
 use crate::write::expr::{at, num, text, val, Cond, Path, Step, Write};
-use crate::write::expressions::{gt, le, now_ms, of, queue_edit, release_slot_set};
+use crate::write::expressions::{
+    gt, le, not_cancelled_since, now_ms, of, queue_edit, release_slot_set,
+};
 use crate::write::mutex::{handoff_lease, next_still_waiting_as_read, Releaser};
 
 /// The holder entry of the owner with digest `digest`, named through `#hint`.
@@ -205,6 +207,8 @@ pub struct SemAsk<'a> {
     pub wake: Option<&'a str>,
     /// The function's longest lease (for the purge time).
     pub max_ms: u64,
+    /// The floor for the caller's cancel mark (`decide/cancel.rs`); `None` for an owner-less caller.
+    pub since: Option<u64>,
 }
 
 /// The write of a [`SemTake`]: create the item, or add the caller's entry (purging expired holders)
@@ -235,7 +239,8 @@ pub fn sem_take(t: &SemTake, ask: &SemAsk, now: u64) -> Write {
         )
         .set(Path::attr("fence"), num("new_fence", fence))
         .with(purge(now, ask.max_ms, t.stored_purge))
-        .require(sem_no_grant_since(t.old_fence));
+        .require(sem_no_grant_since(t.old_fence))
+        .with(not_cancelled_since(ask.me, ask.since));
     w = match t.relimit_from {
         Some(stored) => w
             .set(Path::attr("sem_limit"), num("limit", ask.limit as u64))
@@ -409,6 +414,7 @@ mod tests {
             limit: 3,
             wake: None,
             max_ms: 1000,
+            since: None,
         };
         let mut t = MemoryTable::default();
         let created = t.update("resource_id", "s", &sem_take(&take(true), &ask, 10));
@@ -475,6 +481,7 @@ mod tests {
             limit: 3,
             wake: None,
             max_ms: 1000,
+            since: None,
         };
         let r = sem_take(&take(false), &ask, 10).render();
         let c = r.condition.unwrap();

@@ -681,6 +681,87 @@ async fn a_join_whose_answer_was_lost_is_never_sent_again_after_a_cancel() {
     assert!(!d.held && d.queue_length == 0, "{d:?}");
 }
 
+/// Found by the simulator (seed 2568): an acquire invocation that started before its owner's
+/// `cancel` but read the item only after it (its read held up; an abandoned invoke that runs on)
+/// never saw its own entry, so it could not tell the cancel from a first visit and queued the owner
+/// afresh - a later handoff then granted the lock to a caller told `cancelled: true`. The cancel's
+/// mark (`cx`) tells it.
+#[tokio::test]
+async fn an_acquire_that_reads_after_its_owners_cancel_never_queues_it_again() {
+    let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(3_000))).await;
+    let direct = Arc::new(direct_engine(&table));
+    let h = granted(&direct, acq("r", 60_000, Some("h"))).await;
+    assert!(refused(&direct, queued("r", 20_000, "w", 0)).await.queued);
+    proxy.then_matching(
+        "ConsistentRead",
+        support::fault_proxy::Step::Delay(Duration::from_millis(800)),
+    );
+    let stale = {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 0)).await })
+    };
+    within(5, "the read is held", async {
+        while proxy.aimed() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(cancel(&direct, "r", "w").await.cancelled);
+    let answer = within(10, "the stale acquire ends", stale).await.unwrap();
+    assert!(
+        matches!(&answer, AcquireResponse::Busy(b) if !b.queued),
+        "{answer:?}"
+    );
+    let d = describe(&direct, "r").await;
+    assert_eq!(d.queue_length, 0, "{d:?}");
+    assert!(
+        release_fenced(&direct, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
+    // The owner's next turn, started after the cancel, queues as usual.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let g = granted(&direct, queued("r", 20_000, "w", 2_000)).await;
+    assert!(g.fence > h.fence);
+}
+
+/// A join held up in the network (a signed request stays valid for minutes) that lands after its
+/// owner's `cancel` is refused by the cancel's mark: the write carries its invocation's start.
+#[tokio::test]
+async fn a_join_that_lands_after_its_owners_cancel_is_refused() {
+    let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(3_000))).await;
+    let direct = Arc::new(direct_engine(&table));
+    let h = granted(&direct, acq("r", 60_000, Some("h"))).await;
+    proxy.then_matching(
+        "list_append",
+        support::fault_proxy::Step::Delay(Duration::from_millis(800)),
+    );
+    let stale = {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 0)).await })
+    };
+    within(5, "the join is held", async {
+        while proxy.aimed() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // The owner is not queued yet: nothing to leave, but the mark is left.
+    assert!(!cancel(&direct, "r", "w").await.cancelled);
+    let answer = within(10, "the stale acquire ends", stale).await.unwrap();
+    assert!(
+        matches!(&answer, AcquireResponse::Busy(b) if !b.queued),
+        "{answer:?}"
+    );
+    let d = describe(&direct, "r").await;
+    assert_eq!(d.queue_length, 0, "{d:?}");
+    assert!(
+        release_fenced(&direct, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
+}
+
 /// An item whose mark an older lock-fn lowered below a live task entry (the old rule set `qx` to
 /// the writer's own `x`): the next keep-place repairs it from the entries, so the task is not
 /// skipped by a release and no try barges past it.

@@ -1,0 +1,96 @@
+//! Cancel marks: a `cancel` leaves the time it was applied in the item (`cx`, per owner), and an
+//! acquire invocation of that owner that started before it never queues or takes the lock after
+//! it - not when its read comes late, not when a retry or a delayed write of it lands late.
+//! Without the mark such an invocation could not tell a cancel from a first join (it never saw its
+//! own entry) and would queue the owner afresh: a later handoff would grant the lock to an owner
+//! whose caller was told `cancelled: true` and is gone.
+
+use crate::model::item::LockItem;
+
+/// An acquire that started less than this before its owner's cancel mark (or at any time after an
+/// earlier one) counts as started before the cancel: the mark is on the cancelling instance's
+/// clock, the start on the acquiring one's, and instance clocks are a few ms apart at most. A new
+/// acquire of the same owner this soon after its own cancel is answered busy (`queued: false`)
+/// once and may come back at once.
+pub const CANCEL_SKEW_MS: u64 = 50;
+
+/// Marks older than this are dropped by the next cancel: no invocation that started before them
+/// is still running (Lambda's longest timeout is 15 minutes), and none of its signed writes can
+/// still land (SigV4 requests expire within 15 minutes of signing).
+pub const CANCEL_MARK_KEEP_MS: u64 = 30 * 60 * 1000;
+
+/// At most this many marks stay in an item (the oldest go first).
+pub const MAX_CANCEL_MARKS: usize = 32;
+
+/// The most bytes the marks take (a 32-character digest and a 13-digit number each, with room).
+pub const CANCEL_MARKS_BYTES: usize = MAX_CANCEL_MARKS * 48;
+
+/// The floor an acquire invocation that started at `started_ms` passes to its writes: its owner's
+/// mark must be below it ([`cancelled_since`]).
+pub fn since_floor(started_ms: u64) -> u64 {
+    started_ms.saturating_sub(CANCEL_SKEW_MS)
+}
+
+/// Whether the owner with digest `me` cancelled after an acquire whose [`since_floor`] is `floor`
+/// started: that acquire must not queue or take the lock (it answers busy, `queued: false`).
+pub fn cancelled_since(item: &LockItem, me: &str, floor: u64) -> bool {
+    item.cancelled_at(me).is_some_and(|at| at >= floor)
+}
+
+/// The marks a cancel by `me` at `now_ms` removes from `item`: those older than
+/// [`CANCEL_MARK_KEEP_MS`], then the oldest beyond [`MAX_CANCEL_MARKS`] with its own counted (never
+/// its own: it is overwritten).
+pub fn marks_to_drop(item: &LockItem, me: &str, now_ms: u64) -> Vec<(String, u64)> {
+    let others: Vec<&(String, u64)> = item
+        .cancels
+        .iter()
+        .flatten()
+        .filter(|(d, _)| d != me)
+        .collect();
+    let keep_from = now_ms.saturating_sub(CANCEL_MARK_KEEP_MS);
+    let old = others.iter().filter(|(_, at)| *at < keep_from).count();
+    let over = (others.len() + 1).saturating_sub(MAX_CANCEL_MARKS);
+    others.into_iter().take(old.max(over)).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(marks: &[(&str, u64)]) -> LockItem {
+        LockItem {
+            cancels: Some(marks.iter().map(|(d, t)| (d.to_string(), *t)).collect()),
+            ..LockItem::default()
+        }
+    }
+
+    #[test]
+    fn an_acquire_that_started_before_the_cancel_is_cancelled_one_that_started_after_is_not() {
+        let i = item(&[("w", 10_000)]);
+        assert!(cancelled_since(&i, "w", since_floor(9_000)));
+        assert!(cancelled_since(&i, "w", since_floor(10_000)));
+        // Within the skew after the mark: counted as before it.
+        assert!(cancelled_since(&i, "w", since_floor(10_050)));
+        assert!(!cancelled_since(&i, "w", since_floor(10_051)));
+        assert!(!cancelled_since(&i, "other", since_floor(0)));
+        assert!(!cancelled_since(&LockItem::default(), "w", 0));
+    }
+
+    #[test]
+    fn a_cancel_drops_old_marks_and_the_oldest_beyond_the_cap_but_never_its_own() {
+        let now = CANCEL_MARK_KEEP_MS + 1_000;
+        let i = item(&[("a", 999), ("b", 1_000), ("me", 1)]);
+        assert_eq!(marks_to_drop(&i, "me", now), vec![("a".to_string(), 999)]);
+        let many: Vec<(String, u64)> = (0..MAX_CANCEL_MARKS as u64)
+            .map(|k| (format!("d{k:02}"), now - 10 + k))
+            .collect();
+        let i = LockItem {
+            cancels: Some(many.clone()),
+            ..LockItem::default()
+        };
+        // 32 others and its own: the oldest one goes.
+        assert_eq!(marks_to_drop(&i, "me", now), many[..1].to_vec());
+        // Its own mark already counted: 31 others and its own fit.
+        assert_eq!(marks_to_drop(&i, "d05", now), Vec::<(String, u64)>::new());
+    }
+}
