@@ -19,10 +19,13 @@ pub const CANCEL_SKEW_MS: u64 = 50;
 /// still land (SigV4 requests expire within 15 minutes of signing).
 pub const CANCEL_MARK_KEEP_MS: u64 = 30 * 60 * 1000;
 
-/// At most this many marks stay in an item (the oldest go first).
-pub const MAX_CANCEL_MARKS: usize = 32;
+/// At most this many marks stay in an item (the oldest go first, even if younger than
+/// [`CANCEL_MARK_KEEP_MS`]: an acquire of such an owner that started before its cancel and has yet
+/// to read the item can queue it again). Concurrent cancels may each add one past it.
+pub const MAX_CANCEL_MARKS: usize = 256;
 
-/// The most bytes the marks take (a 32-character digest and a 13-digit number each, with room).
+/// The most bytes the marks take (a 32-character digest and a 13-digit number each, with room),
+/// counted in every item's size estimate (12 KB of the 350 KB the queue may fill).
 pub const CANCEL_MARKS_BYTES: usize = MAX_CANCEL_MARKS * 48;
 
 /// The floor an acquire invocation that started at `started_ms` passes to its writes: its owner's
@@ -88,7 +91,7 @@ mod tests {
             cancels: Some(many.clone()),
             ..LockItem::default()
         };
-        // 32 others and its own: the oldest one goes.
+        // The cap's worth of others and its own: the oldest one goes.
         assert_eq!(marks_to_drop(&i, "me", now), many[..1].to_vec());
         // Its own mark already counted: 31 others and its own fit.
         assert_eq!(marks_to_drop(&i, "d05", now), Vec::<(String, u64)>::new());

@@ -5,7 +5,7 @@ use std::time::Duration;
 use lock_protocol::{owner_digest, AcquireRequest, AcquireResponse, Busy, OnBusy};
 
 use crate::callbacks::notify::Sent;
-use crate::decide::cancel::since_floor;
+use crate::decide::cancel::{cancelled_since, since_floor};
 use crate::engine::error::LockError;
 use crate::engine::reply::Reply;
 use crate::model::item::LockItem;
@@ -216,12 +216,17 @@ impl LockEngine {
                     asked: 1,
                 });
             }
+            // The owner cancelled after this invocation started: its writes are refused for good
+            // (`not_cancelled_since`), so it answers busy at once instead of trying again.
+            let cancelled = since
+                .zip(holder.as_ref())
+                .is_some_and(|(floor, i)| cancelled_since(i, &digest, floor));
             // Free, nobody alive queued, and yet refused: the queue mark outlives the waiters that
             // set it (a task's place, 15 minutes, that left). Take it with the queued path's write,
             // which relies on the entries instead (nobody joined since) and clears the stale mark.
             if let Some(item) = holder
                 .as_ref()
-                .filter(|i| !healed && stale_mark(i, self.store.now_ms()))
+                .filter(|i| !cancelled && !healed && stale_mark(i, self.store.now_ms()))
             {
                 healed = true;
                 let edit =
@@ -278,7 +283,8 @@ impl LockEngine {
                 // which polling catches; so sleep the shorter of the two.
                 delay = delay.min(Duration::from_millis(end.saturating_sub(now) + 1));
             }
-            let may_wait = now < wait_until
+            let may_wait = !cancelled
+                && now < wait_until
                 && self
                     .hold_wait_slot(slot, wait_until, stop_at, &mut requests)
                     .await;

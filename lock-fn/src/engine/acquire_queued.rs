@@ -179,10 +179,11 @@ impl LockEngine {
             let cancelled = since
                 .zip(item.as_ref())
                 .is_some_and(|(floor, i)| cancelled_since(i, &digest, floor));
-            if (saw_entry || cancelled) && !queued_now && !holds {
+            if (saw_entry && !queued_now || cancelled) && !holds {
                 // This owner's place was taken out while this invocation waited (its own `cancel`,
-                // or it died), or the owner cancelled after this invocation started: whatever the
-                // lock looks like now (free, deleted, busy), this wait must not come back as a
+                // or it died), or the owner cancelled after this invocation started (an entry it
+                // has now is a later invocation's: this one's writes are refused for good): whatever
+                // the lock looks like now (free, deleted, busy), this wait must not come back as a
                 // grant nobody asked for, nor queue the owner again.
                 let seen = item.as_ref().map(|i| i.waiters_view(now));
                 let live = seen.as_ref().map(|i| i.live_waiters(now));

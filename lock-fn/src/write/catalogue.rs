@@ -299,6 +299,7 @@ pub fn named() -> Vec<(&'static str, String)> {
         ),
         ("renew_not_back", cond(renew_not_back(NOW))),
         ("join_condition", cond(join_condition("me", 64))),
+        ("not_queued", cond(not_queued("me"))),
         ("not_holding", cond(not_holding("me", NOW))),
         (
             "not_cancelled_since",

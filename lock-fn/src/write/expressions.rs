@@ -257,10 +257,7 @@ pub fn handoff_set(next: &str, exp: u64, hold_ms: u64, now: u64) -> Write {
 pub fn join_condition(me: &str, cap: usize) -> Cond {
     Cond::And(vec![
         Cond::Exists(Path::attr("resource_id")),
-        Cond::Or(vec![
-            Cond::NotExists(Path::attr("wset")),
-            !Cond::Contains(Path::attr("wset"), text("me", me)),
-        ]),
+        not_queued(me),
         Cond::Or(vec![
             Cond::NotExists(Path::attr("waiters")),
             Cond::cmp(
@@ -269,6 +266,14 @@ pub fn join_condition(me: &str, cap: usize) -> Cond {
                 num("cap", cap as u64),
             ),
         ]),
+    ])
+}
+
+/// The owner with digest `me` has no queue entry (`wset` does not hold it).
+pub fn not_queued(me: &str) -> Cond {
+    Cond::Or(vec![
+        Cond::NotExists(Path::attr("wset")),
+        !Cond::Contains(Path::attr("wset"), text("me", me)),
     ])
 }
 

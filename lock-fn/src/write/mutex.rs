@@ -311,7 +311,9 @@ pub fn edit_only(edit: &Edit, now: u64) -> Write {
 }
 
 /// A cancel: the owner's queue entry taken out (`edit`, when it is queued) and its cancel mark left
-/// with the marks `drop` names removed ([`cancel_mark_set`]), in one write.
+/// with the marks `drop` names removed ([`cancel_mark_set`]), in one write. Without an edit the
+/// owner must still not be queued ([`not_queued`]): a join that landed since the read (one sent
+/// before the mark, which it could not see) is taken out by the cancel's next round.
 pub fn cancel(
     me: &str,
     edit: Option<&Edit>,
@@ -322,7 +324,7 @@ pub fn cancel(
     let w = cancel_mark_set(me, has_marks, drop, now);
     match edit {
         Some(edit) => w.with(queue_edit(edit, now)),
-        None => w,
+        None => w.require(not_queued(me)),
     }
 }
 
@@ -531,6 +533,44 @@ mod applied {
         assert!(matches!(joined, Applied::Written(_)));
         let u = take("me", None, 1000, None, &edit, None, 10);
         assert!(matches!(apply(&mut t, &u), Applied::Refused(_)));
+    }
+
+    /// From the review of the cancel marks: the owner was not queued when its cancel read the
+    /// item, and a join of an invocation that started before the cancel landed between the read
+    /// and the cancel's write (no mark yet to refuse it). The mark-only write must not land over
+    /// that entry as if the owner were not queued; refused, the cancel reads again and takes it out.
+    #[test]
+    fn a_cancel_decided_on_no_entry_never_lands_over_a_join_made_since() {
+        use crate::decide::cancel::{marks_to_drop, since_floor};
+        use crate::decide::queue::leave;
+        let mut t = table_with(vec![]);
+        let read = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
+        assert_eq!(
+            leave(&read, "me", 20),
+            None,
+            "not queued when the cancel reads"
+        );
+        let stale = crate::model::item::Waiter {
+            digest: "me".into(),
+            duration_ms: 1000,
+            alive_until_ms: 5000,
+            active_until_ms: 0,
+            holder: None,
+            token: None,
+        };
+        let join = join(&stale, 64, Mark::Raise(5000), Some(since_floor(10)), 15);
+        written(&mut t, &join);
+        let mark_only = cancel("me", None, false, &marks_to_drop(&read, "me", 20), 20);
+        assert!(matches!(apply(&mut t, &mark_only), Applied::Refused(_)));
+        // The next round sees the entry and takes it out with the mark; the stale join, sent again,
+        // is refused by the mark.
+        let read = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
+        let edit = leave(&read, "me", 21).expect("queued now");
+        written(&mut t, &cancel("me", Some(&edit), false, &[], 21));
+        assert!(matches!(apply(&mut t, &join), Applied::Refused(_)));
+        // A join of an invocation started well after the cancel is a new turn.
+        let later = super::join(&stale, 64, Mark::Raise(5000), Some(since_floor(200)), 200);
+        written(&mut t, &later);
     }
 
     /// "me" takes the lock with fence 8 (the sample table's counter is 7) at 10 for a minute:

@@ -727,6 +727,43 @@ async fn an_acquire_that_reads_after_its_owners_cancel_never_queues_it_again() {
     assert!(g.fence > h.fence);
 }
 
+/// From the review of the cancel marks: a stale invocation (started before its owner's cancel)
+/// that finds the owner queued again by a later turn, at the head of a free lock, must not keep
+/// sending the take its mark refuses until its deadline: it answers busy, and the later turn takes
+/// the lock.
+#[tokio::test]
+async fn a_stale_acquire_finding_its_owners_next_turn_at_the_head_answers_at_once() {
+    let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(3_000))).await;
+    let direct = Arc::new(direct_engine(&table));
+    granted(&direct, acq("r", 400, Some("h"))).await;
+    assert!(refused(&direct, queued("r", 20_000, "w", 0)).await.queued);
+    proxy.then_matching(
+        "ConsistentRead",
+        support::fault_proxy::Step::Delay(Duration::from_millis(800)),
+    );
+    let stale = {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 0)).await })
+    };
+    within(5, "the read is held", async {
+        while proxy.aimed() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(cancel(&direct, "r", "w").await.cancelled);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(refused(&direct, queued("r", 20_000, "w", 0)).await.queued);
+    // h's lease has ended when the held read lands: w, its next turn, heads a free lock.
+    let answer = within(5, "the stale acquire answers", stale).await.unwrap();
+    match &answer {
+        AcquireResponse::Busy(b) => assert!(!b.queued && b.attempts < 10, "{b:?}"),
+        other => panic!("a stale acquire was answered {other:?}"),
+    }
+    let g = granted(&direct, queued("r", 20_000, "w", 2_000)).await;
+    assert!(g.expires_at_ms > 0);
+}
+
 /// A join held up in the network (a signed request stays valid for minutes) that lands after its
 /// owner's `cancel` is refused by the cancel's mark: the write carries its invocation's start.
 #[tokio::test]
