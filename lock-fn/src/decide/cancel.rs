@@ -84,6 +84,15 @@ mod tests {
         let now = CANCEL_MARK_KEEP_MS + 1_000;
         let i = item(&[("a", 999), ("b", 1_000), ("me", 1)]);
         assert_eq!(marks_to_drop(&i, "me", now), vec![("a".to_string(), 999)]);
+        // Kept while an invocation that started before it may still run (15 minutes) and a write
+        // it signed may still land (15 more): 29 minutes old stays, 31 goes.
+        let minute = 60 * 1000;
+        let now = 40 * minute;
+        let i = item(&[("old", now - 31 * minute), ("young", now - 29 * minute)]);
+        assert_eq!(
+            marks_to_drop(&i, "me", now),
+            vec![("old".to_string(), now - 31 * minute)]
+        );
         let many: Vec<(String, u64)> = (0..MAX_CANCEL_MARKS as u64)
             .map(|k| (format!("d{k:02}"), now - 10 + k))
             .collect();
