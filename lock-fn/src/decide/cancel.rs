@@ -24,6 +24,10 @@ pub const CANCEL_MARK_KEEP_MS: u64 = 30 * 60 * 1000;
 /// to read the item can queue it again). Concurrent cancels may each add one past it.
 pub const MAX_CANCEL_MARKS: usize = 256;
 
+/// At most this many marks are dropped by one cancel (each adds a `REMOVE` and a condition: the
+/// expressions stay far below DynamoDB's 4 KB and 300 operators); the rest go with later cancels.
+pub const MAX_MARK_DROPS: usize = 16;
+
 /// The most bytes the marks take (a 32-character digest and a 13-digit number each, with room),
 /// counted in every item's size estimate (12 KB of the 350 KB the queue may fill).
 pub const CANCEL_MARKS_BYTES: usize = MAX_CANCEL_MARKS * 48;
@@ -42,7 +46,7 @@ pub fn cancelled_since(item: &LockItem, me: &str, floor: u64) -> bool {
 
 /// The marks a cancel by `me` at `now_ms` removes from `item`: those older than
 /// [`CANCEL_MARK_KEEP_MS`], then the oldest beyond [`MAX_CANCEL_MARKS`] with its own counted (never
-/// its own: it is overwritten).
+/// its own: it is overwritten); at most [`MAX_MARK_DROPS`].
 pub fn marks_to_drop(item: &LockItem, me: &str, now_ms: u64) -> Vec<(String, u64)> {
     let others: Vec<&(String, u64)> = item
         .cancels
@@ -53,7 +57,11 @@ pub fn marks_to_drop(item: &LockItem, me: &str, now_ms: u64) -> Vec<(String, u64
     let keep_from = now_ms.saturating_sub(CANCEL_MARK_KEEP_MS);
     let old = others.iter().filter(|(_, at)| *at < keep_from).count();
     let over = (others.len() + 1).saturating_sub(MAX_CANCEL_MARKS);
-    others.into_iter().take(old.max(over)).cloned().collect()
+    others
+        .into_iter()
+        .take(old.max(over).min(MAX_MARK_DROPS))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -81,6 +89,14 @@ mod tests {
 
     #[test]
     fn a_cancel_drops_old_marks_and_the_oldest_beyond_the_cap_but_never_its_own() {
+        // However many are old, one cancel drops at most MAX_MARK_DROPS, the oldest first.
+        let old: Vec<(String, u64)> = (0..300).map(|k| (format!("o{k:03}"), k)).collect();
+        let i = LockItem {
+            cancels: Some(old.clone()),
+            ..LockItem::default()
+        };
+        let dropped = marks_to_drop(&i, "me", CANCEL_MARK_KEEP_MS + 1_000);
+        assert_eq!(dropped, old[..MAX_MARK_DROPS].to_vec());
         let now = CANCEL_MARK_KEEP_MS + 1_000;
         let i = item(&[("a", 999), ("b", 1_000), ("me", 1)]);
         assert_eq!(marks_to_drop(&i, "me", now), vec![("a".to_string(), 999)]);
@@ -102,7 +118,7 @@ mod tests {
         };
         // The cap's worth of others and its own: the oldest one goes.
         assert_eq!(marks_to_drop(&i, "me", now), many[..1].to_vec());
-        // Its own mark already counted: 31 others and its own fit.
+        // Its own mark already counted: the others and its own fit.
         assert_eq!(marks_to_drop(&i, "d05", now), Vec::<(String, u64)>::new());
     }
 }

@@ -20,7 +20,7 @@ use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::model::item::{LockItem, Waiter};
 use crate::store::AcquireWrite;
 use crate::world::backoff::wait_poll_delay;
-use crate::write::mutex::{aim, claim, edit_only, join, place_until, refresh, take, Mark};
+use crate::write::mutex::{aim, claim, edit_only, join, place_until, refresh, take, Mark, Place};
 use crate::write::semaphore::{sem_aim, sem_claim, sem_take, SemAsk};
 
 /// At most this many tasks heading a free lock are woken by one queued acquire.
@@ -485,9 +485,14 @@ impl LockEngine {
                     }
                     let x = place_until(now, ttl);
                     let mark = Mark::for_entry(Some(current), x);
+                    let place = Place {
+                        alive_until_ms: x,
+                        active_until_ms: active_until,
+                        token,
+                    };
                     self.store
                         .apply("keep_place", &req.resource_id, stop_at, |now| {
-                            refresh(index, &digest, x, active_until, token, mark, now)
+                            refresh(index, &digest, place, mark, since, now)
                         })
                         .await
                 }

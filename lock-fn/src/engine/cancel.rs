@@ -37,11 +37,12 @@ impl LockEngine {
             // this owner that started before it queues or takes the lock later (`decide/cancel.rs`).
             let edit = leave(&item, &digest, now);
             let has_marks = item.cancels.is_some();
+            let held = holds.is_some();
             let drop = marks_to_drop(&item, &digest, now);
             let write = self
                 .store
                 .apply("cancel", &req.resource_id, stop_at, |now| {
-                    cancel(&digest, edit.as_ref(), has_marks, &drop, now)
+                    cancel(&digest, edit.as_ref(), held, has_marks, &drop, now)
                 })
                 .await?;
             requests += write.attempts;

@@ -64,6 +64,14 @@ fn sem_take_of(create: bool, relimit_from: Option<u32>, queued: bool) -> SemTake
     }
 }
 
+fn place(token: Option<&str>) -> Place<'_> {
+    Place {
+        alive_until_ms: 5_000,
+        active_until_ms: 0,
+        token,
+    }
+}
+
 /// Every builder, with sample values: (what it is, the write).
 pub fn samples() -> Vec<(&'static str, Write)> {
     let ask = SemAsk {
@@ -118,11 +126,11 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         ("aim", aim("me", 7, "wake", NOW)),
         (
             "cancel, queued, first mark",
-            cancel("me", Some(&edit()), false, &[], NOW),
+            cancel("me", Some(&edit()), false, false, &[], NOW),
         ),
         (
             "cancel, not queued, dropping an old mark",
-            cancel("me", None, true, &[("old".into(), 1_000)], NOW),
+            cancel("me", None, false, true, &[("old".into(), 1_000)], NOW),
         ),
         (
             "join, raising the mark",
@@ -134,11 +142,18 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         ),
         (
             "refresh",
-            refresh(3, "me", 5_000, 0, None, Mark::Raise(5_000), NOW),
+            refresh(3, "me", place(None), Mark::Raise(5_000), Some(900), NOW),
         ),
         (
             "refresh, a task's new token",
-            refresh(3, "me", 5_000, 0, Some("token"), Mark::Covers(5_000), NOW),
+            refresh(
+                3,
+                "me",
+                place(Some("token")),
+                Mark::Covers(5_000),
+                None,
+                NOW,
+            ),
         ),
         (
             "handoff, fenced, to a waiter in-function",

@@ -127,6 +127,17 @@ pub fn join(waiter: &Waiter, cap: usize, mark: Mark, since: Option<u64>, now: u6
         .with(not_cancelled_since(&waiter.digest, since))
 }
 
+/// What a keep-place writes into the waiter's entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    /// The entry is alive until then (ms).
+    pub alive_until_ms: u64,
+    /// An invocation waits for it in-function until then (ms; 0: none).
+    pub active_until_ms: u64,
+    /// A Step Functions waiter's new task token.
+    pub token: Option<&'a str>,
+}
+
 /// A queued waiter keeps its place: its entry at `index` (checked to be its own) is alive until
 /// `alive_until_ms`, an invocation waits for it in-function until `active_until_ms`, and (a Step
 /// Functions waiter that came back with a new task token) it is woken through `token`. The queue
@@ -134,19 +145,26 @@ pub fn join(waiter: &Waiter, cap: usize, mark: Mark, since: Option<u64>, now: u6
 pub fn refresh(
     index: usize,
     me: &str,
-    alive_until_ms: u64,
-    active_until_ms: u64,
-    token: Option<&str>,
+    place: Place,
     mark: Mark,
+    since: Option<u64>,
     now: u64,
 ) -> Write {
+    let Place {
+        alive_until_ms,
+        active_until_ms,
+        token,
+    } = place;
     let at_index = waiter_at(index);
     let w = Write::default()
         .set(at_index.clone().field("x"), num("x", alive_until_ms))
         .set(at_index.clone().field("a"), num("a", active_until_ms))
         .with(queue_version_set(now))
         .require(Cond::eq(of(&at_index.clone().field("w")), text("me", me)))
-        .with(mark.write());
+        .with(mark.write())
+        // A stale keep-place (its invocation started before the owner's cancel) must not land on
+        // the entry of the owner's later turn at the same index.
+        .with(not_cancelled_since(me, since));
     match token {
         Some(t) => w.set(at_index.field("t"), text("t", t)),
         // The owner waits without a task now: a token left from an earlier task of its own must
@@ -312,11 +330,13 @@ pub fn edit_only(edit: &Edit, now: u64) -> Write {
 
 /// A cancel: the owner's queue entry taken out (`edit`, when it is queued) and its cancel mark left
 /// with the marks `drop` names removed ([`cancel_mark_set`]), in one write. Without an edit the
-/// owner must still not be queued ([`not_queued`]): a join that landed since the read (one sent
-/// before the mark, which it could not see) is taken out by the cancel's next round.
+/// owner must still not be queued ([`not_queued`]), and, when the read showed it no grant
+/// (`holds` false), still not hold the lock ([`not_holding`]): a join or take that landed since the
+/// read (sent before the mark, which it could not see) is undone by the cancel's next round.
 pub fn cancel(
     me: &str,
     edit: Option<&Edit>,
+    holds: bool,
     has_marks: bool,
     drop: &[(String, u64)],
     now: u64,
@@ -324,7 +344,8 @@ pub fn cancel(
     let w = cancel_mark_set(me, has_marks, drop, now);
     match edit {
         Some(edit) => w.with(queue_edit(edit, now)),
-        None => w.require(not_queued(me)),
+        None if holds => w.require(not_queued(me)),
+        None => w.require(not_queued(me)).require(not_holding(me, now)),
     }
 }
 
@@ -560,17 +581,76 @@ mod applied {
         };
         let join = join(&stale, 64, Mark::Raise(5000), Some(since_floor(10)), 15);
         written(&mut t, &join);
-        let mark_only = cancel("me", None, false, &marks_to_drop(&read, "me", 20), 20);
+        let mark_only = cancel(
+            "me",
+            None,
+            false,
+            false,
+            &marks_to_drop(&read, "me", 20),
+            20,
+        );
         assert!(matches!(apply(&mut t, &mark_only), Applied::Refused(_)));
         // The next round sees the entry and takes it out with the mark; the stale join, sent again,
         // is refused by the mark.
         let read = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
         let edit = leave(&read, "me", 21).expect("queued now");
-        written(&mut t, &cancel("me", Some(&edit), false, &[], 21));
+        written(&mut t, &cancel("me", Some(&edit), false, false, &[], 21));
         assert!(matches!(apply(&mut t, &join), Applied::Refused(_)));
         // A join of an invocation started well after the cancel is a new turn.
         let later = super::join(&stale, 64, Mark::Raise(5000), Some(since_floor(200)), 200);
         written(&mut t, &later);
+    }
+
+    /// From the second review of the cancel marks: a take (or single try) of an invocation that
+    /// started before the cancel, landing between the cancel's read (no grant) and its mark-only
+    /// write, makes the owner a holder: the write is refused, and the next round, which sees the
+    /// grant, leaves the mark and releases it.
+    #[test]
+    fn a_cancel_decided_on_no_grant_never_lands_over_a_take_made_since() {
+        use crate::decide::cancel::since_floor;
+        let mut t = table_with(vec![]);
+        // The sample table's queue mark is 100: the try lands after it, the lease long ended.
+        let stale =
+            crate::write::expressions::try_acquire("me", None, 60_000, Some(since_floor(110)), 150);
+        written(&mut t, &stale);
+        assert!(matches!(
+            apply(&mut t, &cancel("me", None, false, false, &[], 200)),
+            Applied::Refused(_)
+        ));
+        written(&mut t, &cancel("me", None, true, false, &[], 201));
+    }
+
+    /// A cancel on an item full of old marks drops a bounded number of them: its expressions stay
+    /// within DynamoDB's 4 KB (and 300 operators) however many marks are old.
+    #[test]
+    fn a_cancel_over_many_old_marks_stays_within_dynamodbs_expression_limits() {
+        use crate::decide::cancel::{marks_to_drop, CANCEL_MARK_KEEP_MS};
+        let marks: HashMap<String, AttributeValue> = (0..300)
+            .map(|k| (format!("{k:032x}"), N(k.to_string())))
+            .collect();
+        let mut t = table_with(vec![]);
+        let mut item = t.get("r").unwrap().clone();
+        item.insert("cx".into(), M(marks));
+        t.put("r", item);
+        let now = CANCEL_MARK_KEEP_MS + 1_000;
+        let read = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
+        let w = cancel(
+            "me",
+            None,
+            false,
+            true,
+            &marks_to_drop(&read, "me", now),
+            now,
+        );
+        let r = w.render();
+        let condition = r.condition.clone().unwrap_or_default();
+        assert!(r.update.len() <= 4096 && condition.len() <= 4096, "{r:?}");
+        assert!(condition.matches(" AND ").count() + condition.matches(" OR ").count() < 300);
+        let after = written(&mut t, &w);
+        let AttributeValue::M(left) = &after["cx"] else {
+            panic!("marks: {after:?}")
+        };
+        assert_eq!(left.len(), 300 - 16 + 1);
     }
 
     /// "me" takes the lock with fence 8 (the sample table's counter is 7) at 10 for a minute:
@@ -699,7 +779,12 @@ mod applied {
     #[test]
     fn a_refresh_without_a_task_clears_the_token_an_earlier_task_left() {
         let mut t = table_with(vec![entry("me", 50, Some("old-task"))]);
-        let u = refresh(0, "me", 90, 80, None, Mark::Covers(90), 10);
+        let place = Place {
+            alive_until_ms: 90,
+            active_until_ms: 80,
+            token: None,
+        };
+        let u = refresh(0, "me", place, Mark::Covers(90), None, 10);
         assert!(matches!(apply(&mut t, &u), Applied::Written(_)));
         let L(w) = &t.get("r").unwrap()["waiters"] else {
             panic!()

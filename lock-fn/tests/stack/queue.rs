@@ -687,7 +687,9 @@ async fn a_join_whose_answer_was_lost_is_never_sent_again_after_a_cancel() {
 /// `cancel` but read the item only after it (its read held up; an abandoned invoke that runs on)
 /// never saw its own entry, so it could not tell the cancel from a first visit and queued the owner
 /// afresh - a later handoff then granted the lock to a caller told `cancelled: true`. The cancel's
-/// mark (`cx`) tells it.
+/// mark (`cx`) tells it. (On dynalite, which returns no item on a refused write, the stale acquire's
+/// first view of the item is the held read; on DynamoDB or moto the refused blind try would show
+/// it its own entry, before the cancel, and it would answer queued at once.)
 #[tokio::test]
 async fn an_acquire_that_reads_after_its_owners_cancel_never_queues_it_again() {
     let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(3_000))).await;
