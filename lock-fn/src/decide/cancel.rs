@@ -39,9 +39,11 @@ pub fn since_floor(started_ms: u64) -> u64 {
 }
 
 /// Whether the owner with digest `me` cancelled after an acquire whose [`since_floor`] is `floor`
-/// started: that acquire must not queue or take the lock (it answers busy, `queued: false`).
-pub fn cancelled_since(item: &LockItem, me: &str, floor: u64) -> bool {
-    item.cancelled_at(me).is_some_and(|at| at >= floor)
+/// started: that acquire must not queue or take the lock (it answers busy, `queued: false`). Never
+/// for an owner-less caller (no floor) or when there is no item.
+pub fn cancelled_since(item: Option<&LockItem>, me: &str, floor: Option<u64>) -> bool {
+    item.zip(floor)
+        .is_some_and(|(i, floor)| i.cancelled_at(me).is_some_and(|at| at >= floor))
 }
 
 /// The marks a cancel by `me` at `now_ms` removes from `item`: those older than
@@ -78,13 +80,15 @@ mod tests {
     #[test]
     fn an_acquire_that_started_before_the_cancel_is_cancelled_one_that_started_after_is_not() {
         let i = item(&[("w", 10_000)]);
-        assert!(cancelled_since(&i, "w", since_floor(9_000)));
-        assert!(cancelled_since(&i, "w", since_floor(10_000)));
+        assert!(cancelled_since(Some(&i), "w", Some(since_floor(9_000))));
+        assert!(cancelled_since(Some(&i), "w", Some(since_floor(10_000))));
         // Within the skew after the mark: counted as before it.
-        assert!(cancelled_since(&i, "w", since_floor(10_050)));
-        assert!(!cancelled_since(&i, "w", since_floor(10_051)));
-        assert!(!cancelled_since(&i, "other", since_floor(0)));
-        assert!(!cancelled_since(&LockItem::default(), "w", 0));
+        assert!(cancelled_since(Some(&i), "w", Some(since_floor(10_050))));
+        assert!(!cancelled_since(Some(&i), "w", Some(since_floor(10_051))));
+        assert!(!cancelled_since(Some(&i), "other", Some(since_floor(0))));
+        assert!(!cancelled_since(Some(&LockItem::default()), "w", Some(0)));
+        assert!(!cancelled_since(Some(&i), "w", None));
+        assert!(!cancelled_since(None, "w", Some(0)));
     }
 
     #[test]

@@ -218,9 +218,7 @@ impl LockEngine {
             }
             // The owner cancelled after this invocation started: its writes are refused for good
             // (`not_cancelled_since`), so it answers busy at once instead of trying again.
-            let cancelled = since
-                .zip(holder.as_ref())
-                .is_some_and(|(floor, i)| cancelled_since(i, &digest, floor));
+            let cancelled = cancelled_since(holder.as_ref(), &digest, since);
             // Free, nobody alive queued, and yet refused: the queue mark outlives the waiters that
             // set it (a task's place, 15 minutes, that left). Take it with the queued path's write,
             // which relies on the entries instead (nobody joined since) and clears the stale mark.

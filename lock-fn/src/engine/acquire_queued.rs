@@ -176,9 +176,7 @@ impl LockEngine {
                     | AcquireStep::LeaveQueue(_)
                     | AcquireStep::Mismatch { .. }
             );
-            let cancelled = since
-                .zip(item.as_ref())
-                .is_some_and(|(floor, i)| cancelled_since(i, &digest, floor));
+            let cancelled = cancelled_since(item.as_ref(), &digest, since);
             if (saw_entry && !queued_now || cancelled) && !holds {
                 // This owner's place was taken out while this invocation waited (its own `cancel`,
                 // or it died), or the owner cancelled after this invocation started (an entry it
