@@ -683,6 +683,31 @@ async fn a_join_whose_answer_was_lost_is_never_sent_again_after_a_cancel() {
     assert!(!d.held && d.queue_length == 0, "{d:?}");
 }
 
+/// Starts an acquire of owner "w" on "r" through `engine` whose first request containing `held`
+/// the proxy holds for 800 ms, and returns once that request is held: the acquire has started and
+/// waits on it.
+async fn stale_acquire_of_w(
+    engine: &lock_fn::engine::LockEngine,
+    proxy: &support::fault_proxy::FaultProxy,
+    held: &str,
+) -> tokio::task::JoinHandle<AcquireResponse> {
+    proxy.then_matching(
+        held,
+        support::fault_proxy::Step::Delay(Duration::from_millis(800)),
+    );
+    let stale = {
+        let engine = engine.clone();
+        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 0)).await })
+    };
+    within(5, "the request is held", async {
+        while proxy.aimed() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    stale
+}
+
 /// Found by the simulator (seed 2568): an acquire invocation that started before its owner's
 /// `cancel` but read the item only after it (its read held up; an abandoned invoke that runs on)
 /// never saw its own entry, so it could not tell the cancel from a first visit and queued the owner
@@ -696,20 +721,7 @@ async fn an_acquire_that_reads_after_its_owners_cancel_never_queues_it_again() {
     let direct = Arc::new(direct_engine(&table));
     let h = granted(&direct, acq("r", 60_000, Some("h"))).await;
     assert!(refused(&direct, queued("r", 20_000, "w", 0)).await.queued);
-    proxy.then_matching(
-        "ConsistentRead",
-        support::fault_proxy::Step::Delay(Duration::from_millis(800)),
-    );
-    let stale = {
-        let engine = engine.clone();
-        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 0)).await })
-    };
-    within(5, "the read is held", async {
-        while proxy.aimed() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    let stale = stale_acquire_of_w(&engine, &proxy, "ConsistentRead").await;
     assert!(cancel(&direct, "r", "w").await.cancelled);
     let answer = within(10, "the stale acquire ends", stale).await.unwrap();
     assert!(
@@ -739,20 +751,7 @@ async fn a_stale_acquire_finding_its_owners_next_turn_at_the_head_answers_at_onc
     let direct = Arc::new(direct_engine(&table));
     granted(&direct, acq("r", 400, Some("h"))).await;
     assert!(refused(&direct, queued("r", 20_000, "w", 0)).await.queued);
-    proxy.then_matching(
-        "ConsistentRead",
-        support::fault_proxy::Step::Delay(Duration::from_millis(800)),
-    );
-    let stale = {
-        let engine = engine.clone();
-        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 0)).await })
-    };
-    within(5, "the read is held", async {
-        while proxy.aimed() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    let stale = stale_acquire_of_w(&engine, &proxy, "ConsistentRead").await;
     assert!(cancel(&direct, "r", "w").await.cancelled);
     tokio::time::sleep(Duration::from_millis(60)).await;
     assert!(refused(&direct, queued("r", 20_000, "w", 0)).await.queued);
@@ -773,20 +772,7 @@ async fn a_join_that_lands_after_its_owners_cancel_is_refused() {
     let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(3_000))).await;
     let direct = Arc::new(direct_engine(&table));
     let h = granted(&direct, acq("r", 60_000, Some("h"))).await;
-    proxy.then_matching(
-        "list_append",
-        support::fault_proxy::Step::Delay(Duration::from_millis(800)),
-    );
-    let stale = {
-        let engine = engine.clone();
-        tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 0)).await })
-    };
-    within(5, "the join is held", async {
-        while proxy.aimed() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    let stale = stale_acquire_of_w(&engine, &proxy, "list_append").await;
     // The owner is not queued yet: nothing to leave, but the mark is left.
     assert!(!cancel(&direct, "r", "w").await.cancelled);
     let answer = within(10, "the stale acquire ends", stale).await.unwrap();
