@@ -4,5 +4,6 @@
 pub mod cancel;
 pub mod edit;
 pub mod queue;
+pub mod release;
 pub mod semaphore;
 pub mod step;

@@ -2,5 +2,6 @@
 //! (`TryFrom`), and the fencing scheme's constants. No I/O and no decisions.
 
 pub mod fence;
+pub mod grant;
 pub mod item;
 pub(crate) mod owner;

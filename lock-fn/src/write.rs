@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 pub(crate) mod catalogue;
+pub(crate) mod end_of_grant;
 pub(crate) mod expressions;
 pub(crate) mod mutex;
 pub(crate) mod semaphore;

@@ -6,7 +6,7 @@
 use crate::decide::cancel::CANCEL_MARKS_BYTES;
 use crate::decide::edit::{edit, Edit, QueueVersion};
 use crate::decide::step::AcquireStep;
-use crate::model::item::{LockItem, Waiter};
+use crate::model::item::LockItem;
 
 /// DynamoDB's item limit is 400 KB; joins keep the item within this many bytes (the rest is slack
 /// for entries that grow, such as a waiter that comes back with a task token where it had none).
@@ -69,8 +69,8 @@ pub fn acquire_step(item: Option<&LockItem>, me: &str, now_ms: u64, cap: usize) 
     if let Some(sem) = &item.semaphore {
         return AcquireStep::Mismatch { stored: sem.limit };
     }
-    if item.held_by(me, now_ms) {
-        return held(item, me, now_ms, item.claim_ms);
+    if let Some(grant) = item.live_grant(me, now_ms) {
+        return held(item, me, now_ms, grant.claim_ms);
     }
     let free = !item.is_held_at(now_ms);
     match item.queue_index(me) {
@@ -137,81 +137,6 @@ pub(crate) fn not_queued(
     }
 }
 
-/// What a release by the holder does, from the item as read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReleaseStep {
-    /// The caller does not hold this grant.
-    NotHolder,
-    /// Nobody alive is queued: end the lease (pruning dead waiters with `edit`).
-    Plain(Edit),
-    /// Hand the lock to the live waiter at `next` in the same write.
-    Handoff {
-        /// Its list index.
-        next: usize,
-        /// The queue edit (it, and dead waiters ahead of it).
-        edit: Edit,
-    },
-}
-
-/// Decides what the release of the owner with digest `me` does, from `item` as read at `now_ms`:
-/// of the grant with `fence` when given, else of a grant that began by `since` (the release's
-/// first attempt). The lock goes to the first live waiter that is not the releasing owner itself
-/// (whose own stale entry, left by another invocation of its own, goes with the release).
-pub fn release_step(
-    item: &LockItem,
-    me: &str,
-    fence: Option<u64>,
-    since: u64,
-    now_ms: u64,
-) -> ReleaseStep {
-    let ours = match fence {
-        Some(f) => item.fence == Some(f),
-        None => item.acquired_at_ms.is_some_and(|at| at <= since),
-    };
-    if !item.held_by(me, now_ms) || !ours {
-        return ReleaseStep::NotHolder;
-    }
-    match end_of_grant(item, me, now_ms, |_| true) {
-        EndOfGrant::Handoff { next, edit } => ReleaseStep::Handoff { next, edit },
-        EndOfGrant::Plain(edit) => ReleaseStep::Plain(edit),
-    }
-}
-
-/// How a grant of `me` ends: handed to the first live waiter that `may_take`, or plainly (then
-/// requiring that nobody joined since the snapshot); either way with the dead waiters ahead and
-/// `me`'s own entry removed. Shared by the mutex and semaphores.
-pub(crate) enum EndOfGrant {
-    /// Hand over to the waiter at list index `next`.
-    Handoff { next: usize, edit: Edit },
-    /// Nobody to hand over to.
-    Plain(Edit),
-}
-
-pub(crate) fn end_of_grant(
-    item: &LockItem,
-    me: &str,
-    now_ms: u64,
-    may_take: impl Fn(&Waiter) -> bool,
-) -> EndOfGrant {
-    let own = item.queue_index(me);
-    let next = item
-        .waiters
-        .iter()
-        .position(|w| w.alive_at(now_ms) && w.digest != me && may_take(w));
-    match next {
-        Some(next) => {
-            let must_go: Vec<usize> = [Some(next), own].into_iter().flatten().collect();
-            EndOfGrant::Handoff {
-                next,
-                edit: edit(item, now_ms, next, &must_go),
-            }
-        }
-        None => EndOfGrant::Plain(
-            edit(item, now_ms, item.waiters.len(), own.as_slice()).relying_on_no_live_waiter(item),
-        ),
-    }
-}
-
 /// The queue edit a cancel by the owner with digest `me` makes: its own entry (and dead ones).
 pub fn leave(item: &LockItem, me: &str, now_ms: u64) -> Option<Edit> {
     item.queue_index(me)
@@ -262,6 +187,7 @@ pub fn ownerless_retry_hint_ms(waiting: usize, hold_ms: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::decide::edit::{Removal, MAX_REMOVALS};
+    use crate::model::item::Waiter;
     use aws_sdk_dynamodb::types::AttributeValue;
     use std::collections::HashMap;
 
@@ -410,69 +336,6 @@ mod tests {
             AcquireStep::Take(Edit {
                 removed: vec![Removal::dead(0, "dead")],
                 unchanged_since: Some(QueueVersion(Some(6))),
-                clears_mark: true,
-            })
-        );
-    }
-
-    #[test]
-    fn a_release_hands_the_lock_to_the_first_live_waiter() {
-        let q = item(
-            Some("me"),
-            50,
-            vec![waiter("dead", 9), waiter("a", 100), waiter("b", 100)],
-        );
-        assert_eq!(
-            release_step(&q, "me", Some(7), 0, 10),
-            ReleaseStep::Handoff {
-                next: 1,
-                edit: Edit {
-                    removed: vec![Removal::dead(0, "dead"), Removal::entry(1, "a")],
-                    ..Edit::default()
-                }
-            }
-        );
-        assert_eq!(
-            release_step(&q, "me", Some(8), 0, 10),
-            ReleaseStep::NotHolder
-        );
-        assert_eq!(release_step(&q, "a", None, 10, 10), ReleaseStep::NotHolder);
-        assert_eq!(
-            release_step(&q, "me", None, 1, 10),
-            ReleaseStep::NotHolder,
-            "an unfenced release never ends a grant that began after its first attempt"
-        );
-        let alone = item(Some("me"), 50, vec![waiter("dead", 9)]);
-        assert_eq!(
-            release_step(&alone, "me", None, 5, 10),
-            ReleaseStep::Plain(Edit {
-                removed: vec![Removal::dead(0, "dead")],
-                unchanged_since: Some(QueueVersion(None)),
-                clears_mark: true,
-            })
-        );
-    }
-
-    #[test]
-    fn a_release_never_hands_the_lock_to_its_own_owner_and_takes_its_entry_along() {
-        let q = item(Some("me"), 50, vec![waiter("me", 100), waiter("b", 100)]);
-        assert_eq!(
-            release_step(&q, "me", Some(7), 0, 10),
-            ReleaseStep::Handoff {
-                next: 1,
-                edit: Edit {
-                    removed: vec![Removal::entry(0, "me"), Removal::entry(1, "b")],
-                    unchanged_since: Some(QueueVersion(None)),
-                    clears_mark: true,
-                }
-            }
-        );
-        let only_me = item(Some("me"), 50, vec![waiter("me", 100)]);
-        assert_eq!(
-            release_step(&only_me, "me", Some(7), 0, 10),
-            ReleaseStep::Plain(Edit {
-                removed: vec![Removal::entry(0, "me")],
-                unchanged_since: Some(QueueVersion(None)),
                 clears_mark: true,
             })
         );

@@ -5,7 +5,7 @@
 //! live holders" here.
 
 use crate::decide::edit::{edit, Edit, MAX_REMOVALS};
-use crate::decide::queue::{end_of_grant, held, not_queued, EndOfGrant};
+use crate::decide::queue::{held, not_queued};
 use crate::decide::step::{AcquireStep, SemTake};
 use crate::model::item::{LockItem, Semaphore};
 
@@ -39,8 +39,8 @@ pub fn sem_acquire_step(
     if sem.limit != limit && !idle {
         return AcquireStep::Mismatch { stored: sem.limit };
     }
-    if let Some(h) = sem.held_by(me, now_ms) {
-        return held(item, me, now_ms, h.claim_ms);
+    if let Some(grant) = item.live_grant(me, now_ms) {
+        return held(item, me, now_ms, grant.claim_ms);
     }
     // An expired holder is a free slot only when the write checks it still expired (it purges
     // it): a renew built before its lease end can land after this read and bring it back. At
@@ -102,52 +102,6 @@ fn expired(sem: &Semaphore, me: &str, now_ms: u64) -> (Vec<String>, usize) {
         .map(|h| h.digest.clone())
         .collect();
     (purge, expired.count())
-}
-
-/// What a release of one semaphore holder does, from the item as read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SemReleaseStep {
-    /// The caller does not hold this grant (any more).
-    NotHolder,
-    /// Nobody alive is queued: remove the entry (pruning dead waiters with `edit`).
-    Plain(Edit),
-    /// Hand the freed slot to the live waiter at `next` in the same write.
-    Handoff {
-        /// Its list index.
-        next: usize,
-        /// The queue edit (it, and dead waiters ahead of it).
-        edit: Edit,
-    },
-}
-
-/// Decides what the release of the semaphore grant of the owner with digest `me` does: the grant
-/// with `fence` when given, else one that began by `since` (the release's first attempt).
-pub fn sem_release_step(
-    item: &LockItem,
-    me: &str,
-    fence: Option<u64>,
-    since: u64,
-    now_ms: u64,
-) -> SemReleaseStep {
-    let Some(sem) = &item.semaphore else {
-        return SemReleaseStep::NotHolder;
-    };
-    let Some(h) = sem.held_by(me, now_ms) else {
-        return SemReleaseStep::NotHolder;
-    };
-    let ours = match fence {
-        Some(f) => h.fence == f,
-        None => h.acquired_at_ms <= since,
-    };
-    if !ours {
-        return SemReleaseStep::NotHolder;
-    }
-    match end_of_grant(item, me, now_ms, |w| {
-        sem.held_by(&w.digest, now_ms).is_none()
-    }) {
-        EndOfGrant::Handoff { next, edit } => SemReleaseStep::Handoff { next, edit },
-        EndOfGrant::Plain(edit) => SemReleaseStep::Plain(edit),
-    }
 }
 
 #[cfg(test)]
@@ -293,40 +247,5 @@ mod tests {
             vec![waiter("w1", 100), waiter("w2", 100)],
         );
         assert!(taken(sem_acquire_step(Some(&s), "w2", 3, 10, 8)).queued);
-    }
-
-    #[test]
-    fn a_release_hands_its_slot_to_the_first_live_waiter() {
-        let s = sem(
-            2,
-            vec![holder("a", 7, 50), holder("b", 8, 50)],
-            vec![waiter("dead", 5), waiter("w", 100)],
-        );
-        match sem_release_step(&s, "a", Some(7), 0, 10) {
-            SemReleaseStep::Handoff { next, edit } => {
-                assert_eq!(next, 1);
-                assert_eq!(edit.removed.len(), 2);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            sem_release_step(&s, "a", Some(8), 0, 10),
-            SemReleaseStep::NotHolder
-        );
-        assert_eq!(
-            sem_release_step(&s, "a", None, 0, 10),
-            SemReleaseStep::NotHolder,
-            "began later"
-        );
-        let alone = sem(2, vec![holder("a", 7, 50)], vec![]);
-        assert!(matches!(
-            sem_release_step(&alone, "a", None, 5, 10),
-            SemReleaseStep::Plain(_)
-        ));
-        let expired = sem(2, vec![holder("a", 7, 5)], vec![]);
-        assert_eq!(
-            sem_release_step(&expired, "a", Some(7), 0, 10),
-            SemReleaseStep::NotHolder
-        );
     }
 }

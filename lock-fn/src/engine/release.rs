@@ -6,8 +6,7 @@ use tracing::warn;
 
 use crate::callbacks::grant_output::callback_output;
 use crate::callbacks::notify::Sent;
-use crate::decide::queue::{release_step, ReleaseStep};
-use crate::decide::semaphore::{sem_release_step, SemReleaseStep};
+use crate::decide::release::{release_step, ReleaseStep};
 use crate::engine::error::LockError;
 use crate::engine::reply::Reply;
 use crate::engine::{Executed, LockEngine};
@@ -15,8 +14,8 @@ use crate::model::item::{LockItem, Waiter, RELEASE_SLOTS};
 use crate::model::owner::redact;
 use crate::store::Attempted;
 use crate::store::ReleaseWrite;
-use crate::write::mutex::{handoff, release_pruning, Releaser};
-use crate::write::semaphore::{sem_handoff, sem_release_alone};
+use crate::write::end_of_grant::{end_alone, hand_on, Next};
+use crate::write::mutex::Releaser;
 
 /// A release reads and writes again at most this often when the queue keeps changing under it.
 const MAX_ROUNDS: u32 = 16;
@@ -252,13 +251,9 @@ impl LockEngine {
                 break;
             }
             let now = self.store.now_ms();
-            let (write, woken) = if item.semaphore.is_some() {
-                self.sem_end_or_hand_on(resource, releaser, item, now, stop_at)
-                    .await?
-            } else {
-                self.mutex_end_or_hand_on(resource, releaser, item, now, stop_at)
-                    .await?
-            };
+            let (write, woken) = self
+                .end_once(resource, releaser, item, now, stop_at)
+                .await?;
             let Some(write) = write else {
                 round.last = snapshot;
                 finished = true;
@@ -295,9 +290,10 @@ impl LockEngine {
         Ok(round)
     }
 
-    /// One mutex release write from `item` (`None`: the releaser holds no such grant), and the
-    /// waiter it hands the lock to (with the `wake_id` aimed at its task).
-    async fn mutex_end_or_hand_on(
+    /// One release write from `item` (`None`: the releaser holds no such grant), and the waiter
+    /// it hands the freed slot to (with the `wake_id` aimed at its task): one path for the mutex
+    /// and semaphores, the write rendered in the item's layout.
+    async fn end_once(
         &self,
         resource: &str,
         releaser: &Releaser<'_>,
@@ -314,76 +310,28 @@ impl LockEngine {
                 let write = self
                     .store
                     .apply("release", resource, stop_at, |now| {
-                        release_pruning(releaser, &edit, now)
+                        end_alone(item, releaser, &edit, now)
                     })
                     .await?;
                 Ok((Some(write), None))
             }
             ReleaseStep::Handoff { next, edit } => {
-                self.note_queue(resource, true, now);
+                if item.semaphore.is_none() {
+                    self.note_queue(resource, true, now);
+                }
                 let waiter = item.waiters[next].clone();
-                let hold = grant_interval(item, now);
-                let claim = self.config.claim.as_millis() as u64;
                 let wake = waiter.token.as_ref().map(|_| self.store.fresh_token());
+                let next = Next {
+                    waiter: &waiter,
+                    hold_ms: grant_interval(&item.grant_view(releaser.me), now),
+                    claim_ms: self.config.claim.as_millis() as u64,
+                    max_ms: self.config.max_duration.as_millis() as u64,
+                    wake: wake.as_deref(),
+                };
                 let write = self
                     .store
                     .apply("handoff", resource, stop_at, |now| {
-                        handoff(releaser, &waiter, hold, claim, wake.as_deref(), &edit, now)
-                    })
-                    .await?;
-                Ok((Some(write), Some((waiter, wake))))
-            }
-        }
-    }
-
-    /// One semaphore release write from `item` (`None`: the releaser holds no such grant), and the
-    /// waiter its slot goes to (with the `wake_id` aimed at its task).
-    async fn sem_end_or_hand_on(
-        &self,
-        resource: &str,
-        releaser: &Releaser<'_>,
-        item: &LockItem,
-        now: u64,
-        stop_at: Option<u64>,
-    ) -> Result<
-        (Option<RoundWrite>, Option<(Waiter, Option<String>)>),
-        crate::store::error::StoreError,
-    > {
-        let released_fence = item.grant_view(releaser.me).fence.unwrap_or_default();
-        match sem_release_step(item, releaser.me, releaser.fence, releaser.since, now) {
-            SemReleaseStep::NotHolder => Ok((None, None)),
-            SemReleaseStep::Plain(edit) => {
-                let write = self
-                    .store
-                    .apply("release", resource, stop_at, |now| {
-                        sem_release_alone(releaser, released_fence, &edit, now)
-                    })
-                    .await?;
-                Ok((Some(write), None))
-            }
-            SemReleaseStep::Handoff { next, edit } => {
-                let waiter = item.waiters[next].clone();
-                let old_fence = item.fence.unwrap_or_default();
-                let hold = grant_interval(&item.grant_view(releaser.me), now);
-                let claim = self.config.claim.as_millis() as u64;
-                let max_ms = self.config.max_duration.as_millis() as u64;
-                let wake = waiter.token.as_ref().map(|_| self.store.fresh_token());
-                let write = self
-                    .store
-                    .apply("handoff", resource, stop_at, |now| {
-                        sem_handoff(
-                            releaser,
-                            released_fence,
-                            old_fence,
-                            &waiter,
-                            hold,
-                            claim,
-                            max_ms,
-                            item.purge_at,
-                            wake.as_deref(),
-                            &edit,
-                            now,
-                        )
+                        hand_on(item, releaser, &next, &edit, now)
                     })
                     .await?;
                 Ok((Some(write), Some((waiter, wake))))

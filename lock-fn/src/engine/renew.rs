@@ -57,11 +57,9 @@ impl LockEngine {
             let Some(item) = read.value else { break };
             let now = read.now_ms;
             let view = item.grant_view(&digest);
-            let ours = item.grant_of(&digest, now).is_some()
-                && match req.fence {
-                    Some(f) => view.fence == Some(f),
-                    None => view.acquired_at_ms.is_some_and(|at| at <= since),
-                };
+            let ours = item
+                .live_grant(&digest, now)
+                .is_some_and(|g| g.is_named_by(req.fence, since));
             if !ours {
                 break;
             }

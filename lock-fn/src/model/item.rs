@@ -340,10 +340,7 @@ impl LockItem {
 
     /// The fence of the running grant of the owner with digest `digest`, mutex or semaphore.
     pub fn grant_of(&self, digest: &str, now_ms: u64) -> Option<u64> {
-        match &self.semaphore {
-            Some(sem) => sem.held_by(digest, now_ms).map(|h| h.fence),
-            None => self.held_by(digest, now_ms).then_some(self.fence).flatten(),
-        }
+        self.live_grant(digest, now_ms).map(|g| g.fence)
     }
 
     /// The item as its grant to `digest` reads (a semaphore: that holder's fence, lease and label
