@@ -46,6 +46,28 @@ pub fn cancelled_since(item: Option<&LockItem>, me: &str, floor: Option<u64>) ->
         .is_some_and(|(i, floor)| i.cancelled_at(me).is_some_and(|at| at >= floor))
 }
 
+/// How a cancel leaves its owner's mark, from the item as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkWrite {
+    /// The item has no marks yet: the cancel creates the map with its own.
+    First,
+    /// The cancel sets its owner's mark to its own time, never lowering a later one (a delayed
+    /// write of an earlier cancel must not move the mark back below an acquire it had to stop).
+    Raise,
+    /// A later cancel of the same owner, on a clock ahead of this one, marked it already: that
+    /// mark stays.
+    KeepLater,
+}
+
+/// How a cancel by `me` at `now_ms` leaves its mark in `item`.
+pub fn mark_write(item: &LockItem, me: &str, now_ms: u64) -> MarkWrite {
+    match (&item.cancels, item.cancelled_at(me)) {
+        (None, _) => MarkWrite::First,
+        (Some(_), Some(at)) if at >= now_ms => MarkWrite::KeepLater,
+        (Some(_), _) => MarkWrite::Raise,
+    }
+}
+
 /// The marks a cancel by `me` at `now_ms` removes from `item`: those older than
 /// [`CANCEL_MARK_KEEP_MS`], then the oldest beyond [`MAX_CANCEL_MARKS`] with its own counted (never
 /// its own: it is overwritten); at most [`MAX_MARK_DROPS`].
@@ -75,6 +97,16 @@ mod tests {
             cancels: Some(marks.iter().map(|(d, t)| (d.to_string(), *t)).collect()),
             ..LockItem::default()
         }
+    }
+
+    #[test]
+    fn a_mark_is_created_raised_or_a_later_one_kept() {
+        assert_eq!(mark_write(&LockItem::default(), "w", 5), MarkWrite::First);
+        assert_eq!(mark_write(&item(&[]), "w", 5), MarkWrite::Raise);
+        assert_eq!(mark_write(&item(&[("v", 9)]), "w", 5), MarkWrite::Raise);
+        assert_eq!(mark_write(&item(&[("w", 4)]), "w", 5), MarkWrite::Raise);
+        assert_eq!(mark_write(&item(&[("w", 5)]), "w", 5), MarkWrite::KeepLater);
+        assert_eq!(mark_write(&item(&[("w", 9)]), "w", 5), MarkWrite::KeepLater);
     }
 
     #[test]

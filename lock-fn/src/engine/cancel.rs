@@ -3,11 +3,12 @@
 
 use lock_protocol::{owner_digest, CancelRequest, CancelResponse, ReleaseRequest};
 
-use crate::decide::cancel::marks_to_drop;
+use crate::decide::cancel::{mark_write, marks_to_drop};
 use crate::decide::queue::leave;
 use crate::engine::error::LockError;
 use crate::engine::reply::Reply;
 use crate::engine::{Executed, LockEngine};
+use crate::store::error::StoreError;
 use crate::write::mutex::cancel;
 
 /// A cancel reads and writes again at most this often when the queue keeps changing under it.
@@ -27,31 +28,48 @@ impl LockEngine {
         let mut left_queue = false;
         let mut unseen_leave = false;
         let mut holds = None;
+        let mut ambiguous = false;
+        let mut finished = false;
         for _ in 0..MAX_ROUNDS {
             let read = self.store.read(&req.resource_id, stop_at).await?;
             requests += read.attempts;
-            let Some(item) = read.value else { break };
+            let Some(item) = read.value else {
+                finished = true;
+                break;
+            };
             let now = self.store.now_ms();
             holds = item.grant_of(&digest, now);
             // One write leaves the queue and marks the cancel, so that no acquire invocation of
             // this owner that started before it queues or takes the lock later (`decide/cancel.rs`).
             let edit = leave(&item, &digest, now);
-            let has_marks = item.cancels.is_some();
+            let how = mark_write(&item, &digest, now);
             let held = holds.is_some();
             let drop = marks_to_drop(&item, &digest, now);
             let write = self
                 .store
                 .apply("cancel", &req.resource_id, stop_at, |now| {
-                    cancel(&digest, edit.as_ref(), held, has_marks, &drop, now)
+                    cancel(&digest, edit.as_ref(), held, how, &drop, now)
                 })
                 .await?;
             requests += write.attempts;
+            ambiguous |= write.ambiguous;
             // An attempt applied unseen took the entry out even if its resend was refused.
             unseen_leave |= write.ambiguous && edit.is_some();
             if write.value.is_ok() {
                 left_queue = edit.is_some() || unseen_leave;
+                finished = true;
                 break;
             }
+        }
+        if !finished {
+            // Every round was refused (the item kept changing): the owner may still be queued and
+            // no mark was left - never answer `cancelled: false` for that.
+            return Err(LockError::Store(StoreError::Throttled {
+                message: "the lock item kept changing under the cancel (contention); retry the \
+                          cancel"
+                    .into(),
+                maybe_applied: ambiguous,
+            }));
         }
         let mut released = false;
         if let Some(fence) = holds {

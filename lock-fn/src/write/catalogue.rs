@@ -2,6 +2,7 @@
 //! tests read back as DynamoDB would, and what DESIGN.md's catalogue of writes shows (generated
 //! from here: `the_catalogue_in_design_md_is_what_the_builders_render`).
 
+use crate::decide::cancel::MarkWrite;
 use crate::decide::edit::{Edit, QueueVersion, Removal};
 use crate::decide::step::SemTake;
 use crate::model::item::Waiter;
@@ -126,11 +127,22 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         ("aim", aim("me", 7, "wake", NOW)),
         (
             "cancel, queued, first mark",
-            cancel("me", Some(&edit()), false, false, &[], NOW),
+            cancel("me", Some(&edit()), false, MarkWrite::First, &[], NOW),
         ),
         (
             "cancel, not queued, dropping an old mark",
-            cancel("me", None, false, true, &[("old".into(), 1_000)], NOW),
+            cancel(
+                "me",
+                None,
+                false,
+                MarkWrite::Raise,
+                &[("old".into(), 1_000)],
+                NOW,
+            ),
+        ),
+        (
+            "cancel, holding, a later mark kept",
+            cancel("me", None, true, MarkWrite::KeepLater, &[], NOW),
         ),
         (
             "join, raising the mark",
@@ -347,7 +359,12 @@ pub fn named() -> Vec<(&'static str, String)> {
         ("queue_version_set", update(queue_version_set(NOW))),
         (
             "cancel_mark_set",
-            update(cancel_mark_set("me", true, &[("old".into(), 1_000)], NOW)),
+            update(cancel_mark_set(
+                "me",
+                MarkWrite::Raise,
+                &[("old".into(), 1_000)],
+                NOW,
+            )),
         ),
         ("sem_create_condition", cond(sem_create_condition())),
         ("sem_limit_is", cond(sem_limit_is(3))),

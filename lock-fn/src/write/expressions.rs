@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::decide::cancel::MarkWrite;
 use crate::decide::edit::{Edit, QueueVersion};
 use crate::model::fence::{life_floor, release_record};
 use crate::model::item::{purge_at, release_slot};
@@ -320,25 +321,40 @@ pub fn not_cancelled_since(me: &str, since: Option<u64>) -> Write {
     ]))
 }
 
-/// A cancel leaves its mark (`cx.#me = :now_ms`; the map created when the item has none, checked
-/// still absent) and drops the marks `drop` names (each checked unchanged). Never creates the item.
-pub fn cancel_mark_set(me: &str, has_marks: bool, drop: &[(String, u64)], now: u64) -> Write {
+/// A cancel leaves its mark (`cx.#me = :now_ms`) and drops the marks `drop` names (each checked
+/// unchanged); never creates the item. `how` ([`MarkWrite`]): the map created when the item has
+/// none (checked still absent); else (the map checked still there) the mark set only where it is
+/// absent or older
+/// (`cx.#me < :now_ms`: a delayed earlier cancel never moves it back); or, a later mark already
+/// there, kept (`SET cx.#me = cx.#me`, checked still at least now).
+pub fn cancel_mark_set(me: &str, how: MarkWrite, drop: &[(String, u64)], now: u64) -> Write {
     let w = Write::default().require(Cond::Exists(Path::attr("resource_id")));
-    if !has_marks {
-        let map = HashMap::from([(me.to_string(), AttributeValue::N(now.to_string()))]);
-        return w
-            .set(Path::attr("cx"), val("marks", AttributeValue::M(map)))
-            .require(Cond::NotExists(Path::attr("cx")));
-    }
-    drop.iter().fold(
-        w.set(Path::attr("cx").key("me", me), now_ms(now))
-            .require(Cond::Exists(Path::attr("cx"))),
-        |w, (digest, at_ms)| {
-            let old = Path::attr("cx").key("old", digest.clone());
-            w.remove(old.clone())
-                .require(Cond::eq(of(&old), num("old_ms", *at_ms)))
-        },
-    )
+    let mark = Path::attr("cx").key("me", me);
+    let w = match how {
+        MarkWrite::First => {
+            let map = HashMap::from([(me.to_string(), AttributeValue::N(now.to_string()))]);
+            return w
+                .set(Path::attr("cx"), val("marks", AttributeValue::M(map)))
+                .require(Cond::NotExists(Path::attr("cx")));
+        }
+        MarkWrite::Raise => w
+            .set(mark.clone(), now_ms(now))
+            .require(Cond::Exists(Path::attr("cx")))
+            .require(Cond::Or(vec![
+                Cond::NotExists(mark.clone()),
+                Cond::cmp(of(&mark), Cmp::Lt, now_ms(now)),
+            ])),
+        // Rewritten as it is: a cancel without a queue edit still makes one conditional write.
+        MarkWrite::KeepLater => {
+            w.set(mark.clone(), of(&mark))
+                .require(Cond::cmp(of(&mark), Cmp::Ge, now_ms(now)))
+        }
+    };
+    drop.iter().fold(w, |w, (digest, at_ms)| {
+        let old = Path::attr("cx").key("old", digest.clone());
+        w.remove(old.clone())
+            .require(Cond::eq(of(&old), num("old_ms", *at_ms)))
+    })
 }
 
 /// The queue mark only ever rises while entries come and stay: a join or keep-place sets `qx =

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::decide::cancel::MarkWrite;
 use crate::decide::edit::Edit;
 use crate::model::item::Waiter;
 use crate::write::expr::{num, text, val, Cond, Operand, Path, Val, Write};
@@ -337,11 +338,11 @@ pub fn cancel(
     me: &str,
     edit: Option<&Edit>,
     holds: bool,
-    has_marks: bool,
+    how: MarkWrite,
     drop: &[(String, u64)],
     now: u64,
 ) -> Write {
-    let w = cancel_mark_set(me, has_marks, drop, now);
+    let w = cancel_mark_set(me, how, drop, now);
     match edit {
         Some(edit) => w.with(queue_edit(edit, now)),
         None if holds => w.require(not_queued(me)),
@@ -585,7 +586,7 @@ mod applied {
             "me",
             None,
             false,
-            false,
+            MarkWrite::First,
             &marks_to_drop(&read, "me", 20),
             20,
         );
@@ -594,7 +595,10 @@ mod applied {
         // is refused by the mark.
         let read = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
         let edit = leave(&read, "me", 21).expect("queued now");
-        written(&mut t, &cancel("me", Some(&edit), false, false, &[], 21));
+        written(
+            &mut t,
+            &cancel("me", Some(&edit), false, MarkWrite::First, &[], 21),
+        );
         assert!(matches!(apply(&mut t, &join), Applied::Refused(_)));
         // A join of an invocation started well after the cancel is a new turn.
         let later = super::join(&stale, 64, Mark::Raise(5000), Some(since_floor(200)), 200);
@@ -614,10 +618,58 @@ mod applied {
             crate::write::expressions::try_acquire("me", None, 60_000, Some(since_floor(110)), 150);
         written(&mut t, &stale);
         assert!(matches!(
-            apply(&mut t, &cancel("me", None, false, false, &[], 200)),
+            apply(
+                &mut t,
+                &cancel("me", None, false, MarkWrite::First, &[], 200)
+            ),
             Applied::Refused(_)
         ));
-        written(&mut t, &cancel("me", None, true, false, &[], 201));
+        written(
+            &mut t,
+            &cancel("me", None, true, MarkWrite::First, &[], 201),
+        );
+    }
+
+    /// From the second review: a cancel's write delayed in the network (or retried) lands after a
+    /// later cancel of the same owner. It must not move the mark back: an acquire invocation that
+    /// started between the two cancels would then pass the mark and queue the owner again.
+    #[test]
+    fn a_delayed_earlier_cancel_never_moves_the_mark_back() {
+        use crate::decide::cancel::mark_write;
+        let mut t = table_with(vec![]);
+        let mark = |t: &MemoryTable| {
+            crate::model::item::LockItem::try_from(t.get("r").unwrap())
+                .unwrap()
+                .cancelled_at("me")
+        };
+        written(
+            &mut t,
+            &cancel("me", None, true, MarkWrite::First, &[], 100),
+        );
+        let read = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
+        assert_eq!(mark_write(&read, "me", 200), MarkWrite::Raise);
+        let earlier = cancel("me", None, true, MarkWrite::Raise, &[], 200);
+        written(
+            &mut t,
+            &cancel("me", None, true, MarkWrite::Raise, &[], 300),
+        );
+        assert!(matches!(apply(&mut t, &earlier), Applied::Refused(_)));
+        assert_eq!(mark(&t), Some(300));
+        // Its next round, on a clock behind the later cancel's, keeps the later mark.
+        let read = crate::model::item::LockItem::try_from(t.get("r").unwrap()).unwrap();
+        assert_eq!(mark_write(&read, "me", 250), MarkWrite::KeepLater);
+        written(
+            &mut t,
+            &cancel("me", None, true, MarkWrite::KeepLater, &[], 250),
+        );
+        assert_eq!(mark(&t), Some(300));
+        assert!(matches!(
+            apply(
+                &mut t,
+                &cancel("me", None, true, MarkWrite::KeepLater, &[], 301)
+            ),
+            Applied::Refused(_)
+        ));
     }
 
     /// A cancel on an item full of old marks drops a bounded number of them: its expressions stay
@@ -638,7 +690,7 @@ mod applied {
             "me",
             None,
             false,
-            true,
+            MarkWrite::Raise,
             &marks_to_drop(&read, "me", now),
             now,
         );

@@ -153,7 +153,7 @@ impl Gen {
     }
 
     fn action(&mut self, w: Write) -> Write {
-        match self.0.u8(0..16) {
+        match self.0.u8(0..17) {
             0 => w.set(Path::attr("n1"), num("v", self.0.u64(0..6))),
             1 => w.set(
                 Path::attr("n1"),
@@ -234,6 +234,11 @@ impl Gen {
             14 => {
                 let set = self.words();
                 w.delete(Path::attr("ss"), set)
+            }
+            15 => {
+                // A map entry's field set to itself (as a cancel keeps a later mark).
+                let field = Path::attr("m").key("me", self.digest()).field("x");
+                w.set(field.clone(), Operand::Path(field))
             }
             _ => w.remove(Path::attr(self.pick(&["s1", "n1", "ss"]))),
         }
