@@ -320,10 +320,24 @@ async fn clean_up(
     cancel(&raw, &resource, &owner).await;
 }
 
-/// One `cancel`, best effort: a place runs out by itself within `LOCK_WAITER_TTL_MS`.
+/// A `cancel` answered `Throttled` (lock-fn's own, when the item kept changing under all its
+/// rounds, or the service's) is sent again, at most this many times in all.
+const CANCEL_ATTEMPTS: u32 = 3;
+
+/// One `cancel`, best effort: sent again when throttled; a place runs out by itself within
+/// `LOCK_WAITER_TTL_MS`.
 async fn cancel(raw: &RawClient, resource: &str, owner: &str) {
-    if let Err(e) = raw.cancel(resource, owner).await {
-        tracing::warn!(resource = %resource, error = %e, "could not leave the queue; the place runs out by itself");
+    for attempt in 1..=CANCEL_ATTEMPTS {
+        match raw.cancel(resource, owner).await {
+            Ok(_) => return,
+            Err(e) if waiting_cures(&e) && attempt < CANCEL_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
+            }
+            Err(e) => {
+                tracing::warn!(resource = %resource, error = %e, "could not leave the queue; the place runs out by itself");
+                return;
+            }
+        }
     }
 }
 

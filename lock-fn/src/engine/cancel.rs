@@ -63,7 +63,19 @@ impl LockEngine {
         }
         if !finished {
             // Every round was refused (the item kept changing): the owner may still be queued and
-            // no mark was left - never answer `cancelled: false` for that.
+            // no mark was left - never answer `cancelled: false` for that. A grant the last read
+            // showed is released all the same (its lease need not run out first).
+            if let Some(fence) = holds {
+                let release = ReleaseRequest {
+                    resource_id: req.resource_id.clone(),
+                    owner: req.owner.clone(),
+                    fence: Some(fence),
+                };
+                if let Err(e) = self.release(release, deadline_ms).await {
+                    tracing::warn!(resource = %req.resource_id, error = %e,
+                        "a cancel that lost every round could not release the owner's grant either");
+                }
+            }
             return Err(LockError::Store(StoreError::Throttled {
                 message: "the lock item kept changing under the cancel (contention); retry the \
                           cancel"

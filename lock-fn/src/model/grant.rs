@@ -38,11 +38,6 @@ impl Grant<'_> {
 }
 
 impl LockItem {
-    /// How many may hold the resource at once: its semaphore's N, else 1 (a mutex).
-    pub fn limit(&self) -> u32 {
-        self.semaphore.as_ref().map_or(1, |s| s.limit)
-    }
-
     /// The grant of the owner with digest `digest` as stored, its lease running or not. A mutex
     /// item shows lock-fn's grant only (a dynamo-dlm holder has no fence: not a grant of ours).
     pub fn grant(&self, digest: &str) -> Option<Grant<'_>> {
@@ -94,7 +89,6 @@ mod tests {
     #[test]
     fn a_mutex_item_has_one_grant_and_only_lock_fns() {
         let item = mutex("a", Some(4), Some(50));
-        assert_eq!(item.limit(), 1);
         let g = item.live_grant("a", 10).unwrap();
         assert_eq!((g.digest, g.fence, g.lease_end_ms), ("a", 4, 50));
         assert_eq!((g.acquired_at_ms, g.claim_ms), (Some(3), Some(9)));
@@ -122,7 +116,6 @@ mod tests {
             }),
             ..mutex("a", Some(9), Some(99))
         };
-        assert_eq!(item.limit(), 3);
         assert_eq!(
             item.live_grant("a", 10).unwrap().fence,
             1,

@@ -134,6 +134,62 @@ async fn a_release_that_keeps_losing_the_race_answers_throttled_not_not_held() {
     );
 }
 
+/// From the second review of the cancel marks: a cancel whose every round is refused (the queue
+/// keeps changing under it) has left no mark and may not have taken its entry out: it must answer
+/// `Throttled` (retry), never `cancelled: false` - its caller would go, and a later handoff grant
+/// the lock to an owner nobody waits for.
+#[tokio::test]
+async fn a_cancel_that_keeps_losing_the_race_answers_throttled_not_not_cancelled() {
+    let (engine, proxy, table) = proxied_engine_with(3, None).await;
+    let peer = Arc::new(direct_engine(&table));
+    granted(&peer, acq("r", 60_000, Some("h"))).await;
+    assert!(refused(&peer, queued("r", 60_000, "c", 0)).await.queued);
+    // Before each of the cancel's writes a dead entry is put at the head of the queue: the entry
+    // the cancel read is never at the index its write finds it.
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let direct = client(&dynalite_endpoint());
+    let (n, c, t) = (rounds.clone(), direct.clone(), table.clone());
+    proxy.before_each_write(Some(Arc::new(move |_| {
+        let (n, c, t) = (n.clone(), c.clone(), t.clone());
+        Box::pin(async move {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            let dead = AttributeValue::M(
+                [
+                    ("w", AttributeValue::S(format!("dead{k}"))),
+                    ("d", AttributeValue::N("1000".into())),
+                    ("x", AttributeValue::N("1".into())),
+                    ("a", AttributeValue::N("0".into())),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            );
+            c.update_item()
+                .table_name(&t)
+                .key("resource_id", AttributeValue::S("r".into()))
+                .update_expression("SET waiters = list_append(:dead, waiters)")
+                .expression_attribute_values(":dead", AttributeValue::L(vec![dead]))
+                .send()
+                .await
+                .unwrap();
+        })
+    })));
+    let cancel = lock_protocol::CancelRequest {
+        resource_id: "r".into(),
+        owner: "c".into(),
+    };
+    let answer = engine.cancel(cancel.clone(), None).await;
+    proxy.before_each_write(None);
+    assert!(rounds.load(Ordering::SeqCst) >= 8, "every round lost");
+    assert_eq!(error_name(answer), "Throttled", "nothing was decided");
+    let retried = engine.cancel(cancel, None).await.expect("cancel");
+    match retried.reply {
+        lock_fn::engine::reply::Reply::Cancel(r) => assert!(r.cancelled, "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(describe(&peer, "r").await.queue_length, 0);
+}
+
 /// A peer that deletes the item between a waiter's read and its join (dynamo-dlm's release is a
 /// DeleteItem) must not leave behind an item that holds only a queue: it would have no lease
 /// attributes, so no acquire - ours or dynamo-dlm's - could succeed on it again, and no TTL time.
