@@ -13,6 +13,7 @@ use crate::stats::summarize;
 pub async fn run(stack: &Stack, table: &str, n: usize) -> Value {
     let store = lock_fn_store(stack, table);
     let (mut bare, mut ours, mut ours_release) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ours_marked = Vec::new();
     for _ in 0..n {
         let key = format!("cost/{}", new_owner_token());
         let t = Instant::now();
@@ -31,10 +32,21 @@ pub async fn run(stack: &Stack, table: &str, n: usize) -> Value {
             .await
             .unwrap();
         ours_release.push(t.elapsed());
+        // The same single try with the cancel mark's condition (an owner's acquire carries its
+        // start, `since`): what that condition costs the store, side by side.
+        let key = format!("cost/{}", new_owner_token());
+        let since = lock_fn::world::clock::now_ms();
+        let t = Instant::now();
+        store
+            .acquire(&key, "o", None, 10_000, Some(since), None)
+            .await
+            .unwrap();
+        ours_marked.push(t.elapsed());
     }
     json!({
         "bare_conditional_put": summarize(&bare),
         "lock_fn_acquire_update": summarize(&ours),
+        "lock_fn_acquire_update_with_cancel_check": summarize(&ours_marked),
         "lock_fn_release_update": summarize(&ours_release),
         "n": n,
     })

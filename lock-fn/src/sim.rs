@@ -214,13 +214,31 @@ fn canonical(v: &AttributeValue) -> String {
     }
 }
 
+/// One world in this many has a crowd ([`actors::Mix::crowd`]).
+pub const CROWD_EVERY: u64 = 300;
+/// A crowd's size: more entries of the largest size than fit in an item of 400 KB (about 90).
+pub const CROWD: usize = 110;
+/// The queue cap in a crowd's world: above what the byte bound lets in.
+const CROWD_QUEUE_CAP: usize = 128;
+
+/// The crowd of seed `seed`: decided by the seed itself, not drawn, so that every other world is
+/// the one it was before crowds existed (and the seeds the DESIGN tables name still replay).
+fn crowd_for(seed: u64) -> usize {
+    if seed % CROWD_EVERY == CROWD_EVERY - 1 {
+        CROWD
+    } else {
+        0
+    }
+}
+
 /// Runs seed `seed` with settings drawn from it (`settings` overrides them).
 pub fn run(seed: u64, settings: Option<Settings>) -> Run {
     block_on_paused(async move {
         fastrand::seed(seed);
         // Drawn even when given, so that a run with given settings (a shrunk one) continues the
         // seed's stream exactly where a run that drew them would.
-        let drawn = Settings::random();
+        let mut drawn = Settings::random();
+        drawn.clients.crowd = crowd_for(seed);
         let settings = settings.unwrap_or(drawn);
         let table = SimTable::new(EPOCH_MS, seed ^ 0x5eed, settings.faults);
         let tasks = SimTasks::new(seed ^ 0x7a5c, settings.task_faults);
@@ -231,6 +249,12 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
             // A maximum lease of seconds, not hours: a semaphore's TTL time (the take's time plus
             // the maximum and an hour) then falls within a run's reach of the leases it must cover.
             max_duration: Duration::from_secs(10),
+            // A crowd meets the queue's byte bound (about 77 entries of the largest size) first.
+            max_waiters: if settings.clients.crowd > 0 {
+                CROWD_QUEUE_CAP
+            } else {
+                Config::default().max_waiters
+            },
             ..Config::default()
         };
         let instances = (0..settings.instances)

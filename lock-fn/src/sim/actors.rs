@@ -46,6 +46,10 @@ pub struct Mix {
     pub peers: usize,
     /// Step Functions executions waiting by callback (on the mutex or the semaphore).
     pub executions: usize,
+    /// A crowd: Step Functions executions on the mutex with the largest task tokens and labels the
+    /// protocol takes, all arriving at once (none in most worlds; see `crowd_for` in `sim.rs`), so
+    /// that the queue meets its byte bound before its entry cap.
+    pub crowd: usize,
 }
 
 impl Mix {
@@ -58,6 +62,7 @@ impl Mix {
             pollers: fastrand::usize(0..=2),
             peers: fastrand::usize(0..=1),
             executions: fastrand::usize(0..=3),
+            crowd: 0,
         }
     }
 }
@@ -75,7 +80,13 @@ pub async fn play(sim: &Arc<Sim>) {
                 // One waiter in three keeps its owner from one turn to the next (a Step Functions
                 // execution names itself the owner of every lock it takes).
                 let kept = (fastrand::u32(..3) == 0).then(token);
-                for _ in 0..sim.settings.ops_per_client {
+                // A crowd comes once (its items are large: every write of them costs).
+                let turns = if kind == 6 {
+                    1
+                } else {
+                    sim.settings.ops_per_client
+                };
+                for _ in 0..turns {
                     pause(0, 300).await;
                     let owner = kept.clone().unwrap_or_else(token);
                     let execution_owner = format!("arn:aws:states:sim:execution:{owner}");
@@ -86,10 +97,17 @@ pub async fn play(sim: &Arc<Sim>) {
                         2 => try_once(&sim, client).await,
                         3 => poll(&sim, client).await,
                         4 => peer(&sim, client).await,
-                        _ if fastrand::bool() => {
-                            execution(&sim, client, &execution_owner, MUTEX, None).await
+                        6 => {
+                            let largest = Largest::new();
+                            execution(&sim, client, &execution_owner, MUTEX, None, Some(&largest))
+                                .await
                         }
-                        _ => execution(&sim, client, &execution_owner, SEMAPHORE, limit).await,
+                        _ if fastrand::bool() => {
+                            execution(&sim, client, &execution_owner, MUTEX, None, None).await
+                        }
+                        _ => {
+                            execution(&sim, client, &execution_owner, SEMAPHORE, limit, None).await
+                        }
                     }
                 }
             }));
@@ -101,6 +119,7 @@ pub async fn play(sim: &Arc<Sim>) {
     spawn(3, mix.pollers, &mut tasks);
     spawn(4, mix.peers, &mut tasks);
     spawn(5, mix.executions, &mut tasks);
+    spawn(6, mix.crowd, &mut tasks);
     let ttl = {
         let sim = Arc::clone(sim);
         tokio::spawn(async move {
@@ -182,6 +201,29 @@ fn patience() -> u64 {
 
 fn token() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// A crowd execution's task tokens and label: as large as the protocol takes.
+struct Largest {
+    label: String,
+}
+
+impl Largest {
+    fn new() -> Largest {
+        Largest {
+            label: "h".repeat(lock_protocol::MAX_HOLDER_BYTES),
+        }
+    }
+
+    /// A fresh task token of the largest size.
+    fn token(&self) -> String {
+        let mut t = token();
+        t.extend(std::iter::repeat_n(
+            't',
+            lock_protocol::MAX_TASK_TOKEN_BYTES - t.len(),
+        ));
+        t
+    }
 }
 
 fn json(r: &Result<Reply, String>) -> String {
@@ -368,13 +410,28 @@ async fn poll(sim: &Arc<Sim>, client: usize) {
 /// with a task token, then the task's end - the grant, `LockBusy`, or its timeout, after which it
 /// comes back with a new token and the same owner; a failed invoke fails the task, and it comes
 /// back after 2 s. It gives up with a cancel.
-async fn execution(sim: &Arc<Sim>, client: usize, owner: &str, resource: &str, limit: Option<u32>) {
+async fn execution(
+    sim: &Arc<Sim>,
+    client: usize,
+    owner: &str,
+    resource: &str,
+    limit: Option<u32>,
+    largest: Option<&Largest>,
+) {
     let owner = owner.to_string();
     let lease = lease();
     let timeout = Duration::from_millis(fastrand::u64(500..=3_000));
-    let give_up_at = sim.now_ms() + 2 * patience();
+    let give_up_at = sim.now_ms()
+        + if largest.is_some() {
+            1_500
+        } else {
+            2 * patience()
+        };
     while sim.now_ms() < give_up_at {
-        let task = token();
+        let task = match largest {
+            Some(l) => l.token(),
+            None => token(),
+        };
         sim.tasks.open(&task, timeout);
         let req = Request::Acquire(AcquireRequest {
             resource_id: resource.into(),
@@ -383,6 +440,7 @@ async fn execution(sim: &Arc<Sim>, client: usize, owner: &str, resource: &str, l
             wait_ms: 60_000,
             task_token: Some(task.clone()),
             limit,
+            holder: largest.map(|l| l.label.clone()),
             ..Default::default()
         });
         if invoke(sim, client, Some(&owner), req).await.is_err() {

@@ -93,13 +93,40 @@ fn every_seed_passes_the_history_check() {
 
 #[test]
 fn a_seed_replays_exactly() {
-    for seed in [1, 7, 42] {
+    for seed in [1, 7, 42, CROWD_EVERY - 1] {
         assert_eq!(
             run(seed, None).fingerprint(),
             run(seed, None).fingerprint(),
             "seed {seed}"
         );
     }
+}
+
+/// A crowd world ([`actors::Mix::crowd`]) fills the mutex's queue to its byte bound, well past
+/// what a queue of small entries would weigh and below its entry cap: the world is there to catch
+/// a queue bounded by entries alone (an item over DynamoDB's 400 KB, refused as malformed).
+#[test]
+fn a_crowd_fills_the_queue_to_its_byte_bound() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let r = run(CROWD_EVERY - 1, None);
+    assert_eq!(r.settings.clients.crowd, CROWD);
+    let items = || r.log.iter().filter_map(|c| c.after.as_ref());
+    let most = items()
+        .filter_map(|i| match i.get("waiters") {
+            Some(AttributeValue::L(l)) => Some(l.len()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let bytes = items()
+        .map(crate::store::memory::item_bytes)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        (60..100).contains(&most) && bytes > 300_000,
+        "{most} entries, {bytes} bytes at most"
+    );
+    assert_eq!(check::violations(&r), Vec::<String>::new());
 }
 
 /// Prints a seed's history of one resource (`DLM_SIM_SEED`, `DLM_SIM_KEY`) for a person to read.
