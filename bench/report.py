@@ -276,7 +276,10 @@ def markdown(r, chart_dir: Path, md_path: Path):
 
 
 def span(values, digits=2):
-    values = [v for v in values if v == v]
+    # NaN (v != v) and None (JSON's null for a run that measured nothing) are left out.
+    values = [v for v in values if v is not None and v == v]
+    if not values:
+        return "n/a"
     lo, hi = min(values), max(values)
     return fmt(lo, digits) if fmt(lo, digits) == fmt(hi, digits) else f"{fmt(lo, digits)}-{fmt(hi, digits)}"
 

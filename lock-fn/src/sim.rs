@@ -249,7 +249,7 @@ pub fn run(seed: u64, settings: Option<Settings>) -> Run {
             // A maximum lease of seconds, not hours: a semaphore's TTL time (the take's time plus
             // the maximum and an hour) then falls within a run's reach of the leases it must cover.
             max_duration: Duration::from_secs(10),
-            // A crowd meets the queue's byte bound (about 77 entries of the largest size) first.
+            // A crowd meets the queue's byte bound (about 74 entries of the largest size) first.
             max_waiters: if settings.clients.crowd > 0 {
                 CROWD_QUEUE_CAP
             } else {

@@ -64,8 +64,10 @@ impl LockEngine {
         if !finished {
             // Every round was refused (the item kept changing): the owner may still be queued and
             // no mark was left - never answer `cancelled: false` for that. A grant the last read
-            // showed is released all the same (its lease need not run out first).
+            // showed is released all the same (its lease need not run out first), and the answer
+            // then says that something may have been applied.
             if let Some(fence) = holds {
+                ambiguous = true;
                 let release = ReleaseRequest {
                     resource_id: req.resource_id.clone(),
                     owner: req.owner.clone(),

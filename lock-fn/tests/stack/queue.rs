@@ -190,6 +190,71 @@ async fn a_cancel_that_keeps_losing_the_race_answers_throttled_not_not_cancelled
     assert_eq!(describe(&peer, "r").await.queue_length, 0);
 }
 
+/// The same for an owner that holds the lock: every round's mark write is refused (a peer sets the
+/// owner's mark ahead before one write and takes it away before the next), and the cancel still
+/// releases the grant its last read showed before it answers `Throttled` - which then says the
+/// release may have been applied.
+#[tokio::test]
+async fn a_holders_cancel_that_keeps_losing_the_race_still_releases_its_grant() {
+    let (engine, proxy, table) = proxied_engine_with(3, None).await;
+    let peer = Arc::new(direct_engine(&table));
+    let g = granted(&peer, queued("r", 60_000, "c", 0)).await;
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let direct = client(&dynalite_endpoint());
+    let digest = lock_protocol::owner_digest("c");
+    let (n, c, t) = (rounds.clone(), direct.clone(), table.clone());
+    proxy.before_each_write(Some(Arc::new(move |request: String| {
+        let (n, c, t, digest) = (n.clone(), c.clone(), t.clone(), digest.clone());
+        Box::pin(async move {
+            if !request.contains("cx") {
+                return; // the release that follows
+            }
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            let update = || {
+                c.update_item()
+                    .table_name(&t)
+                    .key("resource_id", AttributeValue::S("r".into()))
+            };
+            if k % 2 == 0 {
+                let marks = AttributeValue::M(Default::default());
+                update()
+                    .update_expression("SET cx = if_not_exists(cx, :marks)")
+                    .expression_attribute_values(":marks", marks)
+                    .send()
+                    .await
+                    .unwrap();
+                let ahead = lock_fn::world::clock::now_ms() + 600_000;
+                update()
+                    .expression_attribute_names("#me", digest)
+                    .update_expression("SET cx.#me = :ahead")
+                    .expression_attribute_values(":ahead", AttributeValue::N(ahead.to_string()))
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                update()
+                    .expression_attribute_names("#me", digest)
+                    .update_expression("REMOVE cx.#me")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    })));
+    let cancel = lock_protocol::CancelRequest {
+        resource_id: "r".into(),
+        owner: "c".into(),
+    };
+    let answer = engine.cancel(cancel, None).await;
+    proxy.before_each_write(None);
+    assert!(rounds.load(Ordering::SeqCst) >= 8, "every round lost");
+    let e = answer.expect_err("Throttled");
+    assert_eq!(e.error_type().as_str(), "Throttled");
+    assert!(e.to_string().contains("may have been applied"), "{e}");
+    let seen = describe(&peer, "r").await;
+    assert!(!seen.held, "the grant {} was released: {seen:?}", g.fence);
+}
+
 /// A peer that deletes the item between a waiter's read and its join (dynamo-dlm's release is a
 /// DeleteItem) must not leave behind an item that holds only a queue: it would have no lease
 /// attributes, so no acquire - ours or dynamo-dlm's - could succeed on it again, and no TTL time.
