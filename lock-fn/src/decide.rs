@@ -3,6 +3,8 @@
 
 pub mod cancel;
 pub mod edit;
+#[cfg(test)]
+mod fixtures;
 pub mod queue;
 pub mod release;
 pub mod semaphore;

@@ -187,27 +187,10 @@ pub fn ownerless_retry_hint_ms(waiting: usize, hold_ms: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::decide::edit::{Removal, MAX_REMOVALS};
+    use crate::decide::fixtures::{item, waiter};
     use crate::model::item::Waiter;
     use aws_sdk_dynamodb::types::AttributeValue;
     use std::collections::HashMap;
-
-    fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
-        Waiter::sample(digest, alive_until_ms)
-    }
-
-    fn item(holder: Option<&str>, lease_end: u64, waiters: Vec<Waiter>) -> LockItem {
-        let qx = waiters.iter().map(|w| w.alive_until_ms).max();
-        LockItem {
-            resource_id: "r".into(),
-            release_code: holder.map(Into::into),
-            expires_at_ms: Some(lease_end),
-            acquired_at_ms: Some(2),
-            fence: Some(7),
-            waiters,
-            queue_alive_until_ms: qx,
-            ..LockItem::default()
-        }
-    }
 
     #[test]
     fn a_task_at_the_head_of_a_free_lock_is_woken_by_the_waiters_behind_it() {

@@ -77,47 +77,7 @@ fn end_of_grant(
 mod tests {
     use super::*;
     use crate::decide::edit::{QueueVersion, Removal};
-    use crate::model::item::{SemHolder, Semaphore};
-
-    fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
-        Waiter::sample(digest, alive_until_ms)
-    }
-
-    fn item(holder: Option<&str>, lease_end: u64, waiters: Vec<Waiter>) -> LockItem {
-        let qx = waiters.iter().map(|w| w.alive_until_ms).max();
-        LockItem {
-            resource_id: "r".into(),
-            release_code: holder.map(Into::into),
-            expires_at_ms: Some(lease_end),
-            acquired_at_ms: Some(2),
-            fence: Some(7),
-            waiters,
-            queue_alive_until_ms: qx,
-            ..LockItem::default()
-        }
-    }
-
-    fn holder(digest: &str, fence: u64, lease_end_ms: u64) -> SemHolder {
-        SemHolder {
-            digest: digest.into(),
-            fence,
-            lease_end_ms,
-            acquired_at_ms: 1,
-            ..SemHolder::default()
-        }
-    }
-
-    fn sem(limit: u32, holders: Vec<SemHolder>, waiters: Vec<Waiter>) -> LockItem {
-        let qx = waiters.iter().map(|w| w.alive_until_ms).max();
-        LockItem {
-            resource_id: "r".into(),
-            fence: Some(9),
-            waiters,
-            queue_alive_until_ms: qx,
-            semaphore: Some(Semaphore { limit, holders }),
-            ..LockItem::default()
-        }
-    }
+    use crate::decide::fixtures::{holder, item, sem, waiter};
 
     #[test]
     fn a_release_hands_the_lock_to_the_first_live_waiter() {

@@ -107,33 +107,8 @@ fn expired(sem: &Semaphore, me: &str, now_ms: u64) -> (Vec<String>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::item::{SemHolder, Waiter};
-
-    fn holder(digest: &str, fence: u64, lease_end_ms: u64) -> SemHolder {
-        SemHolder {
-            digest: digest.into(),
-            fence,
-            lease_end_ms,
-            acquired_at_ms: 1,
-            ..SemHolder::default()
-        }
-    }
-
-    fn waiter(digest: &str, alive_until_ms: u64) -> Waiter {
-        Waiter::sample(digest, alive_until_ms)
-    }
-
-    fn sem(limit: u32, holders: Vec<SemHolder>, waiters: Vec<Waiter>) -> LockItem {
-        let qx = waiters.iter().map(|w| w.alive_until_ms).max();
-        LockItem {
-            resource_id: "r".into(),
-            fence: Some(9),
-            waiters,
-            queue_alive_until_ms: qx,
-            semaphore: Some(Semaphore { limit, holders }),
-            ..LockItem::default()
-        }
-    }
+    use crate::decide::fixtures::{holder, sem, waiter};
+    use crate::model::item::SemHolder;
 
     fn taken(step: AcquireStep) -> SemTake {
         match step {
