@@ -323,7 +323,7 @@ impl LockEngine {
                 let wake = waiter.token.as_ref().map(|_| self.store.fresh_token());
                 let next = Next {
                     waiter: &waiter,
-                    hold_ms: grant_interval(&item.grant_view(releaser.me), now),
+                    hold_ms: grant_interval(item, releaser.me, now),
                     claim_ms: self.config.claim.as_millis() as u64,
                     max_ms: self.config.max_duration.as_millis() as u64,
                     wake: wake.as_deref(),
@@ -413,9 +413,11 @@ fn slot_unused_since(item: &LockItem, fence: u64) -> bool {
 /// current grant was made, but rising by at most a quarter over the last estimate per grant (it may
 /// fall at once). Waiters further back come back after about half the time the grants ahead should
 /// take; an estimate that errs short only costs them an extra look, one that errs long leaves a
-/// passive waiter at the head of the queue (its grant waits for it).
-fn grant_interval(item: &LockItem, now: u64) -> u64 {
-    let sample = now.saturating_sub(item.acquired_at_ms.unwrap_or(now));
+/// passive waiter at the head of the queue (its grant waits for it). The grant is `me`'s, in
+/// either layout (read in place: a handoff copies nothing of the item for it).
+fn grant_interval(item: &LockItem, me: &str, now: u64) -> u64 {
+    let began = item.grant(me).and_then(|g| g.acquired_at_ms);
+    let sample = now.saturating_sub(began.unwrap_or(now));
     match item.hold_ms {
         Some(last) => sample.min(last + last / 4 + 1),
         None => sample,

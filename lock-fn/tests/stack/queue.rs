@@ -134,6 +134,27 @@ async fn a_release_that_keeps_losing_the_race_answers_throttled_not_not_held() {
     );
 }
 
+/// Owner "c"'s cancel of "r", as the two tests below send it.
+fn cancel_of_c() -> lock_protocol::CancelRequest {
+    lock_protocol::CancelRequest {
+        resource_id: "r".into(),
+        owner: "c".into(),
+    }
+}
+
+/// Sends [`cancel_of_c`] while `proxy`'s write hook (counting in `rounds`) makes every round lose,
+/// then takes the hook off; checks that all its rounds were played.
+async fn cancel_of_c_losing_every_round(
+    engine: &lock_fn::engine::LockEngine,
+    proxy: &support::fault_proxy::FaultProxy,
+    rounds: &AtomicUsize,
+) -> Result<lock_fn::engine::Executed, lock_fn::engine::error::LockError> {
+    let answer = engine.cancel(cancel_of_c(), None).await;
+    proxy.before_each_write(None);
+    assert!(rounds.load(Ordering::SeqCst) >= 8, "every round lost");
+    answer
+}
+
 /// From the second review of the cancel marks: a cancel whose every round is refused (the queue
 /// keeps changing under it) has left no mark and may not have taken its entry out: it must answer
 /// `Throttled` (retry), never `cancelled: false` - its caller would go, and a later handoff grant
@@ -174,15 +195,9 @@ async fn a_cancel_that_keeps_losing_the_race_answers_throttled_not_not_cancelled
                 .unwrap();
         })
     })));
-    let cancel = lock_protocol::CancelRequest {
-        resource_id: "r".into(),
-        owner: "c".into(),
-    };
-    let answer = engine.cancel(cancel.clone(), None).await;
-    proxy.before_each_write(None);
-    assert!(rounds.load(Ordering::SeqCst) >= 8, "every round lost");
+    let answer = cancel_of_c_losing_every_round(&engine, &proxy, &rounds).await;
     assert_eq!(error_name(answer), "Throttled", "nothing was decided");
-    let retried = engine.cancel(cancel, None).await.expect("cancel");
+    let retried = engine.cancel(cancel_of_c(), None).await.expect("cancel");
     match retried.reply {
         lock_fn::engine::reply::Reply::Cancel(r) => assert!(r.cancelled, "{r:?}"),
         other => panic!("{other:?}"),
@@ -241,13 +256,7 @@ async fn a_holders_cancel_that_keeps_losing_the_race_still_releases_its_grant() 
             }
         })
     })));
-    let cancel = lock_protocol::CancelRequest {
-        resource_id: "r".into(),
-        owner: "c".into(),
-    };
-    let answer = engine.cancel(cancel, None).await;
-    proxy.before_each_write(None);
-    assert!(rounds.load(Ordering::SeqCst) >= 8, "every round lost");
+    let answer = cancel_of_c_losing_every_round(&engine, &proxy, &rounds).await;
     let e = answer.expect_err("Throttled");
     assert_eq!(e.error_type().as_str(), "Throttled");
     assert!(e.to_string().contains("may have been applied"), "{e}");
