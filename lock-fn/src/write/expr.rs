@@ -202,6 +202,21 @@ impl Cond {
     pub fn cmp(a: Operand, op: Cmp, b: Operand) -> Cond {
         Cond::Compare(a, op, b)
     }
+
+    /// The number at `path` is absent or below `v`, written `NOT path >= v`: in DynamoDB a
+    /// comparison with a missing attribute is false, so its negation holds where the attribute is
+    /// missing. It says what `attribute_not_exists(path) OR path < v` says for a number or nothing
+    /// (what lock-fn stores there) in one comparison, which dynalite evaluates faster
+    /// (BENCHMARKS.md); the differential test holds the memory store to dynalite and moto on it.
+    pub fn absent_or_below(path: Path, v: Operand) -> Cond {
+        !Cond::Compare(Operand::Path(path), Cmp::Ge, v)
+    }
+
+    /// The number at `path` is absent or at most `v`, written `NOT path > v` (as
+    /// [`Cond::absent_or_below`]).
+    pub fn absent_or_at_most(path: Path, v: Operand) -> Cond {
+        !Cond::Compare(Operand::Path(path), Cmp::Gt, v)
+    }
 }
 
 impl std::ops::Not for Cond {

@@ -65,10 +65,7 @@ pub fn acquire_condition(now: u64) -> Cond {
 
 /// Nobody is queued and alive (`qx`, the latest alive-until a waiter wrote, has passed).
 pub fn no_live_queue(now: u64) -> Cond {
-    Cond::Or(vec![
-        Cond::NotExists(Path::attr("qx")),
-        le(at("qx"), now_ms(now)),
-    ])
+    Cond::absent_or_at_most(Path::attr("qx"), now_ms(now))
 }
 
 /// A single try (an acquire that does not queue) is granted only when [`acquire_condition`] holds
@@ -300,10 +297,7 @@ pub fn not_holding(me: &str, now: u64) -> Cond {
             Cond::cmp(at("release_code"), Cmp::Ne, text("me", me)),
             le(at("expires_at_ms"), now_ms(now)),
         ]),
-        Cond::Or(vec![
-            Cond::NotExists(entry.clone()),
-            le(of(&entry.field("x")), now_ms(now)),
-        ]),
+        Cond::absent_or_at_most(entry.field("x"), now_ms(now)),
     ])
 }
 
@@ -315,10 +309,7 @@ pub fn not_cancelled_since(me: &str, since: Option<u64>) -> Write {
         return Write::default();
     };
     let mark = Path::attr("cx").key("me", me);
-    Write::default().require(Cond::Or(vec![
-        Cond::NotExists(mark.clone()),
-        Cond::cmp(of(&mark), Cmp::Lt, num("started", since)),
-    ]))
+    Write::default().require(Cond::absent_or_below(mark, num("started", since)))
 }
 
 /// A cancel leaves its mark (`cx.#me = :now_ms`) and drops the marks `drop` names (each checked
@@ -340,10 +331,7 @@ pub fn cancel_mark_set(me: &str, how: MarkWrite, drop: &[(String, u64)], now: u6
         MarkWrite::Raise => w
             .set(mark.clone(), now_ms(now))
             .require(Cond::Exists(Path::attr("cx")))
-            .require(Cond::Or(vec![
-                Cond::NotExists(mark.clone()),
-                Cond::cmp(of(&mark), Cmp::Lt, now_ms(now)),
-            ])),
+            .require(Cond::absent_or_below(mark.clone(), now_ms(now))),
         // Rewritten as it is: a cancel without a queue edit still makes one conditional write.
         MarkWrite::KeepLater => {
             w.set(mark.clone(), of(&mark))
@@ -362,10 +350,7 @@ pub fn cancel_mark_set(me: &str, how: MarkWrite, drop: &[(String, u64)], now: u6
 /// that since. (A normal waiter's 5 s place must never lower the mark below a Step Functions
 /// task's 15-minute place: tries would barge past the task, and releases skip it.)
 pub fn queue_mark_raised(qx: u64) -> Cond {
-    Cond::Or(vec![
-        Cond::NotExists(Path::attr("qx")),
-        le(at("qx"), num("qx", qx)),
-    ])
+    Cond::absent_or_at_most(Path::attr("qx"), num("qx", qx))
 }
 
 /// The queue mark still covers a place the writer did not raise it for (it read a mark at least

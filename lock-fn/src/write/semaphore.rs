@@ -127,19 +127,13 @@ pub fn sem_release_record_set(nonce: &str, released_fence: u64, now: u64) -> Wri
 
 /// The waiter a slot is handed to holds no running lease of its own.
 pub fn sem_next_not_holding(next: &str, now: u64) -> Cond {
-    Cond::Or(vec![
-        Cond::NotExists(holder("next", next)),
-        le(of(&holder("next", next).field("x")), now_ms(now)),
-    ])
+    Cond::absent_or_at_most(holder("next", next).field("x"), now_ms(now))
 }
 
 /// A write never brings the TTL time back: another deployment (or this one before its maximum lease
 /// was lowered) may have granted a lease that outlives this write's own `now + LOCK_MAX_DURATION_MS`.
 pub fn sem_purge_not_lowered(purge: u64) -> Cond {
-    Cond::Or(vec![
-        Cond::NotExists(Path::attr("purge_at")),
-        le(at("purge_at"), num("purge", purge)),
-    ])
+    Cond::absent_or_at_most(Path::attr("purge_at"), num("purge", purge))
 }
 
 /// A grant passed over (its task closed) only while nobody aimed it at a task since.
@@ -490,7 +484,7 @@ mod tests {
             "sem_limit = :limit",
             "sem_holders.#p.x <= :now_ms",
             "sem_holders.#p_2.x <= :now_ms",
-            "(attribute_not_exists(purge_at) OR purge_at <= :purge)",
+            "NOT purge_at > :purge",
         ] {
             assert!(c.contains(part), "{part} in {c}");
         }

@@ -70,7 +70,7 @@ impl Gen {
     }
 
     fn cond(&mut self, depth: u32) -> Cond {
-        match self.0.u8(0..10) {
+        match self.0.u8(0..12) {
             0..=2 => {
                 let a = Operand::Path(self.number_path());
                 let b = num("v", self.0.u64(0..6));
@@ -120,6 +120,10 @@ impl Gen {
                 Cond::Not(inner) => *inner,
                 c => !c,
             },
+            // lock-fn's one-comparison forms of "absent, or a number below / at most" (`NOT p >= v`,
+            // `NOT p > v`), whose meaning rests on a comparison with a missing attribute being false.
+            10 => Cond::absent_or_below(self.number_path(), num("v", self.0.u64(0..6))),
+            11 => Cond::absent_or_at_most(self.number_path(), num("v", self.0.u64(0..6))),
             _ => Cond::Exists(Path::attr("n1")),
         }
     }
