@@ -6,6 +6,7 @@ pub mod after_answer;
 pub(crate) mod cancel;
 pub mod config;
 pub(crate) mod describe;
+mod ended_grant;
 pub mod error;
 pub(crate) mod release;
 pub(crate) mod renew;

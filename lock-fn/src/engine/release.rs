@@ -93,37 +93,67 @@ impl LockEngine {
                 }
             }
         }
-        // Hand on, or find out why not (not the holder, or someone queued).
-        let round = self
-            .end_and_wake(&req.resource_id, &releaser, snapshot, read_needed, stop_at)
-            .await
-            .map_err(|e| e.or_maybe_applied(ambiguous))?;
-        requests += round.requests;
-        ambiguous |= round.ambiguous;
-        let outcome = round.ended_at;
-        if outcome.is_none() && round.exhausted {
-            // Still the holder, as far as anyone can tell: never answer "not held" for that.
-            return Err(LockError::Store(
-                crate::store::error::StoreError::Throttled {
-                    message: "the lock item kept changing under the release (contention); \
-                              retry the release (with the fence, a repeat is exact)"
-                        .into(),
-                    maybe_applied: ambiguous,
-                },
-            ));
-        }
-        let snapshot = round.last;
-        if let Some(at_ms) = outcome {
-            return Ok(self.released(req, Some(at_ms), false, requests));
-        }
-        // Not the holder (any more): this very release may have ended it already.
-        let recorded = snapshot.as_ref().and_then(|item| match req.fence {
-            Some(fence) => item.released_in_slot(&digest, fence),
-            None => item.released_with_nonce(&nonce),
-        });
-        if recorded.is_some() {
-            return Ok(self.released(req, recorded, false, requests));
-        }
+        // Hand on, or find out why not (not the holder, or someone queued). A second pass only
+        // when the end of the caller's own ended grant was refused (the item changed since).
+        let mut passes = 0;
+        let snapshot = loop {
+            passes += 1;
+            let round = self
+                .end_and_wake(&req.resource_id, &releaser, snapshot, read_needed, stop_at)
+                .await
+                .map_err(|e| e.or_maybe_applied(ambiguous))?;
+            requests += round.requests;
+            ambiguous |= round.ambiguous;
+            let outcome = round.ended_at;
+            if outcome.is_none() && round.exhausted {
+                // Still the holder, as far as anyone can tell: never answer "not held" for that.
+                return Err(LockError::Store(
+                    crate::store::error::StoreError::Throttled {
+                        message: "the lock item kept changing under the release (contention); \
+                                  retry the release (with the fence, a repeat is exact)"
+                            .into(),
+                        maybe_applied: ambiguous,
+                    },
+                ));
+            }
+            let last = round.last;
+            if let Some(at_ms) = outcome {
+                return Ok(self.released(req, Some(at_ms), false, requests));
+            }
+            // Not the holder (any more): this very release may have ended it already.
+            let recorded = last.as_ref().and_then(|item| match req.fence {
+                Some(fence) => item.released_in_slot(&digest, fence),
+                None => item.released_with_nonce(&nonce),
+            });
+            if recorded.is_some() {
+                return Ok(self.released(req, recorded, false, requests));
+            }
+            // Its own grant ran out unreleased: it ends for good, so that no late renew of it brings
+            // it back after this answer (`released: false`). (The end's own outcome, seen or not,
+            // changes no answer: it releases nothing.)
+            let Some(item) = last.as_ref() else {
+                break last;
+            };
+            let ended = self
+                .end_ended_grant(
+                    &req.resource_id,
+                    item,
+                    &digest,
+                    req.fence,
+                    since,
+                    self.store.now_ms(),
+                    stop_at,
+                )
+                .await
+                .map_err(|e| e.or_maybe_applied(ambiguous))?;
+            let Some(end) = ended else { break last };
+            requests += end.attempts;
+            if end.value.is_ok() || passes == 2 {
+                break last;
+            }
+            read_needed = true;
+            snapshot = None;
+        };
         // No record says this release (or an earlier attempt of it) ended the grant. With the
         // fence that proves it did not only when the record cannot have been overwritten since
         // (else `uncertain`) - whether or not this invocation saw an ambiguous write: the caller

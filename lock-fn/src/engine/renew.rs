@@ -61,6 +61,28 @@ impl LockEngine {
                 .live_grant(&digest, now)
                 .is_some_and(|g| g.is_named_by(req.fence, since));
             if !ours {
+                // Its own grant ran out: it ends for good, so that no late renew of it brings it
+                // back after this answer (`renewed: false`); refused, the item changed: look again.
+                let ended = self
+                    .end_ended_grant(
+                        &req.resource_id,
+                        &item,
+                        &digest,
+                        req.fence,
+                        since,
+                        now,
+                        stop_at,
+                    )
+                    .await
+                    .map_err(|e| e.or_maybe_applied(ambiguous))?;
+                match ended {
+                    Some(end) if end.value.is_err() => {
+                        requests += end.attempts;
+                        continue;
+                    }
+                    Some(end) => requests += end.attempts,
+                    None => {}
+                }
                 break;
             }
             if view

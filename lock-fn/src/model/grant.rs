@@ -66,6 +66,21 @@ impl LockItem {
     pub fn live_grant(&self, digest: &str, now_ms: u64) -> Option<Grant<'_>> {
         self.grant(digest).filter(|g| g.live_at(now_ms))
     }
+
+    /// The owner's own grant that a release or renew names (`fence`, else begun by `since`) whose
+    /// lease ended by `now_ms` with nobody taking the slot since (a take or handoff replaces it):
+    /// what a late renew of that grant could still bring back, so the owner's refused release or
+    /// renew ends it for good (`write/end_of_grant.rs::end_ended`).
+    pub fn ended_grant(
+        &self,
+        digest: &str,
+        fence: Option<u64>,
+        since: u64,
+        now_ms: u64,
+    ) -> Option<Grant<'_>> {
+        self.grant(digest)
+            .filter(|g| !g.live_at(now_ms) && g.is_named_by(fence, since))
+    }
 }
 
 #[cfg(test)]

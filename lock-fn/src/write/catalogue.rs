@@ -97,6 +97,10 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         ("renew, fenced", renew("me", Some(7), 900, 10_000, NOW)),
         ("renew, unfenced", renew("me", None, 900, 10_000, NOW)),
         (
+            "mutex_end_ended (a refused release or renew, its own grant run out)",
+            mutex_end_ended("me", 7, 950),
+        ),
+        (
             "release_alone, fenced",
             release_alone("me", Some(7), "nonce", 900, NOW),
         ),
@@ -252,6 +256,10 @@ pub fn samples() -> Vec<(&'static str, Write)> {
         (
             "sem_renew, unfenced",
             sem_renew("me", None, 900, 10_000, 60_000, Some(5), NOW),
+        ),
+        (
+            "sem_end_ended (a refused release or renew, its own grant run out)",
+            sem_end_ended("me", 7, 950),
         ),
         (
             "sem_release_alone, fenced",

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::decide::cancel::MarkWrite;
 use crate::decide::edit::Edit;
 use crate::model::item::Waiter;
-use crate::write::expr::{num, text, val, Cond, Operand, Path, Val, Write};
+use crate::write::expr::{at, num, text, val, Cond, Operand, Path, Val, Write};
 use crate::write::expressions::*;
 
 fn s(v: &str) -> AttributeValue {
@@ -39,6 +39,21 @@ pub fn take(
         .require(acquire_condition(now))
         .with(queue_edit(edit, now))
         .with(not_cancelled_since(me, since))
+}
+
+/// An ended grant of `me` goes (`end_of_grant::end_ended`): `REMOVE release_code, acquired_at_ms,
+/// holder`, only while the item holds that very grant (owner, fence and lease end as read).
+pub fn mutex_end_ended(me: &str, fence: u64, lease_end_ms: u64) -> Write {
+    Write::default()
+        .remove(Path::attr("release_code"))
+        .remove(Path::attr("acquired_at_ms"))
+        .remove(Path::attr("holder"))
+        .require(Cond::eq(at("release_code"), text("owner", me)))
+        .require(Cond::eq(at("fence"), num("fence", fence)))
+        .require(Cond::eq(
+            at("expires_at_ms"),
+            num("lease_end", lease_end_ms),
+        ))
 }
 
 /// A Step Functions task of the holder aims the grant (`fence`) at itself: `SET wake_id = :wake`

@@ -105,6 +105,19 @@ pub fn sem_renew_not_back(me: &str, exp: u64) -> Cond {
     le(of(&holder("me", me).field("x")), num("exp_ms", exp))
 }
 
+/// An ended grant of `me` goes (`end_of_grant::end_ended`): `REMOVE sem_holders.#me`, only while
+/// the entry is that very grant (fence and lease end as read).
+pub fn sem_end_ended(me: &str, fence: u64, lease_end_ms: u64) -> Write {
+    let entry = holder("me", me);
+    Write::default()
+        .remove(entry.clone())
+        .require(Cond::eq(of(&entry.clone().field("f")), num("fence", fence)))
+        .require(Cond::eq(
+            of(&entry.field("x")),
+            num("lease_end", lease_end_ms),
+        ))
+}
+
 /// A handoff's claim: the holder takes its pending full lease.
 pub fn sem_claim_condition(me: &str, fence: u64, now: u64) -> Cond {
     Cond::And(vec![

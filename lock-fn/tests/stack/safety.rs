@@ -313,3 +313,54 @@ async fn a_late_renew_never_moves_the_lease_end_back() {
         );
     }
 }
+
+/// Found by the simulator (seed 2103, issue 18): a renew held up in the network lands after the
+/// lease it renews ran out and after its owner was told `renewed: false` (or `released: false`).
+/// Its condition compares the lease end with its sender's clock, so it brought the grant back: the
+/// lock stayed held for a whole lease by an owner that had been told it lost it, and the owner's
+/// next turn was answered the old grant. The refused renew or release now ends that grant for good.
+#[tokio::test]
+async fn a_late_renew_never_brings_back_a_grant_its_owner_was_told_it_lost() {
+    for (fenced, then_release) in [(true, false), (false, false), (true, true), (false, true)] {
+        let (engine, proxy, table) = proxied_engine_with(1, Some(Duration::from_millis(300))).await;
+        let direct = direct_engine(&table);
+        let g = granted(&direct, acq("r", 1_000, Some("o"))).await;
+        let fence = fenced.then_some(g.fence);
+        proxy.then(Step::Delay(Duration::from_millis(2_000)));
+        let held = {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let req = lock_protocol::RenewRequest {
+                    resource_id: "r".into(),
+                    owner: "o".into(),
+                    duration_ms: Some(6_000),
+                    fence,
+                };
+                // Its answer does not matter (its attempt times out): its write lands late.
+                let _ = engine.renew(req, None).await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1_200)).await; // the lease has run out
+        if then_release {
+            assert!(!release_fenced(&direct, "r", "o", fence).await.released);
+        } else {
+            assert!(!renew_fenced(&direct, "r", "o", fence, 6_000).await.renewed);
+        }
+        let _ = held.await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await; // the held write has landed
+        assert_eq!(
+            proxy
+                .counts
+                .delayed
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
+        let d = describe(&direct, "r").await;
+        assert!(
+            !d.held,
+            "fenced {fenced}, release {then_release}: the grant came back: {d:?}"
+        );
+        let next = granted(&direct, acq("r", 1_000, Some("o"))).await;
+        assert!(next.fence > g.fence, "a new turn, a new fence: {next:?}");
+    }
+}
