@@ -63,8 +63,7 @@ impl LockEngine {
             .apply("wake_head", resource, stop_at, |now| {
                 wake_take(head, &waiter, &wake_id, &queue_edit, now)
             })
-            .await?;
-        let mut requests = write.attempts;
+            .await;
         // Applied, or refused after an attempt whose answer was lost had applied it: the item then
         // shows the task holding a grant aimed with this very `wake_id`, which no other write can
         // have written.
@@ -74,10 +73,25 @@ impl LockEngine {
                 && view.wake_id.as_deref() == Some(wake_id.as_str()))
             .then_some(view)
         };
-        let granted = match &write.value {
-            Ok(Some(new)) => Some(new.grant_view(&waiter.digest)),
-            Ok(None) => None,
-            Err(old) => old.as_ref().and_then(ours),
+        let (mut requests, seen) = match write {
+            Ok(write) => (write.attempts, Some((write.value, write.ambiguous))),
+            Err(e) if e.maybe_applied() => (0, None),
+            Err(e) => return Err(e),
+        };
+        let granted = match seen {
+            Some((Ok(Some(new)), _)) => Some(new.grant_view(&waiter.digest)),
+            Some((Ok(None), _)) => None,
+            Some((Err(Some(old)), _)) => ours(&old),
+            Some((Err(None), false)) => None,
+            // Unseen: refused after an attempt whose answer was lost (on a store that returns no
+            // item on a refused write), or given up on after one: a read tells whether it applied
+            // (found by the simulator's `a_task_handed_a_grant_unseen_is_woken`; otherwise the
+            // task waited for its re-entry).
+            Some((Err(None), true)) | None => {
+                let read = self.store.read(resource, stop_at).await?;
+                requests += read.attempts;
+                read.value.as_ref().and_then(ours)
+            }
         };
         // Otherwise someone took the lock meanwhile (the task itself, on its re-entry, which is
         // then sent its grant), or what happened is unknown: the task's re-entry finds its grant.

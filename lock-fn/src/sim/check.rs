@@ -45,6 +45,7 @@ pub fn violations(run: &Run) -> Vec<String> {
     v.extend(throttled_only_when_the_store_throttled(run));
     v.extend(a_renew_touches_no_grant_begun_after_it(run, tol));
     v.extend(a_task_handed_a_grant_is_woken(run));
+    v.extend(a_task_handed_a_grant_unseen_is_woken(run));
     v.extend(the_waiter_set_is_the_queue(run));
     v.extend(nothing_granted_after_a_cancel(run));
     v.extend(run.events.iter().filter_map(|e| match e {
@@ -766,6 +767,97 @@ fn a_task_handed_a_grant_is_woken(run: &Run) -> Vec<String> {
     }
     v
 }
+
+/// A write that grants the lock to a queued Step Functions task but whose answer its writer never
+/// saw (lost; the writer's retry refused) is recognised by the writer's next read: the grant stands,
+/// aimed at the task with the `wake_id` the write carried, and no other write can have put that
+/// nonce there. So when the writer's invocation gives its own answer (not an error) while that very
+/// grant still stands and runs (by more than [`WAKE_MARGIN_MS`]), the task was sent the grant - by
+/// the answer, or within [`WAKE_WITHIN_MS`] of the write.
+fn a_task_handed_a_grant_unseen_is_woken(run: &Run) -> Vec<String> {
+    // Each invocation's own answer: when, and the owner it answered a grant (a task's own
+    // acquire that takes the lock is answered the grant itself, not sent it).
+    let answered: BTreeMap<u64, (u64, Option<String>)> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Answer {
+                invocation: Some(i),
+                from_fn: true,
+                json,
+                at_ms,
+                owner,
+                ..
+            } if !json.starts_with("{\"error\"") => {
+                let granted = json
+                    .contains("\"acquired\":true")
+                    .then(|| owner.as_deref().map(owner_digest))
+                    .flatten();
+                Some((*i, (*at_ms, granted)))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut v = Vec::new();
+    for c in run.log.iter().filter(|c| !c.seen) {
+        let Some(i) = c.invocation.filter(|i| !run.killed.contains(i)) else {
+            continue;
+        };
+        let Some((answer_at, answered_grant)) = answered.get(&i).filter(|(at, _)| *at >= c.at_ms)
+        else {
+            continue;
+        };
+        let answer_at = *answer_at;
+        let (Some(before), Some(after)) = (parse(&c.before), parse(&c.after)) else {
+            continue;
+        };
+        let had = grants(&before);
+        let at_answer = run
+            .log
+            .iter()
+            .filter(|d| d.key == c.key && d.at_ms <= answer_at)
+            .next_back()
+            .and_then(|d| parse(&d.after));
+        for g in grants(&after)
+            .into_iter()
+            .filter(|g| !had.iter().any(|h| h.1 == g.1))
+        {
+            let tokens: Vec<&String> = before
+                .waiters
+                .iter()
+                .filter(|w| w.digest == g.0)
+                .filter_map(|w| w.token.as_ref())
+                .collect();
+            let aimed = after.grant_view(&g.0).wake_id;
+            if tokens.is_empty() || aimed.is_none() || answered_grant.as_ref() == Some(&g.0) {
+                continue;
+            }
+            let stands = at_answer.as_ref().is_some_and(|item| {
+                item.grant(&g.0).is_some_and(|now| {
+                    now.fence == g.1 && now.lease_end_ms > answer_at + WAKE_MARGIN_MS
+                }) && item.grant_view(&g.0).wake_id == aimed
+            });
+            if !stands {
+                continue;
+            }
+            let woken = run.sends.iter().any(|(t, at)| {
+                tokens.contains(&t)
+                    && (c.at_ms..=answer_at.max(c.at_ms + WAKE_WITHIN_MS)).contains(at)
+            });
+            if !woken {
+                v.push(format!(
+                    "{} (invocation {i}) granted fence {} of {} at {} to a task, its answer unseen; the grant still stood when the invocation answered at {answer_at}, and nothing was sent to the task",
+                    c.by, g.1, c.key, c.at_ms
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// How long a grant must still run when its writer answers for [`a_task_handed_a_grant_unseen_is_woken`]
+/// to require its wake (the writer's clock may be this much ahead).
+const WAKE_MARGIN_MS: u64 = 50;
 
 /// `wset` (the set a join checks so that an owner never queues twice) names exactly the owners
 /// queued, after every change: a digest left behind would keep its owner from ever queueing again.
