@@ -231,14 +231,48 @@ fn crowd_for(seed: u64) -> usize {
     }
 }
 
+/// One world in this many has release-slot churn, and one a rolling deployment (cheap worlds:
+/// about 0.3 s each).
+pub const SPECIAL_EVERY: u64 = 100;
+
+/// Release-slot churn ([`actors::Mix::churn`]), decided by the seed as crowds are: seeds 49, 149,
+/// 249, ...
+fn churn_for(seed: u64) -> bool {
+    seed % SPECIAL_EVERY == 49
+}
+
+/// A rolling deployment ([`actors::Mix::old_version`]), decided by the seed as crowds are: seeds
+/// 74, 174, 274, ...
+fn old_version_for(seed: u64) -> bool {
+    seed % SPECIAL_EVERY == 74
+}
+
+/// The world seed `seed` draws, with the worlds the seed itself decides on top.
+fn world_of(seed: u64) -> Settings {
+    let mut drawn = Settings::random();
+    drawn.clients.crowd = crowd_for(seed);
+    if churn_for(seed) {
+        // Many short grants of a semaphore of 2 around one long one: a holder eight grants
+        // older is still running when a release's repeat comes.
+        drawn.sem_limit = 3;
+        drawn.clients.churn = 7;
+        drawn.clients.sem_queued = 0;
+        drawn.ops_per_client = 8;
+        drawn.lost_invoke = 300;
+    }
+    if old_version_for(seed) {
+        drawn.clients.old_version = 3;
+    }
+    drawn
+}
+
 /// Runs seed `seed` with settings drawn from it (`settings` overrides them).
 pub fn run(seed: u64, settings: Option<Settings>) -> Run {
     block_on_paused(async move {
         fastrand::seed(seed);
         // Drawn even when given, so that a run with given settings (a shrunk one) continues the
         // seed's stream exactly where a run that drew them would.
-        let mut drawn = Settings::random();
-        drawn.clients.crowd = crowd_for(seed);
+        let drawn = world_of(seed);
         let settings = settings.unwrap_or(drawn);
         let table = SimTable::new(EPOCH_MS, seed ^ 0x5eed, settings.faults);
         let tasks = SimTasks::new(seed ^ 0x7a5c, settings.task_faults);

@@ -50,6 +50,15 @@ pub struct Mix {
     /// protocol takes, all arriving at once (none in most worlds; see `crowd_for` in `sim.rs`), so
     /// that the queue meets its byte bound before its entry cap.
     pub crowd: usize,
+    /// Release-slot churn: semaphore waiters whose first holds for seconds while the others take
+    /// and release short leases, their answers often lost and their releases sent again seconds
+    /// later (none in most worlds; see `churn_for` in `sim.rs`), so that a holder eight grants older
+    /// releases between a release and its repeat and reuses its release slot.
+    pub churn: usize,
+    /// Holders that see, while they hold the mutex, a join of their own owner sent by an instance
+    /// of lock-fn's version before issue 17 (its join lacked `not_holding`: a rolling deployment;
+    /// none in most worlds; see `old_version_for` in `sim.rs`).
+    pub old_version: usize,
 }
 
 impl Mix {
@@ -63,6 +72,8 @@ impl Mix {
             peers: fastrand::usize(0..=1),
             executions: fastrand::usize(0..=3),
             crowd: 0,
+            churn: 0,
+            old_version: 0,
         }
     }
 }
@@ -70,6 +81,14 @@ impl Mix {
 /// Plays a whole run: the clients during chaos, then calm, then a probe of each resource.
 pub async fn play(sim: &Arc<Sim>) {
     let mix = sim.settings.clients;
+    // The churn's long holder: the first of its clients (ids follow the spawn order below).
+    let first_churner = mix.queued
+        + mix.sem_queued
+        + mix.tries
+        + mix.pollers
+        + mix.peers
+        + mix.executions
+        + mix.crowd;
     let mut tasks = Vec::new();
     let mut id = 0;
     let mut spawn = |kind: u8, n: usize, tasks: &mut Vec<tokio::task::JoinHandle<()>>| {
@@ -102,6 +121,15 @@ pub async fn play(sim: &Arc<Sim>) {
                             execution(&sim, client, &execution_owner, MUTEX, None, Some(&largest))
                                 .await
                         }
+                        7 => {
+                            let lease = if client < first_churner + 2 {
+                                8_000
+                            } else {
+                                300
+                            };
+                            queued_for(&sim, client, &owner, SEMAPHORE, limit, lease).await
+                        }
+                        8 => old_version_join(&sim, client, &owner).await,
                         _ if fastrand::bool() => {
                             execution(&sim, client, &execution_owner, MUTEX, None, None).await
                         }
@@ -120,6 +148,8 @@ pub async fn play(sim: &Arc<Sim>) {
     spawn(4, mix.peers, &mut tasks);
     spawn(5, mix.executions, &mut tasks);
     spawn(6, mix.crowd, &mut tasks);
+    spawn(7, mix.churn, &mut tasks);
+    spawn(8, mix.old_version, &mut tasks);
     let ttl = {
         let sim = Arc::clone(sim);
         tokio::spawn(async move {
@@ -323,8 +353,19 @@ async fn invoke_on(
 /// A waiter that queues with its own owner, comes back when told, holds, and gives up (with a
 /// cancel) after a while.
 async fn queued(sim: &Arc<Sim>, client: usize, owner: &str, resource: &str, limit: Option<u32>) {
+    queued_for(sim, client, owner, resource, limit, lease()).await
+}
+
+/// [`queued`] for a lease of `lease` ms.
+async fn queued_for(
+    sim: &Arc<Sim>,
+    client: usize,
+    owner: &str,
+    resource: &str,
+    limit: Option<u32>,
+    lease: u64,
+) {
     let owner = owner.to_string();
-    let lease = lease();
     let give_up_at = sim.now_ms() + patience();
     loop {
         let left = give_up_at.saturating_sub(sim.now_ms());
@@ -556,7 +597,7 @@ async fn hold(sim: &Arc<Sim>, client: usize, owner: &str, g: Grant) {
         }
         // Most callers resend at once; some come back seconds later (a redelivered message, a
         // retry of the whole step), when the item's release records may have been reused.
-        if fastrand::u32(..4) == 0 {
+        if fastrand::u32(..4) == 0 || sim.settings.clients.churn > 0 {
             pause(1_000, 8_000).await;
         } else {
             pause(5, 50).await;
@@ -575,6 +616,48 @@ async fn cancel(sim: &Arc<Sim>, client: usize, resource: &str, owner: &str) {
         }
         pause(5, 50).await;
     }
+}
+
+/// A holder during a rolling deployment: it waits for the mutex through today's lock-fn and, while
+/// it holds, a join of its own owner lands from an instance of the version before issue 17 (a
+/// second invocation of the owner; that version's join lacked `not_holding`, so it queued a
+/// holder). Then it works and releases as every holder does: the release must take that entry
+/// along and never hand the lock back to its own owner (`no_grant_handed_back_to_its_releaser`).
+async fn old_version_join(sim: &Arc<Sim>, client: usize, owner: &str) {
+    let lease = lease();
+    let req = Request::Acquire(AcquireRequest {
+        resource_id: MUTEX.into(),
+        owner: Some(owner.into()),
+        duration_ms: Some(lease),
+        wait_ms: patience().min(1_500),
+        queue: Some(true),
+        ..Default::default()
+    });
+    let Ok(Reply::Acquire(AcquireResponse::Granted(g))) =
+        invoke(sim, client, Some(owner), req).await
+    else {
+        return;
+    };
+    let now = sim.now_ms();
+    let waiter = crate::model::item::Waiter {
+        digest: lock_protocol::owner_digest(owner),
+        duration_ms: lease,
+        alive_until_ms: now + fastrand::u64(500..=3_000),
+        active_until_ms: 0,
+        holder: None,
+        token: None,
+    };
+    let read = sim
+        .table
+        .item(MUTEX)
+        .and_then(|i| crate::model::item::LockItem::try_from(&i).ok());
+    let mark = crate::write::mutex::Mark::for_entry(read.as_ref(), waiter.alive_until_ms);
+    let mut join = crate::write::mutex::join(&waiter, 64, mark, None, now);
+    let guard = crate::write::expressions::not_holding(&waiter.digest, now);
+    join.conditions.retain(|c| *c != guard);
+    let request = crate::store::request::UpdateRequest::new(MUTEX).write(join);
+    let _ = sim.table.update(request, "old-version").await;
+    hold(sim, client, owner, g).await;
 }
 
 /// Python dynamo-dlm 1.0 on the mutex: PutItem if free by its whole-second rule, DeleteItem on

@@ -75,6 +75,8 @@ fn smaller(s: &Settings) -> Vec<Settings> {
     step(&|t| none(&mut t.clients.pollers, 0));
     step(&|t| none(&mut t.clients.executions, 0));
     step(&|t| none(&mut t.clients.crowd, 0));
+    step(&|t| none(&mut t.clients.churn, 0));
+    step(&|t| none(&mut t.clients.old_version, 0));
     step(&|t| none(&mut t.ops_per_client, 1));
     step(&|t| none(&mut t.instances, 1));
     step(&|t| down(&mut t.clients.queued, 0));
