@@ -252,7 +252,7 @@ fn world_of(seed: u64) -> Settings {
     let mut drawn = Settings::random();
     drawn.clients.crowd = crowd_for(seed);
     if churn_for(seed) {
-        // Many short grants of a semaphore of 2 around one long one: a holder eight grants
+        // Many short grants of a semaphore of 3 around two long ones: a holder eight grants
         // older is still running when a release's repeat comes.
         drawn.sem_limit = 3;
         drawn.clients.churn = 7;

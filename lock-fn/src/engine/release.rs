@@ -19,6 +19,9 @@ use crate::write::mutex::Releaser;
 
 /// A release reads and writes again at most this often when the queue keeps changing under it.
 const MAX_ROUNDS: u32 = 16;
+/// A release that finds the caller's own grant run out ends it (`end_ended`); refused because the
+/// item changed, it looks again, at most this many times in all.
+const END_PASSES: u32 = 4;
 /// At most this many closed Step Functions waiters are passed over by one release.
 const MAX_SKIPS: u32 = 10;
 
@@ -93,9 +96,13 @@ impl LockEngine {
                 }
             }
         }
-        // Hand on, or find out why not (not the holder, or someone queued). A second pass only
-        // when the end of the caller's own ended grant was refused (the item changed since).
+        // Hand on, or find out why not (not the holder, or someone queued). Another pass only when
+        // the end of the caller's own ended grant was refused (the item changed since: perhaps a
+        // late renew brought the grant back), at most END_PASSES in all.
         let mut passes = 0;
+        // The item as first seen holding the caller's grant run out, unreleased: the proof that no
+        // release of it was applied (the end write removes the grant, and records nothing).
+        let mut proof: Option<LockItem> = None;
         let snapshot = loop {
             passes += 1;
             let round = self
@@ -129,8 +136,8 @@ impl LockEngine {
                 return Ok(self.released(req, recorded, false, requests));
             }
             // Its own grant ran out unreleased: it ends for good, so that no late renew of it brings
-            // it back after this answer (`released: false`). (The end's own outcome, seen or not,
-            // changes no answer: it releases nothing.)
+            // it back after this answer (`released: false`). The end releases nothing, so an answer
+            // lost on it changes no answer; a store error on it is answered as that error.
             let Some(item) = last.as_ref() else {
                 break last;
             };
@@ -148,12 +155,27 @@ impl LockEngine {
                 .map_err(|e| e.or_maybe_applied(ambiguous))?;
             let Some(end) = ended else { break last };
             requests += end.attempts;
-            if end.value.is_ok() || passes == 2 {
+            if proof.is_none() {
+                proof = last.clone();
+            }
+            if end.value.is_ok() {
                 break last;
+            }
+            if passes == END_PASSES {
+                // The grant may be live again right now: never "not held" for that.
+                return Err(LockError::Store(
+                    crate::store::error::StoreError::Throttled {
+                        message: "the lock item kept changing under the release (a grant that ran \
+                                  out kept coming back); retry the release"
+                            .into(),
+                        maybe_applied: ambiguous,
+                    },
+                ));
             }
             read_needed = true;
             snapshot = None;
         };
+        let snapshot = proof.or(snapshot);
         // No record says this release (or an earlier attempt of it) ended the grant. With the
         // fence that proves it did not only when the record cannot have been overwritten since
         // (else `uncertain`) - whether or not this invocation saw an ambiguous write: the caller

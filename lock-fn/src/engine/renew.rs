@@ -44,10 +44,13 @@ impl LockEngine {
         // Refused: not the holder of that grant (any more), a semaphore (whose holder renews its
         // own entry), or the lease already ends later than this renew would set (a renew never
         // moves the end back: a late attempt of an earlier renew must not undo a later one).
+        // The last round's end of an ended grant was refused: the grant may be live again.
+        let mut unsettled = false;
         for _ in 0..RENEW_ROUNDS {
             if renewed.is_some() {
                 break;
             }
+            unsettled = false;
             let read = self
                 .store
                 .read(&req.resource_id, stop_at)
@@ -78,6 +81,7 @@ impl LockEngine {
                 match ended {
                     Some(end) if end.value.is_err() => {
                         requests += end.attempts;
+                        unsettled = true;
                         continue;
                     }
                     Some(end) => requests += end.attempts,
@@ -134,6 +138,17 @@ impl LockEngine {
             requests += write.attempts;
             ambiguous |= write.ambiguous;
             renewed = write.value;
+        }
+        if renewed.is_none() && unsettled {
+            // Never "not renewed" while the grant may have come back: the caller may still hold.
+            return Err(LockError::Store(
+                crate::store::error::StoreError::Throttled {
+                    message: "the lock item kept changing under the renew (a grant that ran out \
+                              kept coming back); retry the renew"
+                        .into(),
+                    maybe_applied: ambiguous,
+                },
+            ));
         }
         let renewal = renewed.map(|item| {
             let expires_at_ms = item.expires_at_ms.unwrap_or_default();

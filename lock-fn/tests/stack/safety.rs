@@ -326,7 +326,9 @@ async fn a_late_renew_never_brings_back_a_grant_its_owner_was_told_it_lost() {
         let direct = direct_engine(&table);
         let g = granted(&direct, acq("r", 1_000, Some("o"))).await;
         let fence = fenced.then_some(g.fence);
-        proxy.then(Step::Delay(Duration::from_millis(2_000)));
+        // Held 3 s: the refused renew or release below (at 1.2 s) has 1.8 s to finish first.
+        proxy.then(Step::Delay(Duration::from_millis(3_000)));
+        let start = tokio::time::Instant::now();
         let held = {
             let engine = engine.clone();
             tokio::spawn(async move {
@@ -347,7 +349,8 @@ async fn a_late_renew_never_brings_back_a_grant_its_owner_was_told_it_lost() {
             assert!(!renew_fenced(&direct, "r", "o", fence, 6_000).await.renewed);
         }
         let _ = held.await;
-        tokio::time::sleep(Duration::from_millis(1_200)).await; // the held write has landed
+        // The held write has landed.
+        tokio::time::sleep_until(start + Duration::from_millis(3_600)).await;
         assert_eq!(
             proxy
                 .counts
@@ -362,5 +365,66 @@ async fn a_late_renew_never_brings_back_a_grant_its_owner_was_told_it_lost() {
         );
         let next = granted(&direct, acq("r", 1_000, Some("o"))).await;
         assert!(next.fence > g.fence, "a new turn, a new fence: {next:?}");
+    }
+}
+
+/// The end of an ended grant keeps being refused because the item keeps changing - late renews
+/// landing one after another, each bringing the grant back for a moment (here a peer moves the lease
+/// end by 1 ms before each end write, so the next read finds it run out again): the release and the
+/// renew answer `Throttled`, never `released: false` / `renewed: false` while the grant may be live
+/// again (found by the review of issue 18's eighth stop: the release gave up after its second pass).
+/// Once the item holds still, the release ends it and answers plainly.
+#[tokio::test]
+async fn an_ended_grant_that_keeps_coming_back_is_answered_throttled_not_false() {
+    for release in [true, false] {
+        let (engine, proxy, table) = proxied_engine_with(3, None).await;
+        let direct = direct_engine(&table);
+        let g = granted(&direct, acq("r", 300, Some("o"))).await;
+        let (c, t) = (client(&dynalite_endpoint()), table.clone());
+        proxy.before_each_write(Some(std::sync::Arc::new(move |request: String| {
+            let (c, t) = (c.clone(), t.clone());
+            Box::pin(async move {
+                if !request.contains(":lease_end") {
+                    return; // not an end write
+                }
+                c.update_item()
+                    .table_name(&t)
+                    .key("resource_id", AttributeValue::S("r".into()))
+                    .update_expression("SET expires_at_ms = expires_at_ms + :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .send()
+                    .await
+                    .unwrap();
+            })
+        })));
+        tokio::time::sleep(Duration::from_millis(400)).await; // the lease has run out
+        let answer = if release {
+            let req = lock_protocol::ReleaseRequest {
+                resource_id: "r".into(),
+                owner: "o".into(),
+                fence: Some(g.fence),
+            };
+            engine.release(req, None).await.map(|_| ())
+        } else {
+            let req = lock_protocol::RenewRequest {
+                resource_id: "r".into(),
+                owner: "o".into(),
+                duration_ms: Some(1_000),
+                fence: Some(g.fence),
+            };
+            engine.renew(req, None).await.map(|_| ())
+        };
+        let e = answer.expect_err("Throttled");
+        assert_eq!(
+            e.error_type().as_str(),
+            "Throttled",
+            "release {release}: {e}"
+        );
+        proxy.before_each_write(None);
+        let plain = release_fenced(&engine, "r", "o", Some(g.fence)).await;
+        assert!(!plain.released && !plain.uncertain, "{plain:?}");
+        assert!(!describe(&direct, "r").await.held);
+        let next = granted(&direct, acq("r", 300, Some("o"))).await;
+        assert!(next.fence > g.fence, "{next:?}");
     }
 }
