@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Re-introduces each defect in bench/defects/*.patch (defects reviews found, kept as reversible
 # patches) and checks that the deterministic simulator catches it within DLM_SIM_SEEDS seeds
-# (default 3000). Prints one line per defect with the first failing seed; exits 1 if any defect
+# (default 4000). Prints one line per defect with the first failing seed; exits 1 if any defect
 # went uncaught. Usage: scripts/defects.sh [PATCH...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="${DLM_SIM_SEEDS:-3000}"
+seeds="${DLM_SIM_SEEDS:-4000}"
 patches=("$@")
 [ ${#patches[@]} -gt 0 ] || patches=(bench/defects/*.patch)
 applied=""

@@ -4,6 +4,7 @@
 //! `released: false` (found by the simulator: DESIGN.md, failure modes).
 
 use crate::engine::LockEngine;
+use crate::model::grant::Grant;
 use crate::model::item::LockItem;
 use crate::store::error::StoreError;
 use crate::store::Attempted;
@@ -14,26 +15,17 @@ use crate::write::end_of_grant::end_ended;
 pub(crate) type EndWrite = Attempted<Result<Option<LockItem>, Option<LockItem>>>;
 
 impl LockEngine {
-    /// Ends the grant of `me` that `item` (read at `now`) shows ended, when it is the one the
-    /// caller names (`fence`, else begun by `since`); `None` when there is none to end.
+    /// Ends `grant`, which `item` shows run out (`LockItem::ended_grant`), for good.
     pub(crate) async fn end_ended_grant(
         &self,
         resource: &str,
         item: &LockItem,
-        me: &str,
-        fence: Option<u64>,
-        since: u64,
-        now: u64,
+        grant: &Grant<'_>,
         stop_at: Option<u64>,
-    ) -> Result<Option<EndWrite>, StoreError> {
-        let Some(grant) = item.ended_grant(me, fence, since, now) else {
-            return Ok(None);
-        };
-        let write = end_ended(item, &grant);
-        let ended = self
-            .store
+    ) -> Result<EndWrite, StoreError> {
+        let write = end_ended(item, grant);
+        self.store
             .apply("end an ended grant", resource, stop_at, |_| write.clone())
-            .await?;
-        Ok(Some(ended))
+            .await
     }
 }

@@ -138,22 +138,17 @@ impl LockEngine {
             // Its own grant ran out unreleased: it ends for good, so that no late renew of it brings
             // it back after this answer (`released: false`). The end releases nothing, so an answer
             // lost on it changes no answer; a store error on it is answered as that error.
-            let Some(item) = last.as_ref() else {
+            let now = self.store.now_ms();
+            let Some((item, grant)) = last.as_ref().and_then(|i| {
+                i.ended_grant(&digest, req.fence, since, now)
+                    .map(|g| (i, g))
+            }) else {
                 break last;
             };
-            let ended = self
-                .end_ended_grant(
-                    &req.resource_id,
-                    item,
-                    &digest,
-                    req.fence,
-                    since,
-                    self.store.now_ms(),
-                    stop_at,
-                )
+            let end = self
+                .end_ended_grant(&req.resource_id, item, &grant, stop_at)
                 .await
                 .map_err(|e| e.or_maybe_applied(ambiguous))?;
-            let Some(end) = ended else { break last };
             requests += end.attempts;
             if proof.is_none() {
                 proof = last.clone();

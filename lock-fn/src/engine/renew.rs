@@ -66,26 +66,16 @@ impl LockEngine {
             if !ours {
                 // Its own grant ran out: it ends for good, so that no late renew of it brings it
                 // back after this answer (`renewed: false`); refused, the item changed: look again.
-                let ended = self
-                    .end_ended_grant(
-                        &req.resource_id,
-                        &item,
-                        &digest,
-                        req.fence,
-                        since,
-                        now,
-                        stop_at,
-                    )
-                    .await
-                    .map_err(|e| e.or_maybe_applied(ambiguous))?;
-                match ended {
-                    Some(end) if end.value.is_err() => {
-                        requests += end.attempts;
+                if let Some(grant) = item.ended_grant(&digest, req.fence, since, now) {
+                    let end = self
+                        .end_ended_grant(&req.resource_id, &item, &grant, stop_at)
+                        .await
+                        .map_err(|e| e.or_maybe_applied(ambiguous))?;
+                    requests += end.attempts;
+                    if end.value.is_err() {
                         unsettled = true;
                         continue;
                     }
-                    Some(end) => requests += end.attempts,
-                    None => {}
                 }
                 break;
             }

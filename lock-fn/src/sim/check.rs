@@ -815,8 +815,7 @@ fn a_task_handed_a_grant_unseen_is_woken(run: &Run) -> Vec<String> {
         let at_answer = run
             .log
             .iter()
-            .filter(|d| d.key == c.key && d.at_ms <= answer_at)
-            .next_back()
+            .rfind(|d| d.key == c.key && d.at_ms <= answer_at)
             .and_then(|d| parse(&d.after));
         for g in grants(&after)
             .into_iter()

@@ -82,20 +82,8 @@ mod tests {
     use super::*;
     use crate::store::memory::{Applied, MemoryTable};
     use crate::write::expressions::renew;
-    use crate::write::parse::parse_write;
+    use crate::write::mutex::applied::apply;
     use crate::write::semaphore::{sem_renew, sem_take, SemAsk};
-
-    fn apply(t: &mut MemoryTable, w: &Write) -> Applied {
-        let r = w.render();
-        let w = parse_write(
-            &r.update,
-            r.condition.as_deref(),
-            &r.names.into_iter().collect(),
-            &r.values.into_iter().collect(),
-        )
-        .expect("a well-formed write");
-        t.update("resource_id", "r", &w).expect("valid")
-    }
 
     fn read(t: &MemoryTable) -> LockItem {
         LockItem::try_from(t.get("r").unwrap()).unwrap()

@@ -472,7 +472,7 @@ mod tests {
 
 /// Writes applied to the in-memory table as DynamoDB gets them (expression strings, parsed).
 #[cfg(test)]
-mod applied {
+pub(crate) mod applied {
     use std::collections::HashMap;
 
     use aws_sdk_dynamodb::types::AttributeValue::{self, L, M, N, S};
@@ -484,7 +484,8 @@ mod applied {
     use crate::store::memory::{Applied, Item, MemoryTable};
     use crate::write::parse::parse_write;
 
-    fn apply(table: &mut MemoryTable, w: &Write) -> Applied {
+    /// Applies `w` to item `r` of `table` as DynamoDB gets it (rendered, then read back).
+    pub(crate) fn apply(table: &mut MemoryTable, w: &Write) -> Applied {
         let r = w.render();
         let w = parse_write(
             &r.update,

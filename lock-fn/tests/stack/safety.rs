@@ -298,13 +298,7 @@ async fn a_late_renew_never_moves_the_lease_end_back() {
         let second = renew_fenced(&direct, "r", "o", fence, 6_000).await;
         let promised = second.renewal.expect("renewed").expires_at_ms;
         tokio::time::sleep(Duration::from_millis(1_500)).await; // the held write has landed
-        assert_eq!(
-            proxy
-                .counts
-                .delayed
-                .load(std::sync::atomic::Ordering::SeqCst),
-            1
-        );
+        assert_eq!(delayed(&proxy), 1);
         let d = describe(&direct, "r").await;
         assert!(
             d.expires_at_ms.unwrap() >= promised,
@@ -351,13 +345,7 @@ async fn a_late_renew_never_brings_back_a_grant_its_owner_was_told_it_lost() {
         let _ = held.await;
         // The held write has landed.
         tokio::time::sleep_until(start + Duration::from_millis(3_600)).await;
-        assert_eq!(
-            proxy
-                .counts
-                .delayed
-                .load(std::sync::atomic::Ordering::SeqCst),
-            1
-        );
+        assert_eq!(delayed(&proxy), 1);
         let d = describe(&direct, "r").await;
         assert!(
             !d.held,
@@ -427,4 +415,12 @@ async fn an_ended_grant_that_keeps_coming_back_is_answered_throttled_not_false()
         let next = granted(&direct, acq("r", 300, Some("o"))).await;
         assert!(next.fence > g.fence, "{next:?}");
     }
+}
+
+/// Requests the proxy held up (`Step::Delay`).
+fn delayed(proxy: &support::fault_proxy::FaultProxy) -> usize {
+    proxy
+        .counts
+        .delayed
+        .load(std::sync::atomic::Ordering::SeqCst) as usize
 }
