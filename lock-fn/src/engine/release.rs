@@ -100,9 +100,6 @@ impl LockEngine {
         // the end of the caller's own ended grant was refused (the item changed since: perhaps a
         // late renew brought the grant back), at most END_PASSES in all.
         let mut passes = 0;
-        // The item as first seen holding the caller's grant run out, unreleased: the proof that no
-        // release of it was applied (the end write removes the grant, and records nothing).
-        let mut proof: Option<LockItem> = None;
         let snapshot = loop {
             passes += 1;
             let round = self
@@ -150,9 +147,6 @@ impl LockEngine {
                 .await
                 .map_err(|e| e.or_maybe_applied(ambiguous))?;
             requests += end.attempts;
-            if proof.is_none() {
-                proof = last.clone();
-            }
             if end.value.is_ok() {
                 break last;
             }
@@ -170,7 +164,6 @@ impl LockEngine {
             read_needed = true;
             snapshot = None;
         };
-        let snapshot = proof.or(snapshot);
         // No record says this release (or an earlier attempt of it) ended the grant. With the
         // fence that proves it did not only when the record cannot have been overwritten since
         // (else `uncertain`) - whether or not this invocation saw an ambiguous write: the caller
