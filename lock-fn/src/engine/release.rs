@@ -136,10 +136,16 @@ impl LockEngine {
             // it back after this answer (`released: false`). The end releases nothing, so an answer
             // lost on it changes no answer; a store error on it is answered as that error.
             let now = self.store.now_ms();
-            let Some((item, grant)) = last.as_ref().and_then(|i| {
-                i.ended_grant(&digest, req.fence, since, now)
-                    .map(|g| (i, g))
-            }) else {
+            // A semaphore's run-out entry is purged by other holders' takes: ending it here races
+            // them and leaves the answer `uncertain` (fault suite, no faults) - renew ends it.
+            let Some((item, grant)) =
+                last.as_ref()
+                    .filter(|i| i.semaphore.is_none())
+                    .and_then(|i| {
+                        i.ended_grant(&digest, req.fence, since, now)
+                            .map(|g| (i, g))
+                    })
+            else {
                 break last;
             };
             let end = self
