@@ -78,12 +78,10 @@ impl LockEngine {
                         "a cancel that lost every round could not release the owner's grant either");
                 }
             }
-            return Err(LockError::Store(StoreError::Throttled {
-                message: "the lock item kept changing under the cancel (contention); retry the \
-                          cancel"
-                    .into(),
-                maybe_applied: ambiguous,
-            }));
+            return Err(LockError::Store(StoreError::kept_changing(
+                "the lock item kept changing under the cancel (contention); retry the cancel",
+                ambiguous,
+            )));
         }
         let mut released = false;
         if let Some(fence) = holds {

@@ -12,6 +12,7 @@ use crate::engine::reply::Reply;
 use crate::engine::{Executed, LockEngine};
 use crate::model::item::{LockItem, Waiter, RELEASE_SLOTS};
 use crate::model::owner::redact;
+use crate::store::error::StoreError;
 use crate::store::Attempted;
 use crate::store::ReleaseWrite;
 use crate::write::end_of_grant::{end_alone, hand_on, Next};
@@ -111,14 +112,11 @@ impl LockEngine {
             let outcome = round.ended_at;
             if outcome.is_none() && round.exhausted {
                 // Still the holder, as far as anyone can tell: never answer "not held" for that.
-                return Err(LockError::Store(
-                    crate::store::error::StoreError::Throttled {
-                        message: "the lock item kept changing under the release (contention); \
-                                  retry the release (with the fence, a repeat is exact)"
-                            .into(),
-                        maybe_applied: ambiguous,
-                    },
-                ));
+                return Err(LockError::Store(StoreError::kept_changing(
+                    "the lock item kept changing under the release (contention); retry the \
+                     release (with the fence, a repeat is exact)",
+                    ambiguous,
+                )));
             }
             let last = round.last;
             if let Some(at_ms) = outcome {
@@ -158,14 +156,11 @@ impl LockEngine {
             }
             if passes == END_PASSES {
                 // The grant may be live again right now: never "not held" for that.
-                return Err(LockError::Store(
-                    crate::store::error::StoreError::Throttled {
-                        message: "the lock item kept changing under the release (a grant that ran \
-                                  out kept coming back); retry the release"
-                            .into(),
-                        maybe_applied: ambiguous,
-                    },
-                ));
+                return Err(LockError::Store(StoreError::kept_changing(
+                    "the lock item kept changing under the release (a grant that ran out kept \
+                     coming back); retry the release",
+                    ambiguous,
+                )));
             }
             read_needed = true;
             snapshot = None;

@@ -6,6 +6,7 @@ use tracing::warn;
 use crate::engine::error::LockError;
 use crate::engine::reply::Reply;
 use crate::model::owner::redact;
+use crate::store::error::StoreError;
 use crate::store::Attempted;
 use crate::write::semaphore::sem_renew;
 
@@ -131,14 +132,11 @@ impl LockEngine {
         }
         if renewed.is_none() && unsettled {
             // Never "not renewed" while the grant may have come back: the caller may still hold.
-            return Err(LockError::Store(
-                crate::store::error::StoreError::Throttled {
-                    message: "the lock item kept changing under the renew (a grant that ran out \
-                              kept coming back); retry the renew"
-                        .into(),
-                    maybe_applied: ambiguous,
-                },
-            ));
+            return Err(LockError::Store(StoreError::kept_changing(
+                "the lock item kept changing under the renew (a grant that ran out kept coming \
+                 back); retry the renew",
+                ambiguous,
+            )));
         }
         let renewal = renewed.map(|item| {
             let expires_at_ms = item.expires_at_ms.unwrap_or_default();

@@ -40,6 +40,15 @@ impl StoreError {
         }
     }
 
+    /// `Throttled` for an operation whose conditional writes kept being refused because the item
+    /// kept changing under it (contention, not DynamoDB's own throttling): the caller retries.
+    pub fn kept_changing(message: impl Into<String>, maybe_applied: bool) -> Self {
+        StoreError::Throttled {
+            message: message.into(),
+            maybe_applied,
+        }
+    }
+
     /// Whether an earlier write of the invocation may have been applied unseen.
     pub fn maybe_applied(&self) -> bool {
         matches!(
