@@ -12,6 +12,7 @@ mod decode;
 pub mod error_chain;
 mod error_type;
 mod limits;
+pub mod lock_item;
 mod owner_token;
 mod request;
 mod response;

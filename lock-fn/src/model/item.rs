@@ -9,22 +9,14 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
+pub use lock_protocol::lock_item::{
+    ATTR_EXPIRES, ATTR_EXPIRES_AT_MS, ATTR_FENCE, ATTR_HOLDER, ATTR_RELEASE_CODE, ATTR_RESOURCE_ID,
+    ATTR_SEM_HOLDERS, SEM_ENTRY_FENCE, SEM_ENTRY_LABEL, SEM_ENTRY_LEASE_END, SEM_RELEASE_CODE,
+};
 pub use lock_protocol::owner_digest;
 
-/// Partition key attribute (String).
-pub const ATTR_RESOURCE_ID: &str = "resource_id";
-/// The holder's owner digest (dynamo-dlm's attribute name; dynamo-dlm stores its own code there).
-pub const ATTR_RELEASE_CODE: &str = "release_code";
-/// Lease end in epoch seconds, rounded up (dynamo-dlm's field).
-pub const ATTR_EXPIRES: &str = "expires";
-/// Lease end in epoch milliseconds by the function's clock.
-pub const ATTR_EXPIRES_AT_MS: &str = "expires_at_ms";
-/// Fencing token of the current (or last) grant.
-pub const ATTR_FENCE: &str = "fence";
 /// When the current grant began, epoch ms.
 pub const ATTR_ACQUIRED_AT_MS: &str = "acquired_at_ms";
-/// The current holder's public label (optional).
-pub const ATTR_HOLDER: &str = "holder";
 /// When DynamoDB TTL may delete the item, epoch seconds: [`PURGE_AFTER_SECS`] after the last lease
 /// end, so that no signed request still in flight can land after a deletion (see DESIGN.md).
 pub const ATTR_PURGE_AT: &str = "purge_at";
@@ -63,12 +55,6 @@ pub const ATTR_CANCELS: &str = "cx";
 
 /// A semaphore item's limit (N): present only on semaphore items (see `decide/semaphore.rs`).
 pub const ATTR_SEM_LIMIT: &str = "sem_limit";
-/// A semaphore item's holders: a map from owner digest to `{f: fence, x: lease end ms, a: acquired
-/// at ms, h: label, c: full lease pending a claim (ms), k: wake_id}`.
-pub const ATTR_SEM_HOLDERS: &str = "sem_holders";
-/// The `release_code` of every semaphore item: no owner digest (32 hex digits) ever equals it, so
-/// every mutex condition and dynamo-dlm's acquire see a semaphore as held by someone else.
-pub const SEM_RELEASE_CODE: &str = "#semaphore";
 /// The `expires_at_ms` of every semaphore item (9999-12-31): a mutex acquire never finds it ended.
 pub const SEM_EXPIRES_AT_MS: u64 = 253_402_300_799_999;
 
@@ -502,10 +488,10 @@ fn semaphore(map: &HashMap<String, AttributeValue>) -> Result<Option<Semaphore>,
             };
             Ok(SemHolder {
                 digest: digest.clone(),
-                fence: number(m, "f")?.unwrap_or_default(),
-                lease_end_ms: number(m, "x")?.unwrap_or_default(),
+                fence: number(m, SEM_ENTRY_FENCE)?.unwrap_or_default(),
+                lease_end_ms: number(m, SEM_ENTRY_LEASE_END)?.unwrap_or_default(),
                 acquired_at_ms: number(m, "a")?.unwrap_or_default(),
-                holder: string(m, "h")?,
+                holder: string(m, SEM_ENTRY_LABEL)?,
                 claim_ms: number(m, "c")?,
                 wake_id: string(m, "k")?,
             })

@@ -10,7 +10,8 @@ use crate::decide::edit::Edit;
 use crate::decide::step::SemTake;
 use crate::model::fence::life_floor;
 use crate::model::item::{
-    purge_at, release_slot_counter, Waiter, SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
+    purge_at, release_slot_counter, Waiter, SEM_ENTRY_FENCE, SEM_ENTRY_LABEL, SEM_ENTRY_LEASE_END,
+    SEM_EXPIRES_AT_MS, SEM_RELEASE_CODE,
 };
 use crate::write::expr::{at, num, text, val, Cond, Path, Step, Write};
 use crate::write::expressions::{
@@ -70,14 +71,23 @@ pub fn sem_not_holding(me: &str) -> Cond {
 
 /// ...or only an expired one.
 pub fn sem_own_entry_expired(me: &str, now: u64) -> Cond {
-    le(of(&holder("me", me).field("x")), now_ms(now))
+    le(
+        of(&holder("me", me).field(SEM_ENTRY_LEASE_END)),
+        now_ms(now),
+    )
 }
 
 /// The caller holds a running lease with fence `:fence`.
 pub fn sem_holder_fence_condition(me: &str, fence: u64, now: u64) -> Cond {
     Cond::And(vec![
-        gt(of(&holder("me", me).field("x")), now_ms(now)),
-        Cond::eq(of(&holder("me", me).field("f")), num("fence", fence)),
+        gt(
+            of(&holder("me", me).field(SEM_ENTRY_LEASE_END)),
+            now_ms(now),
+        ),
+        Cond::eq(
+            of(&holder("me", me).field(SEM_ENTRY_FENCE)),
+            num("fence", fence),
+        ),
     ])
 }
 
@@ -85,7 +95,10 @@ pub fn sem_holder_fence_condition(me: &str, fence: u64, now: u64) -> Cond {
 /// a grant that began after its first attempt).
 pub fn sem_holder_since_condition(me: &str, since: u64, now: u64) -> Cond {
     Cond::And(vec![
-        gt(of(&holder("me", me).field("x")), now_ms(now)),
+        gt(
+            of(&holder("me", me).field(SEM_ENTRY_LEASE_END)),
+            now_ms(now),
+        ),
         le(of(&holder("me", me).field("a")), num("since_ms", since)),
     ])
 }
@@ -102,7 +115,10 @@ fn sem_holder_grant_condition(me: &str, fence: Option<u64>, since: u64, now: u64
 /// later renew (lock-fn's own retry, or the next renew) and would bring the end before the one the
 /// holder was last told.
 pub fn sem_renew_not_back(me: &str, exp: u64) -> Cond {
-    le(of(&holder("me", me).field("x")), num("exp_ms", exp))
+    le(
+        of(&holder("me", me).field(SEM_ENTRY_LEASE_END)),
+        num("exp_ms", exp),
+    )
 }
 
 /// An ended grant of `me` goes (`end_of_grant::end_ended`): `REMOVE sem_holders.#me`, only while
@@ -111,9 +127,12 @@ pub fn sem_end_ended(me: &str, fence: u64, lease_end_ms: u64) -> Write {
     let entry = holder("me", me);
     Write::default()
         .remove(entry.clone())
-        .require(Cond::eq(of(&entry.clone().field("f")), num("fence", fence)))
         .require(Cond::eq(
-            of(&entry.field("x")),
+            of(&entry.clone().field(SEM_ENTRY_FENCE)),
+            num("fence", fence),
+        ))
+        .require(Cond::eq(
+            of(&entry.field(SEM_ENTRY_LEASE_END)),
             num("lease_end", lease_end_ms),
         ))
 }
@@ -140,7 +159,7 @@ pub fn sem_release_record_set(nonce: &str, released_fence: u64, now: u64) -> Wri
 
 /// The waiter a slot is handed to holds no running lease of its own.
 pub fn sem_next_not_holding(next: &str, now: u64) -> Cond {
-    Cond::absent_or_at_most(holder("next", next).field("x"), now_ms(now))
+    Cond::absent_or_at_most(holder("next", next).field(SEM_ENTRY_LEASE_END), now_ms(now))
 }
 
 /// A write never brings the TTL time back: another deployment (or this one before its maximum lease
@@ -172,12 +191,12 @@ fn entry(
     wake: Option<&str>,
 ) -> AttributeValue {
     let mut m = HashMap::from([
-        ("f".to_string(), n(fence)),
-        ("x".to_string(), n(lease_end_ms)),
+        (SEM_ENTRY_FENCE.to_string(), n(fence)),
+        (SEM_ENTRY_LEASE_END.to_string(), n(lease_end_ms)),
         ("a".to_string(), n(now)),
     ]);
     if let Some(h) = holder {
-        m.insert("h".into(), s(h));
+        m.insert(SEM_ENTRY_LABEL.into(), s(h));
     }
     if let Some(c) = claim_ms {
         m.insert("c".into(), n(c));
@@ -263,9 +282,10 @@ pub fn sem_take(t: &SemTake, ask: &SemAsk, now: u64) -> Write {
         sem_not_holding(ask.me)
     });
     for digest in &t.purge {
-        w = w
-            .remove(holder("p", digest))
-            .require(le(of(&holder("p", digest).field("x")), now_ms(now)));
+        w = w.remove(holder("p", digest)).require(le(
+            of(&holder("p", digest).field(SEM_ENTRY_LEASE_END)),
+            now_ms(now),
+        ));
     }
     w.with(queue_edit(&t.edit, now))
 }
@@ -289,7 +309,7 @@ pub fn sem_claim(
 ) -> Write {
     let w = Write::default()
         .set(
-            holder("me", me).field("x"),
+            holder("me", me).field(SEM_ENTRY_LEASE_END),
             num("exp_ms", now.saturating_add(duration_ms)),
         )
         .with(purge(now, max_ms, stored_purge))
@@ -314,7 +334,10 @@ pub fn sem_renew(
 ) -> Write {
     let exp = now.saturating_add(duration_ms);
     Write::default()
-        .set(holder("me", me).field("x"), num("exp_ms", exp))
+        .set(
+            holder("me", me).field(SEM_ENTRY_LEASE_END),
+            num("exp_ms", exp),
+        )
         .with(purge(now, max_ms, stored_purge))
         .require(sem_holder_grant_condition(me, fence, since, now))
         .require(sem_renew_not_back(me, exp))
