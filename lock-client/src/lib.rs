@@ -21,6 +21,8 @@ mod client;
 mod config;
 mod duration;
 mod error;
+#[cfg(feature = "fenced")]
+pub mod fenced;
 mod guard;
 mod invoke;
 pub mod lambda_lease;

@@ -11,6 +11,8 @@ mod client_give_up;
 mod dlm_cli;
 mod e2e_client;
 mod e2e_contention;
+#[cfg(feature = "fenced")]
+mod e2e_fenced;
 mod e2e_give_up;
 mod e2e_queue;
 mod e2e_safety;
