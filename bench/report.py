@@ -146,6 +146,16 @@ def best_dynamo_dlm(r, workers, critical_ms):
     return max((x["grants_per_s"] for x in rows), default=float("nan"))
 
 
+def per(a, b):
+    """a / b, or NaN when b made no grant (a dynamo-dlm run can make none in a quick run)."""
+    return a / b if b else float("nan")
+
+
+def secs(ms):
+    """Milliseconds as seconds; None (a run that measured nothing) stays None."""
+    return None if ms is None else ms / 1000
+
+
 def fmt(x, digits=2):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
@@ -167,7 +177,7 @@ def markdown(r, chart_dir: Path, md_path: Path):
     ]
     for x in queues:
         label = f"{x['variant']}, {x['workers']} workers"
-        ratio = x["grants_per_s"] / best_dlm(x["workers"])
+        ratio = per(x["grants_per_s"], best_dlm(x["workers"]))
         targets.append((f"grants/s >= 5x the better dynamo-dlm ({label})", ratio >= 5, f"{fmt(ratio)}x ({fmt(x['grants_per_s'], 1)} vs {fmt(best_dlm(x['workers']), 1)})"))
     for x in q_plain:
         label = f"{x['workers']} workers"
@@ -187,7 +197,7 @@ def markdown(r, chart_dir: Path, md_path: Path):
     for x in [x for x in r.get("starvation", []) if x["variant"].startswith("ours")]:
         label = f"{starvation_label(x)}"
         best = best_dynamo_dlm(r, x["workers"], x["critical_ms"])
-        ratio = x["grants_per_s"] / best
+        ratio = per(x["grants_per_s"], best)
         g = x["gaps"] or {"over_100ms": 1, "max_ms": None, "p99_ms": None, "n": 0}
         targets += [
             (f"grants/s >= 5x the better dynamo-dlm ({label})", ratio >= 5, f"{fmt(ratio)}x ({fmt(x['grants_per_s'], 1)} vs {fmt(best, 1)})"),
@@ -236,7 +246,7 @@ def markdown(r, chart_dir: Path, md_path: Path):
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {x['variant']} | {x['workers']} | {fmt(x['grants_per_s'], 1)} | {fmt(x['grants_per_s'] / best_dlm(x['workers']))}x | {fmt(100 * x['grants_per_s'] / limit, 0)}% | {fmt(x['failed_writes_per_grant'])} | {fmt(x['reads_per_grant'])} | {fmt(x['handoff']['p50_ms'])} | {fmt(x['wait']['p99_ms'], 0)} | {x['worker_grants_min']}-{x['worker_grants_max']} | {fmt(x['jain'], 3)} | {x['overlaps']} |"
+        f"| {x['variant']} | {x['workers']} | {fmt(x['grants_per_s'], 1)} | {fmt(per(x['grants_per_s'], best_dlm(x['workers'])))}x | {fmt(100 * x['grants_per_s'] / limit, 0)}% | {fmt(x['failed_writes_per_grant'])} | {fmt(x['reads_per_grant'])} | {fmt(x['handoff']['p50_ms'])} | {fmt(x['wait']['p99_ms'], 0)} | {x['worker_grants_min']}-{x['worker_grants_max']} | {fmt(x['jain'], 3)} | {x['overlaps']} |"
         for x in rows
     ]
     lines += [
@@ -295,7 +305,7 @@ def contention_prose(r, best_dlm):
     q_few = [x for x in q if x.get("instances") == 8]
     text = (
         f"- **Contention (mutex).** The queue serves waiters in FIFO order (Jain {span([x['jain'] for x in q], 3)}) with few failed writes ({span([x['failed_writes_per_grant'] for x in q])} per grant in this run, against {span([x['failed_writes_per_grant'] for x in dlm], 0)} for dynamo-dlm and {span([x['failed_writes_per_grant'] for x in barging], 0)} for our own barging modes); its cost is reads ({span([x['reads_per_grant'] for x in q], 1)} per grant: the head looks every 2 ms while a grant is young). "
-        f"Grants/s are {span([x['grants_per_s'] / best_dlm(x['workers']) for x in q], 1)}x dynamo-dlm's in this run, short of the 5x target: with 40 lock-fn processes, the emulator and dynalite sharing 2 cores, every look and handoff costs CPU the holders' own round trips need, and the handoff still takes one invoke plus a write and a read (median {span([x['handoff']['p50_ms'] for x in q], 1)} ms against a 5 ms critical section)."
+        f"Grants/s are {span([per(x['grants_per_s'], best_dlm(x['workers'])) for x in q], 1)}x dynamo-dlm's in this run, short of the 5x target: with 40 lock-fn processes, the emulator and dynalite sharing 2 cores, every look and handoff costs CPU the holders' own round trips need, and the handoff still takes one invoke plus a write and a read (median {span([x['handoff']['p50_ms'] for x in q], 1)} ms against a 5 ms critical section)."
     )
     if q_few and few:
         text += f" With more waiters than instances (32 on 8) the queue keeps its rate ({fmt(q_few[0]['grants_per_s'], 1)} grants/s), where the barging in-function wait does not ({fmt(few[0]['grants_per_s'], 1)} grants/s, {fmt(few[0]['failed_writes_per_grant'], 0)} failed writes per grant: only the waiting budget's instances wait, every other attempt is a single try that loses the race)."
@@ -310,7 +320,7 @@ def semaphore_prose(r):
         return ""
     o, d = ours[0], dlm[0]
     return (
-        f"- **Semaphore.** 32 workers on one semaphore of 4: ours grants at {fmt(o['grants_per_s'] / d['grants_per_s'])}x the rate of dynamo-dlm 2.1.0 in this run (against a 5x target), with fewer failed writes ({fmt(o['failed_writes_per_grant'])} per grant against {fmt(d['failed_writes_per_grant'])}) and fairer service (Jain {fmt(o['jain'], 3)} against {fmt(d['jain'], 3)}, p99 wait {fmt(o['wait']['p99_ms'] / 1000, 1)} s against {fmt(d['wait']['p99_ms'] / 1000, 1)} s); never more than {o.get('most_at_once')} at once on lock-fn's clock. "
+        f"- **Semaphore.** 32 workers on one semaphore of 4: ours grants at {fmt(per(o['grants_per_s'], d['grants_per_s']))}x the rate of dynamo-dlm 2.1.0 in this run (against a 5x target), with fewer failed writes ({fmt(o['failed_writes_per_grant'])} per grant against {fmt(d['failed_writes_per_grant'])}) and fairer service (Jain {fmt(o['jain'], 3)} against {fmt(d['jain'], 3)}, p99 wait {fmt(secs(o['wait']['p99_ms']), 1)} s against {fmt(secs(d['wait']['p99_ms']), 1)} s); never more than {o.get('most_at_once')} at once on lock-fn's clock. "
         f"dynamo-dlm spreads its slots over 4 items and never reads; ours serializes every grant and release through the one item that makes N exact (a read and a conditional write per operation, {fmt(o['reads_per_grant'], 1)} reads per grant from the in-function waiters' looks), which on 2 shared cores is the bound."
     )
 
@@ -327,11 +337,11 @@ def starvation_prose(r):
     dl = lambda x: best_dynamo_dlm(r, x["workers"], x["critical_ms"])
     text = (
         f"- **Waiting never starves (2c).** No run left the lock idle for long while someone waited: the largest gap a waiter could have filled was {fmt(worst['gaps']['max_ms'], 0)} ms ({worst['variant']}), {sum(x['gaps']['over_100ms'] for x in raw + demo)} above 100 ms, and {sum(x['unused_grants'] or 0 for x in raw + demo)} grants went unused. "
-        f"Fairness and rate are what remain. **Raw callers without owner**: {span([x['grants_per_s'] / dl(x) for x in raw], 1)}x dynamo-dlm, Jain {span([x['jain'] for x in raw], 3)}. A raw caller has no identity between its attempts, so the in-function places (3 per lock) go to whoever asks when one is free: the caller that has just released asks again at once, the refused ones after a hint of one grant per waiter ahead, so the mean wait is what FIFO would give ({span([x['wait']['mean_ms'] / 1000 for x in raw], 1)} s) but the p99 is {span([x['wait']['p99_ms'] / 1000 for x in raw], 1)} s. "
+        f"Fairness and rate are what remain. **Raw callers without owner**: {span([per(x['grants_per_s'], dl(x)) for x in raw], 1)}x dynamo-dlm, Jain {span([x['jain'] for x in raw], 3)}. A raw caller has no identity between its attempts, so the in-function places (3 per lock) go to whoever asks when one is free: the caller that has just released asks again at once, the refused ones after a hint of one grant per waiter ahead, so the mean wait is what FIFO would give ({span([secs(x['wait']['mean_ms']) for x in raw], 1)} s) but the p99 is {span([secs(x['wait']['p99_ms']) for x in raw], 1)} s. "
         f"They cost {span([x['reads_per_grant'] + x['writes_per_grant'] for x in raw], 0)} DynamoDB requests and {span([x['invokes_per_grant'] for x in raw], 1)} acquire invokes per grant (the client's queue: {span([x['reads_per_grant'] + x['writes_per_grant'] for x in r['contention'] if x['variant'].startswith('ours, queue') and x['workers'] == 32], 0)}), and dynalite's one thread spends {span([x['cpu_ms_per_grant']['dynalite'] for x in raw], 0)} ms of CPU per grant on them, so the releases wait in its queue. "
         "lock-fn's logs of the same callers in a 10 s run against the stack's 20 lock-fn processes (`dlm-bench --only raw-stack`, 238 grants) show where they go: 701 of 1,723 refusals (41%) had first been admitted in-function (a waiting slot and a join) and left at their next look, 6.3 requests each - 55% of all DynamoDB requests - and releases took 11 ms in lock-fn at p50 (41 ms at p90; 3.5 ms in the demo's configuration). From the code (`acquire_queued.rs`): an in-function place is checked on a snapshot and the join write does not check it again, so two instances can give the same place; and then every owner-less waiter that sees 3 others waiting leaves at its next look, whatever its position - the head included. "
         f"**The demo's configuration**: the 5x target cannot be met there by any lock - 4 dynamo-dlm workers already run at {span([100 * dl(x) * x['critical_ms'] / 1000 for x in d200], 0)}% of one grant per 200 ms section (ours {span([100 * x['grants_per_s'] * x['critical_ms'] / 1000 for x in d200], 0)}%) and at {span([100 * dl(x) * x['critical_ms'] / 1000 for x in d5], 0)}% for 5 ms sections, where 5x would be {span([500 * dl(x) * x['critical_ms'] / 1000 for x in d5], 0)}% of the ceiling. "
-        f"With 5 ms sections ours is {span([x['grants_per_s'] / dl(x) for x in d5])}x: its handoff takes {span([x['handoff']['p50_ms'] for x in d5], 1)} ms (dynamo-dlm's hot loop of puts: {span([y['handoff']['p50_ms'] for y in rows if y['variant'].startswith('dynamo-dlm') and y['workers'] == 4 and y['critical_ms'] < 100], 1)} ms, at {span([y['writes_per_grant'] for y in rows if y['variant'].startswith('dynamo-dlm') and y['workers'] == 4 and y['critical_ms'] < 100], 1)} writes per grant): with a waiting budget of 1 on 2 instances, one instance holds the head's wait and the other serves the release and the polls of the two waiters behind (`--only demo-stack`, lock-fn's logs: 1.9 polls per grant, 4.8 ms each at p50, beside 3.5 ms per release), and the head's grant is answered only after its waiting slot is given back (one more write)."
+        f"With 5 ms sections ours is {span([per(x['grants_per_s'], dl(x)) for x in d5])}x: its handoff takes {span([x['handoff']['p50_ms'] for x in d5], 1)} ms (dynamo-dlm's hot loop of puts: {span([y['handoff']['p50_ms'] for y in rows if y['variant'].startswith('dynamo-dlm') and y['workers'] == 4 and y['critical_ms'] < 100], 1)} ms, at {span([y['writes_per_grant'] for y in rows if y['variant'].startswith('dynamo-dlm') and y['workers'] == 4 and y['critical_ms'] < 100], 1)} writes per grant): with a waiting budget of 1 on 2 instances, one instance holds the head's wait and the other serves the release and the polls of the two waiters behind (`--only demo-stack`, lock-fn's logs: 1.9 polls per grant, 4.8 ms each at p50, beside 3.5 ms per release), and the head's grant is answered only after its waiting slot is given back (one more write)."
     )
     return text
 
@@ -365,7 +375,7 @@ def starvation_section(r, rel):
         best = best_dynamo_dlm(r, x["workers"], x["critical_ms"])
         ipg = x.get("invokes_per_grant")
         lines.append(
-            f"| {x['variant']} | {x.get('instances') or '-'} | {x['workers']} | {fmt(x['critical_ms'], 0)} | {fmt(x['grants_per_s'], 1)} | {fmt(x['grants_per_s'] / best)}x | {fmt(100 * x['grants_per_s'] * x['critical_ms'] / 1000, 0)}% | "
+            f"| {x['variant']} | {x.get('instances') or '-'} | {x['workers']} | {fmt(x['critical_ms'], 0)} | {fmt(x['grants_per_s'], 1)} | {fmt(per(x['grants_per_s'], best))}x | {fmt(100 * x['grants_per_s'] * x['critical_ms'] / 1000, 0)}% | "
             f"{fmt(x['reads_per_grant']) if x.get('instances') else '-'} | {fmt(x['writes_per_grant'])} | {fmt(ipg) if ipg is not None else '-'} | {fmt(x['wait']['p99_ms'], 0)} | {x['worker_grants_min']}-{x['worker_grants_max']} | {fmt(x['jain'], 3)} | "
             f"{fmt(g.get('max_ms', 0), 0)} | {fmt(g.get('p99_ms', 0), 0)} | {g.get('over_100ms', 0)} of {g.get('n', 0)} | {x['unused_grants'] if x.get('unused_grants') is not None else '-'} | {fmt(x['handoff']['p50_ms'], 1)} / {fmt(x['handoff'].get('max_ms', float('nan')), 0)} |"
         )
