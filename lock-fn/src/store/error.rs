@@ -109,17 +109,20 @@ pub enum Failure {
     Final(StoreError),
 }
 
+/// Rejected before anything was applied. A conflict is DynamoDB refusing a write to an item that an
+/// ongoing transaction reads or writes - a caller's fenced transaction checking the lock item
+/// (`lock_client::fenced`), say - and writes nothing.
 const THROTTLING_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
+    "TransactionConflictException",
+    "ReplicatedWriteConflictException",
 ];
 const TRANSIENT_CODES: &[&str] = &[
     "InternalServerError",
     "InternalFailure",
     "ServiceUnavailable",
-    "TransactionConflictException",
-    "ReplicatedWriteConflictException",
 ];
 const MISCONFIGURED_CODES: &[&str] = &[
     "ResourceNotFoundException",

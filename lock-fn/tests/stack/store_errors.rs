@@ -5,7 +5,7 @@ use crate::support;
 
 use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::error::InternalServerError;
+use aws_sdk_dynamodb::types::error::{InternalServerError, TransactionConflictException};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
@@ -70,4 +70,35 @@ async fn a_missing_table_is_misconfigured_at_once() {
         .unwrap_err();
     assert_eq!(err.error_type().as_str(), "Misconfigured");
     assert_eq!(rule.num_calls(), 1, "no retry can fix a missing table");
+}
+
+/// A caller's fenced transaction (`lock_client::fenced`) holds a ConditionCheck on the lock item;
+/// DynamoDB rejects lock-fn's writes to that item meanwhile with TransactionConflictException. The
+/// write was not applied: retried, and in the end answered Throttled, never "may have been applied".
+#[tokio::test]
+async fn a_write_rejected_for_a_callers_transaction_was_not_applied() {
+    let rule = mock!(Client::update_item).then_error(|| {
+        UpdateItemError::TransactionConflictException(
+            TransactionConflictException::builder()
+                .message(
+                    "Operation was rejected because there is an ongoing transaction for the item",
+                )
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("TransactionConflictException")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let err = mock_engine(client_always(&rule), 2)
+        .acquire(acquire_request(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type().as_str(), "Throttled", "{err}");
+    assert!(
+        !err.to_string().contains(lock_protocol::MAYBE_APPLIED),
+        "nothing was applied: {err}"
+    );
+    assert_eq!(rule.num_calls(), 2);
 }
