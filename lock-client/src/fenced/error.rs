@@ -24,8 +24,9 @@ pub enum FencedWriteError {
         resource_id: String,
         /// The fence of the grant that was lost.
         fence: u64,
-        /// Who holds it now.
-        holders: Vec<HolderNow>,
+        /// Who holds it now (a mutex whose lease ran out unreleased still names its last holder:
+        /// see `expires_at_ms`); `None` when the lock item could not be read.
+        holders: Option<Vec<HolderNow>>,
     },
     /// A write of a newer grant already reached this item: this grant's write is stale.
     Stale {
@@ -48,9 +49,15 @@ pub enum FencedWriteError {
     /// The request cannot be sent as asked (too many actions, a name the fence reserves, the lock
     /// item among the caller's own actions).
     Invalid(String),
-    /// DynamoDB failed the request (throttling, permissions, network, ...): the write may or may
-    /// not have landed only when the error says the request was sent and its answer lost.
-    Dynamo(String),
+    /// DynamoDB failed the request (throttling, permissions, network, ...).
+    Dynamo {
+        /// What DynamoDB or the SDK said.
+        message: String,
+        /// The request may have been applied (a timeout, a lost answer, a 5xx): retry a
+        /// transaction with [`super::FencedTransaction::write_with_token`] and the same token (within
+        /// 10 minutes), never with a new one.
+        maybe_applied: bool,
+    },
 }
 
 impl std::fmt::Display for FencedWriteError {
@@ -65,17 +72,25 @@ impl std::fmt::Display for FencedWriteError {
                     f,
                     "lock {resource_id:?} (fence {fence}) is no longer held by this grant"
                 )?;
-                match holders.as_slice() {
-                    [] => write!(f, "; nobody holds it now"),
-                    hs => {
+                let now = crate::protocol::now_ms();
+                match holders.as_deref() {
+                    None => write!(
+                        f,
+                        "; who holds it now is unknown (the lock item could not be read)"
+                    ),
+                    Some([]) => write!(f, "; nobody holds it now"),
+                    Some(hs) => {
                         let named: Vec<String> = hs
                             .iter()
                             .map(|h| {
                                 let label = h.label.as_deref().unwrap_or("(no label)");
-                                match h.fence {
-                                    Some(fence) => format!("{label} (fence {fence})"),
-                                    None => format!("{label} (dynamo-dlm)"),
-                                }
+                                let fence = match h.fence {
+                                    Some(fence) => format!("fence {fence}"),
+                                    None => "dynamo-dlm".to_string(),
+                                };
+                                let ended = h.expires_at_ms.is_some_and(|end| end <= now);
+                                let ended = if ended { ", lease ended" } else { "" };
+                                format!("{label} ({fence}{ended})")
                             })
                             .collect();
                         write!(f, "; held now by {}", named.join(", "))
@@ -102,9 +117,40 @@ impl std::fmt::Display for FencedWriteError {
                 )
             }
             FencedWriteError::Invalid(why) => write!(f, "invalid fenced write: {why}"),
-            FencedWriteError::Dynamo(why) => write!(f, "DynamoDB: {why}"),
+            FencedWriteError::Dynamo {
+                message,
+                maybe_applied,
+            } => {
+                write!(f, "DynamoDB: {message}")?;
+                if *maybe_applied {
+                    write!(f, " (the write may have been applied)")?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
 impl std::error::Error for FencedWriteError {}
+
+/// The error of a request that failed in the SDK or at DynamoDB, and whether it may have landed:
+/// the request left and no answer came back (timeout, broken connection), or a 5xx answered it.
+pub(crate) fn dynamo_error<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> FencedWriteError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    let maybe_applied = match err {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some("InternalServerError" | "TransactionInProgressException") | None
+        ),
+        _ => true,
+    };
+    FencedWriteError::Dynamo {
+        message: aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
+        maybe_applied,
+    }
+}

@@ -16,11 +16,27 @@ pub struct Fence {
 impl Fence {
     /// The fence of `grant` (a mutex or a semaphore grant).
     pub fn of(grant: &Grant) -> Fence {
+        match grant.limit {
+            Some(_) => Fence::semaphore(&grant.resource_id, &grant.owner, grant.fence),
+            None => Fence::mutex(&grant.resource_id, &grant.owner, grant.fence),
+        }
+    }
+
+    /// The fence of a mutex grant known by its parts (a Step Functions task's state, say).
+    pub fn mutex(resource_id: impl Into<String>, owner: &str, fence: u64) -> Fence {
         Fence {
-            resource_id: grant.resource_id.clone(),
-            owner_digest: owner_digest(&grant.owner),
-            fence: grant.fence,
-            semaphore: grant.limit.is_some(),
+            resource_id: resource_id.into(),
+            owner_digest: owner_digest(owner),
+            fence,
+            semaphore: false,
+        }
+    }
+
+    /// The fence of a semaphore holder's grant known by its parts.
+    pub fn semaphore(resource_id: impl Into<String>, owner: &str, fence: u64) -> Fence {
+        Fence {
+            semaphore: true,
+            ..Fence::mutex(resource_id, owner, fence)
         }
     }
 
@@ -41,5 +57,26 @@ impl Fence {
 
     pub(crate) fn owner_digest(&self) -> &str {
         &self.owner_digest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_with_a_limit_is_a_semaphore_fence_and_parts_make_the_same_fence() {
+        let mut grant: Grant = serde_json::from_value(serde_json::json!({
+            "acquired": true, "resource_id": "r", "owner": "o", "fence": 7,
+            "expires_at_ms": 1, "duration_ms": 1
+        }))
+        .unwrap();
+        assert_eq!(Fence::of(&grant), Fence::mutex("r", "o", 7));
+        assert!(!Fence::of(&grant).is_semaphore());
+        grant.limit = Some(3);
+        assert_eq!(Fence::of(&grant), Fence::semaphore("r", "o", 7));
+        assert!(Fence::of(&grant).is_semaphore());
+        assert_eq!(Fence::of(&grant).owner_digest(), owner_digest("o"));
+        assert_ne!(Fence::mutex("r", "o", 7), Fence::mutex("r", "p", 7));
     }
 }

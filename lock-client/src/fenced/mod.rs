@@ -16,8 +16,8 @@
 //! ddb.update_item()
 //!     .table_name("accounts")
 //!     .key("id", aws_sdk_dynamodb::types::AttributeValue::S("42".into()))
-//!     .update_expression("SET balance = balance + :d")
-//!     .expression_attribute_values(":d", aws_sdk_dynamodb::types::AttributeValue::N("5".into()))
+//!     .update_expression("SET balance = :b") // idempotent: the SDK may send it more than once
+//!     .expression_attribute_values(":b", aws_sdk_dynamodb::types::AttributeValue::N("105".into()))
 //!     .send_fenced(&fence)
 //!     .await?;
 //! # Ok(()) }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::delete_item::{DeleteItemError, DeleteItemOutput};
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::error::FencedWriteError;
+use super::error::{dynamo_error, FencedWriteError};
 use super::fence::Fence;
 use super::holders::number;
 
@@ -217,19 +217,20 @@ fn ask_for_the_item<B>(b: B, chosen: impl Fn(&B) -> bool, all_old: impl Fn(B) ->
 }
 
 /// What a failed fenced write says: stale when the refused item (`ALL_OLD`) carries a newer fence,
-/// the caller's own condition when it does not, [`FencedWriteError::Refused`] when the store sent
-/// no item (DynamoDB does; dynalite does not), otherwise the SDK's error.
+/// the caller's own condition when it does not, [`FencedWriteError::Refused`] when no item came
+/// back (the item is absent - then the write's own condition refused it - or the store returns
+/// none, as dynalite), otherwise the SDK's error.
 fn refusal<E, R>(
     err: SdkError<E, R>,
     fence: &Fence,
     refused_item: impl Fn(&E) -> Option<Option<HashMap<String, AttributeValue>>>,
 ) -> FencedWriteError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
 {
     let Some(item) = err.as_service_error().and_then(&refused_item) else {
-        return FencedWriteError::Dynamo(DisplayErrorContext(&err).to_string());
+        return dynamo_error(&err);
     };
     match item {
         Some(item) => judge(fence, &item),

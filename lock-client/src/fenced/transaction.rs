@@ -1,7 +1,8 @@
 //! [`FencedTransaction`]: the caller's `TransactWriteItems` with a `ConditionCheck` on the lock
 //! item, so that its writes land only while its grant is the current one.
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsError, TransactWriteItemsOutput,
 };
@@ -10,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem,
 };
 
-use super::error::FencedWriteError;
+use super::error::{dynamo_error, FencedWriteError, HolderNow};
 use super::fence::Fence;
 use super::holders::holders_now;
 use crate::protocol::lock_item::{
@@ -21,10 +22,10 @@ use crate::protocol::new_owner_token;
 /// The most actions a caller may pass: DynamoDB takes 100 per transaction, the check is one.
 pub const MAX_CALLER_ACTIONS: usize = 99;
 
-/// How many times a transaction cancelled by a conflict (another transaction, or a write such as a
-/// renewal of the lock item, in flight on the same items) is sent again. A cancelled transaction
-/// wrote nothing, so sending it again is safe.
-const CONFLICT_TRIES: u32 = 3;
+/// How many times one write sends a transaction that conflicts (another transaction, or a write
+/// such as a renewal of the lock item, in flight on the same items): a cancelled transaction wrote
+/// nothing, so sending it again is safe.
+const CONFLICT_SENDS: u32 = 3;
 
 /// Sends a caller's transactional writes together with a check that its grant still stands.
 #[derive(Debug, Clone)]
@@ -80,13 +81,28 @@ impl FencedTransaction {
     /// Writes `actions` (at most [`MAX_CALLER_ACTIONS`]) in one transaction with the check of
     /// `fence` after them: all land while the grant stands, none otherwise. A refusal by the check
     /// is [`FencedWriteError::LockLost`] naming who holds the lock now; by an action's own
-    /// condition, [`FencedWriteError::ConditionFailed`] with its index. Each send carries a fresh
-    /// client request token, so the SDK's own retries of a send never apply it twice; a send
-    /// cancelled by a conflict is sent again up to 3 times.
+    /// condition, [`FencedWriteError::ConditionFailed`] with its index. Sends carry one fresh
+    /// client request token (see [`FencedTransaction::write_with_token`]).
     pub async fn write(
         &self,
         fence: &Fence,
         actions: Vec<TransactWriteItem>,
+    ) -> Result<TransactWriteItemsOutput, FencedWriteError> {
+        self.write_with_token(fence, actions, &new_owner_token())
+            .await
+    }
+
+    /// [`FencedTransaction::write`] with the caller's client request token (1 to 36 characters):
+    /// every send of this write carries it, so DynamoDB applies it at most once however often it
+    /// arrives - the SDK's own retries, a held-up attempt landing late, and the caller's retry with
+    /// the same token after an error that says it may have been applied (within 10 minutes). A
+    /// send cancelled by a conflict (another transaction, or a write of lock-fn, on the same
+    /// items) wrote nothing and is sent again after a short jittered pause, at most twice.
+    pub async fn write_with_token(
+        &self,
+        fence: &Fence,
+        actions: Vec<TransactWriteItem>,
+        token: &str,
     ) -> Result<TransactWriteItemsOutput, FencedWriteError> {
         if actions.is_empty() || actions.len() > MAX_CALLER_ACTIONS {
             return Err(FencedWriteError::Invalid(format!(
@@ -105,73 +121,62 @@ impl FencedTransaction {
         let check_index = actions.len();
         let mut items = actions;
         items.push(self.condition_check(fence));
-        let mut tries = 0;
+        let mut sends = 0;
         loop {
-            tries += 1;
+            sends += 1;
             let sent = self
                 .ddb
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .client_request_token(new_owner_token())
+                .client_request_token(token)
                 .send()
                 .await;
             let err = match sent {
                 Ok(out) => return Ok(out),
                 Err(err) => err,
             };
-            let refusal = match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(e) => {
-                    self.refusal(fence, check_index, e.cancellation_reasons())
-                        .await
+            let cancelled = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    Cancelled::of(check_index, e.cancellation_reasons())
                 }
-                other => FencedWriteError::Dynamo(DisplayErrorContext(&other).to_string()),
+                _ => return Err(dynamo_error(&err)),
             };
-            if !matches!(refusal, FencedWriteError::Conflict) || tries >= CONFLICT_TRIES {
-                return Err(refusal);
+            match cancelled {
+                Cancelled::LockLost(item) => {
+                    let holders = match item {
+                        Some(item) => Some(holders_now(&item)),
+                        None => self.read_holders(fence).await,
+                    };
+                    return Err(FencedWriteError::LockLost {
+                        resource_id: fence.resource_id().to_string(),
+                        fence: fence.value(),
+                        holders,
+                    });
+                }
+                Cancelled::ConditionFailed(index) => {
+                    return Err(FencedWriteError::ConditionFailed { index: Some(index) })
+                }
+                Cancelled::Conflict if sends < CONFLICT_SENDS => {
+                    let pause = 20 * u64::from(sends) + fastrand::u64(0..20);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Cancelled::Conflict => return Err(FencedWriteError::Conflict),
+                Cancelled::Other(said) => {
+                    return Err(FencedWriteError::Dynamo {
+                        message: format!("transaction cancelled: [{said}]"),
+                        maybe_applied: false,
+                    })
+                }
             }
         }
     }
 
-    /// What a cancelled transaction's reasons (one per action, in order) say.
-    async fn refusal(
-        &self,
-        fence: &Fence,
-        check_index: usize,
-        reasons: &[CancellationReason],
-    ) -> FencedWriteError {
-        let code = |r: &CancellationReason| r.code().unwrap_or("None").to_string();
-        if let Some(check) = reasons.get(check_index) {
-            if code(check) == "ConditionalCheckFailed" {
-                let item = match check.item() {
-                    Some(item) => Some(item.clone()),
-                    None => self.read_lock_item(fence).await,
-                };
-                return FencedWriteError::LockLost {
-                    resource_id: fence.resource_id().to_string(),
-                    fence: fence.value(),
-                    holders: item.as_ref().map(holders_now).unwrap_or_default(),
-                };
-            }
-        }
-        if let Some(i) = reasons
-            .iter()
-            .position(|r| code(r) == "ConditionalCheckFailed")
-        {
-            return FencedWriteError::ConditionFailed { index: Some(i) };
-        }
-        if reasons.iter().any(|r| code(r) == "TransactionConflict") {
-            return FencedWriteError::Conflict;
-        }
-        let said: Vec<String> = reasons.iter().map(code).collect();
-        FencedWriteError::Dynamo(format!("transaction cancelled: [{}]", said.join(", ")))
-    }
-
-    /// The lock item, read consistently (for a store that returns no `ALL_OLD` with a refused check).
-    async fn read_lock_item(
-        &self,
-        fence: &Fence,
-    ) -> Option<std::collections::HashMap<String, AttributeValue>> {
-        self.ddb
+    /// Who holds the lock, from a consistent read of its item (for a refused check that came back
+    /// without the item: the item is absent, or the store returns none): `None` when the read
+    /// failed (it needs `dynamodb:GetItem` on the lock table).
+    async fn read_holders(&self, fence: &Fence) -> Option<Vec<HolderNow>> {
+        let read = self
+            .ddb
             .get_item()
             .table_name(&self.lock_table)
             .key(
@@ -181,8 +186,8 @@ impl FencedTransaction {
             .consistent_read(true)
             .send()
             .await
-            .ok()?
-            .item
+            .ok()?;
+        Some(read.item.as_ref().map(holders_now).unwrap_or_default())
     }
 
     fn touches_lock_item(&self, action: &TransactWriteItem, resource_id: &str) -> bool {
@@ -205,5 +210,83 @@ impl FencedTransaction {
             .into_iter()
             .flatten()
             .any(|(table, k)| table == self.lock_table && k == Some(&key))
+    }
+}
+
+/// What a cancelled transaction's reasons (one per action, in order, the check last) say.
+#[derive(Debug, PartialEq)]
+enum Cancelled {
+    /// The check failed: the grant no longer stands (with the lock item when it came back).
+    LockLost(Option<HashMap<String, AttributeValue>>),
+    /// The caller's action at this index refused.
+    ConditionFailed(usize),
+    /// A conflict, and no condition failed: nothing was written, sending again may pass.
+    Conflict,
+    /// Anything else (the reasons' codes).
+    Other(String),
+}
+
+impl Cancelled {
+    fn of(check_index: usize, reasons: &[CancellationReason]) -> Cancelled {
+        let code = |r: &CancellationReason| r.code().unwrap_or("None").to_string();
+        if let Some(check) = reasons.get(check_index) {
+            if code(check) == "ConditionalCheckFailed" {
+                return Cancelled::LockLost(check.item().cloned());
+            }
+        }
+        if let Some(i) = reasons
+            .iter()
+            .position(|r| code(r) == "ConditionalCheckFailed")
+        {
+            return Cancelled::ConditionFailed(i);
+        }
+        if reasons.iter().any(|r| code(r) == "TransactionConflict") {
+            return Cancelled::Conflict;
+        }
+        Cancelled::Other(reasons.iter().map(code).collect::<Vec<_>>().join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: &str) -> CancellationReason {
+        CancellationReason::builder().code(code).build()
+    }
+
+    #[test]
+    fn the_checks_refusal_is_a_lost_lock_whatever_else_failed() {
+        let item = HashMap::from([("fence".to_string(), AttributeValue::N("9".into()))]);
+        let check = CancellationReason::builder()
+            .code("ConditionalCheckFailed")
+            .set_item(Some(item.clone()))
+            .build();
+        let reasons = [reason("ConditionalCheckFailed"), reason("None"), check];
+        assert_eq!(Cancelled::of(2, &reasons), Cancelled::LockLost(Some(item)));
+        let without_item = [reason("None"), reason("ConditionalCheckFailed")];
+        assert_eq!(Cancelled::of(1, &without_item), Cancelled::LockLost(None));
+    }
+
+    #[test]
+    fn an_actions_refusal_names_its_index_and_comes_before_a_conflict() {
+        let reasons = [
+            reason("TransactionConflict"),
+            reason("ConditionalCheckFailed"),
+            reason("None"),
+        ];
+        assert_eq!(Cancelled::of(2, &reasons), Cancelled::ConditionFailed(1));
+    }
+
+    #[test]
+    fn a_conflict_alone_is_sent_again_and_anything_else_is_reported() {
+        let conflict = [reason("None"), reason("TransactionConflict")];
+        assert_eq!(Cancelled::of(1, &conflict), Cancelled::Conflict);
+        let capacity = [reason("ProvisionedThroughputExceeded"), reason("None")];
+        assert_eq!(
+            Cancelled::of(1, &capacity),
+            Cancelled::Other("ProvisionedThroughputExceeded, None".into())
+        );
+        assert_eq!(Cancelled::of(0, &[]), Cancelled::Other(String::new()));
     }
 }
