@@ -6,7 +6,7 @@ use crate::config::DEFAULT_DURATION;
 use crate::error::ClientError;
 use crate::guard::LockGuard;
 use crate::invoke::Invoker;
-use crate::protocol::{new_owner_token, AcquireResponse, DescribeResponse};
+use crate::protocol::{new_owner_token, now_ms, AcquireResponse, DescribeResponse};
 use crate::raw::{Mode, RawClient};
 use crate::wait::Wait;
 
@@ -24,6 +24,9 @@ use crate::wait::Wait;
 pub struct LockClient {
     pub(crate) raw: RawClient,
     pub(crate) duration: Duration,
+    /// Leases end by this (epoch ms, caller's clock) instead of lasting `duration`: see
+    /// [`LockClient::with_lease_until`].
+    pub(crate) lease_until_ms: Option<u64>,
     pub(crate) wait_chunk: Duration,
     pub(crate) queueing: bool,
 }
@@ -48,6 +51,7 @@ impl LockClient {
                 None,
             ),
             duration: DEFAULT_DURATION,
+            lease_until_ms: None,
             wait_chunk: DEFAULT_WAIT_CHUNK,
             queueing: true,
         }
@@ -72,6 +76,18 @@ impl LockClient {
     pub fn with_duration(&self, duration: Duration) -> LockClient {
         LockClient {
             duration,
+            lease_until_ms: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, but every acquire invoke asks for the time left until `end_epoch_ms` (by
+    /// this machine's clock, sized when the invoke is sent; at least 1 ms): a lease that ends with
+    /// a Lambda invocation, see [`crate::lambda_lease::InvocationBudget`]. A grant made by an invoke
+    /// that waited in-region ends later by that wait (at most the wait chunk).
+    pub fn with_lease_until(&self, end_epoch_ms: u64) -> LockClient {
+        LockClient {
+            lease_until_ms: Some(end_epoch_ms),
             ..self.clone()
         }
     }
@@ -136,9 +152,12 @@ impl LockClient {
         self.raw.invoker().function()
     }
 
-    /// The lease length of the locks this client takes.
+    /// The lease length of the locks this client takes (asked for now).
     pub fn duration(&self) -> Duration {
-        self.duration
+        match self.lease_until_ms {
+            Some(end) => Duration::from_millis(end.saturating_sub(now_ms()).max(1)),
+            None => self.duration,
+        }
     }
 
     /// Takes the lock, waiting in its FIFO queue as long as it takes. Under contention it never
@@ -190,7 +209,7 @@ impl LockClient {
         let mut attempt = Wait::new(self.raw.clone(), resource, new_owner_token());
         let answer = attempt
             .invoke(
-                self.duration,
+                self.duration(),
                 Duration::ZERO,
                 Mode::Try { fresh_owner: true },
                 None,
@@ -215,7 +234,7 @@ impl LockClient {
 
     /// The guard of a grant whose invoke was sent at `sent`.
     pub(crate) fn guard(&self, grant: crate::protocol::Grant, sent: Instant) -> LockGuard {
-        LockGuard::new(self.raw.clone(), self.duration, grant, sent)
+        LockGuard::new(self.raw.clone(), self.duration(), grant, sent)
     }
 
     /// Who holds `resource` now (a consistent read).

@@ -132,7 +132,7 @@ impl LockClient {
             // (an answer that is late: a slow network, a cold start) its own wait plus
             // `ANSWER_GRACE`. A grant answered by then is taken, even a little after the deadline.
             let give_up_at = deadline.map(|d| d.max(Instant::now() + wait + ANSWER_GRACE));
-            let Some(attempt) = w.invoke(self.duration, wait, mode, give_up_at).await else {
+            let Some(attempt) = w.invoke(self.duration(), wait, mode, give_up_at).await else {
                 return Err(ClientError::Timeout {
                     resource_id: w.resource.clone(),
                     holder_expires_at_ms: w.holder_end,

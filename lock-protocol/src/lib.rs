@@ -17,7 +17,7 @@ mod owner_token;
 mod request;
 mod response;
 
-pub use clock::now_ms;
+pub use clock::{deadline_epoch_ms, now_ms};
 pub use decode::InvalidRequest;
 pub use error_type::{ErrorType, FunctionError, MAYBE_APPLIED};
 pub use limits::{

@@ -45,31 +45,4 @@ pub async fn handle(engine: &LockEngine, event: LambdaEvent<Value>) -> Result<Va
     }
 }
 
-/// The invocation deadline in epoch ms. Real Lambda sends epoch ms; `cargo lambda watch` sends the
-/// invocation's time limit in ms (600000). A value that cannot be an epoch time (before 2001) is
-/// read as a limit counted from now; 0 means none was given.
-pub fn deadline_epoch_ms(raw: u64, now_ms: u64) -> Option<u64> {
-    match raw {
-        0 => None,
-        limit if limit < 1_000_000_000_000 => Some(now_ms.saturating_add(limit)),
-        epoch => Some(epoch),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn epoch_deadlines_pass_and_emulator_limits_count_from_now() {
-        assert_eq!(
-            deadline_epoch_ms(1_795_000_000_000, 1_794_999_999_000),
-            Some(1_795_000_000_000)
-        );
-        assert_eq!(
-            deadline_epoch_ms(600_000, 1_795_000_000_000),
-            Some(1_795_000_600_000)
-        );
-        assert_eq!(deadline_epoch_ms(0, 1_795_000_000_000), None);
-    }
-}
+pub use lock_protocol::deadline_epoch_ms;
