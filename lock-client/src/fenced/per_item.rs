@@ -50,110 +50,70 @@ pub trait FenceItem: Sized {
     ) -> impl Future<Output = Result<Self::Output, FencedWriteError>> + Send;
 }
 
-impl FenceItem for UpdateItemFluentBuilder {
-    type Output = UpdateItemOutput;
+/// `FenceItem` for one kind of write: the fence condition ANDed on, its placeholders, `ALL_OLD` on a
+/// refusal unless the caller chose otherwise, and `$record` - what records the fence on the item
+/// (an update's `SET`, a put's attribute; nothing for a delete).
+macro_rules! fence_item {
+    ($builder:ty, $output:ty, $error:ident, |$b:ident, $fence:ident| $record:expr) => {
+        impl FenceItem for $builder {
+            type Output = $output;
 
-    fn with_fence(self, fence: &Fence) -> Result<Self, FencedWriteError> {
-        reserved_unused(
-            self.get_expression_attribute_names(),
-            self.get_expression_attribute_values(),
-        )?;
-        let update = with_fence_set(self.get_update_expression().as_deref());
-        let condition = fenced_condition(self.get_condition_expression().as_deref());
-        Ok(ask_for_the_item(
-            self.update_expression(update)
-                .condition_expression(condition)
-                .expression_attribute_names(FENCE_NAME, FENCE_ATTRIBUTE)
-                .expression_attribute_values(FENCE_VALUE, fence_value(fence)),
-            |b| b.get_return_values_on_condition_check_failure().is_some(),
-            |b| {
-                b.return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-            },
-        ))
-    }
+            fn with_fence(self, $fence: &Fence) -> Result<Self, FencedWriteError> {
+                reserved_unused(
+                    self.get_expression_attribute_names(),
+                    self.get_expression_attribute_values(),
+                )?;
+                let condition = fenced_condition(self.get_condition_expression().as_deref());
+                let $b = self;
+                let b = $record
+                    .condition_expression(condition)
+                    .expression_attribute_names(FENCE_NAME, FENCE_ATTRIBUTE)
+                    .expression_attribute_values(FENCE_VALUE, fence_value($fence));
+                Ok(match b.get_return_values_on_condition_check_failure() {
+                    Some(_) => b,
+                    None => b.return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    ),
+                })
+            }
 
-    async fn send_fenced(self, fence: &Fence) -> Result<UpdateItemOutput, FencedWriteError> {
-        let b = self.with_fence(fence)?;
-        match b.send().await {
-            Ok(out) => Ok(out),
-            Err(err) => Err(refusal(err, fence, |e| match e {
-                UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item.clone()),
-                _ => None,
-            })),
+            async fn send_fenced(self, fence: &Fence) -> Result<$output, FencedWriteError> {
+                let b = self.with_fence(fence)?;
+                b.send().await.map_err(|err| {
+                    refusal(err, fence, |e| match e {
+                        $error::ConditionalCheckFailedException(c) => Some(c.item.clone()),
+                        _ => None,
+                    })
+                })
+            }
         }
-    }
+    };
 }
 
-impl FenceItem for PutItemFluentBuilder {
-    type Output = PutItemOutput;
-
-    fn with_fence(self, fence: &Fence) -> Result<Self, FencedWriteError> {
-        reserved_unused(
-            self.get_expression_attribute_names(),
-            self.get_expression_attribute_values(),
-        )?;
-        let condition = fenced_condition(self.get_condition_expression().as_deref());
-        Ok(ask_for_the_item(
-            self.item(FENCE_ATTRIBUTE, fence_value(fence))
-                .condition_expression(condition)
-                .expression_attribute_names(FENCE_NAME, FENCE_ATTRIBUTE)
-                .expression_attribute_values(FENCE_VALUE, fence_value(fence)),
-            |b| b.get_return_values_on_condition_check_failure().is_some(),
-            |b| {
-                b.return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-            },
-        ))
+fence_item!(
+    UpdateItemFluentBuilder,
+    UpdateItemOutput,
+    UpdateItemError,
+    |b, fence| {
+        let update = with_fence_set(b.get_update_expression().as_deref());
+        b.update_expression(update)
     }
-
-    async fn send_fenced(self, fence: &Fence) -> Result<PutItemOutput, FencedWriteError> {
-        let b = self.with_fence(fence)?;
-        match b.send().await {
-            Ok(out) => Ok(out),
-            Err(err) => Err(refusal(err, fence, |e| match e {
-                PutItemError::ConditionalCheckFailedException(c) => Some(c.item.clone()),
-                _ => None,
-            })),
-        }
+);
+fence_item!(
+    PutItemFluentBuilder,
+    PutItemOutput,
+    PutItemError,
+    |b, fence| b.item(FENCE_ATTRIBUTE, fence_value(fence))
+);
+fence_item!(
+    DeleteItemFluentBuilder,
+    DeleteItemOutput,
+    DeleteItemError,
+    |b, fence| {
+        let _ = fence;
+        b
     }
-}
-
-impl FenceItem for DeleteItemFluentBuilder {
-    type Output = DeleteItemOutput;
-
-    fn with_fence(self, fence: &Fence) -> Result<Self, FencedWriteError> {
-        reserved_unused(
-            self.get_expression_attribute_names(),
-            self.get_expression_attribute_values(),
-        )?;
-        let condition = fenced_condition(self.get_condition_expression().as_deref());
-        Ok(ask_for_the_item(
-            self.condition_expression(condition)
-                .expression_attribute_names(FENCE_NAME, FENCE_ATTRIBUTE)
-                .expression_attribute_values(FENCE_VALUE, fence_value(fence)),
-            |b| b.get_return_values_on_condition_check_failure().is_some(),
-            |b| {
-                b.return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-            },
-        ))
-    }
-
-    async fn send_fenced(self, fence: &Fence) -> Result<DeleteItemOutput, FencedWriteError> {
-        let b = self.with_fence(fence)?;
-        match b.send().await {
-            Ok(out) => Ok(out),
-            Err(err) => Err(refusal(err, fence, |e| match e {
-                DeleteItemError::ConditionalCheckFailedException(c) => Some(c.item.clone()),
-                _ => None,
-            })),
-        }
-    }
-}
+);
 
 fn fence_value(fence: &Fence) -> AttributeValue {
     AttributeValue::N(fence.value().to_string())
@@ -207,15 +167,6 @@ fn reserved_unused(
     Ok(())
 }
 
-/// Asks for the item with a refusal (`ALL_OLD`) unless the caller chose otherwise.
-fn ask_for_the_item<B>(b: B, chosen: impl Fn(&B) -> bool, all_old: impl Fn(B) -> B) -> B {
-    if chosen(&b) {
-        b
-    } else {
-        all_old(b)
-    }
-}
-
 /// What a failed fenced write says: stale when the refused item (`ALL_OLD`) carries a newer fence,
 /// the caller's own condition when it does not, [`FencedWriteError::Refused`] when no item came
 /// back (the item is absent - then the write's own condition refused it - or the store returns
@@ -252,15 +203,9 @@ fn judge(fence: &Fence, item: &HashMap<String, AttributeValue>) -> FencedWriteEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Grant;
 
     fn fence(value: u64) -> Fence {
-        let grant: Grant = serde_json::from_value(serde_json::json!({
-            "acquired": true, "resource_id": "r", "owner": "o", "fence": value,
-            "expires_at_ms": 1, "duration_ms": 1
-        }))
-        .unwrap();
-        Fence::of(&grant)
+        Fence::mutex("r", "o", value)
     }
 
     #[test]

@@ -392,15 +392,7 @@ async fn a_semaphore_holders_fenced_transaction_checks_its_own_entry() {
 async fn per_item_refusals_are_typed_where_the_store_returns_the_item() {
     let moto = moto().await;
     let data = table(&moto, "moto-item", "id").await;
-    let grant = |fence: u64| -> Fence {
-        Fence::of(
-            &serde_json::from_value(serde_json::json!({
-                "acquired": true, "resource_id": "r", "owner": "o", "fence": fence,
-                "expires_at_ms": 1, "duration_ms": 1
-            }))
-            .unwrap(),
-        )
-    };
+    let grant = |fence: u64| Fence::mutex("r", "o", fence);
     write_counter(&moto, &data, &grant(10), 1).await.unwrap();
     let stale = write_counter(&moto, &data, &grant(9), 2).await;
     assert!(
@@ -456,13 +448,7 @@ async fn per_item_refusals_are_typed_where_the_store_returns_the_item() {
 async fn a_fenced_transaction_that_cannot_be_sent_is_refused_before_sending() {
     let moto = moto().await;
     let tx = FencedTransaction::new(moto, "locks");
-    let fence = Fence::of(
-        &serde_json::from_value(serde_json::json!({
-            "acquired": true, "resource_id": "r", "owner": "o", "fence": 1,
-            "expires_at_ms": 1, "duration_ms": 1
-        }))
-        .unwrap(),
-    );
+    let fence = Fence::mutex("r", "o", 1);
     let too_many: Vec<_> = (0..100)
         .map(|i| put_action("t", &i.to_string(), 1))
         .collect();
