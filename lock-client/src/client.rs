@@ -84,7 +84,10 @@ impl LockClient {
     /// The same client, but every acquire invoke asks for the time left until `end_epoch_ms` (by
     /// this machine's clock, sized when the invoke is sent; at least 1 ms): a lease that ends with
     /// a Lambda invocation, see [`crate::lambda_lease::InvocationBudget`]. A grant made by an invoke
-    /// that waited in-region ends later by that wait (at most the wait chunk).
+    /// that waited in-region ends later by that wait (at most the wait chunk); a queued waiter
+    /// handed the lock gets the length it asked for when it joined the queue, so it ends later by
+    /// its time in the queue. Do not renew such a guard: a renewal asks for the time that was left
+    /// at the grant.
     pub fn with_lease_until(&self, end_epoch_ms: u64) -> LockClient {
         LockClient {
             lease_until_ms: Some(end_epoch_ms),

@@ -72,11 +72,11 @@ impl InvocationBudget {
         self.writes_left().saturating_sub(min_work)
     }
 
-    /// `Err(time left to write)` when less than `min_work` is left: refuse the work rather than
-    /// take a lock you cannot use.
+    /// `Err(time left to write)` when less than `min_work` is left (or none at all): refuse the
+    /// work rather than take a lock you cannot use.
     pub fn ensure(&self, min_work: Duration) -> Result<(), Duration> {
         let left = self.writes_left();
-        if left < min_work {
+        if left < min_work || left.is_zero() {
             Err(left)
         } else {
             Ok(())
@@ -100,7 +100,7 @@ mod tests {
         assert!(budget.ensure(Duration::from_millis(2_600)).is_err());
         let late = InvocationBudget::new(now.saturating_sub(1_000));
         assert_eq!(late.writes_left(), Duration::ZERO);
-        assert_eq!(late.ensure(Duration::ZERO), Ok(()));
+        assert_eq!(late.ensure(Duration::ZERO), Err(Duration::ZERO));
         assert_eq!(late.ensure(Duration::from_millis(1)), Err(Duration::ZERO));
     }
 }

@@ -91,6 +91,13 @@ impl CounterApp {
         fence: &Fence,
         budget: &InvocationBudget,
     ) -> Result<Incremented, CounterError> {
+        // A grant can come in after the wait's end (an answer that was late): no write starts
+        // without the time to finish the work.
+        budget
+            .ensure(MIN_WORK)
+            .map_err(|left| CounterError::InsufficientTime {
+                left_ms: left.as_millis() as u64,
+            })?;
         self.counters.claim(&event.counter, fence).await?;
         let value = self.counters.read(&event.counter).await? + 1;
         if event.fail {

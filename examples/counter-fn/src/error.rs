@@ -4,8 +4,9 @@ use lambda_runtime::Diagnostic;
 use lock_client::fenced::FencedWriteError;
 use lock_client::ClientError;
 
-/// Why the counter was not incremented. Nothing was written in any case but `Lock`/`Store`, where
-/// the message says what may have been.
+/// Why the counter was not incremented. The counter's value was not changed in any case but
+/// `Lock`/`Store`, where the message says what may have been; once the lock was taken, the claim
+/// may have recorded the grant's fence on the counter item (creating it if it was absent).
 #[derive(Debug)]
 pub enum CounterError {
     /// Less than the minimum work time was left before the deadline: the lock was not taken.
