@@ -107,15 +107,18 @@ def test_a_dead_executions_lock_is_freed_by_the_cleanup_path(sfn, lockfn, resour
 
 
 def rule_matches(state_machine_arn: str, event: dict) -> bool:
-    """Checks `event` against the EventBridge pattern in template.yaml, with moto's pattern matcher."""
+    """Checks `event` against the EventBridge pattern of the cleanup application
+    (examples/cleanup/template.yaml), watching `state_machine_arn`, with moto's pattern matcher."""
     from moto.events.models import EventPattern
 
     class CfnLoader(yaml.SafeLoader):
         pass
 
     CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: f"<{suffix}>")
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)
+    template = yaml.load((ROOT / "examples/cleanup/template.yaml").read_text(), Loader=CfnLoader)
     rule = template["Resources"]["LockCleanupStateMachine"]["Properties"]["Events"]["DeadExecutions"]
     pattern = rule["Properties"]["Pattern"]
-    pattern["detail"]["stateMachineArn"] = [state_machine_arn]
+    # The nesting stack's StateMachineArns parameter, a list the rule matches any of.
+    assert pattern["detail"]["stateMachineArn"] == "<Ref>", pattern
+    pattern["detail"]["stateMachineArn"] = ["arn:aws:states:us-east-1:123456789012:stateMachine:other", state_machine_arn]
     return EventPattern(json.dumps(pattern), pattern).matches_event(event)

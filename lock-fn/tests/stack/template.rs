@@ -1,4 +1,5 @@
-//! template.yaml and the state machines agree with what lock-fn reads, writes and emits.
+//! template.yaml, the examples' templates and the state machines agree with what lock-fn reads,
+//! writes and emits, and the examples take every lock name from the lock's outputs.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,10 +17,23 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn template() -> Value {
-    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+/// A template, by its path from the repository's root.
+fn template_at(path: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
     serde_yaml_ng::from_str(&text).unwrap()
 }
+
+/// The lock's own template.
+fn template() -> Value {
+    template_at("template.yaml")
+}
+
+/// The examples' template (nests the lock).
+const EXAMPLES: &str = "examples/template.yaml";
+/// The cleanup of dead executions (nested by the examples and by a consumer).
+const CLEANUP: &str = "examples/cleanup/template.yaml";
+/// The consumer that imports the lock stack's exports.
+const IMPORTER: &str = "examples/import-consumer/template.yaml";
 
 fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
     &t["Resources"][name]
@@ -187,18 +201,22 @@ fn the_function_may_only_touch_its_table_item_by_item_and_wake_tasks() {
     assert_eq!(statements[1]["Resource"].as_str(), Some("*"));
 }
 
-/// Every ASL file the template deploys.
+/// Every ASL file the examples deploy (with the cleanup), by resource name; each `DefinitionUri`
+/// is read relative to its template's folder.
 fn state_machines() -> Vec<(String, Json)> {
-    let t = template();
     let mut out = Vec::new();
-    for (name, r) in t["Resources"].as_mapping().unwrap() {
-        if r["Type"].as_str() == Some("AWS::Serverless::StateMachine") {
-            let file = r["Properties"]["DefinitionUri"].as_str().unwrap();
-            let text = std::fs::read_to_string(root().join(file)).unwrap();
-            out.push((
-                name.as_str().unwrap().to_string(),
-                serde_json::from_str(&text).unwrap(),
-            ));
+    for path in [EXAMPLES, CLEANUP] {
+        let t = template_at(path);
+        let dir = root().join(path).parent().unwrap().to_path_buf();
+        for (name, r) in t["Resources"].as_mapping().unwrap() {
+            if r["Type"].as_str() == Some("AWS::Serverless::StateMachine") {
+                let file = r["Properties"]["DefinitionUri"].as_str().unwrap();
+                let text = std::fs::read_to_string(dir.join(file)).unwrap();
+                out.push((
+                    name.as_str().unwrap().to_string(),
+                    serde_json::from_str(&text).unwrap(),
+                ));
+            }
         }
     }
     assert_eq!(
@@ -373,22 +391,252 @@ fn the_callback_example_waits_for_its_token_and_comes_back_in_time() {
     assert_eq!(asl["States"]["Work"]["Type"], "Wait");
 }
 
-/// The cleanup rule covers every state machine that takes the lock.
+/// The cleanup rule watches exactly the state machines its nesting stack lists, and the examples
+/// list every state machine that takes the lock.
 #[test]
 fn the_cleanup_rule_covers_every_example() {
-    let t = template();
-    let rule = &resource(&t, "LockCleanupStateMachine")["Properties"]["Events"]["DeadExecutions"];
-    let covered = format!(
-        "{:?}",
-        rule["Properties"]["Pattern"]["detail"]["stateMachineArn"]
+    let cleanup = template_at(CLEANUP);
+    let rule =
+        &resource(&cleanup, "LockCleanupStateMachine")["Properties"]["Events"]["DeadExecutions"];
+    assert_eq!(
+        tagged(&rule["Properties"]["Pattern"]["detail"]["stateMachineArn"]),
+        Some(("Ref", "StateMachineArns".to_string())),
+        "the watched state machines are the nesting stack's parameter, not ours to edit"
     );
+    let examples = template_at(EXAMPLES);
+    let cleanup_app = resource(&examples, "Cleanup");
+    assert_eq!(
+        cleanup_app["Properties"]["Location"].as_str(),
+        Some("cleanup/template.yaml")
+    );
+    let listed =
+        serde_yaml_ng::to_string(&cleanup_app["Properties"]["Parameters"]["StateMachineArns"])
+            .unwrap();
     for (name, _) in state_machines() {
         if name != "LockCleanupStateMachine" {
             assert!(
-                covered.contains(&name),
-                "{name} is not cleaned up: {covered}"
+                listed.contains(&format!("!Ref {name}")),
+                "{name} is not cleaned up: {listed}"
             );
         }
+    }
+}
+
+/// `(tag, value)` of a short-form intrinsic (`!Ref X` gives `("Ref", "X")`), `None` otherwise.
+fn tagged(v: &Value) -> Option<(&'static str, String)> {
+    let Value::Tagged(t) = v else { return None };
+    let tag = t.tag.to_string();
+    let name = ["Ref", "GetAtt", "Sub", "ImportValue", "Join", "If"]
+        .into_iter()
+        .find(|n| tag == format!("!{n}"))?;
+    Some((
+        name,
+        serde_yaml_ng::to_string(&t.value)
+            .unwrap()
+            .trim()
+            .to_string(),
+    ))
+}
+
+/// Every scalar string in `v`, with the intrinsics it sits under, outermost first, joined by `/`
+/// (`""` when none; `Fn::ImportValue/!Sub` for `Fn::ImportValue: !Sub "..."`).
+fn strings_under(v: &Value, tag: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => out.push((tag.to_string(), s.clone())),
+        Value::Sequence(items) => items.iter().for_each(|i| strings_under(i, tag, out)),
+        Value::Mapping(m) => {
+            for (k, child) in m {
+                let key = k.as_str().unwrap_or_default();
+                if key.starts_with("Fn::") {
+                    strings_under(child, &nested(tag, key), out);
+                } else {
+                    strings_under(child, tag, out);
+                }
+            }
+        }
+        Value::Tagged(t) => strings_under(&t.value, &nested(tag, &t.tag.to_string()), out),
+        _ => {}
+    }
+}
+
+fn nested(outer: &str, inner: &str) -> String {
+    if outer.is_empty() {
+        inner.to_string()
+    } else {
+        format!("{outer}/{inner}")
+    }
+}
+
+/// The outputs the lock's template exports, each as `${AWS::StackName}-<output name>`.
+fn lock_outputs() -> Vec<String> {
+    let t = template();
+    let outputs = t["Outputs"].as_mapping().unwrap();
+    outputs
+        .iter()
+        .map(|(name, o)| {
+            let name = name.as_str().unwrap().to_string();
+            assert_eq!(
+                tagged(&o["Export"]["Name"]),
+                Some(("Sub", format!("${{AWS::StackName}}-{name}"))),
+                "output {name} is exported under the stack's name"
+            );
+            name
+        })
+        .collect()
+}
+
+/// The examples nest the lock from its own template and take every lock name and ARN from its
+/// outputs: no name the lock's template makes is written into them.
+#[test]
+fn the_nested_example_wires_the_locks_outputs() {
+    let outputs = lock_outputs();
+    for needed in ["LockFunctionName", "LockFunctionArn", "InvokeLockPolicyArn"] {
+        assert!(
+            outputs.iter().any(|o| o == needed),
+            "{needed} is not an output"
+        );
+    }
+    let t = template_at(EXAMPLES);
+    let lock = resource(&t, "Lock");
+    assert_eq!(lock["Type"].as_str(), Some("AWS::Serverless::Application"));
+    let location = lock["Properties"]["Location"].as_str().unwrap();
+    assert_eq!(
+        root()
+            .join("examples")
+            .join(location)
+            .canonicalize()
+            .unwrap(),
+        root().join("template.yaml").canonicalize().unwrap()
+    );
+    // Every parameter passed is one the lock declares.
+    let declared = template()["Parameters"].clone();
+    for (name, _) in lock["Properties"]["Parameters"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(
+            !declared[name].is_null(),
+            "the lock has no parameter {name}"
+        );
+    }
+
+    let mut found = Vec::new();
+    strings_under(&t["Resources"], "", &mut found);
+    let mut wired = 0;
+    for (tag, s) in &found {
+        if let Some(output) = s.strip_prefix("Lock.Outputs.") {
+            assert_eq!(tag, "!GetAtt", "{s}");
+            assert!(
+                outputs.iter().any(|o| o == output),
+                "the lock has no output {output}"
+            );
+            wired += 1;
+        }
+        for name in [
+            DEFAULT_FUNCTION,
+            DEFAULT_TABLE,
+            "arn:aws:lambda",
+            "arn:aws:iam",
+        ] {
+            assert!(
+                !s.contains(name),
+                "a hard-coded lock name in {EXAMPLES}: {s}"
+            );
+        }
+    }
+    // Three state machines' function and policy, the cleanup's function, counter-fn's function
+    // name and policy.
+    assert_eq!(wired, 9, "{found:?}");
+    for machine in [
+        "LockExampleStateMachine",
+        "LockWaitStateMachine",
+        "SemaphoreMapStateMachine",
+    ] {
+        let props = &resource(&t, machine)["Properties"];
+        assert_eq!(
+            tagged(&props["DefinitionSubstitutions"]["LockFunctionArn"]),
+            Some(("GetAtt", "Lock.Outputs.LockFunctionArn".into()))
+        );
+        assert_eq!(
+            tagged(&props["Policies"][0]),
+            Some(("GetAtt", "Lock.Outputs.InvokeLockPolicyArn".into()))
+        );
+    }
+    let counter = &resource(&t, "CounterFunction")["Properties"];
+    assert_eq!(
+        tagged(&counter["Environment"]["Variables"]["DLM_FUNCTION"]),
+        Some(("GetAtt", "Lock.Outputs.LockFunctionName".into()))
+    );
+}
+
+/// The importing consumer names only exports the lock's template makes.
+#[test]
+fn the_importing_consumer_names_the_locks_exports() {
+    let outputs = lock_outputs();
+    let t = template_at(IMPORTER);
+    let mut found = Vec::new();
+    strings_under(&t["Resources"], "", &mut found);
+    let imports: Vec<&str> = found
+        .iter()
+        .filter(|(tag, _)| tag == "Fn::ImportValue/!Sub")
+        .map(|(_, s)| s.as_str())
+        .collect();
+    assert_eq!(imports.len(), 3, "{found:?}");
+    for import in imports {
+        let output = import
+            .strip_prefix("${LockStackName}-")
+            .unwrap_or_else(|| panic!("{import} is not <lock stack>-<output>"));
+        assert!(
+            outputs.iter().any(|o| o == output),
+            "the lock exports no {output}"
+        );
+    }
+}
+
+/// A consumer sets the lock's names, lease limits, waiting budget, concurrency and log level; the
+/// application can be published (its version is the workspace's).
+#[test]
+fn the_lock_is_a_publishable_application_with_consumer_parameters() {
+    let t = template();
+    for p in [
+        "NamePrefix",
+        "DefaultDurationMs",
+        "MaxDurationMs",
+        "WaitBudget",
+        "ReservedConcurrency",
+        "LogLevel",
+    ] {
+        assert!(!t["Parameters"][p].is_null(), "no parameter {p}");
+    }
+    let props = |r: &str| resource(&t, r)["Properties"].clone();
+    for (r, key) in [("LockTable", "TableName"), ("LockFunction", "FunctionName")] {
+        let name = tagged(&props(r)[key]).unwrap().1;
+        assert!(name.starts_with("${NamePrefix}"), "{r}: {name}");
+    }
+    assert_eq!(
+        tagged(&props("LockFunction")["LoggingConfig"]["ApplicationLogLevel"]),
+        Some(("Ref", "LogLevel".into()))
+    );
+    let app = &t["Metadata"]["AWS::ServerlessRepo::Application"];
+    assert_eq!(
+        app["SemanticVersion"].as_str(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    for field in [
+        "Name",
+        "Description",
+        "Author",
+        "SpdxLicenseId",
+        "ReadmeUrl",
+    ] {
+        assert!(app[field].as_str().is_some(), "no {field}");
+    }
+    assert!(root().join(app["ReadmeUrl"].as_str().unwrap()).exists());
+    // The lock alone: no example is welded into it.
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        let kind = r["Type"].as_str().unwrap();
+        assert!(
+            !kind.contains("StateMachine") && !kind.contains("Events"),
+            "{name:?} ({kind}) belongs to the examples"
+        );
     }
 }
 
