@@ -25,6 +25,7 @@ use crate::engine::error::LockError;
 use crate::engine::reply::Reply;
 use crate::model::item::LockItem;
 use crate::store::LockStore;
+use crate::world::metrics::Metrics;
 
 /// Retry hint given with a refusal when the holder's lease end is unknown.
 pub const UNKNOWN_HOLDER_RETRY_MS: u64 = 20;
@@ -79,8 +80,13 @@ impl LockEngine {
 
     /// The same engine, waking Step Functions waiters through `notifier`.
     pub fn with_notifier(mut self, notifier: Notifier) -> Self {
-        self.notifier = notifier;
+        self.notifier = notifier.counting_in(self.metrics().clone());
         self
+    }
+
+    /// Where this engine records what operators count (see `world/metrics.rs`).
+    pub fn metrics(&self) -> &Metrics {
+        self.store.metrics()
     }
 
     /// Notes whether `resource` has a live queue (seen at `now`).

@@ -17,9 +17,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tracing::warn;
 
+use crate::model::fence::took_over_a_lost_lease;
 use crate::model::item::*;
 use crate::store::error::{classify, Failure, StoreError};
 use crate::world::backoff::store_retry_delay;
+use crate::world::metrics::{Metric, Metrics};
 use crate::world::World;
 use crate::write::expr::Write;
 use crate::write::expressions::{confirm, release_alone, renew, try_acquire};
@@ -34,6 +36,7 @@ pub struct LockStore {
     table: String,
     attempts: u32,
     world: World,
+    metrics: Metrics,
 }
 
 /// Where the writes go.
@@ -88,6 +91,7 @@ impl LockStore {
             table: table.into(),
             attempts: attempts.max(1),
             world: World::Real,
+            metrics: Metrics::default(),
         }
     }
 
@@ -99,6 +103,7 @@ impl LockStore {
             table: label.into(),
             attempts: attempts.max(1),
             world,
+            metrics: Metrics::default(),
         }
     }
 
@@ -110,6 +115,11 @@ impl LockStore {
     /// A fresh random token (owner tokens of owner-less callers, nonces).
     pub fn fresh_token(&self) -> String {
         self.world.fresh_token()
+    }
+
+    /// Where this store (and the engine over it) records what operators count.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The table name.
@@ -136,7 +146,7 @@ impl LockStore {
             let request =
                 self.update(resource_id)
                     .write(try_acquire(owner, holder, duration_ms, since, now));
-            Ok(match self.send(request).await? {
+            Ok(match self.send(request, now).await? {
                 Ok(item) => AcquireWrite::Granted(item.ok_or_else(no_item)?),
                 Err(holder) => AcquireWrite::Refused(holder),
             })
@@ -155,7 +165,7 @@ impl LockStore {
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
         self.with_retries("confirm", resource_id, stop_at, |now| async move {
             let request = self.update(resource_id).write(confirm(owner, now));
-            Ok(self.send(request).await?.ok().flatten())
+            Ok(self.send(request, now).await?.ok().flatten())
         })
         .await
     }
@@ -176,7 +186,7 @@ impl LockStore {
             let request =
                 self.update(resource_id)
                     .write(renew(owner, fence, since, duration_ms, now));
-            Ok(self.send(request).await?.ok().flatten())
+            Ok(self.send(request, now).await?.ok().flatten())
         })
         .await
     }
@@ -202,7 +212,7 @@ impl LockStore {
                 .update(resource_id)
                 .return_nothing()
                 .write(release_alone(owner, fence, nonce, since, now));
-            Ok(match self.send(request).await? {
+            Ok(match self.send(request, now).await? {
                 Ok(_) => ReleaseWrite::Released { at_ms: now },
                 Err(old) => ReleaseWrite::NotHolder(old.map(Box::new)),
             })
@@ -224,7 +234,7 @@ impl LockStore {
         F: Fn(u64) -> Write,
     {
         self.with_retries(op, resource_id, stop_at, |now| {
-            self.send_update(resource_id, build(now))
+            self.send_update(resource_id, build(now), now)
         })
         .await
     }
@@ -246,7 +256,7 @@ impl LockStore {
     {
         let attempted = self
             .with_retries(op, resource_id, stop_at, |now| {
-                let sent = self.send_update(resource_id, build(now));
+                let sent = self.send_update(resource_id, build(now), now);
                 async move {
                     match sent.await {
                         Err(Failure::Transient(_)) => Ok(None),
@@ -268,8 +278,9 @@ impl LockStore {
         &self,
         resource_id: &str,
         w: Write,
+        now: u64,
     ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
-        self.send(self.update(resource_id).write(w)).await
+        self.send(self.update(resource_id).write(w), now).await
     }
 
     /// Reads the item with a consistent read (describe, and the queue paths' snapshots).
@@ -306,11 +317,14 @@ impl LockStore {
 
     /// Sends one UpdateItem to the table: `Ok(Ok(new item if asked for))` when applied,
     /// `Ok(Err(old item if returned))` when the condition failed, `Err` for every other failure.
+    /// A grant the write made at `now` that took over from a grant which ran out unreleased is
+    /// counted as a lost lease.
     async fn send(
         &self,
         request: UpdateRequest,
+        now: u64,
     ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
-        match &self.backend {
+        let sent = match &self.backend {
             Backend::Dynamo(client) => {
                 let sent = request
                     .onto(client.update_item().table_name(&self.table))
@@ -318,11 +332,18 @@ impl LockStore {
                     .await;
                 self.conditional(sent)
             }
-            Backend::Simulated(table) => match table.update(request, &self.table).await? {
-                Ok(new) => Ok(Ok(lock_item(new.as_ref())?)),
-                Err(old) => Ok(Err(lock_item(old.as_ref())?)),
+            Backend::Simulated(table) => match table.update(request, &self.table).await {
+                Ok(Ok(new)) => lock_item(new.as_ref()).map(Ok),
+                Ok(Err(old)) => lock_item(old.as_ref()).map(Err),
+                Err(e) => Err(e),
             },
+        };
+        if let Ok(Ok(Some(new))) = &sent {
+            if took_over_a_lost_lease(new, now) {
+                self.metrics.count(Metric::LostLeases);
+            }
         }
+        sent
     }
 
     /// Splits a conditional write's result: `Ok(Ok(new item if asked for))` when applied,
@@ -396,6 +417,9 @@ impl LockStore {
                 Err(f) => f,
             };
             ambiguous |= matches!(failure, Failure::Transient(_));
+            if matches!(failure, Failure::Throttled(_)) {
+                self.metrics.count(Metric::StoreThrottles);
+            }
             if n >= self.attempts {
                 warn!(op, resource = %resource_id, attempts = n, error = ?failure, "DynamoDB write failed; no attempt left");
                 return Err(failure.exhausted(&format!("gave up after {n} attempts"), ambiguous));
@@ -410,6 +434,7 @@ impl LockStore {
             }
             warn!(op, resource = %resource_id, attempt = n, delay_ms = delay.as_millis() as u64, error = ?failure, "DynamoDB throttled or failed; backing off");
             tokio::time::sleep(delay).await;
+            self.metrics.count(Metric::StoreRetries);
             n += 1;
         }
     }

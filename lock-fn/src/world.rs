@@ -5,6 +5,7 @@
 
 pub(crate) mod backoff;
 pub mod clock;
+pub mod metrics;
 
 /// The source of time and fresh tokens.
 #[derive(Debug, Clone, Default)]

@@ -149,6 +149,17 @@ pub struct LocalLambda {
 impl LocalLambda {
     /// Starts the emulator and the function processes and waits until the emulator listens.
     pub async fn start(processes: usize, dynamodb: &str, env: &[(&str, &str)]) -> LocalLambda {
+        LocalLambda::start_logging(processes, dynamodb, env, None).await
+    }
+
+    /// [`LocalLambda::start`], the function processes' stdout (where lock-fn writes its EMF
+    /// metrics) appended to `stdout` when given.
+    pub async fn start_logging(
+        processes: usize,
+        dynamodb: &str,
+        env: &[(&str, &str)],
+        stdout: Option<&std::path::Path>,
+    ) -> LocalLambda {
         let (watch, port) = start_private_watch(&workspace_dir()).await;
         let bin = lock_fn_binary();
         let functions = (0..processes)
@@ -163,6 +174,14 @@ impl LocalLambda {
                     .env("LOCK_RESERVED_CONCURRENCY", processes.to_string());
                 for (k, v) in env {
                     command.env(k, v);
+                }
+                if let Some(path) = stdout {
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("open the function's log");
+                    command.stdout(Stdio::from(file));
                 }
                 command.spawn().expect("start lock-fn")
             })

@@ -14,5 +14,6 @@ mod e2e_contention;
 #[cfg(feature = "fenced")]
 mod e2e_fenced;
 mod e2e_give_up;
+mod e2e_metrics;
 mod e2e_queue;
 mod e2e_safety;

@@ -10,6 +10,7 @@ use tracing::warn;
 
 use crate::callbacks::sim_tasks::{SimTasks, TaskSendError};
 use crate::world::backoff::store_retry_delay;
+use crate::world::metrics::{Metric, Metrics};
 
 /// How a notification went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,7 @@ pub struct Notifier {
     client: Option<aws_sdk_sfn::Client>,
     simulated: Option<Arc<SimTasks>>,
     attempts: u32,
+    metrics: Metrics,
 }
 
 /// What one attempt's failure means.
@@ -48,6 +50,7 @@ impl Notifier {
             client: None,
             simulated: None,
             attempts: 1,
+            metrics: Metrics::default(),
         }
     }
 
@@ -57,6 +60,7 @@ impl Notifier {
             client: Some(client),
             simulated: None,
             attempts: attempts.max(1),
+            metrics: Metrics::default(),
         }
     }
 
@@ -66,7 +70,14 @@ impl Notifier {
             client: None,
             simulated: Some(tasks),
             attempts: attempts.max(1),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// The same notifier, counting its sends in `metrics`.
+    pub fn counting_in(mut self, metrics: Metrics) -> Notifier {
+        self.metrics = metrics;
+        self
     }
 
     /// One attempt at the simulator's Step Functions.
@@ -147,6 +158,7 @@ impl Notifier {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), Failure>>,
     {
+        self.metrics.count(Metric::CallbackSends);
         for n in 1..=self.attempts {
             match attempt().await {
                 Ok(()) => return Sent::Delivered,

@@ -11,6 +11,7 @@ use crate::engine::reply::Reply;
 use crate::model::item::LockItem;
 use crate::store::AcquireWrite;
 use crate::world::backoff::wait_poll_delay;
+use crate::world::metrics::Metric;
 use crate::write::mutex::Releaser;
 
 use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
@@ -81,6 +82,7 @@ impl LockEngine {
                 // for a whole lease. (A grant found, not made, may have reached an earlier task of
                 // this execution: "closed" could be about that delivery, so it stays.)
                 if sent == Sent::Closed && made {
+                    self.metrics().count(Metric::CallbackPassOvers);
                     let nonce = self.store.fresh_token();
                     let on_behalf = Releaser::passing_over(
                         &digest,
@@ -163,10 +165,11 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             let holder = match write.value {
                 AcquireWrite::Granted(item) => {
+                    self.metrics().count(Metric::Grants);
                     return Ok(granted(
                         grant(item, owner, false, requests, self.store.now_ms()),
                         requests,
-                    ))
+                    ));
                 }
                 AcquireWrite::Refused(Some(holder)) => {
                     if holder.held_by(&digest, write.now_ms) {

@@ -20,6 +20,7 @@ use crate::engine::{grant, granted, retry_hint, Executed, LockEngine};
 use crate::model::item::{LockItem, Waiter};
 use crate::store::AcquireWrite;
 use crate::world::backoff::wait_poll_delay;
+use crate::world::metrics::Metric;
 use crate::write::mutex::{aim, claim, edit_only, join, place_until, refresh, take, Mark, Place};
 use crate::write::semaphore::{sem_aim, sem_claim, sem_take, SemAsk};
 
@@ -137,6 +138,7 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             match write.value {
                 AcquireWrite::Granted(new) => {
+                    self.metrics().count(Metric::Grants);
                     let done = granted(
                         grant(new, owner, false, requests, self.store.now_ms()),
                         requests,
@@ -295,11 +297,17 @@ impl LockEngine {
                         max_ms,
                         since,
                     };
-                    self.store
+                    let write = self
+                        .store
                         .apply("acquire", &req.resource_id, stop_at, |now| {
                             sem_take(t, &ask, now)
                         })
-                        .await
+                        .await;
+                    if write.as_ref().is_ok_and(|w| w.value.is_ok()) {
+                        // Each expired holder the take removed ran out without a release.
+                        self.metrics().add(Metric::LostLeases, t.purge.len() as u64);
+                    }
+                    write
                 }
                 AcquireStep::Take(edit) => {
                     self.store
@@ -359,11 +367,17 @@ impl LockEngine {
                     let mark = Mark::for_entry(item.as_ref(), waiter.alive_until_ms);
                     // At most once: a join re-sent after its own unseen first attempt and the
                     // owner's `cancel` would queue the cancelled owner again.
-                    self.store
+                    let write = self
+                        .store
                         .apply_at_most_once("join", &req.resource_id, stop_at, |now| {
                             join(&waiter, room, mark, since, now)
                         })
-                        .await
+                        .await;
+                    if write.as_ref().is_ok_and(|w| w.value.is_ok()) {
+                        self.metrics()
+                            .observe(Metric::QueueDepthAtJoin, position as f64);
+                    }
+                    write
                 }
                 AcquireStep::Prune(edit) => {
                     self.store
@@ -511,6 +525,9 @@ impl LockEngine {
                     {
                         let new = new.grant_view(&digest);
                         let made = matches!(step, AcquireStep::Take(_) | AcquireStep::SemTake(_));
+                        if made {
+                            self.metrics().count(Metric::Grants);
+                        }
                         // Only a grant the owner held before this invocation (an aim) is a
                         // reacquire; a claim is the first the waiter hears of its handoff.
                         let reacquired =

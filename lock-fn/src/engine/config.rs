@@ -34,9 +34,16 @@ pub const ENV_RESERVED_CONCURRENCY: &str = "LOCK_RESERVED_CONCURRENCY";
 /// wait in-function at once, all locks together (0: none; unset: half the reserved concurrency, or
 /// no bound beyond `LOCK_ACTIVE_WAITERS` per lock when none is reserved).
 pub const ENV_WAIT_BUDGET: &str = "LOCK_WAIT_BUDGET";
+/// CloudWatch namespace of the metrics lock-fn writes as Embedded Metric Format (empty: none).
+pub const ENV_METRICS_NAMESPACE: &str = "LOCK_METRICS_NAMESPACE";
+/// `true` adds a per-resource dimension to the metrics (one CloudWatch metric per lock name: costs
+/// grow with the number of locks), beside the function-wide ones.
+pub const ENV_METRICS_PER_RESOURCE: &str = "LOCK_METRICS_PER_RESOURCE";
+/// The namespace when none is set.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "DynamoDlm";
 
 /// Every environment variable lock-fn reads (the SAM template must only set these).
-pub const ALL_ENV: [&str; 13] = [
+pub const ALL_ENV: [&str; 15] = [
     ENV_TABLE,
     ENV_DEFAULT_DURATION_MS,
     ENV_MAX_DURATION_MS,
@@ -50,6 +57,8 @@ pub const ALL_ENV: [&str; 13] = [
     ENV_CLAIM_MS,
     ENV_RESERVED_CONCURRENCY,
     ENV_WAIT_BUDGET,
+    ENV_METRICS_NAMESPACE,
+    ENV_METRICS_PER_RESOURCE,
 ];
 
 /// dynamo-dlm's default table name, so both can share one table without configuration.
@@ -85,6 +94,10 @@ pub struct Config {
     /// beyond [`Config::active_waiters`] per lock). Every other wait is answered at once, so that
     /// waits never hold every instance while releases, renewals, claims and cancels wait for one.
     pub wait_budget: Option<usize>,
+    /// CloudWatch namespace of the EMF metrics (`None`: no metrics written).
+    pub metrics_namespace: Option<String>,
+    /// Whether the metrics also carry a per-resource dimension.
+    pub metrics_per_resource: bool,
 }
 
 impl Default for Config {
@@ -102,6 +115,8 @@ impl Default for Config {
             active_waiters: 3,
             claim: Duration::from_secs(2),
             wait_budget: None,
+            metrics_namespace: Some(DEFAULT_METRICS_NAMESPACE.to_string()),
+            metrics_per_resource: false,
         }
     }
 }
@@ -179,9 +194,32 @@ impl Config {
                  the instances that do not wait serve releases, renewals and cancels"
             )));
         }
+        let metrics_namespace = match lookup(ENV_METRICS_NAMESPACE) {
+            None => defaults.metrics_namespace,
+            Some(v) if v.trim().is_empty() => None,
+            // CloudWatch: 1 to 255 characters, no colon-only names (`AWS/` is AWS's own).
+            Some(v) if v.len() > 255 || v.starts_with("AWS/") || v.contains(':') => {
+                return Err(ConfigError(format!(
+                    "{ENV_METRICS_NAMESPACE}={v:?} is not a namespace CloudWatch accepts for custom metrics"
+                )))
+            }
+            Some(v) => Some(v.trim().to_string()),
+        };
+        let metrics_per_resource = match lookup(ENV_METRICS_PER_RESOURCE).as_deref().map(str::trim)
+        {
+            None | Some("" | "false") => false,
+            Some("true") => true,
+            Some(v) => {
+                return Err(ConfigError(format!(
+                    "{ENV_METRICS_PER_RESOURCE}={v:?} must be true or false"
+                )))
+            }
+        };
         let config = Config {
             table,
             wait_budget,
+            metrics_namespace,
+            metrics_per_resource,
             default_duration: millis(ENV_DEFAULT_DURATION_MS, defaults.default_duration)?,
             max_duration: millis(ENV_MAX_DURATION_MS, defaults.max_duration)?,
             deadline_margin: millis(ENV_DEADLINE_MARGIN_MS, defaults.deadline_margin)?,
@@ -243,6 +281,33 @@ mod tests {
         let c = from(&[]).unwrap();
         assert_eq!(c.table, "dynamo_dlm_locks");
         assert_eq!(c.default_duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn metrics_settings_are_read_and_checked() {
+        let c = from(&[]).unwrap();
+        assert_eq!(
+            c.metrics_namespace.as_deref(),
+            Some(DEFAULT_METRICS_NAMESPACE)
+        );
+        assert!(!c.metrics_per_resource);
+        let c = from(&[
+            (ENV_METRICS_NAMESPACE, "Team/Locks"),
+            (ENV_METRICS_PER_RESOURCE, "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_namespace.as_deref(), Some("Team/Locks"));
+        assert!(c.metrics_per_resource);
+        assert_eq!(
+            from(&[(ENV_METRICS_NAMESPACE, " ")])
+                .unwrap()
+                .metrics_namespace,
+            None
+        );
+        for bad in ["AWS/Lambda", "a:b"] {
+            assert!(from(&[(ENV_METRICS_NAMESPACE, bad)]).is_err(), "{bad}");
+        }
+        assert!(from(&[(ENV_METRICS_PER_RESOURCE, "yes")]).is_err());
     }
 
     #[test]

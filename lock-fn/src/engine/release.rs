@@ -15,6 +15,7 @@ use crate::model::owner::redact;
 use crate::store::error::StoreError;
 use crate::store::Attempted;
 use crate::store::ReleaseWrite;
+use crate::world::metrics::Metric;
 use crate::write::end_of_grant::{end_alone, hand_on, Next};
 use crate::write::mutex::Releaser;
 
@@ -229,6 +230,7 @@ impl LockEngine {
                 break;
             }
             skips += 1;
+            self.metrics().count(Metric::CallbackPassOvers);
             // The task is gone: its grant goes to the next waiter.
             let nonce = self.store.fresh_token();
             let on_behalf = Releaser::passing_over(
@@ -305,6 +307,10 @@ impl LockEngine {
             match write.value {
                 Ok(new) => {
                     round.ended_at = Some(write.now_ms);
+                    if woken.is_some() {
+                        self.metrics().count(Metric::Grants);
+                        self.metrics().count(Metric::Handoffs);
+                    }
                     round.handed = woken.zip(new.clone()).map(|((waiter, wake), item)| {
                         let granted = item.grant_view(&waiter.digest);
                         (waiter, granted, wake)

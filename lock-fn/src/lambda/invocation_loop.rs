@@ -36,6 +36,17 @@ where
     Fut: Future<Output = Result<Value, E>>,
     E: Into<Diagnostic>,
 {
+    run_then(handler, || {}).await
+}
+
+/// [`run`], calling `after_each` once an invocation is answered and its after-answer work is
+/// done, before the next invocation is asked for (where lock-fn writes its metrics).
+pub async fn run_then<F, Fut, E>(handler: F, after_each: impl Fn()) -> Result<(), Error>
+where
+    F: Fn(LambdaEvent<Value>) -> Fut,
+    Fut: Future<Output = Result<Value, E>>,
+    E: Into<Diagnostic>,
+{
     let config = Arc::new(Config::from_env());
     let client = Client::builder().build()?;
     loop {
@@ -77,6 +88,7 @@ where
         client.call(answer).await?.into_body().collect().await?;
         // Lambda may freeze this environment once it asks for the next invocation.
         crate::engine::after_answer::finish().await;
+        after_each();
     }
 }
 

@@ -171,6 +171,24 @@ async fn a_closed_task_is_skipped_and_the_lock_handed_to_the_next() {
         "the lock went on to the next waiter"
     );
     assert_eq!(describe(&engine, "r").await.fence, Some(h.fence + 2));
+    // What operators see: two tasks queued (places 1 and 2), two sends, one pass-over; the
+    // holder's grant and the two handoffs are the three grants made.
+    use lock_fn::world::metrics::Metric;
+    let counts = engine.metrics().take();
+    let total = |m| counts.total(m);
+    assert_eq!(
+        [
+            Metric::Grants,
+            Metric::Handoffs,
+            Metric::CallbackSends,
+            Metric::CallbackPassOvers
+        ]
+        .map(total),
+        [3, 2, 2, 1],
+        "{counts:?}"
+    );
+    assert_eq!(counts.values[&Metric::QueueDepthAtJoin], [1.0, 2.0]);
+    assert_eq!(total(Metric::LostLeases), 0);
 }
 
 /// Found by the simulator: a Step Functions waiter heading the queue of a lock whose lease ran out

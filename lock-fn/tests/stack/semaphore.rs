@@ -81,6 +81,17 @@ async fn slots_of_expired_holders_are_reused_at_once_and_purged_by_the_grant() {
     tokio::time::sleep(Duration::from_millis(350)).await;
     let g = granted(&engine, sem("r", 2, 60_000, "next")).await;
     assert_eq!(g.holders, Some(1));
+    // Both purged holders ran out without a release: two lost leases; three grants made.
+    use lock_fn::world::metrics::Metric;
+    let counts = engine.metrics().take();
+    assert_eq!(
+        (
+            counts.total(Metric::LostLeases),
+            counts.total(Metric::Grants)
+        ),
+        (2, 3),
+        "{counts:?}"
+    );
     let status = describe(&engine, "r").await;
     assert_eq!(status.holders.len(), 1);
     // The dead holders cannot release, renew or re-acquire what is gone.
