@@ -664,3 +664,100 @@ fn the_reserved_concurrency_parameter_sizes_the_waiting_budget_too() {
         Some(0)
     );
 }
+
+/// The dashboard and the alarms read the metrics lock-fn writes, in the namespace and with the
+/// dimension the function is given: every metric name is one lock-fn emits (or Lambda's own), and
+/// the lost-lease and throttling alarms exist.
+#[test]
+fn the_dashboard_and_alarms_watch_metrics_lock_fn_writes() {
+    use lock_fn::engine::config::{
+        DEFAULT_METRICS_NAMESPACE, ENV_METRICS_NAMESPACE, ENV_METRICS_PER_RESOURCE,
+    };
+    use lock_fn::world::metrics::Metric;
+    let t = template();
+    let ours: BTreeSet<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    let vars = &resource(&t, "LockFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        tagged(&vars[ENV_METRICS_NAMESPACE]),
+        Some(("Ref", "MetricsNamespace".into()))
+    );
+    assert_eq!(
+        tagged(&vars[ENV_METRICS_PER_RESOURCE]),
+        Some(("Ref", "MetricsPerResource".into()))
+    );
+    assert_eq!(
+        t["Parameters"]["MetricsNamespace"]["Default"].as_str(),
+        Some(DEFAULT_METRICS_NAMESPACE)
+    );
+    assert_eq!(
+        t["Parameters"]["MetricsPerResource"]["Default"].as_str(),
+        Some("false"),
+        "no per-resource dimension unless asked"
+    );
+
+    let mut alarmed = BTreeSet::new();
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let p = &r["Properties"];
+        let metric = p["MetricName"].as_str().unwrap();
+        if p["Namespace"].as_str() == Some("AWS/Lambda") {
+            continue;
+        }
+        assert_eq!(
+            tagged(&p["Namespace"]),
+            Some(("Ref", "MetricsNamespace".into())),
+            "{name:?}"
+        );
+        assert!(
+            ours.contains(metric),
+            "{name:?} watches {metric}, which lock-fn never writes"
+        );
+        assert_eq!(p["Dimensions"][0]["Name"].as_str(), Some("FunctionName"));
+        assert_eq!(
+            tagged(&p["Dimensions"][0]["Value"]),
+            Some(("Ref", "LockFunction".into()))
+        );
+        alarmed.insert(metric.to_string());
+    }
+    assert_eq!(alarmed, set(&["LostLeases", "StoreThrottles"]));
+
+    let dashboard = &resource(&t, "LockDashboard")["Properties"]["DashboardBody"];
+    let Value::Tagged(sub) = dashboard else {
+        panic!("the body is a !Sub")
+    };
+    let body = sub.value[0]
+        .as_str()
+        .unwrap()
+        .replace("${AWS::Region}", "us-east-1")
+        .replace("${Ns}", "Ns")
+        .replace("${Fn}", "Fn");
+    let body: Json = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let mut shown = BTreeSet::new();
+    for w in body["widgets"].as_array().unwrap() {
+        let mut namespace = String::new();
+        for m in w["properties"]["metrics"].as_array().unwrap() {
+            let m = m.as_array().unwrap();
+            if m[0] == "..." {
+                continue;
+            }
+            if m[0] != "." {
+                namespace = m[0].as_str().unwrap().to_string();
+            }
+            let metric = m[1].as_str().unwrap();
+            if namespace == "Ns" {
+                assert!(
+                    ours.contains(metric),
+                    "the dashboard shows {metric}, never written"
+                );
+                shown.insert(metric);
+            }
+        }
+    }
+    assert_eq!(shown, ours, "every metric is on the dashboard");
+    assert_eq!(
+        serde_yaml_ng::to_string(&sub.value[1]).unwrap().trim(),
+        "Ns: !Ref MetricsNamespace\nFn: !Ref LockFunction"
+    );
+}
