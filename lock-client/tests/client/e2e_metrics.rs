@@ -7,7 +7,7 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lock_client::protocol::{AcquireResponse, Grant};
+use lock_client::protocol::AcquireResponse;
 use lock_client::raw::{Mode, RawClient};
 use serde_json::Value;
 use support::fault_proxy::{FaultProxy, Step};
@@ -33,13 +33,6 @@ async fn acquire(
     .unwrap()
     .0
     .answer
-}
-
-fn granted(answer: AcquireResponse) -> Grant {
-    match answer {
-        AcquireResponse::Granted(g) => g,
-        AcquireResponse::Busy(b) => panic!("expected the grant, got {b:?}"),
-    }
 }
 
 /// Sums of every metric lock-fn reported for `resource` (a distribution's values listed).

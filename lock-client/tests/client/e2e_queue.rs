@@ -55,13 +55,6 @@ fn queued(answer: AcquireResponse) -> Busy {
     }
 }
 
-fn granted(answer: AcquireResponse) -> Grant {
-    match answer {
-        AcquireResponse::Granted(g) => g,
-        AcquireResponse::Busy(b) => panic!("expected the grant, got {b:?}"),
-    }
-}
-
 async fn hold(raw: &RawClient, r: &str, owner: &str, lease: Duration) -> Grant {
     let (answer, _) = raw
         .acquire(

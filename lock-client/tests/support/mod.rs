@@ -82,3 +82,13 @@ pub async fn delete_lock_item(resource: &str) {
         .await
         .expect("delete the lock item");
 }
+
+/// The grant in `answer`; panics on a refusal.
+pub fn granted(answer: lock_client::protocol::AcquireResponse) -> lock_client::protocol::Grant {
+    match answer {
+        lock_client::protocol::AcquireResponse::Granted(g) => g,
+        lock_client::protocol::AcquireResponse::Busy(b) => {
+            panic!("expected the grant, got {b:?}")
+        }
+    }
+}
