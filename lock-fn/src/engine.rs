@@ -23,9 +23,10 @@ use crate::callbacks::notify::Notifier;
 use crate::engine::config::Config;
 use crate::engine::error::LockError;
 use crate::engine::reply::Reply;
+use crate::model::fence::took_over_a_lost_lease;
 use crate::model::item::LockItem;
 use crate::store::LockStore;
-use crate::world::metrics::Metrics;
+use crate::world::metrics::{Metric, Metrics};
 
 /// Retry hint given with a refusal when the holder's lease end is unknown.
 pub const UNKNOWN_HOLDER_RETRY_MS: u64 = 20;
@@ -87,6 +88,15 @@ impl LockEngine {
     /// Where this engine records what operators count (see `world/metrics.rs`).
     pub fn metrics(&self) -> &Metrics {
         self.store.metrics()
+    }
+
+    /// Counts a grant this instance's write made, and, when `new` (the item that write returned
+    /// at `now`) shows it took over from a grant that ran out unreleased, a lost lease.
+    pub(crate) fn count_grant(&self, new: Option<&LockItem>, now: u64) {
+        self.metrics().count(Metric::Grants);
+        if new.is_some_and(|new| took_over_a_lost_lease(new, now)) {
+            self.metrics().count(Metric::LostLeases);
+        }
     }
 
     /// Notes whether `resource` has a live queue (seen at `now`).

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let store = LockStore::from_env(config.table.clone(), config.store_attempts).await;
     let notifier = Notifier::from_env(config.store_attempts).await;
-    let emf = EmfWriter::from_config(&config, &std::env::var("AWS_LAMBDA_FUNCTION_NAME")?);
+    let emf = EmfWriter::from_env(&config);
     let engine = LockEngine::new(store, config).with_notifier(notifier);
     // Not `lambda_runtime::run`: it leaks memory on every invocation (see invocation_loop).
     run_then(

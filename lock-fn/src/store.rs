@@ -17,7 +17,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tracing::warn;
 
-use crate::model::fence::took_over_a_lost_lease;
 use crate::model::item::*;
 use crate::store::error::{classify, Failure, StoreError};
 use crate::world::backoff::store_retry_delay;
@@ -146,7 +145,7 @@ impl LockStore {
             let request =
                 self.update(resource_id)
                     .write(try_acquire(owner, holder, duration_ms, since, now));
-            Ok(match self.send(request, now).await? {
+            Ok(match self.send(request).await? {
                 Ok(item) => AcquireWrite::Granted(item.ok_or_else(no_item)?),
                 Err(holder) => AcquireWrite::Refused(holder),
             })
@@ -165,7 +164,7 @@ impl LockStore {
     ) -> Result<Attempted<Option<LockItem>>, StoreError> {
         self.with_retries("confirm", resource_id, stop_at, |now| async move {
             let request = self.update(resource_id).write(confirm(owner, now));
-            Ok(self.send(request, now).await?.ok().flatten())
+            Ok(self.send(request).await?.ok().flatten())
         })
         .await
     }
@@ -186,7 +185,7 @@ impl LockStore {
             let request =
                 self.update(resource_id)
                     .write(renew(owner, fence, since, duration_ms, now));
-            Ok(self.send(request, now).await?.ok().flatten())
+            Ok(self.send(request).await?.ok().flatten())
         })
         .await
     }
@@ -212,7 +211,7 @@ impl LockStore {
                 .update(resource_id)
                 .return_nothing()
                 .write(release_alone(owner, fence, nonce, since, now));
-            Ok(match self.send(request, now).await? {
+            Ok(match self.send(request).await? {
                 Ok(_) => ReleaseWrite::Released { at_ms: now },
                 Err(old) => ReleaseWrite::NotHolder(old.map(Box::new)),
             })
@@ -234,7 +233,7 @@ impl LockStore {
         F: Fn(u64) -> Write,
     {
         self.with_retries(op, resource_id, stop_at, |now| {
-            self.send_update(resource_id, build(now), now)
+            self.send_update(resource_id, build(now))
         })
         .await
     }
@@ -256,7 +255,7 @@ impl LockStore {
     {
         let attempted = self
             .with_retries(op, resource_id, stop_at, |now| {
-                let sent = self.send_update(resource_id, build(now), now);
+                let sent = self.send_update(resource_id, build(now));
                 async move {
                     match sent.await {
                         Err(Failure::Transient(_)) => Ok(None),
@@ -278,9 +277,8 @@ impl LockStore {
         &self,
         resource_id: &str,
         w: Write,
-        now: u64,
     ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
-        self.send(self.update(resource_id).write(w), now).await
+        self.send(self.update(resource_id).write(w)).await
     }
 
     /// Reads the item with a consistent read (describe, and the queue paths' snapshots).
@@ -317,14 +315,11 @@ impl LockStore {
 
     /// Sends one UpdateItem to the table: `Ok(Ok(new item if asked for))` when applied,
     /// `Ok(Err(old item if returned))` when the condition failed, `Err` for every other failure.
-    /// A grant the write made at `now` that took over from a grant which ran out unreleased is
-    /// counted as a lost lease.
     async fn send(
         &self,
         request: UpdateRequest,
-        now: u64,
     ) -> Result<Result<Option<LockItem>, Option<LockItem>>, Failure> {
-        let sent = match &self.backend {
+        match &self.backend {
             Backend::Dynamo(client) => {
                 let sent = request
                     .onto(client.update_item().table_name(&self.table))
@@ -337,13 +332,7 @@ impl LockStore {
                 Ok(Err(old)) => lock_item(old.as_ref()).map(Err),
                 Err(e) => Err(e),
             },
-        };
-        if let Ok(Ok(Some(new))) = &sent {
-            if took_over_a_lost_lease(new, now) {
-                self.metrics.count(Metric::LostLeases);
-            }
         }
-        sent
     }
 
     /// Splits a conditional write's result: `Ok(Ok(new item if asked for))` when applied,
@@ -417,7 +406,9 @@ impl LockStore {
                 Err(f) => f,
             };
             ambiguous |= matches!(failure, Failure::Transient(_));
-            if matches!(failure, Failure::Throttled(_)) {
+            if failure.is_conflict() {
+                self.metrics.count(Metric::StoreConflicts);
+            } else if matches!(failure, Failure::Throttled(_)) {
                 self.metrics.count(Metric::StoreThrottles);
             }
             if n >= self.attempts {

@@ -165,7 +165,7 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             let holder = match write.value {
                 AcquireWrite::Granted(item) => {
-                    self.metrics().count(Metric::Grants);
+                    self.count_grant(Some(&item), write.now_ms);
                     return Ok(granted(
                         grant(item, owner, false, requests, self.store.now_ms()),
                         requests,
@@ -253,6 +253,7 @@ impl LockEngine {
                 ambiguous |= write.ambiguous;
                 may_hold |= write.ambiguous;
                 if let Ok(Some(item)) = write.value {
+                    self.count_grant(Some(&item), write.now_ms);
                     return Ok(granted(
                         grant(item, owner, false, requests, self.store.now_ms()),
                         requests,

@@ -138,7 +138,7 @@ impl LockEngine {
             ambiguous |= write.ambiguous;
             match write.value {
                 AcquireWrite::Granted(new) => {
-                    self.metrics().count(Metric::Grants);
+                    self.count_grant(Some(&new), write.now_ms);
                     let done = granted(
                         grant(new, owner, false, requests, self.store.now_ms()),
                         requests,
@@ -523,11 +523,11 @@ impl LockEngine {
                     | AcquireStep::SemTake(_)
                     | AcquireStep::Held { .. } = step
                     {
-                        let new = new.grant_view(&digest);
                         let made = matches!(step, AcquireStep::Take(_) | AcquireStep::SemTake(_));
                         if made {
-                            self.metrics().count(Metric::Grants);
+                            self.count_grant(Some(&new), write.now_ms);
                         }
+                        let new = new.grant_view(&digest);
                         // Only a grant the owner held before this invocation (an aim) is a
                         // reacquire; a claim is the first the waiter hears of its handoff.
                         let reacquired =

@@ -308,7 +308,7 @@ impl LockEngine {
                 Ok(new) => {
                     round.ended_at = Some(write.now_ms);
                     if woken.is_some() {
-                        self.metrics().count(Metric::Grants);
+                        self.count_grant(new.as_ref(), write.now_ms);
                         self.metrics().count(Metric::Handoffs);
                     }
                     round.handed = woken.zip(new.clone()).map(|((waiter, wake), item)| {

@@ -74,10 +74,16 @@ impl LockEngine {
             .then_some(view)
         };
         let (mut requests, seen) = match write {
-            Ok(write) => (write.attempts, Some((write.value, write.ambiguous))),
+            Ok(write) => {
+                if let Ok(Some(new)) = &write.value {
+                    self.count_grant(Some(new), write.now_ms);
+                }
+                (write.attempts, Some((write.value, write.ambiguous)))
+            }
             Err(e) if e.maybe_applied() => (0, None),
             Err(e) => return Err(e),
         };
+        let counted = matches!(seen, Some((Ok(Some(_)), _)));
         let granted = match seen {
             Some((Ok(Some(new)), _)) => Some(new.grant_view(&waiter.digest)),
             Some((Ok(None), _)) => None,
@@ -93,6 +99,11 @@ impl LockEngine {
                 read.value.as_ref().and_then(ours)
             }
         };
+        // A grant applied unseen is this write's too (the item returned is not its own, so a
+        // lost lease it took over is not told).
+        if granted.is_some() && !counted {
+            self.count_grant(None, 0);
+        }
         // Otherwise someone took the lock meanwhile (the task itself, on its re-entry, which is
         // then sent its grant), or what happened is unknown: the task's re-entry finds its grant.
         let Some(granted) = granted else {

@@ -26,16 +26,38 @@ pub struct EmfWriter {
     pub function: String,
     /// Whether to add the `FunctionName, Resource` dimension set.
     pub per_resource: bool,
+    /// The `level` each document carries: Lambda's log-level filter (`ApplicationLogLevel`, told
+    /// in `AWS_LAMBDA_LOG_LEVEL`) drops a JSON line below it, and one without a level counts as
+    /// INFO - so a function logging at WARN would lose every metric.
+    pub level: String,
 }
 
 impl EmfWriter {
+    /// [`EmfWriter::from_config`] for this Lambda function: its name and log level from the
+    /// environment Lambda sets (`lock-fn` and none when unset).
+    pub fn from_env(config: &Config) -> Option<EmfWriter> {
+        let env = |name| std::env::var(name).ok();
+        let function = env("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "lock-fn".into());
+        EmfWriter::from_config(config, &function, env("AWS_LAMBDA_LOG_LEVEL").as_deref())
+    }
+
     /// The writer `config` asks for (`None` when metrics are off), naming the function
-    /// `function` (Lambda's `AWS_LAMBDA_FUNCTION_NAME`).
-    pub fn from_config(config: &Config, function: &str) -> Option<EmfWriter> {
+    /// `function` (Lambda's `AWS_LAMBDA_FUNCTION_NAME`), its lines at a level that Lambda's
+    /// filter at `log_level` (`AWS_LAMBDA_LOG_LEVEL`, if set) keeps.
+    pub fn from_config(
+        config: &Config,
+        function: &str,
+        log_level: Option<&str>,
+    ) -> Option<EmfWriter> {
+        let level = match log_level.map(|l| l.trim().to_ascii_uppercase()) {
+            Some(l) if ["WARN", "ERROR", "FATAL"].contains(&l.as_str()) => l,
+            _ => "INFO".to_string(),
+        };
         config.metrics_namespace.as_ref().map(|ns| EmfWriter {
             namespace: ns.clone(),
             function: function.to_string(),
             per_resource: config.metrics_per_resource,
+            level,
         })
     }
 
@@ -84,6 +106,7 @@ impl EmfWriter {
             if defs.is_empty() {
                 return docs;
             }
+            root.insert("level".into(), json!(self.level));
             let mut dimensions = vec![json!(["FunctionName"])];
             root.insert("FunctionName".into(), json!(self.function));
             if let Some(resource) = &resource {
@@ -126,6 +149,7 @@ mod tests {
             namespace: "DynamoDlm".into(),
             function: "lock".into(),
             per_resource,
+            level: "INFO".into(),
         }
     }
 
@@ -259,11 +283,34 @@ mod tests {
             metrics_namespace: None,
             ..Config::default()
         };
-        assert_eq!(EmfWriter::from_config(&config, "f"), None);
-        let w = EmfWriter::from_config(&Config::default(), "f").unwrap();
+        assert_eq!(EmfWriter::from_config(&config, "f", None), None);
+        let w = EmfWriter::from_config(&Config::default(), "f", None).unwrap();
         assert_eq!(
             (w.namespace.as_str(), w.function.as_str()),
             ("DynamoDlm", "f")
         );
+    }
+
+    #[test]
+    fn every_line_passes_the_log_level_filter_the_function_runs_at() {
+        let level = |l: Option<&str>| {
+            EmfWriter::from_config(&Config::default(), "f", l)
+                .unwrap()
+                .level
+        };
+        assert_eq!(level(None), "INFO");
+        assert_eq!(level(Some("DEBUG")), "INFO");
+        assert_eq!(level(Some("TRACE")), "INFO");
+        assert_eq!(level(Some("INFO")), "INFO");
+        assert_eq!(level(Some("warn")), "WARN");
+        assert_eq!(level(Some("ERROR")), "ERROR");
+        assert_eq!(level(Some("FATAL")), "FATAL");
+        let w = EmfWriter {
+            level: "ERROR".into(),
+            ..writer(false)
+        };
+        let doc = w.documents(&recorded().take(), 1).remove(0);
+        assert_eq!(doc["level"], "ERROR");
+        check_document(&doc).unwrap();
     }
 }

@@ -133,6 +133,21 @@ const MISCONFIGURED_CODES: &[&str] = &[
     "InvalidSignatureException",
 ];
 
+/// Codes among [`THROTTLING_CODES`] that are a caller's transaction meeting this write, not
+/// DynamoDB short of capacity.
+pub const CONFLICT_CODES: &[&str] = &[
+    "TransactionConflictException",
+    "ReplicatedWriteConflictException",
+];
+
+impl Failure {
+    /// Whether this is a write refused because a transaction held the item (see
+    /// [`CONFLICT_CODES`]): retried as a throttle, counted apart from one.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Failure::Throttled(m) if CONFLICT_CODES.iter().any(|c| m.starts_with(&format!("{c}:"))))
+    }
+}
+
 /// Classifies an SDK error of any DynamoDB operation. `table` names the table in messages.
 pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
     err: &SdkError<E, HttpResponse>,

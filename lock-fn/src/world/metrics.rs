@@ -30,13 +30,16 @@ pub enum Metric {
     CallbackPassOvers,
     /// DynamoDB requests sent again after a throttle or a transient failure.
     StoreRetries,
-    /// DynamoDB requests refused as throttled (capacity, request limits, transaction conflicts).
+    /// DynamoDB requests refused as throttled (capacity, request limits).
     StoreThrottles,
+    /// DynamoDB requests refused because a caller's transaction held the item (a fenced
+    /// transaction's check on the lock item): retried like throttles, but not a capacity problem.
+    StoreConflicts,
 }
 
 impl Metric {
     /// Every metric, in the order they are reported.
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 11] = [
         Metric::Grants,
         Metric::Refusals,
         Metric::WaitToGrant,
@@ -47,6 +50,7 @@ impl Metric {
         Metric::CallbackPassOvers,
         Metric::StoreRetries,
         Metric::StoreThrottles,
+        Metric::StoreConflicts,
     ];
 
     /// The metric's name in CloudWatch.
@@ -62,6 +66,7 @@ impl Metric {
             Metric::CallbackPassOvers => "CallbackPassOvers",
             Metric::StoreRetries => "StoreRetries",
             Metric::StoreThrottles => "StoreThrottles",
+            Metric::StoreConflicts => "StoreConflicts",
         }
     }
 

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::error::{InternalServerError, TransactionConflictExc
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use lock_fn::world::metrics::Metric;
 use support::mocks::{
     acquire_request, client_always, mock_engine, no_sdk_retries, not_found, throttled,
 };
@@ -34,12 +35,22 @@ async fn throttling_that_clears_is_invisible_to_the_caller() {
         [&rule],
         no_sdk_retries
     );
-    let done = mock_engine(client, 3)
-        .acquire(acquire_request(), None)
-        .await
-        .unwrap();
+    let engine = mock_engine(client, 3);
+    let done = engine.acquire(acquire_request(), None).await.unwrap();
     assert_eq!(done.reply.outcome(), "granted");
     assert_eq!((done.reply.fence(), done.requests), (Some(5), 2));
+    // Operators see it: one throttle, one request sent again, one grant.
+    let counts = engine.metrics().take();
+    assert_eq!(
+        [
+            Metric::StoreThrottles,
+            Metric::StoreRetries,
+            Metric::StoreConflicts,
+            Metric::Grants
+        ]
+        .map(|m| counts.total(m)),
+        [1, 1, 0, 1]
+    );
 }
 
 #[tokio::test]
@@ -91,11 +102,21 @@ async fn a_write_rejected_for_a_callers_transaction_was_not_applied() {
                 .build(),
         )
     });
-    let err = mock_engine(client_always(&rule), 2)
-        .acquire(acquire_request(), None)
-        .await
-        .unwrap_err();
+    let engine = mock_engine(client_always(&rule), 2);
+    let err = engine.acquire(acquire_request(), None).await.unwrap_err();
     assert_eq!(err.error_type().as_str(), "Throttled", "{err}");
+    // A conflict is not DynamoDB short of capacity: counted apart, so the throttling alarm
+    // does not fire on callers' fenced transactions.
+    let counts = engine.metrics().take();
+    assert_eq!(
+        [
+            Metric::StoreConflicts,
+            Metric::StoreThrottles,
+            Metric::StoreRetries
+        ]
+        .map(|m| counts.total(m)),
+        [2, 0, 1]
+    );
     assert!(
         !err.to_string().contains(lock_protocol::MAYBE_APPLIED),
         "nothing was applied: {err}"
