@@ -15,6 +15,10 @@ use support::*;
 use test_support::emf::check_document;
 use test_support::local_procs::LocalLambda;
 
+/// The lease c asks for: long enough that its call after the handoff lands within it however
+/// loaded the machine; its end is waited for before d takes over.
+const C_LEASE_MS: u64 = 4000;
+
 async fn acquire(
     raw: &RawClient,
     r: &str,
@@ -77,6 +81,9 @@ async fn a_scripted_run_reports_exactly_its_counts_as_valid_emf() {
             ("LOCK_TABLE", &table),
             ("LOCK_METRICS_NAMESPACE", "DlmTest"),
             ("LOCK_METRICS_PER_RESOURCE", "true"),
+            // c, handed the lock while away, holds it for its whole lease from the handoff
+            // (not a 2 s claim lease): its next call must come within that on a loaded machine.
+            ("LOCK_CLAIM_MS", "10000"),
             ("RUST_LOG", "error"),
         ],
         Some(&log),
@@ -92,7 +99,7 @@ async fn a_scripted_run_reports_exactly_its_counts_as_valid_emf() {
         matches!(busy, AcquireResponse::Busy(ref b) if !b.queued),
         "{busy:?}"
     );
-    let queued = acquire(raw, &r, "c", 1500, Mode::Queue).await;
+    let queued = acquire(raw, &r, "c", C_LEASE_MS, Mode::Queue).await;
     assert!(
         matches!(queued, AcquireResponse::Busy(ref b) if b.position == Some(1)),
         "{queued:?}"
@@ -102,7 +109,7 @@ async fn a_scripted_run_reports_exactly_its_counts_as_valid_emf() {
         .await
         .unwrap()
         .released());
-    let c = granted(acquire(raw, &r, "c", 1500, Mode::Queue).await);
+    let c = granted(acquire(raw, &r, "c", C_LEASE_MS, Mode::Queue).await);
     assert_eq!(c.fence, a.fence + 1, "handed on");
     // c's lease runs out; d takes over through one throttled, retried write.
     let left = c.expires_in_ms.expect("a grant says how long it has");
