@@ -73,17 +73,20 @@ impl LockEngine {
                 && view.wake_id.as_deref() == Some(wake_id.as_str()))
             .then_some(view)
         };
-        let (mut requests, seen) = match write {
-            Ok(write) => {
-                if let Ok(Some(new)) = &write.value {
-                    self.count_grant(Some(new), write.now_ms);
-                }
-                (write.attempts, Some((write.value, write.ambiguous)))
-            }
-            Err(e) if e.maybe_applied() => (0, None),
+        let (mut requests, seen, written_at) = match write {
+            Ok(write) => (
+                write.attempts,
+                Some((write.value, write.ambiguous)),
+                write.now_ms,
+            ),
+            Err(e) if e.maybe_applied() => (0, None, 0),
             Err(e) => return Err(e),
         };
-        let counted = matches!(seen, Some((Ok(Some(_)), _)));
+        // The item the write returned, when its answer came back (what tells a lost lease).
+        let returned = match &seen {
+            Some((Ok(Some(new)), _)) => Some(new.clone()),
+            _ => None,
+        };
         let granted = match seen {
             Some((Ok(Some(new)), _)) => Some(new.grant_view(&waiter.digest)),
             Some((Ok(None), _)) => None,
@@ -99,10 +102,10 @@ impl LockEngine {
                 read.value.as_ref().and_then(ours)
             }
         };
-        // A grant applied unseen is this write's too (the item returned is not its own, so a
-        // lost lease it took over is not told).
-        if granted.is_some() && !counted {
-            self.count_grant(None, 0);
+        // Also a grant applied unseen (found by the read): then no item of its own tells whether
+        // it took over a lost lease.
+        if granted.is_some() {
+            self.count_grant(returned.as_ref(), written_at);
         }
         // Otherwise someone took the lock meanwhile (the task itself, on its re-entry, which is
         // then sent its grant), or what happened is unknown: the task's re-entry finds its grant.
