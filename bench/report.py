@@ -234,6 +234,7 @@ def markdown(r, chart_dir: Path, md_path: Path):
         f"| ours: client -> emulator -> lock-fn -> dynalite | {fmt(c['ours']['p50_ms'])} | {fmt(c['ours']['p90_ms'])} | {fmt(c['ours']['p99_ms'])} |",
         f"| floor: bare conditional PutItem + DeleteItem (Rust -> dynalite) | {fmt(c['bare_put_delete']['p50_ms'])} | {fmt(c['bare_put_delete']['p90_ms'])} | {fmt(c['bare_put_delete']['p99_ms'])} |",
         f"| floor: two bare echo invokes through the emulator | {fmt(c['echo_pair']['p50_ms'])} | {fmt(c['echo_pair']['p90_ms'])} | {fmt(c['echo_pair']['p99_ms'])} |",
+        f"| (the same two echo invokes through lock-client's transport: reqwest + aws-sigv4) | {fmt(c['echo_pair_client']['p50_ms'])} | {fmt(c['echo_pair_client']['p90_ms'])} | {fmt(c['echo_pair_client']['p99_ms'])} |",
         f"| **ours / (writes + invokes)** | **{fmt(c['ratio_p50'])}x** | | **{fmt(c['ratio_p99'])}x** |",
         "",
         f"![cycle latency]({rel}/cycle-latency.svg)",

@@ -16,8 +16,11 @@ pub struct CycleResult {
     pub ours: Summary,
     /// Bare conditional PutItem + DeleteItem from Rust straight to dynalite.
     pub bare_put_delete: Summary,
-    /// Two bare echo invokes through the emulator.
+    /// Two bare echo invokes through the emulator (aws-sdk-lambda).
     pub echo_pair: Summary,
+    /// The same two echo invokes through lock-client's own transport (reqwest + aws-sigv4), for
+    /// the two transports side by side.
+    pub echo_pair_client: Summary,
     /// Floor = bare writes + two echo invokes (p50s added).
     pub floor_p50_ms: f64,
     pub ratio_p50: f64,
@@ -29,7 +32,9 @@ pub struct CycleResult {
 }
 
 pub async fn run(stack: &Stack, table: &str, cycles: usize) -> CycleResult {
-    let (mut ours, mut bare, mut echo) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut bare, mut echo, mut echo_client) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let echo_fn = stack.lock.raw().invoker().with_function("echo-fn");
     let payload = serde_json::to_vec(&serde_json::json!({
         "op": "acquire", "resource_id": "bench/cycle", "owner": new_owner_token(), "duration_ms": 10000
     }))
@@ -80,7 +85,18 @@ pub async fn run(stack: &Stack, table: &str, cycles: usize) -> CycleResult {
             assert!(out.function_error().is_none());
         }
         let d_echo = t.elapsed();
+
+        let t = Instant::now();
+        for _ in 0..2 {
+            let echoed: serde_json::Value = echo_fn
+                .call_raw(&serde_json::from_slice(&payload).unwrap())
+                .await
+                .expect("echo invoke");
+            assert_eq!(echoed["op"], "acquire");
+        }
+        let d_echo_client = t.elapsed();
         if i >= warmup {
+            echo_client.push(d_echo_client);
             ours.push(d_ours);
             bare.push(d_bare);
             echo.push(d_echo);
@@ -93,6 +109,7 @@ pub async fn run(stack: &Stack, table: &str, cycles: usize) -> CycleResult {
         ours: s_ours,
         bare_put_delete: s_bare,
         echo_pair: s_echo,
+        echo_pair_client: summarize(&echo_client),
         floor_p50_ms: floor_p50,
         ratio_p50: s_ours.p50_ms / floor_p50,
         floor_p99_ms: floor_p99,

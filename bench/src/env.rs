@@ -56,11 +56,9 @@ impl Stack {
 
 /// A lock client of the lock-fn behind another Invoke API endpoint (a private emulator).
 pub async fn client_at(endpoint: &str) -> LockClient {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&shared)
-            .endpoint_url(endpoint)
-            .build(),
-    );
-    LockClient::new(lambda, "lock-fn")
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    LockClient::new(&config, "lock-fn")
 }

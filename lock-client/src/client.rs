@@ -36,20 +36,18 @@ pub struct LockClient {
 pub const DEFAULT_WAIT_CHUNK: Duration = Duration::from_secs(2);
 
 impl LockClient {
-    /// A client of `function` (name or ARN) through an existing Lambda client. The SDK's own
-    /// retries are turned off on (a copy of) it: they would resend requests unseen (an acquire that
-    /// promised a fresh owner, say); the client resends itself, knowing what each resend means.
-    pub fn new(lambda: aws_sdk_lambda::Client, function: impl Into<String>) -> LockClient {
-        let config = lambda
-            .config()
-            .to_builder()
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build();
+    /// A client of `function` (name or ARN) with `config`'s credentials, Region, Lambda endpoint
+    /// and timeouts (e.g. `aws_config::load_defaults(..).await`). It resends a request itself
+    /// after a transport failure, knowing what each resend means (an acquire that promised a
+    /// fresh owner no longer promises it), and nothing else resends unseen.
+    pub fn new(config: &aws_types::SdkConfig, function: impl Into<String>) -> LockClient {
+        LockClient::with_invoker(Invoker::new(config, function))
+    }
+
+    /// A client sending through `invoker`.
+    pub(crate) fn with_invoker(invoker: Invoker) -> LockClient {
         LockClient {
-            raw: RawClient::new(
-                Invoker::new(aws_sdk_lambda::Client::from_conf(config), function),
-                None,
-            ),
+            raw: RawClient::new(invoker, None),
             duration: DEFAULT_DURATION,
             lease_until_ms: None,
             wait_chunk: DEFAULT_WAIT_CHUNK,
@@ -250,30 +248,5 @@ impl LockClient {
     /// ```
     pub async fn describe(&self, resource: &str) -> Result<DescribeResponse, ClientError> {
         self.raw.describe(resource, None).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_given_lambda_client_loses_its_sdk_retries() {
-        let lambda = aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::Config::builder()
-                .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-                .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
-                .build(),
-        );
-        let client = LockClient::new(lambda, "f");
-        let retry = client
-            .raw
-            .invoker()
-            .sdk_config()
-            .retry_config()
-            .cloned()
-            .unwrap();
-        assert_eq!(retry.max_attempts(), 1, "{retry:?}");
     }
 }

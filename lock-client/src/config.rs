@@ -2,9 +2,12 @@
 
 use std::time::Duration;
 
+use crate::aws_http::ReqwestHttpClient;
 use crate::client::LockClient;
 use crate::duration::parse_duration;
 use crate::error::ClientError;
+use crate::invoke::Invoker;
+use crate::lambda_api::LambdaApi;
 pub use crate::protocol::DEFAULT_FUNCTION;
 
 /// Environment variable naming the lock function (name or ARN).
@@ -25,7 +28,15 @@ impl LockClient {
                 .map_err(|e| ClientError::Config(format!("{ENV_DURATION}: {e}")))?,
             Err(_) => DEFAULT_DURATION,
         };
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(LockClient::new(aws_sdk_lambda::Client::new(&shared), function).with_duration(duration))
+        // One connection pool for the invokes and for aws-config's own calls (STS, IMDS, ...).
+        let http = LambdaApi::http_client(None)?;
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(ReqwestHttpClient::new(http.clone()))
+            .load()
+            .await;
+        Ok(
+            LockClient::with_invoker(Invoker::with_http(&shared, http, function))
+                .with_duration(duration),
+        )
     }
 }

@@ -1,15 +1,12 @@
 //! One request/response invocation of lock-fn through the Lambda Invoke API.
 
-use aws_sdk_lambda::config::http::HttpResponse;
-use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_lambda::operation::invoke::InvokeError;
-use aws_sdk_lambda::primitives::Blob;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ClientError;
+use crate::lambda_api::{LambdaApi, Reply, SendError};
 use crate::protocol::{FunctionError, Request};
-use lock_protocol::error_chain::error_chain;
 
 /// How many times a transport failure (never a function answer) is retried.
 const TRANSPORT_ATTEMPTS: u32 = 3;
@@ -17,15 +14,32 @@ const TRANSPORT_ATTEMPTS: u32 = 3;
 /// Invokes one function; cheap to clone (one shared connection pool).
 #[derive(Debug, Clone)]
 pub struct Invoker {
-    lambda: aws_sdk_lambda::Client,
+    /// The Invoke API, or why `SdkConfig` could not give one (then every call fails with it).
+    api: Result<Arc<LambdaApi>, ClientError>,
     function: String,
 }
 
 impl Invoker {
-    /// An invoker of `function` (name or ARN) through `lambda`.
-    pub fn new(lambda: aws_sdk_lambda::Client, function: impl Into<String>) -> Self {
+    /// An invoker of `function` (name or ARN) with `config`'s credentials, Region, Lambda endpoint
+    /// (`AWS_ENDPOINT_URL_LAMBDA` is honoured) and timeouts (connect, read, per attempt).
+    pub fn new(config: &aws_types::SdkConfig, function: impl Into<String>) -> Self {
+        let api = LambdaApi::http_client(Some(config))
+            .and_then(|http| LambdaApi::new(config, http))
+            .map(Arc::new);
         Invoker {
-            lambda,
+            api,
+            function: function.into(),
+        }
+    }
+
+    /// As [`Invoker::new`], sending through `http` (a pool shared with aws-config, say).
+    pub(crate) fn with_http(
+        config: &aws_types::SdkConfig,
+        http: reqwest::Client,
+        function: impl Into<String>,
+    ) -> Self {
+        Invoker {
+            api: LambdaApi::new(config, http).map(Arc::new),
             function: function.into(),
         }
     }
@@ -35,15 +49,10 @@ impl Invoker {
         &self.function
     }
 
-    /// The Lambda client's configuration (its retries are off: see [`crate::LockClient::new`]).
-    pub fn sdk_config(&self) -> &aws_sdk_lambda::Config {
-        self.lambda.config()
-    }
-
     /// The same connection pool, another function.
     pub fn with_function(&self, function: impl Into<String>) -> Self {
         Invoker {
-            lambda: self.lambda.clone(),
+            api: self.api.clone(),
             function: function.into(),
         }
     }
@@ -90,16 +99,11 @@ impl Invoker {
         &self,
         payload: &serde_json::Value,
     ) -> Result<Counted<T>, ClientError> {
+        let api = self.api.as_ref().map_err(Clone::clone)?;
         let mut payload = serde_json::to_vec(payload).expect("JSON values always serialize");
         let mut attempt = 1;
         loop {
-            let sent = self
-                .lambda
-                .invoke()
-                .function_name(&self.function)
-                .payload(Blob::new(payload.clone()))
-                .send()
-                .await;
+            let sent = api.invoke(&self.function, &payload).await;
             match self.interpret(sent) {
                 Err(Retry::Transient(e)) if attempt < TRANSPORT_ATTEMPTS => {
                     tracing::warn!(function = %self.function, attempt, error = %e, "invoke failed; retrying");
@@ -129,64 +133,57 @@ impl Invoker {
         }
     }
 
-    fn interpret(
-        &self,
-        sent: Result<
-            aws_sdk_lambda::operation::invoke::InvokeOutput,
-            SdkError<InvokeError, HttpResponse>,
-        >,
-    ) -> Result<Vec<u8>, Retry> {
+    fn interpret(&self, sent: Result<Reply, SendError>) -> Result<Vec<u8>, Retry> {
         match sent {
-            Ok(out) => {
-                let bytes = out
-                    .payload()
-                    .map(|b| b.as_ref().to_vec())
-                    .unwrap_or_default();
-                match out.function_error() {
-                    Some(_) => Err(Retry::Final(function_error(
-                        &bytes,
-                        out.status_code() as u16,
-                    ))),
-                    None => Ok(bytes),
-                }
-            }
-            Err(SdkError::ServiceError(ctx)) => {
-                let status = ctx.raw().status().as_u16();
-                let body = ctx.raw().body().bytes().unwrap_or_default();
-                if let Ok(fe) = serde_json::from_slice::<FunctionError>(body) {
+            Ok(Reply::Invoked {
+                status,
+                function_error,
+                body,
+            }) => match function_error {
+                true => Err(Retry::Final(function_error_of(&body, status))),
+                false => Ok(body),
+            },
+            Ok(Reply::Refused {
+                status,
+                code,
+                message,
+                body,
+            }) => {
+                if let Ok(fe) = serde_json::from_slice::<FunctionError>(&body) {
                     // The local emulator's way of answering a function error.
                     return Err(Retry::Final(ClientError::Function {
                         error_type: fe.error_type,
                         message: fe.error_message,
                     }));
                 }
-                let err = ctx.err();
                 let detail = format!(
                     "{}: {} (HTTP {status})",
-                    err.code().unwrap_or("error"),
-                    err.message().map(str::to_string).unwrap_or_else(|| {
-                        String::from_utf8_lossy(body).chars().take(200).collect()
+                    code.as_deref().unwrap_or("error"),
+                    message.unwrap_or_else(|| {
+                        String::from_utf8_lossy(&body).chars().take(200).collect()
                     })
                 );
-                if err.is_resource_not_found_exception()
-                    || (status == 404 && String::from_utf8_lossy(body).contains("Missing function"))
+                let code = code.as_deref();
+                if code == Some("ResourceNotFoundException")
+                    || (status == 404
+                        && String::from_utf8_lossy(&body).contains("Missing function"))
                 {
                     Err(Retry::Final(ClientError::UnknownFunction(format!(
                         "{}: {detail}",
                         self.function
                     ))))
-                } else if err.is_too_many_requests_exception() || status == 429 {
+                } else if code == Some("TooManyRequestsException") || status == 429 {
                     Err(Retry::Transient(ClientError::Throttled(detail)))
-                } else if err.is_service_exception() || status >= 500 {
+                } else if code == Some("ServiceException") || status >= 500 {
                     Err(Retry::Transient(ClientError::Invoke(detail)))
                 } else {
                     Err(Retry::Final(ClientError::Invoke(detail)))
                 }
             }
-            Err(e @ SdkError::DispatchFailure(_)) | Err(e @ SdkError::TimeoutError(_)) => {
-                Err(Retry::Transient(ClientError::Unreachable(error_chain(&e))))
+            Err(SendError::Unreachable(why)) => {
+                Err(Retry::Transient(ClientError::Unreachable(why)))
             }
-            Err(e) => Err(Retry::Transient(ClientError::Invoke(error_chain(&e)))),
+            Err(SendError::NotSent(why)) => Err(Retry::Transient(ClientError::Invoke(why))),
         }
     }
 }
@@ -224,7 +221,7 @@ enum Retry {
     Final(ClientError),
 }
 
-fn function_error(bytes: &[u8], status: u16) -> ClientError {
+fn function_error_of(bytes: &[u8], status: u16) -> ClientError {
     match serde_json::from_slice::<FunctionError>(bytes) {
         Ok(fe) => ClientError::Function {
             error_type: fe.error_type,

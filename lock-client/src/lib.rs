@@ -17,14 +17,18 @@
 
 pub use lock_protocol as protocol;
 
+mod aws_http;
 mod client;
 mod config;
+mod credentials_cache;
 mod duration;
 mod error;
 #[cfg(feature = "fenced")]
 pub mod fenced;
 mod guard;
 mod invoke;
+mod lambda_api;
+mod lambda_endpoint;
 pub mod lambda_lease;
 mod lease_watch;
 pub mod raw;

@@ -29,10 +29,10 @@ async fn shared() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
-async fn lambda() -> aws_sdk_lambda::Client {
+async fn lambda() -> aws_config::SdkConfig {
     let endpoint = env("AWS_ENDPOINT_URL_LAMBDA");
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
-    aws_sdk_lambda::Client::new(&shared().await)
+    shared().await
 }
 
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
@@ -41,7 +41,7 @@ async fn dynamodb() -> aws_sdk_dynamodb::Client {
 
 /// A client of the stack's lock-fn.
 async fn locks() -> LockClient {
-    LockClient::new(lambda().await, env("DLM_FUNCTION"))
+    LockClient::new(&lambda().await, env("DLM_FUNCTION"))
 }
 
 /// A fresh counter table.

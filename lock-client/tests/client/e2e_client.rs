@@ -257,16 +257,10 @@ async fn unknown_function_and_unreachable_endpoint_are_told_apart() {
         .local_addr()
         .unwrap()
         .port();
-    let config = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .build();
-    let offline =
-        lock_client::LockClient::new(aws_sdk_lambda::Client::from_conf(config), "lock-fn");
+    let offline = lock_client::LockClient::new(
+        &support::fake_lambda::config_at(&format!("http://127.0.0.1:{port}")),
+        "lock-fn",
+    );
     let err = offline.try_acquire("x").await.unwrap_err();
     assert!(matches!(err, ClientError::Unreachable(_)), "{err:?}");
 }

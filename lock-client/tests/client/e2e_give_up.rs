@@ -199,12 +199,10 @@ async fn a_cancelled_in_function_wait_gives_up_at_once_and_leaves_the_queue() {
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         Duration::from_secs(30),
-        client.with_duration(GHOST_LEASE).with_wait_chunk(chunk).acquire_cancellable(
-            &r,
-            None,
-            |_| {},
-            tokio::time::sleep(cancel_at),
-        ),
+        client
+            .with_duration(GHOST_LEASE)
+            .with_wait_chunk(chunk)
+            .acquire_cancellable(&r, None, |_| {}, tokio::time::sleep(cancel_at)),
     )
     .await
     .expect("the give-up ends");

@@ -17,3 +17,4 @@ mod e2e_give_up;
 mod e2e_metrics;
 mod e2e_queue;
 mod e2e_safety;
+mod transport;

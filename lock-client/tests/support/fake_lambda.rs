@@ -192,28 +192,29 @@ pub async fn holder(fence: u64, lease_ms: u64, renew_ok: bool, release: Answer) 
 pub const MAYBE_APPLIED: &str =
     "an earlier attempt may have been applied: retry with the same owner (and fence)";
 
-/// A Lambda client of `function` at `endpoint` with dummy credentials and its SDK retries left on
-/// (the lock client turns them off), and a 30 s attempt timeout.
-pub fn lambda_at(endpoint: &str) -> aws_sdk_lambda::Client {
-    let config = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
+/// An AWS configuration for `endpoint` with dummy credentials, Region us-east-1 and a 30 s
+/// attempt timeout.
+pub fn config_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("local", "local", None, None, "tests"),
+            ),
+        )
         .endpoint_url(endpoint)
         .timeout_config(
-            aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+            aws_config::timeout::TimeoutConfig::builder()
                 .operation_attempt_timeout(Duration::from_secs(30))
                 .build(),
         )
-        .build();
-    aws_sdk_lambda::Client::from_conf(config)
+        .build()
 }
 
 /// A lock client of the fake at `endpoint`.
 pub fn fake_client(endpoint: &str) -> lock_client::LockClient {
-    lock_client::LockClient::new(lambda_at(endpoint), "lock-fn")
+    lock_client::LockClient::new(&config_at(endpoint), "lock-fn")
 }
 
 async fn serve(

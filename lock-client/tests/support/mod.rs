@@ -28,19 +28,18 @@ pub async fn client() -> LockClient {
 
 /// A client of lock-fn behind another Invoke API endpoint (a private emulator, say).
 pub async fn client_at(endpoint: &str) -> LockClient {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&shared)
-            .endpoint_url(endpoint)
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(std::time::Duration::from_secs(30))
-                    .build(),
-            )
-            .build(),
-    );
+    // Set on the loader, the endpoint wins over AWS_ENDPOINT_URL_LAMBDA (as with the SDK).
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(30))
+                .build(),
+        )
+        .load()
+        .await;
     let function = std::env::var("DLM_FUNCTION").unwrap_or_else(|_| "lock-fn".into());
-    LockClient::new(lambda, function)
+    LockClient::new(&config, function)
 }
 
 /// A resource name no other test uses.
@@ -55,15 +54,12 @@ pub fn resource(name: &str) -> String {
 /// A client of the stack's lock-fn whose invokes go through a fault proxy in front of the emulator.
 pub async fn proxied_client() -> (LockClient, fault_proxy::FaultProxy) {
     let proxy = fault_proxy::FaultProxy::start(&lambda_endpoint()).await;
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&shared)
-            .endpoint_url(proxy.endpoint())
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build(),
-    );
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(proxy.endpoint())
+        .load()
+        .await;
     let function = client().await.function().to_string();
-    (LockClient::new(lambda, function), proxy)
+    (LockClient::new(&config, function), proxy)
 }
 
 /// Deletes `resource`'s lock item in the stack's table, as an operator with table access would.

@@ -74,20 +74,17 @@ async fn main() {
     spec.dynalite_path = Some(data.clone());
     let _cleanup = Cleanup(data);
     let mut stack = Stack::start(spec).await;
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // Invokes whose function process dies never get an answer: give up after ATTEMPT_TIMEOUT.
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&shared)
-            .endpoint_url(stack.lambda_endpoint())
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .build(),
-            )
-            .build(),
-    );
-    let client = LockClient::new(lambda, "lock-fn").with_duration(LEASE);
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(stack.lambda_endpoint())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await;
+    let client = LockClient::new(&config, "lock-fn").with_duration(LEASE);
     if soak_only {
         let report = soak(&client, stack.function_pids(), soak_secs.max(1)).await;
         println!("{}", serde_json::to_string_pretty(&report).unwrap());
