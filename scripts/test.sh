@@ -21,7 +21,8 @@ case " $* " in *" -p "* | *" --package "*) FEATURES="" ;; esac
 echo "[test] building the test binaries (quietly; several minutes on a fresh clone)" >&2
 cargo test --workspace --all-targets $FEATURES --no-run -q "$@" 2>&1 | tee -a "$log" || status=$?
 { cargo test --workspace --all-targets $FEATURES --no-fail-fast "$@" && cargo test --workspace --doc $FEATURES "$@"; } 2>&1 | grep -v '^\s*Compiling ' | tee -a "$log" || status=$?
-"$DLM_PY_TOOLS" -m pytest -q -p no:cacheprovider tests/stepfunctions tests/boto3 2>&1 | tee -a "$log" || status=$?
+"$DLM_PY_TOOLS" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./clients/python 2>&1 | tee -a "$log" || status=$?
+"$DLM_PY_TOOLS" -m pytest -q -p no:cacheprovider tests/stepfunctions tests/boto3 tests/python_client 2>&1 | tee -a "$log" || status=$?
 bash "$ROOT/scripts/stack.sh" down
 trap - EXIT
 # One closing line for the whole run, summed over every cargo test binary and pytest.
