@@ -18,6 +18,7 @@ MATPLOTLIB_VERSION=3.11.2
 DYNAMO_DLM_V1=1.0.0
 DYNAMO_DLM_V2=2.1.0
 WHEEL_VERSION=0.45.1
+SETUPTOOLS_VERSION=75.3.0
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -41,8 +42,10 @@ install_all() {
     (cd "$DLM_TOOLS/node" && npm install --silent --no-audit --no-fund "dynalite@$DYNALITE_VERSION" >/dev/null)
   fi
   ensure_venv venv-tools "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server,stepfunctions]==$MOTO_VERSION" "boto3" "pytest==$PYTEST_VERSION"
-  # test.sh installs clients/python into venv-tools offline (--no-build-isolation): its setuptools needs wheel.
-  "$DLM_TOOLS/venv-tools/bin/python" -c 'import wheel' 2>/dev/null || "$DLM_TOOLS/venv-tools/bin/pip" install --quiet --disable-pip-version-check "wheel==$WHEEL_VERSION"
+  # test.sh installs clients/python into venv-tools offline (--no-build-isolation): that needs
+  # setuptools (not in venvs of Python 3.12+) and wheel in the venv.
+  "$DLM_TOOLS/venv-tools/bin/python" -c 'import setuptools, wheel' 2>/dev/null ||
+    "$DLM_TOOLS/venv-tools/bin/pip" install --quiet --disable-pip-version-check "wheel==$WHEEL_VERSION" "setuptools==$SETUPTOOLS_VERSION"
   ensure_venv venv-dlm1 "dynamo-dlm==$DYNAMO_DLM_V1"
   ensure_venv venv-dlm2 "dynamo-dlm==$DYNAMO_DLM_V2"
   if [ "${DLM_WITH_BENCH:-0}" = 1 ]; then
