@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def readme_blocks():
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("### From Python (boto3)"):text.index("## Deploying")]
+    section = text[text.index("#### With boto3 alone"):text.index("## Deploying")]
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
