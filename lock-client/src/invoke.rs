@@ -238,6 +238,97 @@ fn function_error_of(bytes: &[u8], status: u16) -> ClientError {
 mod tests {
     use super::*;
 
+    /// How each answer is classed: (error, whether it is resent).
+    fn class(reply: Result<Reply, SendError>) -> (ClientError, bool) {
+        let invoker = Invoker {
+            api: Err(ClientError::Config("unused".into())),
+            function: "f".into(),
+        };
+        match invoker.interpret(reply) {
+            Ok(body) => panic!("answered {body:?}"),
+            Err(Retry::Transient(e)) => (e, true),
+            Err(Retry::Final(e)) => (e, false),
+        }
+    }
+
+    fn refused(status: u16, code: Option<&str>, body: &str) -> Result<Reply, SendError> {
+        Ok(Reply::Refused {
+            status,
+            code: code.map(str::to_string),
+            message: None,
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn every_kind_of_failure_is_classed_and_only_transport_failures_are_resent() {
+        let function_error = br#"{"errorType":"LockBusy","errorMessage":"busy"}"#.to_vec();
+        let lock_busy = ClientError::Function {
+            error_type: "LockBusy".into(),
+            message: "busy".into(),
+        };
+        let invoked = Ok(Reply::Invoked {
+            status: 200,
+            function_error: true,
+            body: function_error.clone(),
+        });
+        assert_eq!(class(invoked), (lock_busy.clone(), false));
+        // The emulator's form of a function error.
+        let emulated = refused(500, None, std::str::from_utf8(&function_error).unwrap());
+        assert_eq!(class(emulated), (lock_busy, false));
+        let unknown = |(e, resent): (ClientError, bool)| {
+            matches!(e, ClientError::UnknownFunction(_)) && !resent
+        };
+        assert!(unknown(class(refused(
+            404,
+            Some("ResourceNotFoundException"),
+            "{}"
+        ))));
+        // Real Lambda names the code; an odd status does not hide it.
+        assert!(unknown(class(refused(
+            400,
+            Some("ResourceNotFoundException"),
+            "{}"
+        ))));
+        assert!(unknown(class(refused(404, None, "Missing function f"))));
+        let (e, resent) = class(refused(404, None, "Not Found"));
+        assert!(matches!(e, ClientError::Invoke(_)) && !resent, "{e:?}");
+        let throttled =
+            |(e, resent): (ClientError, bool)| matches!(e, ClientError::Throttled(_)) && resent;
+        assert!(throttled(class(refused(
+            429,
+            Some("TooManyRequestsException"),
+            "{}"
+        ))));
+        assert!(throttled(class(refused(429, None, ""))));
+        assert!(throttled(class(refused(
+            400,
+            Some("TooManyRequestsException"),
+            ""
+        ))));
+        let server =
+            |(e, resent): (ClientError, bool)| matches!(e, ClientError::Invoke(_)) && resent;
+        assert!(server(class(refused(500, Some("ServiceException"), "{}"))));
+        assert!(server(class(refused(503, None, "<html>"))));
+        assert!(server(class(refused(400, Some("ServiceException"), ""))));
+        let (e, resent) = class(refused(403, Some("AccessDeniedException"), "{}"));
+        assert!(matches!(e, ClientError::Invoke(_)) && !resent, "{e:?}");
+        let (e, resent) = class(Err(SendError::Unreachable("refused".into())));
+        assert!(matches!(e, ClientError::Unreachable(_)) && resent, "{e:?}");
+        let (e, resent) = class(Err(SendError::NotSent("no credentials".into())));
+        assert!(matches!(e, ClientError::Invoke(_)) && resent, "{e:?}");
+        let answered = Invoker {
+            api: Err(ClientError::Config("unused".into())),
+            function: "f".into(),
+        }
+        .interpret(Ok(Reply::Invoked {
+            status: 200,
+            function_error: false,
+            body: b"{}".to_vec(),
+        }));
+        assert!(matches!(answered, Ok(ref b) if b == b"{}"));
+    }
+
     #[test]
     fn retries_drop_the_fresh_owner_promise() {
         let p = br#"{"op":"acquire","resource_id":"r","owner":"o","fresh_owner":true}"#.to_vec();
