@@ -39,7 +39,9 @@ impl LockClient {
     /// A client of `function` (name or ARN) with `config`'s credentials, Region, Lambda endpoint
     /// and timeouts (e.g. `aws_config::load_defaults(..).await`). It resends a request itself
     /// after a transport failure, knowing what each resend means (an acquire that promised a
-    /// fresh owner no longer promises it), and nothing else resends unseen.
+    /// fresh owner no longer promises it), and nothing else resends unseen. Each `new` builds a
+    /// connection pool and a credentials cache: build one client per process (or per function
+    /// instance, outside the handler) and clone it - clones share both.
     pub fn new(config: &aws_types::SdkConfig, function: impl Into<String>) -> LockClient {
         LockClient::with_invoker(Invoker::new(config, function))
     }
@@ -218,13 +220,25 @@ impl LockClient {
             .await
             .expect("waited for without a time limit");
         match answer {
-            Ok((answer, sent)) => {
-                attempt.done = true;
-                match answer.answer {
-                    AcquireResponse::Granted(g) => Ok(Some(self.guard(g, sent))),
-                    AcquireResponse::Busy(_) => Ok(None),
+            Ok((answer, sent)) => match answer.answer {
+                AcquireResponse::Granted(g) => {
+                    attempt.done = true;
+                    Ok(Some(self.guard(g, sent)))
                 }
-            }
+                AcquireResponse::Busy(_) if answer.attempts > 1 => {
+                    // The try was resent: the unanswered first attempt may still grant (lock-fn
+                    // retries its write in-region) after this refusal. `cancel` ends that: it
+                    // releases a grant already made and marks the owner so that a later write of
+                    // that attempt never takes the lock.
+                    attempt.may_hold = true;
+                    attempt.give_up().await;
+                    Ok(None)
+                }
+                AcquireResponse::Busy(_) => {
+                    attempt.done = true;
+                    Ok(None)
+                }
+            },
             Err(e) => {
                 attempt.may_hold |= e.may_have_been_applied();
                 attempt.give_up().await;

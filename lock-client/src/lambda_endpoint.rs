@@ -40,16 +40,28 @@ fn lambda_endpoint_key() -> ServiceConfigKey<'static> {
         .expect("every field is set")
 }
 
-/// Lambda's public endpoint in `region` (the `aws`, `aws-cn` and `aws-us-gov` partitions).
+/// Lambda's public endpoint in `region`, by the region's partition (the DNS suffixes of the SDK's
+/// partitions table: aws, aws-cn, aws-us-gov, aws-eusc and the ISO partitions).
 fn regional_endpoint(region: &str, fips: bool, dual_stack: bool) -> String {
     let host = if fips { "lambda-fips" } else { "lambda" };
-    let suffix = match (region.starts_with("cn-"), dual_stack) {
-        (true, true) => "api.amazonwebservices.com.cn",
-        (true, false) => "amazonaws.com.cn",
-        (false, true) => "api.aws",
-        (false, false) => "amazonaws.com",
-    };
-    format!("https://{host}.{region}.{suffix}")
+    // (region prefix, DNS suffix, dual-stack DNS suffix); the first match wins.
+    const PARTITIONS: &[(&str, &str, &str)] = &[
+        ("cn-", "amazonaws.com.cn", "api.amazonwebservices.com.cn"),
+        ("eusc-", "amazonaws.eu", "api.amazonwebservices.eu"),
+        ("us-isob-", "sc2s.sgov.gov", "api.aws.scloud"),
+        ("us-isof-", "csp.hci.ic.gov", "api.aws.hci.ic.gov"),
+        ("us-iso-", "c2s.ic.gov", "api.aws.ic.gov"),
+        ("eu-isoe-", "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk"),
+        ("", "amazonaws.com", "api.aws"),
+    ];
+    let (_, suffix, dual) = PARTITIONS
+        .iter()
+        .find(|(prefix, _, _)| region.starts_with(prefix))
+        .expect("the last entry matches every region");
+    format!(
+        "https://{host}.{region}.{}",
+        if dual_stack { dual } else { suffix }
+    )
 }
 
 #[cfg(test)]
@@ -74,6 +86,22 @@ mod tests {
         assert_eq!(
             regional_endpoint("us-east-1", false, true),
             "https://lambda.us-east-1.api.aws"
+        );
+        assert_eq!(
+            regional_endpoint("us-isob-east-1", false, false),
+            "https://lambda.us-isob-east-1.sc2s.sgov.gov"
+        );
+        assert_eq!(
+            regional_endpoint("us-iso-west-1", false, false),
+            "https://lambda.us-iso-west-1.c2s.ic.gov"
+        );
+        assert_eq!(
+            regional_endpoint("eusc-de-east-1", false, false),
+            "https://lambda.eusc-de-east-1.amazonaws.eu"
+        );
+        assert_eq!(
+            regional_endpoint("cn-north-1", false, true),
+            "https://lambda.cn-north-1.api.amazonwebservices.com.cn"
         );
     }
 

@@ -353,3 +353,46 @@ async fn with_lock_keeps_the_value_unless_the_lock_was_lost() {
         }
     }
 }
+
+/// A single try whose first invoke went unanswered and whose resend was refused: the first attempt
+/// may still grant after the refusal (lock-fn retries its write in-region), so the try ends with a
+/// `cancel` for its owner (which releases such a grant, and stops a later write of it); a try
+/// refused at its first invoke sends nothing more.
+#[tokio::test]
+async fn a_resent_single_try_that_is_refused_still_cancels() {
+    for lose_first in [true, false] {
+        let acquires = Arc::new(AtomicUsize::new(0));
+        let n = acquires.clone();
+        let fake = FakeLambda::start(move |req: Value| {
+            let n = n.clone();
+            async move {
+                match req["op"].as_str().unwrap() {
+                    "acquire" if lose_first && n.fetch_add(1, SeqCst) == 0 => Answer::Drop,
+                    "acquire" => Answer::Json(json!({
+                        "acquired": false, "resource_id": req["resource_id"],
+                        "retry_after_ms": 50, "holder_expires_at_ms": null, "attempts": 1,
+                    })),
+                    "cancel" => Answer::Json(cancelled(&req)),
+                    op => panic!("unexpected {op}"),
+                }
+            }
+        })
+        .await;
+        let got = fake_client(&fake.endpoint())
+            .try_acquire("r")
+            .await
+            .unwrap();
+        assert!(got.is_none());
+        let seen = fake.seen();
+        let ops: Vec<&str> = seen.iter().map(Seen::op).collect();
+        let expected: &[&str] = if lose_first {
+            &["acquire", "acquire", "cancel"]
+        } else {
+            &["acquire"]
+        };
+        assert_eq!(ops, expected, "{:?}", ops_and_owners(&seen));
+        assert!(seen
+            .iter()
+            .all(|s| s.payload["owner"] == seen[0].payload["owner"]));
+    }
+}
