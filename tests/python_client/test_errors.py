@@ -328,3 +328,40 @@ def test_the_emulator_handler_rewrites_only_the_emulators_forms():
         parsed = {"Error": {"Code": "X"}}
         _emulator_answers_as_lambda_does(r, parsed)
         assert r.status_code == status and parsed == {"Error": {"Code": "X"}}
+
+
+def test_a_resent_try_that_is_refused_still_cancels():
+    """A single try whose first invoke went unanswered and whose resend was refused: the first
+    attempt may still grant after the refusal, so the try ends with a `cancel` for its owner; a
+    try refused at its first invoke sends nothing more."""
+    from botocore.exceptions import ConnectionClosedError
+    refused = lambda req: ok({"acquired": False, "resource_id": "r", "retry_after_ms": 50,  # noqa: E731
+                              "holder_expires_at_ms": None})
+    cancelled = lambda req: ok({"cancelled": True, "resource_id": "r", "released": False})  # noqa: E731
+    for lose_first in (True, False):
+        script = ([lambda _: ConnectionClosedError(endpoint_url="http://x")] if lose_first else [])
+        client = Scripted(*script, refused, cancelled)
+        lock = dlm.DynamoDbLock("r", function_name="f", lambda_client=client)
+        assert lock.try_acquire() is False
+        ops = [p["op"] for p in client.sent]
+        assert ops == (["acquire", "acquire", "cancel"] if lose_first else ["acquire"]), ops
+        assert len({p["owner"] for p in client.sent}) == 1
+
+
+def test_no_exception_in_a_failures_chain_carries_the_owner():
+    """The resend loop's own exceptions (chained to the one raised) never hold the owner token."""
+    def failing(req):
+        from botocore.exceptions import ClientError
+        return ClientError({"Error": {"Code": "ServiceException",
+                                      "Message": f"boom for {req['owner']}"},
+                            "ResponseMetadata": {"HTTPStatusCode": 500}}, "Invoke")
+    client = Scripted(failing, failing, failing)
+    fn = dlm.LockFunction("f", lambda_client=client)
+    with pytest.raises(dlm.LockClientError) as info:
+        fn.acquire("r", owner="SECRET-OWNER-TOKEN")
+    seen, e = [], info.value
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    texts = [repr(x) + str(x) + repr(x.args) + repr(vars(x)) for x in seen]
+    assert len(client.sent) == 3 and not any("SECRET-OWNER-TOKEN" in t for t in texts), texts

@@ -87,7 +87,8 @@ def test_a_cancel_event_gives_the_place_up(stack, resource):
 def test_ctrl_c_during_a_wait_gives_the_place_up(stack, resource):
     assert threading.current_thread() is threading.main_thread(), "SIGINT goes to the main thread"
     holder = hold(resource)
-    waiter = dlm.DynamoDbLock(resource, duration=20)
+    # A 10 s in-region wait: giving up "promptly" is told from waiting it out by a wide margin.
+    waiter = dlm.DynamoDbLock(resource, duration=20, wait_chunk=10)
     sent = []
 
     def ctrl_c():
@@ -101,8 +102,8 @@ def test_ctrl_c_during_a_wait_gives_the_place_up(stack, resource):
         timer.start()
         waiter.acquire()
     gave_up_in = time.monotonic() - sent[0]
-    # Promptly: the cancel ends the in-flight invoke's in-region wait (sanity bound, generous).
-    assert gave_up_in < 1.8, gave_up_in
+    # Promptly: the cancel ends the in-flight invoke's in-region wait (waiting it out: ~10 s).
+    assert gave_up_in < 4.0, gave_up_in
     assert not waiter.is_held()
     nobody_left_behind(resource, holder)
 

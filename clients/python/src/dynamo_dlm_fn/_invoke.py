@@ -132,7 +132,12 @@ class Invoker:
         try:
             return self._call(payload, abandon)
         except LockClientError as e:
-            raise e._scrub(payload.get("owner")) from None
+            error = e._scrub(payload.get("owner"))
+        # Raised outside the handler and with no chain: the chained exceptions (the resend loop's)
+        # still carry the unscrubbed text.
+        error.__cause__ = None
+        error.__context__ = None
+        raise error
 
     def _call(self, payload: Dict[str, Any],
               abandon: Optional[threading.Event]) -> Tuple[Dict[str, Any], int]:

@@ -101,7 +101,9 @@ class Wait:
                give_up_at: Optional[float],
                cancel: Optional[threading.Event]) -> "Optional[Future[Attempt]]":
         """One acquire invoke on a thread of its own; its (done) future, or None when no answer
-        came by ``give_up_at`` or ``cancel`` was set (the invoke stays in flight, for the cleanup)."""
+        came by ``give_up_at`` or ``cancel`` was set (the invoke stays in flight, for the cleanup).
+        The invoke stays recorded as in flight until the caller has taken its answer in (and
+        clears ``inflight``): a Ctrl-C before then still finds its grant and releases it."""
         fut, start = prepare(self._acquire_once, duration_ms, wait_s, queue, fresh,
                              name="dynamo-dlm-fn-acquire")
         # Recorded before it starts: a give-up (Ctrl-C can land anywhere) always knows of it.
@@ -109,7 +111,6 @@ class Wait:
         start()
         if not wait_for(fut, give_up_at, cancel):
             return None
-        self.inflight = None
         return fut
 
     def give_up(self) -> None:
@@ -228,6 +229,8 @@ def _wait_loop(w: Wait, duration_ms: int, deadline: Optional[float], wait_chunk_
         try:
             answer, attempts, sent = fut.result()
         except BaseException as e:
+            # Judged by what the error says (``may_have_been_applied``), not as in flight.
+            w.inflight = None
             if not _waiting_cures(e):
                 raise
             # The failed invoke may have granted this owner unseen.
@@ -241,8 +244,10 @@ def _wait_loop(w: Wait, duration_ms: int, deadline: Optional[float], wait_chunk_
                 w.may_hold = True
             if isinstance(answer, Grant):
                 w.grant = answer
+                w.inflight = None
                 return answer, sent
             w.may_hold |= answer.queued
+            w.inflight = None
             hint_ms = answer.retry_after_ms
             holder_end = answer.holder_expires_at_ms
         w.holder_end = holder_end or w.holder_end
@@ -267,10 +272,22 @@ def try_once(fn: LockFunction, resource_id: str, *, duration_ms: int, limit: Opt
     def body() -> Optional[Tuple[Grant, float]]:
         fut = w.invoke(duration_ms, 0.0, queue=False, fresh=True, give_up_at=None, cancel=None)
         assert fut is not None
-        answer, _, sent = fut.result()
+        try:
+            answer, attempts, sent = fut.result()
+        except BaseException:
+            w.inflight = None  # judged by what the error says (``may_have_been_applied``)
+            raise
         if isinstance(answer, Grant):
             w.grant = answer
+            w.inflight = None
             return answer, sent
+        w.inflight = None
+        if attempts > 1:
+            # The try was resent: its unanswered first attempt may still grant (lock-fn retries
+            # its write in-region) after this refusal. ``cancel`` ends that: it releases a grant
+            # already made and marks the owner so that a later write of it never takes the lock.
+            w.may_hold = True
+            w.give_up()
         return None
 
     return _guarded(w, body)
