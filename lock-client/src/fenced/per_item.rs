@@ -236,8 +236,23 @@ mod tests {
     }
 
     #[test]
+    fn the_set_keyword_is_found_anywhere_and_only_as_a_word() {
+        assert_eq!(set_keyword_end("REMOVE #a, #b SET #c = :c"), Some(17));
+        assert_eq!(set_keyword_end("set #c = :c"), Some(3));
+        assert_eq!(set_keyword_end("REMOVE #settings, #a"), None);
+        assert_eq!(
+            set_keyword_end("REMOVE #m.SET"),
+            None,
+            "a path element, not the keyword"
+        );
+        assert_eq!(set_keyword_end("ADD #n :one"), None);
+        assert_eq!(set_keyword_end("SE"), None);
+    }
+
+    #[test]
     fn the_fence_condition_is_anded_onto_the_writes_own() {
         assert_eq!(fenced_condition(None), FENCE_CONDITION);
+        assert_eq!(fenced_condition(Some("  ")), FENCE_CONDITION);
         assert_eq!(
             fenced_condition(Some("a = :a OR b = :b")),
             format!("(a = :a OR b = :b) AND {FENCE_CONDITION}")

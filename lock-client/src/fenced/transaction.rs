@@ -250,9 +250,155 @@ impl Cancelled {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::types::{Put, Update};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
     fn reason(code: &str) -> CancellationReason {
         CancellationReason::builder().code(code).build()
+    }
+
+    fn no_sdk_retries(c: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+        c.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+    }
+
+    fn cancelled_by(reasons: Vec<CancellationReason>) -> TransactWriteItemsError {
+        TransactWriteItemsError::TransactionCanceledException(
+            aws_sdk_dynamodb::types::error::TransactionCanceledException::builder()
+                .set_cancellation_reasons(Some(reasons))
+                .build(),
+        )
+    }
+
+    fn put(table: &str, id: &str) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(table)
+                    .item(ATTR_RESOURCE_ID, AttributeValue::S(id.into()))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_sent_again_a_bounded_number_of_times() {
+        let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .then_error(|| cancelled_by(vec![reason("None"), reason("TransactionConflict")]));
+        let ddb = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&rule],
+            no_sdk_retries
+        );
+        let tx = FencedTransaction::new(ddb, "locks");
+        let fence = Fence::mutex("r", "o", 7);
+        let err = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tx.write(&fence, vec![put("data", "x")]),
+        )
+        .await
+        .expect("conflicts are sent again a bounded number of times")
+        .unwrap_err();
+        assert!(matches!(err, FencedWriteError::Conflict), "{err:?}");
+        assert_eq!(rule.num_calls(), CONFLICT_SENDS as usize);
+    }
+
+    #[tokio::test]
+    async fn a_refused_check_without_the_item_reads_who_holds_the_lock() {
+        let write = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+            .then_error(|| cancelled_by(vec![reason("None"), reason("ConditionalCheckFailed")]));
+        let read = mock!(aws_sdk_dynamodb::Client::get_item)
+            .match_requests(|r| {
+                r.consistent_read() == Some(true) && r.table_name() == Some("locks")
+            })
+            .then_output(|| {
+                GetItemOutput::builder()
+                    .item(ATTR_RESOURCE_ID, AttributeValue::S("r".into()))
+                    .item("release_code", AttributeValue::S("digest".into()))
+                    .item("fence", AttributeValue::N("9".into()))
+                    .item("expires_at_ms", AttributeValue::N("5000".into()))
+                    .item("holder", AttributeValue::S("worker-2".into()))
+                    .build()
+            });
+        let ddb = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&write, &read],
+            no_sdk_retries
+        );
+        let tx = FencedTransaction::new(ddb, "locks");
+        let err = tx
+            .write(&Fence::mutex("r", "o", 7), vec![put("data", "x")])
+            .await
+            .unwrap_err();
+        let FencedWriteError::LockLost { holders, fence, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(fence, 7);
+        assert_eq!(
+            holders,
+            Some(vec![HolderNow {
+                label: Some("worker-2".into()),
+                fence: Some(9),
+                expires_at_ms: Some(5000),
+            }])
+        );
+        assert_eq!(read.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn at_most_99_actions_and_none_on_the_lock_item() {
+        let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [], no_sdk_retries);
+        let tx = FencedTransaction::new(ddb, "locks");
+        let fence = Fence::mutex("r", "o", 7);
+        let mut actions: Vec<_> = (0..MAX_CALLER_ACTIONS - 1)
+            .map(|i| put("data", &i.to_string()))
+            .collect();
+        // The 99th writes the lock item: refused for that, not for the count.
+        actions.push(put("locks", "r"));
+        let err = tx.write(&fence, actions.clone()).await.unwrap_err();
+        assert!(
+            matches!(&err, FencedWriteError::Invalid(m) if m.contains("action 98 writes the lock item")),
+            "{err:?}"
+        );
+        actions.push(put("data", "one too many"));
+        let err = tx.write(&fence, actions).await.unwrap_err();
+        assert!(
+            matches!(&err, FencedWriteError::Invalid(m) if m.contains("1 to 99 actions")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn only_an_action_on_the_lock_tables_item_of_the_resource_touches_it() {
+        let ddb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let tx = FencedTransaction::new(ddb, "locks");
+        assert!(tx.touches_lock_item(&put("locks", "r"), "r"));
+        assert!(
+            !tx.touches_lock_item(&put("data", "r"), "r"),
+            "another table"
+        );
+        assert!(
+            !tx.touches_lock_item(&put("locks", "q"), "r"),
+            "another lock"
+        );
+        let update = TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name("locks")
+                    .key(ATTR_RESOURCE_ID, AttributeValue::S("r".into()))
+                    .update_expression("SET x = :x")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        assert!(tx.touches_lock_item(&update, "r"));
     }
 
     #[test]
