@@ -135,3 +135,18 @@ def test_a_place_kept_without_giving_up_is_served(stack, resource):
     t.join(20)
     assert got == [True] and waiter.is_held() and waiter.fence > holder.fence
     assert waiter.release()
+
+
+def test_an_interrupt_while_taking_an_answer_in_is_not_the_invokes_failure():
+    """A Ctrl-C raised in the waiting thread while it takes a done invoke's answer in (which may
+    be a grant) must leave that invoke to the give-up's cleanup, not be taken for its failure."""
+    from concurrent.futures import Future
+    from dynamo_dlm_fn._wait import _failed_with
+    granted = Future()
+    granted.set_result(("a grant", 1, 0.0))
+    assert not _failed_with(granted, KeyboardInterrupt())
+    failed = Future()
+    error = RuntimeError("the invoke's own failure")
+    failed.set_exception(error)
+    assert _failed_with(failed, error)
+    assert not _failed_with(failed, KeyboardInterrupt())

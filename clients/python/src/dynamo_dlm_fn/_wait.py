@@ -177,6 +177,12 @@ def _cancel(fn: LockFunction, resource_id: str, owner: str) -> None:
             return
 
 
+def _failed_with(fut: "Future[Attempt]", e: BaseException) -> bool:
+    """Whether ``e`` is the invoke's own failure - not an interrupt (Ctrl-C) raised in this thread
+    while it took the answer in, which may be a grant."""
+    return fut.done() and not fut.cancelled() and fut.exception(timeout=0) is e
+
+
 def _guarded(w: Wait, body: Any) -> Any:
     """Runs ``body()``; on any exception (KeyboardInterrupt included) gives the wait up first."""
     try:
@@ -229,6 +235,8 @@ def _wait_loop(w: Wait, duration_ms: int, deadline: Optional[float], wait_chunk_
         try:
             answer, attempts, sent = fut.result()
         except BaseException as e:
+            if not _failed_with(fut, e):
+                raise  # interrupted here (Ctrl-C): the answer stays the cleanup's to judge
             # Judged by what the error says (``may_have_been_applied``), not as in flight.
             w.inflight = None
             if not _waiting_cures(e):
@@ -274,8 +282,9 @@ def try_once(fn: LockFunction, resource_id: str, *, duration_ms: int, limit: Opt
         assert fut is not None
         try:
             answer, attempts, sent = fut.result()
-        except BaseException:
-            w.inflight = None  # judged by what the error says (``may_have_been_applied``)
+        except BaseException as e:
+            if _failed_with(fut, e):
+                w.inflight = None  # judged by what the error says (``may_have_been_applied``)
             raise
         if isinstance(answer, Grant):
             w.grant = answer
