@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::ClientError;
 use crate::lambda_api::{LambdaApi, Reply, SendError};
-use crate::protocol::{FunctionError, Request};
+use crate::protocol::{ErrorType, FunctionError, Request, MAYBE_APPLIED};
 
 /// How many times a transport failure (never a function answer) is retried.
 const TRANSPORT_ATTEMPTS: u32 = 3;
@@ -116,6 +116,9 @@ impl Invoker {
                     .await;
                     attempt += 1;
                 }
+                Err(Retry::Transient(e) | Retry::Final(e)) if attempt > 1 => {
+                    return Err(after_resend(e))
+                }
                 Err(Retry::Transient(e) | Retry::Final(e)) => return Err(e),
                 Ok(bytes) => {
                     let answer = serde_json::from_slice(&bytes).map_err(|e| {
@@ -202,6 +205,29 @@ impl<T> Counted<T> {
     /// Whether the request was sent more than once.
     pub fn resent(&self) -> bool {
         self.attempts > 1
+    }
+}
+
+/// The failure of a resent request. Its earlier attempt went unanswered and may have been applied
+/// (granted, say), which lock-fn's answer to the resend cannot know: a `Throttled` or
+/// `StoreUnavailable` then says so (`may_have_been_applied`), so that the caller cancels or retries
+/// with the same owner instead of leaving a grant behind.
+fn after_resend(e: ClientError) -> ClientError {
+    match e {
+        ClientError::Function {
+            error_type,
+            message,
+        } if matches!(
+            ErrorType::from_name(&error_type),
+            Some(ErrorType::Throttled | ErrorType::StoreUnavailable)
+        ) && !message.contains(MAYBE_APPLIED) =>
+        {
+            ClientError::Function {
+                error_type,
+                message: format!("{message}; {MAYBE_APPLIED}"),
+            }
+        }
+        other => other,
     }
 }
 
@@ -327,6 +353,22 @@ mod tests {
             body: b"{}".to_vec(),
         }));
         assert!(matches!(answered, Ok(ref b) if b == b"{}"));
+    }
+
+    #[test]
+    fn a_resent_requests_store_failure_says_an_earlier_attempt_may_have_been_applied() {
+        let function = |t: &str, m: &str| ClientError::Function {
+            error_type: t.into(),
+            message: m.into(),
+        };
+        for t in ["Throttled", "StoreUnavailable"] {
+            let e = after_resend(function(t, "DynamoDB is throttling"));
+            assert!(e.may_have_been_applied(), "{e:?}");
+            let already = function(t, &format!("x; {MAYBE_APPLIED}"));
+            assert_eq!(after_resend(already.clone()), already);
+        }
+        let invalid = function("InvalidRequest", "owner: too long");
+        assert_eq!(after_resend(invalid.clone()), invalid);
     }
 
     #[test]

@@ -396,3 +396,37 @@ async fn a_resent_single_try_that_is_refused_still_cancels() {
             .all(|s| s.payload["owner"] == seen[0].payload["owner"]));
     }
 }
+
+/// A single try whose first invoke went unanswered and whose resend lock-fn answered `Throttled`
+/// (which cannot know about the first attempt): the error says an earlier attempt may have been
+/// applied, and the try cancels its owner.
+#[tokio::test]
+async fn a_resent_single_try_that_fails_says_so_and_cancels() {
+    let acquires = Arc::new(AtomicUsize::new(0));
+    let n = acquires.clone();
+    let fake = FakeLambda::start(move |req: Value| {
+        let n = n.clone();
+        async move {
+            match req["op"].as_str().unwrap() {
+                "acquire" if n.fetch_add(1, SeqCst) == 0 => Answer::Drop,
+                "acquire" => Answer::error("Throttled", "DynamoDB is throttling: injected"),
+                "cancel" => Answer::Json(cancelled(&req)),
+                op => panic!("unexpected {op}"),
+            }
+        }
+    })
+    .await;
+    let err = fake_client(&fake.endpoint())
+        .try_acquire("r")
+        .await
+        .unwrap_err();
+    assert!(err.may_have_been_applied(), "{err:?}");
+    let seen = fake.seen();
+    let ops: Vec<&str> = seen.iter().map(Seen::op).collect();
+    assert_eq!(
+        ops,
+        ["acquire", "acquire", "cancel"],
+        "{:?}",
+        ops_and_owners(&seen)
+    );
+}
