@@ -365,3 +365,19 @@ def test_no_exception_in_a_failures_chain_carries_the_owner():
         e = e.__cause__ or e.__context__
     texts = [repr(x) + str(x) + repr(x.args) + repr(vars(x)) for x in seen]
     assert len(client.sent) == 3 and not any("SECRET-OWNER-TOKEN" in t for t in texts), texts
+
+
+def test_a_resent_try_that_fails_says_so_and_cancels():
+    """A single try whose first invoke went unanswered and whose resend lock-fn answered
+    `Throttled` (which cannot know about the first attempt): the error says an earlier attempt may
+    have been applied, and the try cancels its owner."""
+    from botocore.exceptions import ConnectionClosedError
+    client = Scripted(lambda _: ConnectionClosedError(endpoint_url="http://x"),
+                      lambda _: function_error_response("Throttled", "DynamoDB is throttling"),
+                      lambda req: ok({"cancelled": True, "resource_id": "r", "released": False}))
+    lock = dlm.DynamoDbLock("r", function_name="f", lambda_client=client)
+    with pytest.raises(dlm.ThrottledError) as info:
+        lock.try_acquire()
+    assert info.value.may_have_been_applied
+    assert [p["op"] for p in client.sent] == ["acquire", "acquire", "cancel"]
+    assert len({p["owner"] for p in client.sent}) == 1

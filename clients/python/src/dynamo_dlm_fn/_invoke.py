@@ -31,7 +31,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.response import StreamingBody
 
 from .errors import (BadResponseError, EndpointUnreachableError, InvokeError,
-                     InvokeThrottledError, LockClientError, UnknownFunctionError, function_error)
+                     InvokeThrottledError, LockClientError, LockFunctionError, MAYBE_APPLIED,
+                     UnknownFunctionError, function_error)
 
 _log = logging.getLogger("dynamo_dlm_fn")
 
@@ -146,6 +147,10 @@ class Invoker:
         while True:
             try:
                 return self._answer(self._invoke_once(body)), attempt
+            except LockFunctionError as e:
+                if attempt > 1:
+                    _after_resend(e)
+                raise
             except _Transient as t:
                 t.error._scrub(payload.get("owner"))
                 if attempt >= TRANSPORT_ATTEMPTS or (abandon is not None and abandon.is_set()):
@@ -206,6 +211,17 @@ class Invoker:
         if not isinstance(obj, dict):
             raise BadResponseError(f"not a JSON object: {data[:300].decode('utf-8', 'replace')}")
         return obj
+
+
+def _after_resend(e: LockFunctionError) -> None:
+    """A resent request's earlier attempt went unanswered and may have been applied (granted,
+    say), which lock-fn's ``Throttled``/``StoreUnavailable`` answer to the resend cannot know: the
+    error then says so (``may_have_been_applied``), so that the caller cancels or retries with the
+    same owner instead of leaving a grant behind."""
+    if e.error_type in ("Throttled", "StoreUnavailable") and MAYBE_APPLIED not in e.error_message:
+        e.error_message = f"{e.error_message}; {MAYBE_APPLIED}"
+        e.msg = f"{e.msg}; {MAYBE_APPLIED}"
+        e.args = (e.msg,)
 
 
 class _Transient(Exception):
