@@ -220,25 +220,23 @@ impl LockClient {
             .await
             .expect("waited for without a time limit");
         match answer {
-            Ok((answer, sent)) => match answer.answer {
-                AcquireResponse::Granted(g) => {
-                    attempt.done = true;
-                    Ok(Some(self.guard(g, sent)))
+            Ok((answer, sent)) => {
+                // A resent try's unanswered first attempt may still grant (lock-fn retries its
+                // write in-region) after a refusal: the give-up's `cancel` ends that, releasing a
+                // grant already made and marking the owner so that a later write never takes the
+                // lock (as the waiting loop does for its resent invokes).
+                attempt.may_hold |= answer.resent();
+                match answer.answer {
+                    AcquireResponse::Granted(g) => {
+                        attempt.done = true;
+                        Ok(Some(self.guard(g, sent)))
+                    }
+                    AcquireResponse::Busy(_) => {
+                        attempt.give_up().await;
+                        Ok(None)
+                    }
                 }
-                AcquireResponse::Busy(_) if answer.attempts > 1 => {
-                    // The try was resent: the unanswered first attempt may still grant (lock-fn
-                    // retries its write in-region) after this refusal. `cancel` ends that: it
-                    // releases a grant already made and marks the owner so that a later write of
-                    // that attempt never takes the lock.
-                    attempt.may_hold = true;
-                    attempt.give_up().await;
-                    Ok(None)
-                }
-                AcquireResponse::Busy(_) => {
-                    attempt.done = true;
-                    Ok(None)
-                }
-            },
+            }
             Err(e) => {
                 attempt.may_hold |= e.may_have_been_applied();
                 attempt.give_up().await;

@@ -354,6 +354,24 @@ async fn with_lock_keeps_the_value_unless_the_lock_was_lost() {
     }
 }
 
+/// A fake whose first acquire goes unanswered when `lose_first` (the client resends it) and
+/// whose other acquires get `then`; cancels are answered.
+async fn first_acquire_lost_then(lose_first: bool, then: Answer) -> FakeLambda {
+    let acquires = Arc::new(AtomicUsize::new(0));
+    FakeLambda::start(move |req: Value| {
+        let (acquires, then) = (acquires.clone(), then.clone());
+        async move {
+            match req["op"].as_str().unwrap() {
+                "acquire" if lose_first && acquires.fetch_add(1, SeqCst) == 0 => Answer::Drop,
+                "acquire" => then,
+                "cancel" => Answer::Json(cancelled(&req)),
+                op => panic!("unexpected {op}"),
+            }
+        }
+    })
+    .await
+}
+
 /// A single try whose first invoke went unanswered and whose resend was refused: the first attempt
 /// may still grant after the refusal (lock-fn retries its write in-region), so the try ends with a
 /// `cancel` for its owner (which releases such a grant, and stops a later write of it); a try
@@ -361,23 +379,11 @@ async fn with_lock_keeps_the_value_unless_the_lock_was_lost() {
 #[tokio::test]
 async fn a_resent_single_try_that_is_refused_still_cancels() {
     for lose_first in [true, false] {
-        let acquires = Arc::new(AtomicUsize::new(0));
-        let n = acquires.clone();
-        let fake = FakeLambda::start(move |req: Value| {
-            let n = n.clone();
-            async move {
-                match req["op"].as_str().unwrap() {
-                    "acquire" if lose_first && n.fetch_add(1, SeqCst) == 0 => Answer::Drop,
-                    "acquire" => Answer::Json(json!({
-                        "acquired": false, "resource_id": req["resource_id"],
-                        "retry_after_ms": 50, "holder_expires_at_ms": null, "attempts": 1,
-                    })),
-                    "cancel" => Answer::Json(cancelled(&req)),
-                    op => panic!("unexpected {op}"),
-                }
-            }
-        })
-        .await;
+        let refused = Answer::Json(json!({
+            "acquired": false, "resource_id": "r",
+            "retry_after_ms": 50, "holder_expires_at_ms": null, "attempts": 1,
+        }));
+        let fake = first_acquire_lost_then(lose_first, refused).await;
         let got = fake_client(&fake.endpoint())
             .try_acquire("r")
             .await
@@ -402,20 +408,8 @@ async fn a_resent_single_try_that_is_refused_still_cancels() {
 /// applied, and the try cancels its owner.
 #[tokio::test]
 async fn a_resent_single_try_that_fails_says_so_and_cancels() {
-    let acquires = Arc::new(AtomicUsize::new(0));
-    let n = acquires.clone();
-    let fake = FakeLambda::start(move |req: Value| {
-        let n = n.clone();
-        async move {
-            match req["op"].as_str().unwrap() {
-                "acquire" if n.fetch_add(1, SeqCst) == 0 => Answer::Drop,
-                "acquire" => Answer::error("Throttled", "DynamoDB is throttling: injected"),
-                "cancel" => Answer::Json(cancelled(&req)),
-                op => panic!("unexpected {op}"),
-            }
-        }
-    })
-    .await;
+    let throttled = Answer::error("Throttled", "DynamoDB is throttling: injected");
+    let fake = first_acquire_lost_then(true, throttled).await;
     let err = fake_client(&fake.endpoint())
         .try_acquire("r")
         .await
