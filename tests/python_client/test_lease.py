@@ -87,6 +87,29 @@ def test_auto_renew_reports_loss_when_renewals_hang(stack, resource, caplog):
         lock.release()
 
 
+def test_the_lost_event_is_set_only_after_on_lost_returned():
+    """A waiter on `lost` sees what `on_lost` did (CI once found the callback's list still empty
+    right after the event woke the test)."""
+    from dynamo_dlm_fn._renew import LeaseState
+    done = []
+    state = LeaseState(0, time.monotonic() + 60)
+
+    def slow_callback():
+        time.sleep(0.3)
+        done.append(True)
+
+    state._on_lost = slow_callback
+    marker = threading.Thread(target=state.mark_lost, args=("test", "r"))
+    marker.start()
+    deadline = time.monotonic() + 5
+    while state.is_held() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert not state.is_held(), "the loss counts at once, before the callback returns"
+    assert state.lost.wait(5)
+    assert done == [True]
+    marker.join(5)
+
+
 def test_auto_renew_reports_loss_when_renewals_fail(stack, resource):
     failing = threading.Event()
     failing.set()

@@ -281,7 +281,7 @@ class DynamoDbLock:
         """Starts renewing in the background (a daemon thread) every third of the lease; returns
         the :attr:`lost` event, set when a renewal is refused or renewals keep failing until the
         lease is about to end (a 20th of it before, at most 250 ms). ``on_lost(lock)`` is then
-        called once, from that thread. Stopped by :meth:`release` (or when the lock object is
+        called once, from that thread, before the event is set. Stopped by :meth:`release` (or when the lock object is
         garbage-collected unreleased: its lease then runs out). Calling it again only returns the
         event."""
         with self._mutex:
