@@ -1,12 +1,12 @@
 //! Credentials for signing, resolved once and reused until shortly before they expire (the SDK's
 //! identity cache does this for its clients; a provider of `SdkConfig` alone does not cache).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 /// Refresh this long before the credentials' expiry (the SDK identity cache's buffer).
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(10);
@@ -17,35 +17,63 @@ const NO_EXPIRY_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// for credentials fail with it instead of hanging (the SDK's identity cache bounded it too).
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One lookup's outcome, shared by every caller that waited for it.
+type Lookup = Arc<OnceCell<Result<Credentials, String>>>;
+
 /// A credentials provider and what it last gave.
 #[derive(Debug, Clone)]
 pub(crate) struct CredentialsCache {
     provider: SharedCredentialsProvider,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
     /// The credentials in use and when they were resolved.
-    current: Arc<Mutex<Option<(Credentials, SystemTime)>>>,
+    current: Option<(Credentials, SystemTime)>,
+    /// The lookup under way, which every caller needing credentials joins.
+    in_flight: Option<Lookup>,
 }
 
 impl CredentialsCache {
     pub(crate) fn new(provider: SharedCredentialsProvider) -> Self {
         CredentialsCache {
             provider,
-            current: Arc::new(Mutex::new(None)),
+            state: Arc::new(Mutex::new(State::default())),
         }
     }
 
-    /// Credentials valid for a while yet. Concurrent callers wait for one refresh.
+    /// Credentials valid for a while yet. Concurrent callers share one lookup and its outcome (a
+    /// failed or timed-out lookup fails them all at once; the next call starts a new one).
     pub(crate) async fn get(&self) -> Result<Credentials, String> {
-        let mut current = self.current.lock().await;
-        let now = SystemTime::now();
-        if let Some((c, _)) = current.as_ref().filter(|(c, at)| fresh(c, *at, now)) {
-            return Ok(c.clone());
-        }
-        let c = tokio::time::timeout(LOOKUP_TIMEOUT, self.provider.provide_credentials())
+        let lookup = {
+            let mut state = self.state.lock().expect("credentials state");
+            let now = SystemTime::now();
+            if let Some((c, _)) = state.current.as_ref().filter(|(c, at)| fresh(c, *at, now)) {
+                return Ok(c.clone());
+            }
+            state.in_flight.get_or_insert_with(Lookup::default).clone()
+        };
+        // A caller dropped mid-lookup hands the lookup on to the next waiter (OnceCell).
+        lookup
+            .get_or_init(|| async {
+                let started = SystemTime::now();
+                let outcome =
+                    match tokio::time::timeout(LOOKUP_TIMEOUT, self.provider.provide_credentials())
+                        .await
+                    {
+                        Err(_) => Err(format!("no credentials within {LOOKUP_TIMEOUT:?}")),
+                        Ok(r) => r.map_err(|e| lock_protocol::error_chain::error_chain(&e)),
+                    };
+                let mut state = self.state.lock().expect("credentials state");
+                if let Ok(c) = &outcome {
+                    state.current = Some((c.clone(), started));
+                }
+                state.in_flight = None;
+                outcome
+            })
             .await
-            .map_err(|_| format!("no credentials within {LOOKUP_TIMEOUT:?}"))?
-            .map_err(|e| lock_protocol::error_chain::error_chain(&e))?;
-        *current = Some((c.clone(), now));
-        Ok(c)
+            .clone()
     }
 }
 
@@ -103,26 +131,111 @@ mod tests {
         assert!(!fresh(&expiring, t, t + Duration::from_secs(50)));
     }
 
+    /// A provider whose lookups take `delay` (for ever when `None`), counted, and fail when
+    /// `fail_first` lookups have not yet been made.
     #[derive(Debug)]
-    struct Hanging;
+    struct Slow {
+        calls: Arc<AtomicU32>,
+        delay: Option<Duration>,
+        fail_first: u32,
+    }
 
-    impl ProvideCredentials for Hanging {
+    impl ProvideCredentials for Slow {
         fn provide_credentials<'a>(
             &'a self,
         ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
         where
             Self: 'a,
         {
-            aws_credential_types::provider::future::ProvideCredentials::new(std::future::pending())
+            let n = self.calls.fetch_add(1, Relaxed);
+            let (delay, fail) = (self.delay, n < self.fail_first);
+            aws_credential_types::provider::future::ProvideCredentials::new(async move {
+                match delay {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+                if fail {
+                    return Err(
+                        aws_credential_types::provider::error::CredentialsError::not_loaded(
+                            "no credentials yet",
+                        ),
+                    );
+                }
+                Ok(Credentials::new(format!("key{n}"), "s", None, None, "test"))
+            })
         }
     }
 
+    fn slow(delay: Option<Duration>, fail_first: u32) -> (CredentialsCache, Arc<AtomicU32>) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let provider = Slow {
+            calls: calls.clone(),
+            delay,
+            fail_first,
+        };
+        (
+            CredentialsCache::new(SharedCredentialsProvider::new(provider)),
+            calls,
+        )
+    }
+
+    /// Each of three concurrent callers: its outcome and how long it waited.
+    async fn three_at_once(
+        cache: &CredentialsCache,
+    ) -> Vec<(Result<Credentials, String>, Duration)> {
+        let timed = || async {
+            let start = tokio::time::Instant::now();
+            let r = cache.get().await;
+            (r, start.elapsed())
+        };
+        let (a, b, c) = tokio::join!(timed(), timed(), timed());
+        vec![a, b, c]
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_lookup_that_hangs_fails_instead_of_holding_every_invoke() {
-        let cache = CredentialsCache::new(SharedCredentialsProvider::new(Hanging));
-        let (a, b) = tokio::join!(cache.get(), cache.get());
-        assert!(a.unwrap_err().contains("no credentials within"));
-        assert!(b.unwrap_err().contains("no credentials within"));
+    async fn a_lookup_that_hangs_fails_every_waiter_once_instead_of_holding_them_in_turn() {
+        let (cache, calls) = slow(None, 0);
+        for (r, waited) in three_at_once(&cache).await {
+            assert!(r.unwrap_err().contains("no credentials within"));
+            assert_eq!(
+                waited, LOOKUP_TIMEOUT,
+                "one shared lookup, not one after another"
+            );
+        }
+        assert_eq!(calls.load(Relaxed), 1);
+        // The next call starts a new lookup.
+        assert!(cache.get().await.is_err());
+        assert_eq!(calls.load(Relaxed), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_share_one_lookup_and_a_failed_one_is_not_kept() {
+        let (cache, calls) = slow(Some(Duration::from_secs(1)), 1);
+        for (r, waited) in three_at_once(&cache).await {
+            assert!(r.unwrap_err().contains("no credentials yet"));
+            assert_eq!(waited, Duration::from_secs(1));
+        }
+        let keys: Vec<String> = three_at_once(&cache)
+            .await
+            .into_iter()
+            .map(|(r, _)| r.unwrap().access_key_id().to_string())
+            .collect();
+        assert_eq!(keys, vec!["key1"; 3]);
+        assert_eq!(calls.load(Relaxed), 2);
+        // Kept: no lookup for the next caller.
+        assert_eq!(cache.get().await.unwrap().access_key_id(), "key1");
+        assert_eq!(calls.load(Relaxed), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_dropped_mid_lookup_leaves_no_one_stuck() {
+        let (cache, calls) = slow(Some(Duration::from_secs(1)), 0);
+        let first = cache.get();
+        let dropped = tokio::time::timeout(Duration::from_millis(500), first).await;
+        assert!(dropped.is_err());
+        assert_eq!(cache.get().await.unwrap().access_key_id(), "key1");
+        assert_eq!(calls.load(Relaxed), 2);
+        assert_eq!(cache.get().await.unwrap().access_key_id(), "key1");
     }
 
     async fn keys(lifetime: Option<Duration>) -> (Vec<String>, u32) {

@@ -54,6 +54,9 @@ pub enum ClientError {
     Throttled(String),
     /// The Lambda service refused or failed the invocation (permissions, 5xx, ...).
     Invoke(String),
+    /// The invocation was never sent, so nothing reached the function: no credentials could be
+    /// found (in time), or the request could not be signed or built.
+    NotSent(String),
     /// The function's answer did not match the protocol.
     BadResponse(String),
     /// The client was configured wrongly (e.g. an unparsable `DLM_DURATION`).
@@ -113,6 +116,7 @@ impl ClientError {
             | ClientError::Cancelled { .. }
             | ClientError::LockLost { .. }
             | ClientError::UnknownFunction(_)
+            | ClientError::NotSent(_)
             | ClientError::Config(_) => false,
         }
     }
@@ -145,6 +149,7 @@ impl std::fmt::Display for ClientError {
             ClientError::Unreachable(m) => write!(f, "Lambda endpoint unreachable: {m}"),
             ClientError::Throttled(m) => write!(f, "invocation throttled by Lambda: {m}"),
             ClientError::Invoke(m) => write!(f, "invocation failed: {m}"),
+            ClientError::NotSent(m) => write!(f, "invocation not sent: {m}"),
             ClientError::BadResponse(m) => {
                 write!(f, "unexpected answer from the lock function: {m}")
             }
@@ -188,5 +193,6 @@ mod tests {
         assert!(ClientError::BadResponse("?".into()).may_have_been_applied());
         assert!(!ClientError::UnknownFunction("f".into()).may_have_been_applied());
         assert!(!ClientError::Config("x".into()).may_have_been_applied());
+        assert!(!ClientError::NotSent("no credentials".into()).may_have_been_applied());
     }
 }

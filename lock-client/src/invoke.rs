@@ -102,21 +102,27 @@ impl Invoker {
         let api = self.api.as_ref().map_err(Clone::clone)?;
         let mut payload = serde_json::to_vec(payload).expect("JSON values always serialize");
         let mut attempt = 1;
+        // Whether an earlier attempt may have run without its answer coming back.
+        let mut unseen = false;
         loop {
             let sent = api.invoke(&self.function, &payload).await;
+            let may_have_run = !matches!(sent, Err(SendError::NotSent(_)));
             match self.interpret(sent) {
                 Err(Retry::Transient(e)) if attempt < TRANSPORT_ATTEMPTS => {
                     tracing::warn!(function = %self.function, attempt, error = %e, "invoke failed; retrying");
-                    // The failed invoke may have run: this owner may hold the lock now, so the
-                    // retry must not promise a fresh owner.
-                    payload = without_fresh_owner(payload);
+                    if may_have_run {
+                        // The failed invoke may have run: this owner may hold the lock now, so
+                        // the retry must not promise a fresh owner.
+                        unseen = true;
+                        payload = without_fresh_owner(payload);
+                    }
                     tokio::time::sleep(Duration::from_millis(
                         20 * u64::from(attempt) + fastrand::u64(0..20),
                     ))
                     .await;
                     attempt += 1;
                 }
-                Err(Retry::Transient(e) | Retry::Final(e)) if attempt > 1 => {
+                Err(Retry::Transient(e) | Retry::Final(e)) if unseen => {
                     return Err(after_resend(e))
                 }
                 Err(Retry::Transient(e) | Retry::Final(e)) => return Err(e),
@@ -130,6 +136,7 @@ impl Invoker {
                     return Ok(Counted {
                         answer,
                         attempts: attempt,
+                        unseen,
                     });
                 }
             }
@@ -186,25 +193,29 @@ impl Invoker {
             Err(SendError::Unreachable(why)) => {
                 Err(Retry::Transient(ClientError::Unreachable(why)))
             }
-            Err(SendError::NotSent(why)) => Err(Retry::Transient(ClientError::Invoke(why))),
+            Err(SendError::NotSent(why)) => Err(Retry::Transient(ClientError::NotSent(why))),
         }
     }
 }
 
-/// An answer and how many invokes it took (more than one: the request was resent after a
+/// An answer and how many attempts it took (more than one: the request was resent after a
 /// transport failure, and an earlier attempt may have run unseen).
 #[derive(Debug, Clone)]
 pub struct Counted<T> {
     /// The decoded answer.
     pub answer: T,
-    /// Invokes sent, the answered one included.
+    /// Attempts made, the answered one included (those that were never sent too).
     pub attempts: u32,
+    /// Whether an earlier attempt may have reached the function without its answer coming back
+    /// (an attempt that was never sent, e.g. for want of credentials, does not count).
+    pub unseen: bool,
 }
 
 impl<T> Counted<T> {
-    /// Whether the request was sent more than once.
+    /// Whether the request was resent after an attempt that may have run unseen: the answer
+    /// then says nothing of what that attempt did (it may have granted, say).
     pub fn resent(&self) -> bool {
-        self.attempts > 1
+        self.unseen
     }
 }
 
@@ -214,6 +225,7 @@ impl<T> Counted<T> {
 /// with the same owner instead of leaving a grant behind.
 fn after_resend(e: ClientError) -> ClientError {
     match e {
+        ClientError::NotSent(why) => ClientError::Invoke(format!("{why}; {MAYBE_APPLIED}")),
         ClientError::Function {
             error_type,
             message,
@@ -342,7 +354,10 @@ mod tests {
         let (e, resent) = class(Err(SendError::Unreachable("refused".into())));
         assert!(matches!(e, ClientError::Unreachable(_)) && resent, "{e:?}");
         let (e, resent) = class(Err(SendError::NotSent("no credentials".into())));
-        assert!(matches!(e, ClientError::Invoke(_)) && resent, "{e:?}");
+        assert!(matches!(e, ClientError::NotSent(_)) && resent, "{e:?}");
+        assert!(!e.may_have_been_applied());
+        // Never sent, but after an attempt that may have run: may have been applied.
+        assert!(after_resend(e).may_have_been_applied());
         let answered = Invoker {
             api: Err(ClientError::Config("unused".into())),
             function: "f".into(),

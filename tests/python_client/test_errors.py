@@ -381,3 +381,28 @@ def test_a_resent_try_that_fails_says_so_and_cancels():
     assert info.value.may_have_been_applied
     assert [p["op"] for p in client.sent] == ["acquire", "acquire", "cancel"]
     assert len({p["owner"] for p in client.sent}) == 1
+
+
+def test_an_invoke_that_was_never_sent_is_not_taken_for_one_that_may_have_run():
+    """No credentials: botocore fails before sending, so nothing can have been granted and the try
+    sends no `cancel`. After an earlier attempt that may have run, the same failure says so (and
+    the try cancels)."""
+    from botocore.exceptions import ConnectionClosedError, NoCredentialsError
+    client = Scripted(lambda _: NoCredentialsError())
+    lock = dlm.DynamoDbLock("r", function_name="f", lambda_client=client)
+    with pytest.raises(dlm.InvokeNotSentError) as info:
+        lock.try_acquire()
+    assert not info.value.may_have_been_applied
+    assert isinstance(info.value, dlm.InvokeError), "old except clauses still catch it"
+    assert [p["op"] for p in client.sent] == ["acquire"] and not client.script
+
+    client = Scripted(lambda _: ConnectionClosedError(endpoint_url="http://x"),
+                      lambda _: NoCredentialsError(),
+                      lambda req: ok({"cancelled": True, "resource_id": "r", "released": False}))
+    lock = dlm.DynamoDbLock("r", function_name="f", lambda_client=client)
+    with pytest.raises(dlm.InvokeError) as info:
+        lock.try_acquire()
+    assert not isinstance(info.value, dlm.InvokeNotSentError)
+    assert info.value.may_have_been_applied and errors.MAYBE_APPLIED in info.value.msg
+    assert [p["op"] for p in client.sent] == ["acquire", "acquire", "cancel"]
+    assert len({p["owner"] for p in client.sent}) == 1

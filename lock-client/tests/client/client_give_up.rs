@@ -424,3 +424,78 @@ async fn a_resent_single_try_that_fails_says_so_and_cancels() {
         ops_and_owners(&seen)
     );
 }
+
+/// Credentials that cannot be found at the first lookup, then can (an instance-metadata blip).
+#[derive(Debug, Default)]
+struct MissingAtFirst(AtomicUsize);
+
+impl aws_credential_types::provider::ProvideCredentials for MissingAtFirst {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        use aws_credential_types::provider::{error::CredentialsError, future};
+        future::ProvideCredentials::ready(match self.0.fetch_add(1, SeqCst) {
+            0 => Err(CredentialsError::not_loaded("injected: no credentials yet")),
+            _ => Ok(aws_credential_types::Credentials::new(
+                "local", "local", None, None, "tests",
+            )),
+        })
+    }
+}
+
+/// A try whose first attempt was never sent (no credentials yet) and whose second was refused:
+/// nothing can have been granted unseen, so the try sends no `cancel`, and the resend still
+/// promises a fresh owner; with no credentials at all the error says nothing was sent.
+#[tokio::test]
+async fn an_attempt_that_was_never_sent_is_not_taken_for_one_that_may_have_run() {
+    let refused = Answer::Json(json!({
+        "acquired": false, "resource_id": "r",
+        "retry_after_ms": 50, "holder_expires_at_ms": null, "attempts": 1,
+    }));
+    let fake = first_acquire_lost_then(false, refused).await;
+    let config = config_at(&fake.endpoint())
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                MissingAtFirst::default(),
+            ),
+        )
+        .build();
+    let client = lock_client::LockClient::new(&config, "lock-fn");
+    assert!(client.try_acquire("r").await.unwrap().is_none());
+    let seen = fake.seen();
+    let ops: Vec<&str> = seen.iter().map(Seen::op).collect();
+    assert_eq!(ops, ["acquire"], "{:?}", ops_and_owners(&seen));
+    assert_eq!(seen[0].payload["fresh_owner"], true);
+
+    #[derive(Debug)]
+    struct NeverAny;
+    impl aws_credential_types::provider::ProvideCredentials for NeverAny {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                aws_credential_types::provider::error::CredentialsError::not_loaded("none"),
+            ))
+        }
+    }
+    let config = config_at(&fake.endpoint())
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(NeverAny),
+        )
+        .build();
+    let err = lock_client::LockClient::new(&config, "lock-fn")
+        .try_acquire("r")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::NotSent(_)), "{err:?}");
+    assert!(!err.may_have_been_applied());
+    assert_eq!(fake.ops().len(), 1, "nothing more reached the function");
+}

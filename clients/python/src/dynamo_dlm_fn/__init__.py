@@ -21,7 +21,8 @@ DEFAULT_DURATION = 10
 from .answers import (CancelOutcome, Grant, HolderInfo, LockStatus, QueuedWaiter,  # noqa: E402
                       Refusal, ReleaseOutcome, Renewal, owner_digest)
 from .errors import (ERROR_TYPES, BadResponseError, EndpointUnreachableError,  # noqa: E402
-                     InvalidRequestError, InvokeError, InvokeThrottledError, LimitMismatchError,
+                     InvalidRequestError, InvokeError, InvokeNotSentError, InvokeThrottledError,
+                     LimitMismatchError,
                      LockBusyError, LockCancelledError, LockClientError, LockFunctionError,
                      LockLostError, LockNotAcquiredError, LockTimeoutError, MisconfiguredError,
                      StoreUnavailableError, ThrottledError, UnknownFunctionError)
@@ -43,5 +44,6 @@ __all__ = [
     "ERROR_TYPES", "LockClientError", "LockTimeoutError", "LockCancelledError", "LockBusyError",
     "LockFunctionError", "InvalidRequestError", "ThrottledError", "StoreUnavailableError",
     "MisconfiguredError", "LimitMismatchError", "LockLostError", "UnknownFunctionError",
-    "EndpointUnreachableError", "InvokeThrottledError", "InvokeError", "BadResponseError",
+    "EndpointUnreachableError", "InvokeThrottledError", "InvokeError",
+    "InvokeNotSentError", "BadResponseError",
 ]

@@ -26,12 +26,14 @@ from typing import Any, Dict, Optional, Tuple
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import (BotoCoreError, ClientError, HTTPClientError, NoCredentialsError,
+                                 NoRegionError, ParamValidationError,
+                                 PartialCredentialsError)
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.response import StreamingBody
 
 from .errors import (BadResponseError, EndpointUnreachableError, InvokeError,
-                     InvokeThrottledError, LockClientError, LockFunctionError, MAYBE_APPLIED,
+                     InvokeNotSentError, InvokeThrottledError, LockClientError, LockFunctionError, MAYBE_APPLIED,
                      UnknownFunctionError, function_error)
 
 _log = logging.getLogger("dynamo_dlm_fn")
@@ -151,6 +153,11 @@ class Invoker:
                 if attempt > 1:
                     _after_resend(e)
                 raise
+            except InvokeNotSentError as e:
+                if attempt > 1:
+                    # Not sent now, but an earlier attempt may have run unseen.
+                    raise InvokeError(f"{e.msg}; {MAYBE_APPLIED}") from None
+                raise
             except _Transient as t:
                 t.error._scrub(payload.get("owner"))
                 if attempt >= TRANSPORT_ATTEMPTS or (abandon is not None and abandon.is_set()):
@@ -177,6 +184,9 @@ class Invoker:
             # Connection refused/reset/closed, read timeout, an answer cut off: the invoke may have
             # run (its answer lost), so it is resent as it was.
             raise _Transient(EndpointUnreachableError(f"{type(e).__name__}: {e}")) from None
+        except (NoCredentialsError, PartialCredentialsError, NoRegionError,
+                ParamValidationError) as e:
+            raise InvokeNotSentError(f"{type(e).__name__}: {e}") from None
         except BotoCoreError as e:
             if "IncompleteRead" in type(e).__name__ or "ReadTimeout" in type(e).__name__:
                 raise _Transient(EndpointUnreachableError(f"{type(e).__name__}: {e}")) from None

@@ -199,6 +199,15 @@ class InvokeError(LockClientError):
         return True
 
 
+class InvokeNotSentError(InvokeError):
+    """The invocation was never sent, so nothing reached the function: no credentials or Region
+    could be found, or the request could not be built (botocore failed before sending)."""
+
+    @property
+    def may_have_been_applied(self) -> bool:
+        return False
+
+
 class BadResponseError(LockClientError):
     """The function's answer did not match the protocol."""
 
