@@ -150,3 +150,31 @@ def test_an_interrupt_while_taking_an_answer_in_is_not_the_invokes_failure():
     failed.set_exception(error)
     assert _failed_with(failed, error)
     assert not _failed_with(failed, KeyboardInterrupt())
+
+
+@pytest.mark.parametrize("how", ["acquire", "try_acquire", "acquire(timeout=0)"])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_ctrl_c_while_the_grant_is_being_recorded_gives_it_up(stack, resource, how, where):
+    """A Ctrl-C that lands as the lock object records a grant (before or after): the grant is
+    released and the object does not think it holds it - never a grant that nobody records and
+    whose lease blocks everyone (the lease here is 30 s)."""
+    lock = dlm.DynamoDbLock(resource, duration=30, auto_renew=True)
+    record = lock._take
+
+    def interrupted(grant, sent):
+        if where == "after":
+            record(grant, sent)
+        raise KeyboardInterrupt
+
+    lock._take = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        {"acquire": lambda: lock.acquire(),
+         "try_acquire": lambda: lock.try_acquire(),
+         "acquire(timeout=0)": lambda: lock.acquire(timeout=0)}[how]()
+    assert not lock.is_held()
+    assert lock._renewer is None
+    other = dlm.DynamoDbLock(resource, duration=5)
+    assert other.try_acquire(), "the grant was released"
+    assert other.release()
+    del lock._take
+    assert lock.acquire(timeout=5) and lock.release()

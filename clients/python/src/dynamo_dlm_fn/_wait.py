@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from ._futures import pause, prepare, spawn, wait_for
 from .answers import Grant, Refusal
@@ -40,6 +40,10 @@ CANCEL_ATTEMPTS = 3
 
 #: An acquire invoke's outcome: the answer, how many invokes it took, when it was sent (monotonic).
 Attempt = Tuple["Grant | Refusal", int, float]
+#: Records a grant (and its send time) in the lock object, inside the wait's protection.
+Take = Callable[[Grant, float], None]
+#: Told that a grant it was given was given up (released) after all: the lock object forgets it.
+Forget = Callable[[Grant], None]
 
 
 def new_owner() -> str:
@@ -69,8 +73,10 @@ class Wait:
     """One wait's owner, and what it may have left behind."""
 
     def __init__(self, fn: LockFunction, resource_id: str, owner: str, *,
-                 limit: Optional[int], holder: Optional[str]) -> None:
+                 limit: Optional[int], holder: Optional[str],
+                 forget: Optional[Forget] = None) -> None:
         self.fn = fn
+        self.forget = forget
         self.resource_id = resource_id
         self.owner = owner
         self.limit = limit
@@ -119,6 +125,8 @@ class Wait:
         if self.done:
             return
         self.done = True
+        if self.grant is not None and self.forget is not None:
+            self.forget(self.grant)  # it may have been recorded already: it is released below
         inflight, self.inflight = self.inflight, None
         if inflight is None and not self.may_hold and self.grant is None:
             return
@@ -183,10 +191,14 @@ def _failed_with(fut: "Future[Attempt]", e: BaseException) -> bool:
     return fut.done() and not fut.cancelled() and fut.exception(timeout=0) is e
 
 
-def _guarded(w: Wait, body: Any) -> Any:
-    """Runs ``body()``; on any exception (KeyboardInterrupt included) gives the wait up first."""
+def _guarded(w: Wait, body: Any, take: Optional[Take] = None) -> Any:
+    """Runs ``body()`` and hands a grant it returns to ``take``; on any exception
+    (KeyboardInterrupt included, wherever it lands until then) gives the wait up first, and the
+    lock object is told to forget a grant it recorded (``Wait.forget``)."""
     try:
         result = body()
+        if result is not None and take is not None:
+            take(*result)
     except BaseException as e:
         if isinstance(e, LockClientError):
             w.may_hold |= e.may_have_been_applied
@@ -199,13 +211,15 @@ def _guarded(w: Wait, body: Any) -> Any:
 def wait_for_grant(fn: LockFunction, resource_id: str, *, duration_ms: int,
                    limit: Optional[int], holder: Optional[str], deadline: Optional[float],
                    wait_chunk_s: float, queue: bool = True,
-                   cancel: Optional[threading.Event] = None) -> Tuple[Grant, float]:
+                   cancel: Optional[threading.Event] = None, take: Optional[Take] = None,
+                   forget: Optional[Forget] = None) -> Tuple[Grant, float]:
     """Takes the lock, waiting until the monotonic ``deadline`` (forever when None); returns the
     grant and when the invoke that brought it was sent. Raises :class:`LockTimeoutError` at the
     deadline, :class:`LockCancelledError` when ``cancel`` is set, and errors waiting cannot cure;
-    each after leaving the queue."""
-    w = Wait(fn, resource_id, new_owner(), limit=limit, holder=holder)
-    return _guarded(w, lambda: _wait_loop(w, duration_ms, deadline, wait_chunk_s, queue, cancel))
+    each after leaving the queue. ``take``/``forget``: see :func:`_guarded`."""
+    w = Wait(fn, resource_id, new_owner(), limit=limit, holder=holder, forget=forget)
+    return _guarded(w, lambda: _wait_loop(w, duration_ms, deadline, wait_chunk_s, queue, cancel),
+                    take)
 
 
 def _stopped(w: Wait, cancel: Optional[threading.Event], holder_end: Optional[int]) -> Exception:
@@ -271,11 +285,12 @@ def _wait_loop(w: Wait, duration_ms: int, deadline: Optional[float], wait_chunk_
 
 
 def try_once(fn: LockFunction, resource_id: str, *, duration_ms: int, limit: Optional[int],
-             holder: Optional[str]) -> Optional[Tuple[Grant, float]]:
+             holder: Optional[str], take: Optional[Take] = None,
+             forget: Optional[Forget] = None) -> Optional[Tuple[Grant, float]]:
     """One single try (refused while anyone is queued): the grant and its send time, or None.
     Interrupted (Ctrl-C) or failed in a way that may have been applied, it cleans up as a wait
-    does."""
-    w = Wait(fn, resource_id, new_owner(), limit=limit, holder=holder)
+    does. ``take``/``forget``: see :func:`_guarded`."""
+    w = Wait(fn, resource_id, new_owner(), limit=limit, holder=holder, forget=forget)
 
     def body() -> Optional[Tuple[Grant, float]]:
         fut = w.invoke(duration_ms, 0.0, queue=False, fresh=True, give_up_at=None, cancel=None)
@@ -299,4 +314,4 @@ def try_once(fn: LockFunction, resource_id: str, *, duration_ms: int, limit: Opt
             w.give_up()
         return None
 
-    return _guarded(w, body)
+    return _guarded(w, body, take)

@@ -227,25 +227,25 @@ class DynamoDbLock:
         """
         with self._mutex:
             self._check_not_held()
-            if timeout is None and not self._wait_forever:
+            # The grant is recorded (``_take``) inside the wait's protection: a Ctrl-C landing
+            # anywhere before that is done gives it up, and ``_forget`` undoes a partial record.
+            hooks = dict(take=self._take, forget=self._forget)
+            if (timeout is None and not self._wait_forever) or (timeout is not None
+                                                               and timeout <= 0):
                 got = try_once(self._fn, self._resource_id, duration_ms=self._duration_ms,
-                               limit=self._limit, holder=self._holder)
-                if got is None:
+                               limit=self._limit, holder=self._holder, **hooks)
+                if got is None and timeout is None:
                     raise LockBusyError("Failed to acquire immediately and wait_forever is false",
                                         error_type="LockBusy")
-            elif timeout is not None and timeout <= 0:
-                got = try_once(self._fn, self._resource_id, duration_ms=self._duration_ms,
-                               limit=self._limit, holder=self._holder)
                 if got is None:
                     raise LockTimeoutError(f"lock {self._resource_id!r} is busy (timeout 0)",
                                            resource_id=self._resource_id)
             else:
                 deadline = None if timeout is None else time.monotonic() + timeout
-                got = wait_for_grant(self._fn, self._resource_id, duration_ms=self._duration_ms,
-                                     limit=self._limit, holder=self._holder, deadline=deadline,
-                                     wait_chunk_s=self._wait_chunk, queue=self._queue,
-                                     cancel=cancel)
-            self._take(*got)
+                wait_for_grant(self._fn, self._resource_id, duration_ms=self._duration_ms,
+                               limit=self._limit, holder=self._holder, deadline=deadline,
+                               wait_chunk_s=self._wait_chunk, queue=self._queue,
+                               cancel=cancel, **hooks)
             return True
 
     def try_acquire(self) -> bool:
@@ -254,11 +254,19 @@ class DynamoDbLock:
         with self._mutex:
             self._check_not_held()
             got = try_once(self._fn, self._resource_id, duration_ms=self._duration_ms,
-                           limit=self._limit, holder=self._holder)
-            if got is None:
-                return False
-            self._take(*got)
-            return True
+                           limit=self._limit, holder=self._holder, take=self._take,
+                           forget=self._forget)
+            return got is not None
+
+    def _forget(self, grant: Grant) -> None:
+        """Undoes :meth:`_take` of ``grant``, which its wait gave up (and releases) after all."""
+        if self._grant is grant and self._owner is not None:
+            if self._renewer is not None:
+                self._renewer.stop()
+                self._renewer = None
+            if self._lease is not None:
+                self._lease.end()
+            self._owner = None
 
     def _take(self, grant: Grant, sent: float) -> None:
         self._grant = grant
