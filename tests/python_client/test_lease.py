@@ -24,15 +24,15 @@ def test_renew_extends_the_lease(stack, resource):
 
 def test_auto_renew_keeps_a_short_lease_past_its_length(stack, resource):
     lost_calls = []
-    # A 2 s lease renewed every third of it: each renewal has about a second to come back, enough
-    # on a loaded machine; kept for more than twice its length.
-    lock = dlm.DynamoDbLock(resource, duration=2, auto_renew=True, on_lost=lost_calls.append)
+    # A 3 s lease renewed every third of it: each renewal has about 2 s to come back, enough on
+    # a loaded machine; kept for more than twice its length.
+    lock = dlm.DynamoDbLock(resource, duration=3, auto_renew=True, on_lost=lost_calls.append)
     lock.acquire()
     first_end = lock.expires_at_ms
-    time.sleep(4.5)
+    time.sleep(6.5)
     assert lock.is_held() and not lock.lost.is_set() and lost_calls == []
     lock.ensure_held()
-    assert lock.expires_at_ms > first_end + 2_000
+    assert lock.expires_at_ms > first_end + 3_000
     assert dlm.DynamoDbLock(resource).try_acquire() is False, "still ours"
     renewer = lock._renewer
     assert lock.release() is True
@@ -49,12 +49,20 @@ def blocking(op, gate):
     return before
 
 
-def test_auto_renew_reports_loss_when_renewals_hang(stack, resource, caplog):
+def test_stop_margin_is_a_twentieth_of_the_lease_at_most_250_ms():
+    from dynamo_dlm_fn._renew import stop_margin
+    assert stop_margin(4) == pytest.approx(0.2)
+    assert stop_margin(10) == pytest.approx(0.25)
+
+
+def test_auto_renew_reports_loss_when_renewals_hang(stack, resource, caplog, monkeypatch):
     gate = threading.Event()
     lost_calls = []
     client = Interposed(real_lambda_client(), before=blocking("renew", gate))
-    # A 4 s lease: the loss is reported a 20th of it (200 ms) before its end, room enough for a
-    # loaded machine's scheduling.
+    # A 4 s lease whose loss is reported 1.5 s before its end (instead of a 20th of it): room
+    # for a loaded machine's scheduling in "reported before the lease ends".
+    import dynamo_dlm_fn._renew
+    monkeypatch.setattr(dynamo_dlm_fn._renew, "stop_margin", lambda duration_s: 1.5)
     lock = dlm.DynamoDbLock(resource, duration=4, lambda_client=client)
     lock.acquire()
     acquired = time.monotonic()

@@ -82,24 +82,27 @@ def test_waits_behind_a_holder_longer_than_any_retry_budget(sfn_server, lockfn, 
 
 def test_a_holder_that_never_releases_is_followed_after_its_lease_and_one_re_entry(sfn_server, lockfn, resource):
     # Nobody hands the lock over when a holder dies: the waiting task times out (TimeoutSeconds,
-    # 3 s here), comes back with a new token, finds the lock free and is sent the grant at once.
+    # 6 s here), comes back with a new token, finds the lock free and is sent the grant at once.
+    # The holder's 4 s lease leaves a loaded machine seconds to deliver the first acquire.
     sfn = sfn_server
 
     def short_timeout(asl):
-        asl["States"]["AcquireLock"]["TimeoutSeconds"] = 3
-        asl["States"]["AcquireLock"]["Parameters"]["Payload"]["wait_ms"] = 8_000
+        asl["States"]["AcquireLock"]["TimeoutSeconds"] = 6
+        asl["States"]["AcquireLock"]["Parameters"]["Payload"]["wait_ms"] = 15_000
         return asl
 
     machine = sfn.create("lock-wait-short", "lock-wait.asl.json", short_timeout)
-    blocker = lockfn.hold(resource, "crashed-holder", duration_ms=1_000)
+    blocker = lockfn.hold(resource, "crashed-holder", duration_ms=4_000)
     started = time.time()
     arn = sfn.start(machine, {"resource_id": resource, "work_seconds": 0})
-    result = sfn.wait(arn, timeout=30)
+    wait_until(lambda: lockfn.describe(resource)["queue_length"] == 1,
+               what="the execution to queue while the holder's lease runs")
+    result = sfn.wait(arn, timeout=40)
     took = time.time() - started
     assert result["status"] == "SUCCEEDED", result
     assert ops(sfn.history(arn)) == ["acquire", "acquire", "release"], "one timeout, one re-entry"
     assert json.loads(result["output"])["lock"]["fence"] > blocker["fence"]
-    assert 3 <= took < 3 + 10, f"ended within TimeoutSeconds plus the re-entry: {took:.1f} s"
+    assert 6 <= took < 6 + 10, f"ended within TimeoutSeconds plus the re-entry: {took:.1f} s"
 
 
 def test_an_aborted_waiter_is_taken_out_of_the_queue_by_the_cleanup(sfn_server, lockfn, resource):

@@ -200,14 +200,15 @@ fn dlm_run_says_loudly_when_the_lock_is_lost() {
     let dir = scratch("run-lost");
     let finished = dir.join("finished");
     // The command force-releases its own lock through dlm, then another owner takes it; the
-    // command would go on for 5 s more.
+    // command would go on for 30 s more. (A 3 s lease, renewed every second: a loaded machine's
+    // slow renewal does not lose it before the command's own release.)
     let script = format!(
-        "dlm_bin={bin}; $dlm_bin release {r} --owner $DLM_OWNER >/dev/null && $dlm_bin acquire {r} --duration 30s >/dev/null && sleep 5; touch {f}",
+        "dlm_bin={bin}; $dlm_bin release {r} --owner $DLM_OWNER >/dev/null && $dlm_bin acquire {r} --duration 30s >/dev/null && sleep 30; touch {f}",
         bin = env!("CARGO_BIN_EXE_dlm"),
         f = finished.display()
     );
     let started = Instant::now();
-    let out = dlm(&["run", &r, "--duration", "600ms", "--", "sh", "-c", &script]);
+    let out = dlm(&["run", &r, "--duration", "3s", "--", "sh", "-c", &script]);
     let took = started.elapsed();
     assert_eq!(
         out.status.code(),
@@ -217,7 +218,7 @@ fn dlm_run_says_loudly_when_the_lock_is_lost() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("LOCK LOST"));
     assert!(
-        took < Duration::from_secs(3),
+        took < Duration::from_secs(15),
         "the command was not stopped: dlm ran {took:?}"
     );
     std::thread::sleep(Duration::from_millis(200));
@@ -237,7 +238,7 @@ fn dlm_run_stops_the_whole_process_group_when_the_lock_is_lost() {
     let dir = scratch("run-lost-group");
     let (pid_file, written) = (dir.join("pid"), dir.join("written"));
     let python = format!(
-        "import os, time; open('{p}', 'w').write(str(os.getpid())); time.sleep(1.5); open('{f}', 'a').write('x')",
+        "import os, time; open('{p}', 'w').write(str(os.getpid())); time.sleep(6); open('{f}', 'a').write('x')",
         p = pid_file.display(),
         f = written.display()
     );
@@ -249,7 +250,8 @@ fn dlm_run_stops_the_whole_process_group_when_the_lock_is_lost() {
         p = pid_file.display(),
         bin = env!("CARGO_BIN_EXE_dlm"),
     );
-    let out = dlm(&["run", &r, "--duration", "600ms", "--", "sh", "-c", &script]);
+    let started = Instant::now();
+    let out = dlm(&["run", &r, "--duration", "3s", "--", "sh", "-c", &script]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(6), "stderr: {stderr}");
     assert!(stderr.contains("LOCK LOST"), "{stderr}");
@@ -262,7 +264,8 @@ fn dlm_run_stops_the_whole_process_group_when_the_lock_is_lost() {
         !exists(pid),
         "the grandchild {pid} still exists when dlm exits"
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // Past the moment python would have written, had it gone on.
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(started.elapsed()));
     assert!(
         !written.exists(),
         "the grandchild went on working after LOCK LOST"

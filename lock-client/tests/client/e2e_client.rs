@@ -66,17 +66,17 @@ async fn acquire_timeout_gives_up_and_acquire_waits_for_release() {
 
 #[tokio::test]
 async fn renew_extends_and_auto_renew_keeps_a_short_lease_alive() {
-    // 1.2 s, not shorter: under the full suite `cargo lambda watch` queues an invoke while all its
+    // 2.5 s, not shorter: under the full suite `cargo lambda watch` queues an invoke while all its
     // function processes hold in-function waits, so a renewal can wait several hundred ms before it
-    // runs (real Lambda would start another instance).
-    let client = client().await.with_duration(Duration::from_millis(1200));
+    // runs (real Lambda would start another instance); CI once lost a 1.2 s lease so.
+    let client = client().await.with_duration(Duration::from_millis(2500));
     let r = resource("renew");
     let mut guard = client.acquire(&r).await.unwrap();
     let first_end = guard.expires_at_ms();
     assert!(guard.renew().await.unwrap());
     assert!(guard.expires_at_ms() >= first_end);
     let lease = guard.auto_renew();
-    tokio::time::sleep(Duration::from_millis(3600)).await; // three lease lengths
+    tokio::time::sleep(Duration::from_millis(7500)).await; // three lease lengths
     assert!(
         lease.is_held(),
         "auto-renew must keep the lease: {:?}",
@@ -111,7 +111,9 @@ async fn a_lost_lock_is_reported_to_the_holder() {
 async fn with_lock_reports_a_loss_instead_of_the_result() {
     let client = client().await;
     let r = resource("lost-with-lock");
-    let short = client.with_duration(Duration::from_millis(300));
+    // Short enough that auto-renew (every third of it) notices the loss soon, long enough that a
+    // slow renewal does not lose it first.
+    let short = client.with_duration(Duration::from_millis(1500));
     let outcome = short
         .with_lock(&r, |mut lease| {
             let (client, r) = (client.clone(), r.clone());
@@ -125,7 +127,7 @@ async fn with_lock_reports_a_loss_instead_of_the_result() {
                     .acquire(&r)
                     .await
                     .unwrap();
-                tokio::time::timeout(Duration::from_secs(2), lease.lost())
+                tokio::time::timeout(Duration::from_secs(5), lease.lost())
                     .await
                     .expect("auto-renew notices the loss");
                 assert!(!lease.is_held());

@@ -187,7 +187,17 @@ async fn many_holders_and_zombies_lose_no_update() {
                     claim_counter(&ddb, &data, &fence).await?;
                     let seen = number(&get(&ddb, &data, "counter").await, "n").unwrap_or(0);
                     if stalls {
+                        // Past the lease, and (while anyone else still waits) until a newer grant
+                        // has claimed the item: a loaded machine's slower takeover does not turn
+                        // the zombie's write into one that lands.
                         tokio::time::sleep(Duration::from_millis(350)).await;
+                        let until = std::time::Instant::now() + Duration::from_secs(2);
+                        while std::time::Instant::now() < until
+                            && number(&get(&ddb, &data, "counter").await, FENCE_ATTRIBUTE)
+                                <= Some(fence.value())
+                        {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
                     }
                     write_counter(&ddb, &data, &fence, seen + 1).await
                 }

@@ -11,10 +11,30 @@ use lock_client::raw::{Mode, RawClient};
 use support::*;
 use test_support::local_procs::LocalLambda;
 
-const TTL_MS: u64 = 800;
+/// The waiter TTL and claim lease of the tests that measure them.
+const TTL_MS: u64 = 1500;
 const CLAIM_MS: u64 = 400;
+/// Theirs for every other test: long enough that no place or claim runs out on a loaded machine
+/// (CI can take 50 ms and more per invoke). The claim stays shorter than the 30 s lease a
+/// waiter asks for, so that a handoff is a claim (answered `reacquired: false`).
+const LONG_TTL_MS: u64 = 30_000;
+const LONG_CLAIM_MS: u64 = 20_000;
 
+/// A private lock function with long waiter places and claim leases.
 async fn private(max_waiters: &str) -> (LocalLambda, lock_client::LockClient) {
+    private_with(max_waiters, LONG_TTL_MS, LONG_CLAIM_MS).await
+}
+
+/// A private lock function with the short places and claims of [`TTL_MS`] and [`CLAIM_MS`].
+async fn private_short(max_waiters: &str) -> (LocalLambda, lock_client::LockClient) {
+    private_with(max_waiters, TTL_MS, CLAIM_MS).await
+}
+
+async fn private_with(
+    max_waiters: &str,
+    ttl_ms: u64,
+    claim_ms: u64,
+) -> (LocalLambda, lock_client::LockClient) {
     let dynalite = std::env::var("DLM_TEST_DYNAMODB_ENDPOINT").expect("run via scripts/test.sh");
     let table = std::env::var("LOCK_TABLE").unwrap_or_else(|_| "dynamo_dlm_locks".into());
     let lambda = LocalLambda::start(
@@ -22,8 +42,8 @@ async fn private(max_waiters: &str) -> (LocalLambda, lock_client::LockClient) {
         &dynalite,
         &[
             ("LOCK_TABLE", &table),
-            ("LOCK_WAITER_TTL_MS", &TTL_MS.to_string()),
-            ("LOCK_CLAIM_MS", &CLAIM_MS.to_string()),
+            ("LOCK_WAITER_TTL_MS", &ttl_ms.to_string()),
+            ("LOCK_CLAIM_MS", &claim_ms.to_string()),
             ("LOCK_MAX_WAITERS", max_waiters),
             ("RUST_LOG", "error"),
         ],
@@ -127,9 +147,9 @@ async fn a_try_never_barges_past_a_live_waiter() {
     let (_lambda, client) = private("64").await;
     let raw = client.raw();
     let r = resource("no-barging");
-    let h = hold(raw, &r, "holder", Duration::from_millis(200)).await;
+    let h = hold(raw, &r, "holder", Duration::from_millis(1000)).await;
     queued(poll(raw, &r, "waiter").await);
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(
         !client.describe(&r).await.unwrap().held,
         "the lease ran out"
@@ -146,7 +166,7 @@ async fn a_try_never_barges_past_a_live_waiter() {
 /// lock past it to the next live waiter.
 #[tokio::test]
 async fn a_dead_waiter_is_skipped_once_its_place_ran_out() {
-    let (_lambda, client) = private("64").await;
+    let (_lambda, client) = private_short("64").await;
     let raw = client.raw();
     let r = resource("dead-waiter");
     let h = hold(raw, &r, "holder", Duration::from_secs(30)).await;
@@ -176,7 +196,7 @@ async fn a_dead_waiter_is_skipped_once_its_place_ran_out() {
 /// (LOCK_CLAIM_MS); then the next waiter takes the lock.
 #[tokio::test]
 async fn a_handoff_nobody_claims_ends_with_the_claim_lease() {
-    let (_lambda, client) = private("64").await;
+    let (_lambda, client) = private_short("64").await;
     let raw = client.raw();
     let r = resource("unclaimed");
     let h = hold(raw, &r, "holder", Duration::from_secs(30)).await;
@@ -272,7 +292,7 @@ async fn a_timed_out_acquire_gives_its_place_up() {
 /// clock, fences rising, everyone served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_queueing_clients_never_overlap() {
-    let base = client().await.with_duration(Duration::from_secs(5));
+    let base = client().await.with_duration(Duration::from_secs(30));
     let r = resource("queue-32");
     let history = Arc::new(test_support::history::History::default());
     let served = Arc::new(Mutex::new(Vec::new()));
@@ -294,7 +314,7 @@ async fn thirty_two_queueing_clients_never_overlap() {
         t.await.unwrap();
     }
     assert_eq!(history.check(), Ok(96));
-    assert_eq!(history.lost(), 0, "5 s leases never run out here");
+    assert_eq!(history.lost(), 0, "30 s leases never run out here");
     let served = served.lock().unwrap();
     for i in 0..32 {
         assert_eq!(served.iter().filter(|s| **s == i).count(), 3);

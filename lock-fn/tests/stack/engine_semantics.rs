@@ -13,14 +13,15 @@ use support::*;
 #[tokio::test]
 async fn grant_refusal_and_takeover_after_expiry() {
     let (engine, _, _) = dynalite_engine().await;
-    let a = granted(&engine, acq("res", 300, None)).await;
+    // 1.5 s: the refusals below must come while it lives, also on a loaded machine.
+    let a = granted(&engine, acq("res", 1500, None)).await;
     assert_eq!(
         a.owner.len(),
         32,
         "a generated owner is 128 random bits in hex"
     );
-    assert_eq!(a.expires_at_ms - a.acquired_at_ms, 300);
-    assert_eq!(a.duration_ms, 300);
+    assert_eq!(a.expires_at_ms - a.acquired_at_ms, 1500);
+    assert_eq!(a.duration_ms, 1500);
     assert!(!a.reacquired);
 
     let busy = refused(&engine, acq("res", 300, None)).await;
@@ -37,7 +38,9 @@ async fn grant_refusal_and_takeover_after_expiry() {
         "the read tells the holder's lease end"
     );
 
-    // Refused all the way to the lease end, granted right after it.
+    // Refused all the way to the lease end, granted right after it: no attempt that began after
+    // the lease end is refused (how close the last refusal comes to the end is the machine's
+    // speed, not the lock's).
     let mut last_refusal = 0;
     let b = within(10, "granted after the lease end", async {
         loop {
@@ -51,8 +54,8 @@ async fn grant_refusal_and_takeover_after_expiry() {
     })
     .await;
     assert!(
-        last_refusal + 40 >= a.expires_at_ms,
-        "refusals must go on until the lease end: last at {last_refusal}, lease end {}",
+        last_refusal > 0 && last_refusal < a.expires_at_ms,
+        "refused until the lease end, never after it: last at {last_refusal}, lease end {}",
         a.expires_at_ms
     );
     assert!(
@@ -163,7 +166,9 @@ async fn fence_rises_across_deletion_of_the_item() {
     for round in 0..3 {
         // A life of the item with as many grants as the store allows in a few milliseconds: each
         // adds one to the fence, which never runs ahead of its floor clock (x1000 per ms)...
-        let first = granted(&engine, acq("r", 50, None)).await;
+        // (10 s leases: a release on a loaded machine must still find its grant; round 1's last
+        // grant is short, to be let expire.)
+        let first = granted(&engine, acq("r", 10_000, None)).await;
         assert!(
             first.fence > first.acquired_at_ms * lock_fn::model::fence::FENCE_FLOOR_PER_MS,
             "round {round}: a new item's fence starts at the clock floor: {first:?}"
@@ -174,9 +179,10 @@ async fn fence_rises_across_deletion_of_the_item() {
             first.fence
         );
         let mut g = first;
-        for _ in 0..20 {
+        for i in 0..20 {
             assert!(release(&engine, "r", &g.owner).await.released);
-            let next = granted(&engine, acq("r", 50, None)).await;
+            let lease = if round == 1 && i == 19 { 200 } else { 10_000 };
+            let next = granted(&engine, acq("r", lease, None)).await;
             assert_eq!(
                 next.fence,
                 g.fence + 1,
@@ -230,7 +236,8 @@ async fn waiting_acquire_gets_the_lock_when_the_holder_releases() {
 #[tokio::test]
 async fn waiting_acquire_takes_over_at_expiry_and_gives_up_when_wait_ends() {
     let (engine, _, _) = dynalite_engine().await;
-    let a = granted(&engine, acq("r", 300, None)).await;
+    // 2 s: the 100 ms wait below ends well inside it, also on a loaded machine.
+    let a = granted(&engine, acq("r", 2000, None)).await;
     let started = now_ms();
     let gave_up = refused(
         &engine,
@@ -242,7 +249,7 @@ async fn waiting_acquire_takes_over_at_expiry_and_gives_up_when_wait_ends() {
     .await;
     let waited = now_ms() - started;
     assert!(
-        (90..290).contains(&waited),
+        (90..1000).contains(&waited),
         "waited {waited} ms for a 100 ms wait"
     );
     assert!(gave_up.attempts > 1, "waiting retries in-function");
@@ -250,7 +257,7 @@ async fn waiting_acquire_takes_over_at_expiry_and_gives_up_when_wait_ends() {
     let b = granted(
         &engine,
         AcquireRequest {
-            wait_ms: 3_000,
+            wait_ms: 5_000,
             ..acq("r", 300, None)
         },
     )

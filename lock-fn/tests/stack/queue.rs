@@ -356,7 +356,8 @@ async fn a_short_place_never_hides_a_task_queued_behind_it() {
             .await
             .queued
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Well within d's 1 s place (a loaded machine's store calls can take a few hundred ms).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let again = refused(&engine, queued("r", 60_000, "d", 0)).await;
     assert_eq!(
         (again.queued, again.position),
@@ -821,10 +822,17 @@ async fn stale_acquire_of_w(
     proxy: &support::fault_proxy::FaultProxy,
     held: &str,
 ) -> tokio::task::JoinHandle<AcquireResponse> {
-    proxy.then_matching(
-        held,
-        support::fault_proxy::Step::Delay(Duration::from_millis(800)),
-    );
+    stale_acquire_of_w_held(engine, proxy, held, Duration::from_millis(800)).await
+}
+
+/// As [`stale_acquire_of_w`], its request held up `delay`.
+async fn stale_acquire_of_w_held(
+    engine: &lock_fn::engine::LockEngine,
+    proxy: &support::fault_proxy::FaultProxy,
+    held: &str,
+    delay: Duration,
+) -> tokio::task::JoinHandle<AcquireResponse> {
+    proxy.then_matching(held, support::fault_proxy::Step::Delay(delay));
     let stale = {
         let engine = engine.clone();
         tokio::spawn(async move { acquire(&engine, queued("r", 20_000, "w", 0)).await })
@@ -877,16 +885,26 @@ async fn an_acquire_that_reads_after_its_owners_cancel_never_queues_it_again() {
 /// the lock.
 #[tokio::test]
 async fn a_stale_acquire_finding_its_owners_next_turn_at_the_head_answers_at_once() {
-    let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(3_000))).await;
+    // h's 1.5 s lease outlives the steps up to w's next turn on a loaded machine, and ends before
+    // the held read (3 s) lands.
+    let (engine, proxy, table) = proxied_engine_with(3, Some(Duration::from_millis(6_000))).await;
     let direct = Arc::new(direct_engine(&table));
-    granted(&direct, acq("r", 400, Some("h"))).await;
+    granted(&direct, acq("r", 1_500, Some("h"))).await;
     assert!(refused(&direct, queued("r", 20_000, "w", 0)).await.queued);
-    let stale = stale_acquire_of_w(&engine, &proxy, "ConsistentRead").await;
+    let stale = stale_acquire_of_w_held(
+        &engine,
+        &proxy,
+        "ConsistentRead",
+        Duration::from_millis(3_000),
+    )
+    .await;
     assert!(cancel(&direct, "r", "w").await.cancelled);
     tokio::time::sleep(Duration::from_millis(60)).await;
     assert!(refused(&direct, queued("r", 20_000, "w", 0)).await.queued);
     // h's lease has ended when the held read lands: w, its next turn, heads a free lock.
-    let answer = within(5, "the stale acquire answers", stale).await.unwrap();
+    let answer = within(10, "the stale acquire answers", stale)
+        .await
+        .unwrap();
     match &answer {
         AcquireResponse::Busy(b) => assert!(!b.queued && b.attempts < 10, "{b:?}"),
         other => panic!("a stale acquire was answered {other:?}"),
