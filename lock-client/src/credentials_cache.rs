@@ -1,12 +1,12 @@
 //! Credentials for signing, resolved once and reused until shortly before they expire (the SDK's
 //! identity cache does this for its clients; a provider of `SdkConfig` alone does not cache).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
 
 /// Refresh this long before the credentials' expiry (the SDK identity cache's buffer).
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(10);
@@ -17,8 +17,8 @@ const NO_EXPIRY_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// for credentials fail with it instead of hanging (the SDK's identity cache bounded it too).
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One lookup's outcome, shared by every caller that waited for it.
-type Lookup = Arc<OnceCell<Result<Credentials, String>>>;
+/// One lookup's outcome (`None` until it ends), shared by every caller that waits for it.
+type Lookup = watch::Receiver<Option<Result<Credentials, String>>>;
 
 /// A credentials provider and what it last gave.
 #[derive(Debug, Clone)]
@@ -44,37 +44,53 @@ impl CredentialsCache {
     }
 
     /// Credentials valid for a while yet. Concurrent callers share one lookup and its outcome (a
-    /// failed or timed-out lookup fails them all at once; the next call starts a new one).
+    /// failed or timed-out lookup fails them all at once; the next call starts a new one). The
+    /// lookup runs on a task of its own: a caller that stops waiting does not cut it off for the
+    /// others.
     pub(crate) async fn get(&self) -> Result<Credentials, String> {
-        let lookup = {
-            let mut state = self.state.lock().expect("credentials state");
+        let mut lookup = {
+            let mut state = lock(&self.state);
             let now = SystemTime::now();
             if let Some((c, _)) = state.current.as_ref().filter(|(c, at)| fresh(c, *at, now)) {
                 return Ok(c.clone());
             }
-            state.in_flight.get_or_insert_with(Lookup::default).clone()
+            state
+                .in_flight
+                .get_or_insert_with(|| self.start_lookup())
+                .clone()
         };
-        // A caller dropped mid-lookup hands the lookup on to the next waiter (OnceCell).
-        lookup
-            .get_or_init(|| async {
-                let started = SystemTime::now();
-                let outcome =
-                    match tokio::time::timeout(LOOKUP_TIMEOUT, self.provider.provide_credentials())
-                        .await
-                    {
-                        Err(_) => Err(format!("no credentials within {LOOKUP_TIMEOUT:?}")),
-                        Ok(r) => r.map_err(|e| lock_protocol::error_chain::error_chain(&e)),
-                    };
-                let mut state = self.state.lock().expect("credentials state");
-                if let Ok(c) = &outcome {
-                    state.current = Some((c.clone(), started));
-                }
-                state.in_flight = None;
-                outcome
-            })
-            .await
-            .clone()
+        let outcome = match lookup.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().expect("waited for an outcome"),
+            Err(_) => Err("the credentials lookup ended without an outcome".into()),
+        };
+        outcome
     }
+
+    fn start_lookup(&self) -> Lookup {
+        let (tell, lookup) = watch::channel(None);
+        let (provider, state) = (self.provider.clone(), self.state.clone());
+        tokio::spawn(async move {
+            let started = SystemTime::now();
+            let outcome =
+                match tokio::time::timeout(LOOKUP_TIMEOUT, provider.provide_credentials()).await {
+                    Err(_) => Err(format!("no credentials within {LOOKUP_TIMEOUT:?}")),
+                    Ok(r) => r.map_err(|e| lock_protocol::error_chain::error_chain(&e)),
+                };
+            let mut state = lock(&state);
+            if let Ok(c) = &outcome {
+                state.current = Some((c.clone(), started));
+            }
+            state.in_flight = None;
+            drop(state);
+            tell.send_replace(Some(outcome));
+        });
+        lookup
+    }
+}
+
+/// The state, also after a panic elsewhere while it was held (it is always left consistent).
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Whether `c`, resolved at `resolved`, is still used at `now`: more than the buffer left before
@@ -228,14 +244,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_caller_dropped_mid_lookup_leaves_no_one_stuck() {
+    async fn a_caller_that_stops_waiting_does_not_cut_the_lookup_off_for_the_others() {
         let (cache, calls) = slow(Some(Duration::from_secs(1)), 0);
         let first = cache.get();
-        let dropped = tokio::time::timeout(Duration::from_millis(500), first).await;
-        assert!(dropped.is_err());
-        assert_eq!(cache.get().await.unwrap().access_key_id(), "key1");
-        assert_eq!(calls.load(Relaxed), 2);
-        assert_eq!(cache.get().await.unwrap().access_key_id(), "key1");
+        let later = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let start = tokio::time::Instant::now();
+            (cache.get().await, start.elapsed())
+        };
+        let (dropped, (got, waited)) = tokio::join!(
+            tokio::time::timeout(Duration::from_millis(500), first),
+            later
+        );
+        assert!(dropped.is_err(), "the first caller stopped waiting");
+        assert_eq!(got.unwrap().access_key_id(), "key0", "the same lookup");
+        assert_eq!(
+            waited,
+            Duration::from_millis(900),
+            "only what was left of it"
+        );
+        assert_eq!(calls.load(Relaxed), 1);
     }
 
     async fn keys(lifetime: Option<Duration>) -> (Vec<String>, u32) {

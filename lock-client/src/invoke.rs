@@ -102,27 +102,22 @@ impl Invoker {
         let api = self.api.as_ref().map_err(Clone::clone)?;
         let mut payload = serde_json::to_vec(payload).expect("JSON values always serialize");
         let mut attempt = 1;
-        // Whether an earlier attempt may have run without its answer coming back.
-        let mut unseen = false;
         loop {
             let sent = api.invoke(&self.function, &payload).await;
-            let may_have_run = !matches!(sent, Err(SendError::NotSent(_)));
             match self.interpret(sent) {
+                // Only an attempt that may have run is resent (one never sent is final).
                 Err(Retry::Transient(e)) if attempt < TRANSPORT_ATTEMPTS => {
                     tracing::warn!(function = %self.function, attempt, error = %e, "invoke failed; retrying");
-                    if may_have_run {
-                        // The failed invoke may have run: this owner may hold the lock now, so
-                        // the retry must not promise a fresh owner.
-                        unseen = true;
-                        payload = without_fresh_owner(payload);
-                    }
+                    // The failed invoke may have run: this owner may hold the lock now, so the
+                    // retry must not promise a fresh owner.
+                    payload = without_fresh_owner(payload);
                     tokio::time::sleep(Duration::from_millis(
                         20 * u64::from(attempt) + fastrand::u64(0..20),
                     ))
                     .await;
                     attempt += 1;
                 }
-                Err(Retry::Transient(e) | Retry::Final(e)) if unseen => {
+                Err(Retry::Transient(e) | Retry::Final(e)) if attempt > 1 => {
                     return Err(after_resend(e))
                 }
                 Err(Retry::Transient(e) | Retry::Final(e)) => return Err(e),
@@ -136,7 +131,6 @@ impl Invoker {
                     return Ok(Counted {
                         answer,
                         attempts: attempt,
-                        unseen,
                     });
                 }
             }
@@ -193,29 +187,29 @@ impl Invoker {
             Err(SendError::Unreachable(why)) => {
                 Err(Retry::Transient(ClientError::Unreachable(why)))
             }
-            Err(SendError::NotSent(why)) => Err(Retry::Transient(ClientError::NotSent(why))),
+            // Not resent: a credentials lookup that failed or timed out (10 s) is not worth
+            // waiting for again and again.
+            Err(SendError::NotSent(why)) => Err(Retry::Final(ClientError::NotSent(why))),
         }
     }
 }
 
-/// An answer and how many attempts it took (more than one: the request was resent after a
-/// transport failure, and an earlier attempt may have run unseen).
+/// An answer and how many invokes it took (more than one: the request was resent after a
+/// transport failure, and an earlier attempt may have run unseen; an attempt that could not be
+/// sent at all is never resent).
 #[derive(Debug, Clone)]
 pub struct Counted<T> {
     /// The decoded answer.
     pub answer: T,
-    /// Attempts made, the answered one included (those that were never sent too).
+    /// Invokes sent, the answered one included.
     pub attempts: u32,
-    /// Whether an earlier attempt may have reached the function without its answer coming back
-    /// (an attempt that was never sent, e.g. for want of credentials, does not count).
-    pub unseen: bool,
 }
 
 impl<T> Counted<T> {
     /// Whether the request was resent after an attempt that may have run unseen: the answer
     /// then says nothing of what that attempt did (it may have granted, say).
     pub fn resent(&self) -> bool {
-        self.unseen
+        self.attempts > 1
     }
 }
 
@@ -354,7 +348,7 @@ mod tests {
         let (e, resent) = class(Err(SendError::Unreachable("refused".into())));
         assert!(matches!(e, ClientError::Unreachable(_)) && resent, "{e:?}");
         let (e, resent) = class(Err(SendError::NotSent("no credentials".into())));
-        assert!(matches!(e, ClientError::NotSent(_)) && resent, "{e:?}");
+        assert!(matches!(e, ClientError::NotSent(_)) && !resent, "{e:?}");
         assert!(!e.may_have_been_applied());
         // Never sent, but after an attempt that may have run: may have been applied.
         assert!(after_resend(e).may_have_been_applied());

@@ -153,7 +153,7 @@ def test_an_interrupt_while_taking_an_answer_in_is_not_the_invokes_failure():
 
 
 @pytest.mark.parametrize("how", ["acquire", "try_acquire", "acquire(timeout=0)"])
-@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("where", ["before", "midway", "after"])
 def test_a_ctrl_c_while_the_grant_is_being_recorded_gives_it_up(stack, resource, how, where):
     """A Ctrl-C that lands as the lock object records a grant (before or after): the grant is
     released and the object does not think it holds it - never a grant that nobody records and
@@ -164,6 +164,8 @@ def test_a_ctrl_c_while_the_grant_is_being_recorded_gives_it_up(stack, resource,
     def interrupted(grant, sent):
         if where == "after":
             record(grant, sent)
+        if where == "midway":
+            lock._grant, lock._owner = grant, grant.owner
         raise KeyboardInterrupt
 
     lock._take = interrupted
@@ -173,6 +175,7 @@ def test_a_ctrl_c_while_the_grant_is_being_recorded_gives_it_up(stack, resource,
          "acquire(timeout=0)": lambda: lock.acquire(timeout=0)}[how]()
     assert not lock.is_held()
     assert lock._renewer is None
+    assert lock.fence is None and lock.expires_at_ms is None, "shows no grant it never held"
     other = dlm.DynamoDbLock(resource, duration=5)
     assert other.try_acquire(), "the grant was released"
     assert other.release()

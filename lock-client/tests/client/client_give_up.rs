@@ -425,11 +425,12 @@ async fn a_resent_single_try_that_fails_says_so_and_cancels() {
     );
 }
 
-/// Credentials that cannot be found at the first lookup, then can (an instance-metadata blip).
+/// Credentials found at the first lookup (about to expire, so looked up again at every use), and
+/// never again.
 #[derive(Debug, Default)]
-struct MissingAtFirst(AtomicUsize);
+struct OnlyAtFirst(AtomicUsize);
 
-impl aws_credential_types::provider::ProvideCredentials for MissingAtFirst {
+impl aws_credential_types::provider::ProvideCredentials for OnlyAtFirst {
     fn provide_credentials<'a>(
         &'a self,
     ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
@@ -438,64 +439,77 @@ impl aws_credential_types::provider::ProvideCredentials for MissingAtFirst {
     {
         use aws_credential_types::provider::{error::CredentialsError, future};
         future::ProvideCredentials::ready(match self.0.fetch_add(1, SeqCst) {
-            0 => Err(CredentialsError::not_loaded("injected: no credentials yet")),
-            _ => Ok(aws_credential_types::Credentials::new(
-                "local", "local", None, None, "tests",
+            0 => Ok(aws_credential_types::Credentials::new(
+                "local",
+                "local",
+                None,
+                Some(std::time::SystemTime::now() + Duration::from_secs(5)),
+                "tests",
+            )),
+            _ => Err(CredentialsError::not_loaded(
+                "injected: no credentials any more",
             )),
         })
     }
 }
 
-/// A try whose first attempt was never sent (no credentials yet) and whose second was refused:
-/// nothing can have been granted unseen, so the try sends no `cancel`, and the resend still
-/// promises a fresh owner; with no credentials at all the error says nothing was sent.
+/// A provider that never has credentials.
+#[derive(Debug)]
+struct NeverAny;
+
+impl aws_credential_types::provider::ProvideCredentials for NeverAny {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded("none"),
+        ))
+    }
+}
+
+fn client_with_credentials(
+    endpoint: &str,
+    provider: impl aws_credential_types::provider::ProvideCredentials + 'static,
+) -> lock_client::LockClient {
+    let config = config_at(endpoint)
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build();
+    lock_client::LockClient::new(&config, "lock-fn")
+}
+
+/// An invoke that could not be sent (no credentials) is `NotSent`: nothing reached the function,
+/// nothing may have been applied, it is not resent (a failed lookup is not waited for again) and
+/// the try sends no `cancel`. After an earlier attempt that may have run, the same failure says
+/// that attempt may have been applied (and the try then tries to cancel).
 #[tokio::test]
-async fn an_attempt_that_was_never_sent_is_not_taken_for_one_that_may_have_run() {
+async fn an_invoke_that_was_never_sent_is_not_taken_for_one_that_may_have_run() {
     let refused = Answer::Json(json!({
         "acquired": false, "resource_id": "r",
         "retry_after_ms": 50, "holder_expires_at_ms": null, "attempts": 1,
     }));
     let fake = first_acquire_lost_then(false, refused).await;
-    let config = config_at(&fake.endpoint())
-        .into_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                MissingAtFirst::default(),
-            ),
-        )
-        .build();
-    let client = lock_client::LockClient::new(&config, "lock-fn");
-    assert!(client.try_acquire("r").await.unwrap().is_none());
-    let seen = fake.seen();
-    let ops: Vec<&str> = seen.iter().map(Seen::op).collect();
-    assert_eq!(ops, ["acquire"], "{:?}", ops_and_owners(&seen));
-    assert_eq!(seen[0].payload["fresh_owner"], true);
-
-    #[derive(Debug)]
-    struct NeverAny;
-    impl aws_credential_types::provider::ProvideCredentials for NeverAny {
-        fn provide_credentials<'a>(
-            &'a self,
-        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-        where
-            Self: 'a,
-        {
-            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
-                aws_credential_types::provider::error::CredentialsError::not_loaded("none"),
-            ))
-        }
-    }
-    let config = config_at(&fake.endpoint())
-        .into_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(NeverAny),
-        )
-        .build();
-    let err = lock_client::LockClient::new(&config, "lock-fn")
+    let err = client_with_credentials(&fake.endpoint(), NeverAny)
         .try_acquire("r")
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::NotSent(_)), "{err:?}");
     assert!(!err.may_have_been_applied());
-    assert_eq!(fake.ops().len(), 1, "nothing more reached the function");
+    assert!(fake.ops().is_empty(), "nothing reached the function");
+
+    let lost = first_acquire_lost_then(true, Answer::Drop).await;
+    let err = client_with_credentials(&lost.endpoint(), OnlyAtFirst::default())
+        .try_acquire("r")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Invoke(_)) && err.may_have_been_applied(),
+        "{err:?}"
+    );
+    assert_eq!(lost.ops(), ["acquire"], "sent once, then never again");
 }

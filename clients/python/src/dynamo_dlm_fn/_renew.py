@@ -30,41 +30,34 @@ class LeaseState:
         #: or renew was *sent*, so it never ends later than lock-fn's lease.
         self.local_deadline = local_deadline
         #: Set when the lease is gone: a renewal was refused, or renewals failed until it ran out.
-        #: Set only after ``on_lost`` has returned, so a waiter on it sees the callback's effects.
         self.lost = threading.Event()
-        #: The loss as recorded (before ``on_lost`` runs and the event is set).
-        self._lost = False
         #: Set when the holder released (or gave the grant up): nothing more to renew or report.
         self.ended = threading.Event()
         self._on_lost: Optional[Callable[[], None]] = None
 
     def is_held(self) -> bool:
-        return (not self._lost and not self.ended.is_set()
+        return (not self.lost.is_set() and not self.ended.is_set()
                 and time.monotonic() < self.local_deadline)
 
     def renewed(self, expires_at_ms: int, local_deadline: float) -> None:
         with self._mutex:
-            if not self._lost:
+            if not self.lost.is_set():
                 self.expires_at_ms = max(self.expires_at_ms, expires_at_ms)
                 self.local_deadline = max(self.local_deadline, local_deadline)
 
     def mark_lost(self, why: str, resource_id: str) -> None:
-        """Records the loss (once; not after the holder released), calls ``on_lost``, then sets
-        the ``lost`` event (so whoever waits on the event sees what the callback did)."""
+        """Records the loss (once; not after the holder released) and calls ``on_lost``."""
         with self._mutex:
-            if self.ended.is_set() or self._lost:
+            if self.ended.is_set() or self.lost.is_set():
                 return
-            self._lost = True
-            callback = self._on_lost
-        try:
-            _log.warning("lock %r lost: %s", resource_id, why)
-            if callback is not None:
-                try:
-                    callback()
-                except Exception:  # noqa: BLE001 - a callback's failure must not kill the renewer
-                    _log.exception("on_lost callback of lock %r failed", resource_id)
-        finally:
             self.lost.set()
+            callback = self._on_lost
+        _log.warning("lock %r lost: %s", resource_id, why)
+        if callback is not None:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a callback's failure must not kill the renewer
+                _log.exception("on_lost callback of lock %r failed", resource_id)
 
     def end(self) -> None:
         with self._mutex:

@@ -125,8 +125,6 @@ class Wait:
         if self.done:
             return
         self.done = True
-        if self.grant is not None and self.forget is not None:
-            self.forget(self.grant)  # it may have been recorded already: it is released below
         inflight, self.inflight = self.inflight, None
         if inflight is None and not self.may_hold and self.grant is None:
             return
@@ -134,6 +132,10 @@ class Wait:
         cleanup = spawn(_clean_up, self.fn, self.resource_id, self.owner,
                         inflight[0] if inflight else None, self.grant,
                         name="dynamo-dlm-fn-cleanup")
+        if self.grant is not None and self.forget is not None:
+            # It may have been recorded already; the cleanup (started first, so that a second
+            # interrupt here cannot skip it) releases it.
+            self.forget(self.grant)
         if not wait_for(cleanup, time.monotonic() + bound):
             _log.warning("giving up the wait for %r is taking long; it goes on in the background",
                          self.resource_id)

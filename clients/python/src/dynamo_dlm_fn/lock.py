@@ -7,7 +7,7 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any, Callable, Optional, Set
+from typing import Any, Callable, Dict, Optional, Set
 
 from ._invoke import MAX_WAIT_CHUNK_S
 from ._renew import LeaseState, Renewer, renew_once
@@ -229,7 +229,7 @@ class DynamoDbLock:
             self._check_not_held()
             # The grant is recorded (``_take``) inside the wait's protection: a Ctrl-C landing
             # anywhere before that is done gives it up, and ``_forget`` undoes a partial record.
-            hooks = dict(take=self._take, forget=self._forget)
+            hooks = self._hooks()
             if (timeout is None and not self._wait_forever) or (timeout is not None
                                                                and timeout <= 0):
                 got = try_once(self._fn, self._resource_id, duration_ms=self._duration_ms,
@@ -254,19 +254,26 @@ class DynamoDbLock:
         with self._mutex:
             self._check_not_held()
             got = try_once(self._fn, self._resource_id, duration_ms=self._duration_ms,
-                           limit=self._limit, holder=self._holder, take=self._take,
-                           forget=self._forget)
+                           limit=self._limit, holder=self._holder, **self._hooks())
             return got is not None
 
-    def _forget(self, grant: Grant) -> None:
-        """Undoes :meth:`_take` of ``grant``, which its wait gave up (and releases) after all."""
-        if self._grant is grant and self._owner is not None:
+    def _hooks(self) -> Dict[str, Any]:
+        """``take`` and ``forget`` for a wait: ``forget`` undoes a (partial) :meth:`_take` of the
+        grant its wait gave up (and releases) after all, back to what the object showed before."""
+        before = (self._grant, self._lease, self._last_release)
+
+        def forget(grant: Grant) -> None:
+            if self._grant is not grant:
+                return  # not recorded (yet): nothing to undo
             if self._renewer is not None:
                 self._renewer.stop()
                 self._renewer = None
-            if self._lease is not None:
+            if self._lease is not None and self._lease is not before[1]:
                 self._lease.end()
             self._owner = None
+            self._grant, self._lease, self._last_release = before
+
+        return {"take": self._take, "forget": forget}
 
     def _take(self, grant: Grant, sent: float) -> None:
         self._grant = grant
@@ -289,7 +296,7 @@ class DynamoDbLock:
         """Starts renewing in the background (a daemon thread) every third of the lease; returns
         the :attr:`lost` event, set when a renewal is refused or renewals keep failing until the
         lease is about to end (a 20th of it before, at most 250 ms). ``on_lost(lock)`` is then
-        called once, from that thread, before the event is set. Stopped by :meth:`release` (or when the lock object is
+        called once, from that thread, right after the event is set. Stopped by :meth:`release` (or when the lock object is
         garbage-collected unreleased: its lease then runs out). Calling it again only returns the
         event."""
         with self._mutex:
