@@ -271,7 +271,9 @@ impl LockEngine {
                     }
                 }
                 AcquireStep::Held { claim: Some(full) } => {
-                    let full = *full;
+                    // The full lease pending since the handoff, but never more than the claimer
+                    // asks for now (a caller sizing its lease from its deadline asks for less).
+                    let full = (*full).min(duration_ms);
                     let fence = item
                         .as_ref()
                         .and_then(|i| i.grant_view(&digest).fence)
@@ -501,6 +503,7 @@ impl LockEngine {
                         alive_until_ms: x,
                         active_until_ms: active_until,
                         token,
+                        duration_ms,
                     };
                     self.store
                         .apply("keep_place", &req.resource_id, stop_at, |now| {

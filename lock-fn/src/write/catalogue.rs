@@ -70,6 +70,7 @@ fn place(token: Option<&str>) -> Place<'_> {
         alive_until_ms: 5_000,
         active_until_ms: 0,
         token,
+        duration_ms: 30_000,
     }
 }
 

@@ -152,12 +152,15 @@ pub struct Place<'a> {
     pub active_until_ms: u64,
     /// A Step Functions waiter's new task token.
     pub token: Option<&'a str>,
+    /// The lease the waiter asks for now: a handoff grants it this (a caller sizing its lease from
+    /// its own deadline asks for less as its wait goes on).
+    pub duration_ms: u64,
 }
 
 /// A queued waiter keeps its place: its entry at `index` (checked to be its own) is alive until
-/// `alive_until_ms`, an invocation waits for it in-function until `active_until_ms`, and (a Step
-/// Functions waiter that came back with a new task token) it is woken through `token`. The queue
-/// mark as `mark` says.
+/// `alive_until_ms`, an invocation waits for it in-function until `active_until_ms`, a handoff
+/// grants it the lease of `duration_ms` it asks for now, and (a Step Functions waiter that came
+/// back with a new task token) it is woken through `token`. The queue mark as `mark` says.
 pub fn refresh(
     index: usize,
     me: &str,
@@ -170,11 +173,13 @@ pub fn refresh(
         alive_until_ms,
         active_until_ms,
         token,
+        duration_ms,
     } = place;
     let at_index = waiter_at(index);
     let w = Write::default()
         .set(at_index.clone().field("x"), num("x", alive_until_ms))
         .set(at_index.clone().field("a"), num("a", active_until_ms))
+        .set(at_index.clone().field("d"), num("d", duration_ms))
         .with(queue_version_set(now))
         .require(Cond::eq(of(&at_index.clone().field("w")), text("me", me)))
         .with(mark.write())
@@ -851,6 +856,7 @@ pub(crate) mod applied {
             alive_until_ms: 90,
             active_until_ms: 80,
             token: None,
+            duration_ms: 1_234,
         };
         let u = refresh(0, "me", place, Mark::Covers(90), None, 10);
         assert!(matches!(apply(&mut t, &u), Applied::Written(_)));
@@ -860,6 +866,7 @@ pub(crate) mod applied {
         let M(first) = &w[0] else { panic!() };
         assert!(!first.contains_key("t"), "{first:?}");
         assert_eq!(first["x"], N("90".into()));
+        assert_eq!(first["d"], N("1234".into()), "the lease it asks for now");
     }
 
     #[test]

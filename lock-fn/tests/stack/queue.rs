@@ -1110,3 +1110,62 @@ async fn a_budget_slot_whose_answer_was_lost_is_still_this_waits() {
     let answer = within(5, "handed over", waiting).await.unwrap();
     assert!(matches!(answer, AcquireResponse::Granted(_)), "{answer:?}");
 }
+
+/// Waits (up to 10 s) until the head of `r`'s queue waits in-function.
+async fn until_the_head_waits_in_function(engine: &lock_fn::engine::LockEngine, r: &str) {
+    within(10, "the head waits in-function", async {
+        while !describe(engine, r)
+            .await
+            .queue
+            .first()
+            .is_some_and(|w| w.waiting_now)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// A waiter that sizes its lease from its own deadline asks for less each time it comes back: the
+/// handoff grants the lease it asks for now, not the one it asked for when it joined (a caller
+/// killed at its deadline then holds the lock no longer than that deadline).
+#[tokio::test]
+async fn a_handoff_grants_the_lease_the_waiter_asks_for_now_not_at_its_join() {
+    let (engine, _, _) = dynalite_engine().await;
+    let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
+    assert!(refused(&engine, queued("r", 60_000, "w", 0)).await.queued);
+    // It comes back, waiting in-function, with 3 s left to it.
+    let waiting = {
+        let engine = engine.clone();
+        tokio::spawn(async move { granted(&engine, queued("r", 3_000, "w", 10_000)).await })
+    };
+    until_the_head_waits_in_function(&engine, "r").await;
+    assert!(
+        release_fenced(&engine, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
+    let g = within(10, "the handoff", waiting).await.unwrap();
+    assert_eq!(g.expires_at_ms - g.acquired_at_ms, 3_000, "{g:?}");
+}
+
+/// The same for a waiter that is not waiting in-function when the lock is handed to it: it comes
+/// back to claim its grant asking for less than at its join, and the claim grants no more.
+#[tokio::test]
+async fn a_claim_grants_no_more_than_the_claimer_asks_for_now() {
+    let (engine, _, _) = dynalite_engine().await;
+    let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
+    assert!(refused(&engine, queued("r", 60_000, "w", 0)).await.queued);
+    assert!(
+        release_fenced(&engine, "r", "h", Some(h.fence))
+            .await
+            .released
+    );
+    let before = lock_fn::world::clock::now_ms();
+    let g = granted(&engine, queued("r", 2_500, "w", 0)).await;
+    assert!(!g.reacquired, "a claim is the first the waiter hears of it");
+    assert!(
+        g.expires_at_ms <= lock_fn::world::clock::now_ms() + 2_500 && g.expires_at_ms >= before,
+        "{g:?}"
+    );
+}
