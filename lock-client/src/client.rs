@@ -6,7 +6,8 @@ use crate::config::DEFAULT_DURATION;
 use crate::error::ClientError;
 use crate::guard::LockGuard;
 use crate::invoke::Invoker;
-use crate::protocol::{new_owner_token, now_ms, AcquireResponse, DescribeResponse};
+use crate::lease_length::LeaseLength;
+use crate::protocol::{new_owner_token, AcquireResponse, DescribeResponse};
 use crate::raw::{Mode, RawClient};
 use crate::wait::Wait;
 
@@ -85,9 +86,9 @@ impl LockClient {
     /// this machine's clock, sized when the invoke is sent; at least 1 ms): a lease that ends with
     /// a Lambda invocation, see [`crate::lambda_lease::InvocationBudget`]. A grant made by an invoke
     /// that waited in-region ends later by that wait (at most the wait chunk); a queued waiter
-    /// handed the lock gets the length it asked for when it joined the queue, so it ends later by
-    /// its time in the queue. Do not renew such a guard: a renewal asks for the time that was left
-    /// at the grant.
+    /// handed the lock gets the length its latest invoke asked for. Renewals of its guards (and
+    /// their auto-renew) ask for the time left until the end too, so they never extend a lease
+    /// past it: near the end, auto-renew reports the lease lost as it runs out.
     pub fn with_lease_until(&self, end_epoch_ms: u64) -> LockClient {
         LockClient {
             lease_until_ms: Some(end_epoch_ms),
@@ -157,9 +158,14 @@ impl LockClient {
 
     /// The lease length of the locks this client takes (asked for now).
     pub fn duration(&self) -> Duration {
+        self.lease_length().now()
+    }
+
+    /// What acquires and renewals ask for: the duration, or the time left until the lease end.
+    pub(crate) fn lease_length(&self) -> LeaseLength {
         match self.lease_until_ms {
-            Some(end) => Duration::from_millis(end.saturating_sub(now_ms()).max(1)),
-            None => self.duration,
+            Some(end) => LeaseLength::Until(end),
+            None => LeaseLength::Fixed(self.duration),
         }
     }
 
@@ -247,7 +253,7 @@ impl LockClient {
 
     /// The guard of a grant whose invoke was sent at `sent`.
     pub(crate) fn guard(&self, grant: crate::protocol::Grant, sent: Instant) -> LockGuard {
-        LockGuard::new(self.raw.clone(), self.duration(), grant, sent)
+        LockGuard::new(self.raw.clone(), self.lease_length(), grant, sent)
     }
 
     /// Who holds `resource` now (a consistent read).

@@ -6,6 +6,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::ClientError;
+use crate::lease_length::LeaseLength;
 use crate::lease_watch::{renew_once, spawn_renewer, LeaseState, LeaseWatch};
 use crate::protocol::Grant;
 use crate::raw::{RawClient, ReleaseOutcome};
@@ -29,8 +30,8 @@ use crate::raw::{RawClient, ReleaseOutcome};
 #[derive(Debug)]
 pub struct LockGuard {
     client: RawClient,
-    /// The lease length renewals ask for.
-    duration: Duration,
+    /// What renewals ask for.
+    length: LeaseLength,
     grant: Grant,
     state: watch::Sender<LeaseState>,
     renewer: Option<JoinHandle<()>>,
@@ -41,7 +42,7 @@ impl LockGuard {
     /// `sent`: when the invoke that brought `grant` was sent. The local deadline counts the lease
     /// time left at the answer from then: whichever earlier invoke of this owner made the grant (a
     /// resend, a wait chunk, a delayed write), it never ends after the lease.
-    pub(crate) fn new(client: RawClient, duration: Duration, grant: Grant, sent: Instant) -> Self {
+    pub(crate) fn new(client: RawClient, length: LeaseLength, grant: Grant, sent: Instant) -> Self {
         let (state, _) = watch::channel(LeaseState {
             expires_at_ms: grant.expires_at_ms,
             local_deadline: sent + Duration::from_millis(grant.lease_left_ms()),
@@ -49,7 +50,7 @@ impl LockGuard {
         });
         LockGuard {
             client,
-            duration,
+            length,
             grant,
             state,
             renewer: None,
@@ -111,7 +112,7 @@ impl LockGuard {
         if self.renewer.is_none() {
             self.renewer = Some(spawn_renewer(
                 self.client.clone(),
-                self.duration,
+                self.length,
                 self.grant.resource_id.clone(),
                 self.grant.owner.clone(),
                 self.grant.fence,
@@ -121,11 +122,13 @@ impl LockGuard {
         self.watch()
     }
 
-    /// Extends the lease by the client's duration from now; `false` when the lock was already lost.
+    /// Extends the lease by the client's duration from now (a client of
+    /// [`crate::LockClient::with_lease_until`]: up to its end); `false` when the lock was already
+    /// lost.
     pub async fn renew(&mut self) -> Result<bool, ClientError> {
         renew_once(
             &self.client,
-            self.duration,
+            self.length.now(),
             &self.grant.resource_id,
             &self.grant.owner,
             Some(self.grant.fence),

@@ -6,6 +6,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::ClientError;
+use crate::lease_length::LeaseLength;
 use crate::raw::RawClient;
 
 /// The state of a held lease as the holder sees it.
@@ -59,12 +60,13 @@ pub fn stop_margin(duration: Duration) -> Duration {
 /// renewal, or renewals failing until [`stop_margin`] before the local deadline.
 pub(crate) fn spawn_renewer(
     client: RawClient,
-    duration: Duration,
+    length: LeaseLength,
     resource: String,
     owner: String,
     fence: u64,
     tx: watch::Sender<LeaseState>,
 ) -> JoinHandle<()> {
+    let duration = length.now();
     tokio::spawn(async move {
         let interval = (duration / 3).max(Duration::from_millis(1));
         let margin = stop_margin(duration);
@@ -81,7 +83,7 @@ pub(crate) fn spawn_renewer(
                 };
                 let renewed = tokio::time::timeout_at(
                     stop.into(),
-                    renew_once(&client, duration, &resource, &owner, Some(fence), &tx),
+                    renew_once(&client, length.now(), &resource, &owner, Some(fence), &tx),
                 )
                 .await;
                 match renewed {

@@ -30,6 +30,7 @@ mod invoke;
 mod lambda_api;
 mod lambda_endpoint;
 pub mod lambda_lease;
+mod lease_length;
 mod lease_watch;
 pub mod raw;
 mod wait;

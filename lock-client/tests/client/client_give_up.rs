@@ -513,3 +513,49 @@ async fn an_invoke_that_was_never_sent_is_not_taken_for_one_that_may_have_run() 
     );
     assert_eq!(lost.ops(), ["acquire"], "sent once, then never again");
 }
+
+/// A guard of a client whose leases end with an invocation (`with_lease_until`): its renewals ask
+/// for the time left until that end, never for the length it had at the grant, so no renewal
+/// extends the lease past the end; auto-renew then reports the lease lost as it runs out.
+#[tokio::test]
+async fn renewals_of_a_deadline_lease_never_extend_it_past_the_deadline() {
+    let fake = holder(9, 60_000, true, Answer::Json(json!({"released": true}))).await;
+    let end = lock_client::protocol::now_ms() + 2_000;
+    let client = fake_client(&fake.endpoint()).with_lease_until(end);
+    let mut guard = client.acquire("r").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(guard.renew().await.unwrap());
+    let asked = |s: &Seen| s.payload["duration_ms"].as_u64().unwrap();
+    let renewals: Vec<Seen> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.op() == "renew")
+        .collect();
+    assert_eq!(renewals.len(), 1);
+    assert!(
+        asked(&renewals[0]) <= 1_300,
+        "asked {}",
+        asked(&renewals[0])
+    );
+    assert!(guard.expires_at_ms() <= end + 50, "extended past the end");
+
+    let mut lease = guard.auto_renew();
+    tokio::time::timeout(Duration::from_secs(5), lease.lost())
+        .await
+        .expect("auto-renew reports the loss as the lease runs out");
+    assert!(
+        lock_client::protocol::now_ms() <= end + 1_500,
+        "reported about the end"
+    );
+    let renewals: Vec<Seen> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.op() == "renew")
+        .collect();
+    assert!(renewals.len() >= 2, "{}", renewals.len());
+    for r in &renewals {
+        let at = lock_client::protocol::now_ms() - r.at.elapsed().as_millis() as u64;
+        assert!(at + asked(r) <= end + 50, "a renewal asked past the end");
+    }
+    assert!(guard.expires_at_ms() <= end + 50, "extended past the end");
+}
