@@ -364,3 +364,73 @@ async fn too_little_time_is_refused_without_taking_the_lock() {
         .unwrap();
     assert!(!d.held && d.fence.is_none(), "no lock was taken: {d:?}");
 }
+
+/// An invocation that waits in the lock's queue for most of its time, is handed the lock, and is
+/// then stopped at its timeout: the lock is free by its deadline plus the grace and one wait chunk,
+/// not later by its time in the queue (lock-fn hands a waiter the lease it asks for now).
+#[tokio::test]
+async fn a_timed_out_invocation_that_queued_first_leaves_the_lock_free_by_its_deadline_too() {
+    const TIMEOUT_MS: u64 = 6_000;
+    let table = counter_table().await;
+    let mut f = CounterFn::start(1, &table, TIMEOUT_MS).await;
+    let counter = unique("c");
+    let lock = format!("counter/{counter}");
+    let holder = locks()
+        .await
+        .with_duration(Duration::from_secs(60))
+        .acquire(&lock)
+        .await
+        .unwrap();
+    let sent = Instant::now();
+    let lambda_of_f = f.lambda().await;
+    let stuck = tokio::spawn(async move {
+        let _ = lambda_of_f
+            .invoke()
+            .function_name("counter-fn")
+            .payload(aws_sdk_lambda::primitives::Blob::new(
+                json!({"counter": counter, "work_ms": 60_000}).to_string(),
+            ))
+            .send()
+            .await;
+    });
+    let observer = locks().await;
+    let queued = loop {
+        if observer.describe(&lock).await.unwrap().queue_length == 1 {
+            break Instant::now();
+        }
+        assert!(sent.elapsed() < Duration::from_secs(5), "never queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Most of its time in the queue, then handed the lock.
+    tokio::time::sleep_until((sent + Duration::from_millis(3_500)).into()).await;
+    assert!(holder.release().await.unwrap());
+    tokio::time::sleep_until((sent + Duration::from_millis(TIMEOUT_MS)).into()).await;
+    f.processes[0].kill().await.unwrap();
+    assert!(
+        held(&lock).await,
+        "it was handed the lock and held it at its timeout"
+    );
+    // Its handler started before it was seen queued: its deadline is by then plus the timeout.
+    // A second of slack for a loaded machine; the lease it asked for at its join would last 3.5 s
+    // (its time in the queue) past the deadline plus the grace.
+    let bound = queued
+        + Duration::from_millis(TIMEOUT_MS)
+        + DEADLINE_GRACE
+        + counter_fn::app::WAIT_CHUNK
+        + Duration::from_millis(1_000);
+    let taker = locks().await.with_duration(Duration::from_secs(5));
+    let guard = loop {
+        let tried = Instant::now();
+        if let Some(g) = taker.try_acquire(&lock).await.unwrap() {
+            break g;
+        }
+        assert!(
+            tried < bound,
+            "still held {:?} after the send (its time in the queue added to its lease)",
+            tried - sent
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    guard.release().await.unwrap();
+    stuck.abort();
+}
