@@ -224,6 +224,29 @@ async fn concurrent_invocations_increment_one_counter_with_no_lost_update() {
     );
 }
 
+/// Takes `lock` by single tries, each sent before `bound` (judged by when each try was sent: a
+/// slow answer does not count against the bound); `sent`: when the invocation was sent.
+async fn taken_before(
+    lock: &str,
+    bound: Instant,
+    sent: Instant,
+    why: &str,
+) -> lock_client::LockGuard {
+    let taker = locks().await.with_duration(Duration::from_secs(5));
+    loop {
+        let tried = Instant::now();
+        if let Some(g) = taker.try_acquire(lock).await.unwrap() {
+            return g;
+        }
+        assert!(
+            tried < bound,
+            "still held {:?} after the send{why}",
+            tried - sent
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_timed_out_invocation_leaves_the_lock_free_by_its_deadline_plus_the_grace() {
     const TIMEOUT_MS: u64 = 2_000;
@@ -255,20 +278,7 @@ async fn a_timed_out_invocation_leaves_the_lock_free_by_its_deadline_plus_the_gr
         + DEADLINE_GRACE
         + counter_fn::app::WAIT_CHUNK
         + Duration::from_millis(300);
-    let taker = locks().await.with_duration(Duration::from_secs(5));
-    let guard = loop {
-        // Judged by when each try was sent: a slow answer does not count against the bound.
-        let tried = Instant::now();
-        if let Some(g) = taker.try_acquire(&lock).await.unwrap() {
-            break g;
-        }
-        assert!(
-            tried < bound,
-            "still held {:?} after the send",
-            tried - sent
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let guard = taken_before(&lock, bound, sent, "").await;
     assert!(
         sent.elapsed()
             >= Duration::from_millis(TIMEOUT_MS) + DEADLINE_GRACE - Duration::from_millis(300),
@@ -418,19 +428,13 @@ async fn a_timed_out_invocation_that_queued_first_leaves_the_lock_free_by_its_de
         + DEADLINE_GRACE
         + counter_fn::app::WAIT_CHUNK
         + Duration::from_millis(1_000);
-    let taker = locks().await.with_duration(Duration::from_secs(5));
-    let guard = loop {
-        let tried = Instant::now();
-        if let Some(g) = taker.try_acquire(&lock).await.unwrap() {
-            break g;
-        }
-        assert!(
-            tried < bound,
-            "still held {:?} after the send (its time in the queue added to its lease)",
-            tried - sent
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let guard = taken_before(
+        &lock,
+        bound,
+        sent,
+        " (its time in the queue added to its lease)",
+    )
+    .await;
     guard.release().await.unwrap();
     stuck.abort();
 }
