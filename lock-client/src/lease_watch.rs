@@ -66,9 +66,15 @@ pub(crate) fn spawn_renewer(
     fence: u64,
     tx: watch::Sender<LeaseState>,
 ) -> JoinHandle<()> {
-    let duration = length.now();
     tokio::spawn(async move {
-        let interval = (duration / 3).max(Duration::from_millis(1));
+        // Paced by the lease as it stands (a deadline lease asks for less than it has left once
+        // its end is near), never faster than every 50 ms.
+        let left_now = tx
+            .borrow()
+            .local_deadline
+            .saturating_duration_since(Instant::now());
+        let duration = length.now().max(left_now);
+        let interval = (duration / 3).max(Duration::from_millis(50));
         let margin = stop_margin(duration);
         loop {
             let left = tx
@@ -76,6 +82,22 @@ pub(crate) fn spawn_renewer(
                 .local_deadline
                 .saturating_duration_since(Instant::now());
             tokio::time::sleep(interval.min(left / 2)).await;
+            let stop = {
+                let deadline = tx.borrow().local_deadline;
+                deadline.checked_sub(margin).unwrap_or(deadline)
+            };
+            let left = tx
+                .borrow()
+                .local_deadline
+                .saturating_duration_since(Instant::now());
+            if matches!(length, LeaseLength::Until(_)) && length.now() < left + interval / 2 {
+                // A renewal would not extend the lease (a deadline lease at its end): none is
+                // sent; the lease is reported lost as it runs out.
+                tokio::time::sleep_until(stop.into()).await;
+                tracing::warn!(resource = %resource, "lease at its end (not renewed past it): lock lost");
+                tx.send_modify(|s| s.lost = true);
+                return;
+            }
             loop {
                 let stop = {
                     let deadline = tx.borrow().local_deadline;

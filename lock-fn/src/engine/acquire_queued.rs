@@ -272,15 +272,17 @@ impl LockEngine {
                 }
                 AcquireStep::Held { claim: Some(full) } => {
                     // The full lease pending since the handoff, but never more than the claimer
-                    // asks for now (a caller sizing its lease from its deadline asks for less).
-                    let full = (*full).min(duration_ms);
-                    let fence = item
-                        .as_ref()
-                        .and_then(|i| i.grant_view(&digest).fence)
-                        .unwrap_or_default();
+                    // asks for now (a caller sizing its lease from its deadline asks for less) -
+                    // and never ending before the lease as read: a claim never moves the end back
+                    // (its write requires that; a renew landed since makes it read again).
+                    let asked = (*full).min(duration_ms);
+                    let view = item.as_ref().map(|i| i.grant_view(&digest));
+                    let fence = view.as_ref().and_then(|v| v.fence).unwrap_or_default();
+                    let read_end = view.as_ref().and_then(|v| v.expires_at_ms).unwrap_or(0);
                     let stored_purge = item.as_ref().and_then(|i| i.purge_at);
                     self.store
                         .apply("claim", &req.resource_id, stop_at, |now| {
+                            let full = asked.max(read_end.saturating_sub(now));
                             if sem {
                                 sem_claim(&digest, fence, full, wake, max_ms, stored_purge, now)
                             } else {

@@ -371,13 +371,15 @@ pub fn cancel(
 }
 
 /// The waiter the lock was handed to with a claim lease takes its full lease
-/// ([`claim_condition`]). `wake`: aimed at the claimer's Step Functions task (else any earlier aim
-/// is voided).
+/// ([`claim_condition`]), never moving the lease end back ([`renew_not_back`]). `wake`: aimed at
+/// the claimer's Step Functions task (else any earlier aim is voided).
 pub fn claim(me: &str, fence: u64, duration_ms: u64, wake: Option<&str>, now: u64) -> Write {
-    lease_end_set(now.saturating_add(duration_ms))
+    let exp = now.saturating_add(duration_ms);
+    lease_end_set(exp)
         .remove(Path::attr("claim_d"))
         .with(aim_at(wake))
         .require(claim_condition(me, fence, now))
+        .require(renew_not_back(exp))
 }
 
 #[cfg(test)]

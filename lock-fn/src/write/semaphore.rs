@@ -307,14 +307,16 @@ pub fn sem_claim(
     stored_purge: Option<u64>,
     now: u64,
 ) -> Write {
+    let exp = now.saturating_add(duration_ms);
     let w = Write::default()
         .set(
             holder("me", me).field(SEM_ENTRY_LEASE_END),
-            num("exp_ms", now.saturating_add(duration_ms)),
+            num("exp_ms", exp),
         )
         .with(purge(now, max_ms, stored_purge))
         .remove(holder("me", me).field("c"))
-        .require(sem_claim_condition(me, fence, now));
+        .require(sem_claim_condition(me, fence, now))
+        .require(sem_renew_not_back(me, exp));
     match wake {
         Some(k) => w.set(holder("me", me).field("k"), text("wake", k)),
         None => w.remove(holder("me", me).field("k")),

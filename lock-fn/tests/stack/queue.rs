@@ -1168,4 +1168,16 @@ async fn a_claim_grants_no_more_than_the_claimer_asks_for_now() {
         g.expires_at_ms <= lock_fn::world::clock::now_ms() + 2_500 && g.expires_at_ms >= before,
         "{g:?}"
     );
+
+    // Asking for less than the claim lease has left: the claim never moves the end back.
+    let h = granted(&engine, acq("s", 60_000, Some("h"))).await;
+    assert!(refused(&engine, queued("s", 60_000, "w", 0)).await.queued);
+    assert!(
+        release_fenced(&engine, "s", "h", Some(h.fence))
+            .await
+            .released
+    );
+    let claim_end = describe(&engine, "s").await.expires_at_ms.unwrap();
+    let g = granted(&engine, queued("s", 1, "w", 0)).await;
+    assert!(g.expires_at_ms >= claim_end, "{g:?} before {claim_end}");
 }
