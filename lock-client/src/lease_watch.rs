@@ -49,6 +49,11 @@ impl LeaseWatch {
     }
 }
 
+/// A deadline lease whose renewal would move its local deadline by no more than this is at its
+/// end: renewing it is pointless (a renewal's answer resets the local deadline to within a few ms
+/// of the end, so one renewal always gets there).
+const AT_THE_END_TOLERANCE: Duration = Duration::from_millis(50);
+
 /// How long before the local deadline a lease whose renewals keep failing is given up as lost: a
 /// twentieth of the lease, at most 250 ms (time for the holder to stop its work).
 pub fn stop_margin(duration: Duration) -> Duration {
@@ -82,18 +87,19 @@ pub(crate) fn spawn_renewer(
                 .local_deadline
                 .saturating_duration_since(Instant::now());
             tokio::time::sleep(interval.min(left / 2)).await;
-            let stop = {
-                let deadline = tx.borrow().local_deadline;
-                deadline.checked_sub(margin).unwrap_or(deadline)
-            };
-            let left = tx
-                .borrow()
-                .local_deadline
-                .saturating_duration_since(Instant::now());
-            if matches!(length, LeaseLength::Until(_)) && length.now() < left + interval / 2 {
+            let deadline = tx.borrow().local_deadline;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if matches!(length, LeaseLength::Until(_))
+                && length.now() <= left + AT_THE_END_TOLERANCE
+            {
                 // A renewal would not extend the lease (a deadline lease at its end): none is
-                // sent; the lease is reported lost as it runs out.
+                // sent; the lease is reported lost as it runs out - unless the holder renewed it
+                // meanwhile (`LockGuard::renew`).
+                let stop = deadline.checked_sub(margin).unwrap_or(deadline);
                 tokio::time::sleep_until(stop.into()).await;
+                if tx.borrow().local_deadline > deadline {
+                    continue;
+                }
                 tracing::warn!(resource = %resource, "lease at its end (not renewed past it): lock lost");
                 tx.send_modify(|s| s.lost = true);
                 return;

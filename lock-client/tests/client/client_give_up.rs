@@ -585,3 +585,40 @@ async fn auto_renew_of_a_deadline_lease_past_its_end_sends_nothing_and_reports_t
         fake.ops()
     );
 }
+
+/// A deadline lease whose local deadline falls well before its end (its grant answered late, as
+/// after a resend): auto-renew renews it once, so that the loss is reported at the end, not when
+/// the early local deadline would have run out.
+#[tokio::test]
+async fn auto_renew_of_a_deadline_lease_renews_once_when_that_moves_its_local_deadline() {
+    let fake = FakeLambda::start(|req: Value| async move {
+        match req["op"].as_str().unwrap() {
+            "acquire" => {
+                let asked = req["duration_ms"].as_u64().unwrap();
+                let mut g = grant(&req, 9, asked);
+                // As a reacquire answered late: 800 ms less left than the lease runs.
+                g["expires_in_ms"] = json!(asked - 800);
+                Answer::Json(g)
+            }
+            "renew" => Answer::Json(renewed(&req, 9)),
+            "release" => Answer::Json(json!({"released": true})),
+            op => panic!("unexpected {op}"),
+        }
+    })
+    .await;
+    let end = lock_client::protocol::now_ms() + 6_000;
+    let client = fake_client(&fake.endpoint()).with_lease_until(end);
+    let mut guard = client.acquire("r").await.unwrap();
+    let mut lease = guard.auto_renew();
+    tokio::time::timeout(Duration::from_secs(10), lease.lost())
+        .await
+        .expect("the loss is reported");
+    let reported = lock_client::protocol::now_ms();
+    assert!(
+        reported + 500 >= end,
+        "reported lost {} ms before the end",
+        end - reported
+    );
+    let renewals = fake.ops().iter().filter(|op| *op == "renew").count();
+    assert!((1..=3).contains(&renewals), "{renewals} renewals");
+}
