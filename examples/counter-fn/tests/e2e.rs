@@ -224,6 +224,25 @@ async fn concurrent_invocations_increment_one_counter_with_no_lost_update() {
     );
 }
 
+/// Invokes `f` to increment `counter` with a minute of work under the lock (longer than any of
+/// these timeouts); the invoke's task.
+async fn invoke_working_for_a_minute(
+    f: &CounterFn,
+    counter: String,
+) -> tokio::task::JoinHandle<()> {
+    let lambda_of_f = f.lambda().await;
+    tokio::spawn(async move {
+        let _ = lambda_of_f
+            .invoke()
+            .function_name("counter-fn")
+            .payload(aws_sdk_lambda::primitives::Blob::new(
+                json!({"counter": counter, "work_ms": 60_000}).to_string(),
+            ))
+            .send()
+            .await;
+    })
+}
+
 /// Takes `lock` by single tries, each sent before `bound` (judged by when each try was sent: a
 /// slow answer does not count against the bound); `sent`: when the invocation was sent.
 async fn taken_before(
@@ -255,17 +274,7 @@ async fn a_timed_out_invocation_leaves_the_lock_free_by_its_deadline_plus_the_gr
     let counter = unique("c");
     let lock = format!("counter/{counter}");
     let sent = Instant::now();
-    let lambda_of_f = f.lambda().await;
-    let stuck = tokio::spawn(async move {
-        let _ = lambda_of_f
-            .invoke()
-            .function_name("counter-fn")
-            .payload(aws_sdk_lambda::primitives::Blob::new(
-                json!({"counter": counter, "work_ms": 60_000}).to_string(),
-            ))
-            .send()
-            .await;
-    });
+    let stuck = invoke_working_for_a_minute(&f, counter).await;
     let seen_held = wait_until_held(&lock).await;
     // Lambda stops the invocation at its timeout: the process dies holding the lock.
     tokio::time::sleep_until((sent + Duration::from_millis(TIMEOUT_MS)).into()).await;
@@ -392,17 +401,7 @@ async fn a_timed_out_invocation_that_queued_first_leaves_the_lock_free_by_its_de
         .await
         .unwrap();
     let sent = Instant::now();
-    let lambda_of_f = f.lambda().await;
-    let stuck = tokio::spawn(async move {
-        let _ = lambda_of_f
-            .invoke()
-            .function_name("counter-fn")
-            .payload(aws_sdk_lambda::primitives::Blob::new(
-                json!({"counter": counter, "work_ms": 60_000}).to_string(),
-            ))
-            .send()
-            .await;
-    });
+    let stuck = invoke_working_for_a_minute(&f, counter).await;
     let observer = locks().await;
     let queued = loop {
         if observer.describe(&lock).await.unwrap().queue_length == 1 {

@@ -1090,17 +1090,7 @@ async fn a_budget_slot_whose_answer_was_lost_is_still_this_waits() {
         let engine = engine.clone();
         tokio::spawn(async move { acquire(&engine, queued("r", 60_000, "w", 3_000)).await })
     };
-    within(5, "w waits in-function", async {
-        while !describe(&direct, "r")
-            .await
-            .queue
-            .iter()
-            .any(|w| w.waiting_now)
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until_a_waiter_waits_in_function(&direct, "r", 5).await;
     assert_eq!(proxy.aimed(), 0, "the slot's answer was lost");
     assert!(
         release_fenced(&direct, "r", "h", Some(h.fence))
@@ -1111,16 +1101,20 @@ async fn a_budget_slot_whose_answer_was_lost_is_still_this_waits() {
     assert!(matches!(answer, AcquireResponse::Granted(_)), "{answer:?}");
 }
 
-/// Waits (up to 10 s) until the head of `r`'s queue waits in-function.
-async fn until_the_head_waits_in_function(engine: &lock_fn::engine::LockEngine, r: &str) {
-    within(10, "the head waits in-function", async {
+/// Waits (up to `secs`) until a waiter in `r`'s queue waits in-function.
+async fn until_a_waiter_waits_in_function(
+    engine: &lock_fn::engine::LockEngine,
+    r: &str,
+    secs: u64,
+) {
+    within(secs, "a waiter waits in-function", async {
         while !describe(engine, r)
             .await
             .queue
-            .first()
-            .is_some_and(|w| w.waiting_now)
+            .iter()
+            .any(|w| w.waiting_now)
         {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await;
@@ -1139,7 +1133,7 @@ async fn a_handoff_grants_the_lease_the_waiter_asks_for_now_not_at_its_join() {
         let engine = engine.clone();
         tokio::spawn(async move { granted(&engine, queued("r", 3_000, "w", 10_000)).await })
     };
-    until_the_head_waits_in_function(&engine, "r").await;
+    until_a_waiter_waits_in_function(&engine, "r", 10).await;
     assert!(
         release_fenced(&engine, "r", "h", Some(h.fence))
             .await
@@ -1149,18 +1143,20 @@ async fn a_handoff_grants_the_lease_the_waiter_asks_for_now_not_at_its_join() {
     assert_eq!(g.expires_at_ms - g.acquired_at_ms, 3_000, "{g:?}");
 }
 
+/// `h` holds `r` for 60 s, `w` joins its queue asking for 60 s and does not wait in-function, and
+/// `h` releases: the lock is handed to `w` with a claim lease.
+async fn handed_to_w_between_its_invokes(engine: &lock_fn::engine::LockEngine, r: &str) {
+    let h = granted(engine, acq(r, 60_000, Some("h"))).await;
+    assert!(refused(engine, queued(r, 60_000, "w", 0)).await.queued);
+    assert!(release_fenced(engine, r, "h", Some(h.fence)).await.released);
+}
+
 /// The same for a waiter that is not waiting in-function when the lock is handed to it: it comes
 /// back to claim its grant asking for less than at its join, and the claim grants no more.
 #[tokio::test]
 async fn a_claim_grants_no_more_than_the_claimer_asks_for_now() {
     let (engine, _, _) = dynalite_engine().await;
-    let h = granted(&engine, acq("r", 60_000, Some("h"))).await;
-    assert!(refused(&engine, queued("r", 60_000, "w", 0)).await.queued);
-    assert!(
-        release_fenced(&engine, "r", "h", Some(h.fence))
-            .await
-            .released
-    );
+    handed_to_w_between_its_invokes(&engine, "r").await;
     let before = lock_fn::world::clock::now_ms();
     let g = granted(&engine, queued("r", 2_500, "w", 0)).await;
     assert!(!g.reacquired, "a claim is the first the waiter hears of it");
@@ -1170,13 +1166,7 @@ async fn a_claim_grants_no_more_than_the_claimer_asks_for_now() {
     );
 
     // Asking for less than the claim lease has left: the claim never moves the end back.
-    let h = granted(&engine, acq("s", 60_000, Some("h"))).await;
-    assert!(refused(&engine, queued("s", 60_000, "w", 0)).await.queued);
-    assert!(
-        release_fenced(&engine, "s", "h", Some(h.fence))
-            .await
-            .released
-    );
+    handed_to_w_between_its_invokes(&engine, "s").await;
     let claim_end = describe(&engine, "s").await.expires_at_ms.unwrap();
     let g = granted(&engine, queued("s", 1, "w", 0)).await;
     assert!(g.expires_at_ms >= claim_end, "{g:?} before {claim_end}");
