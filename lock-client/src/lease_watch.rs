@@ -60,6 +60,11 @@ pub fn stop_margin(duration: Duration) -> Duration {
     (duration / 20).min(Duration::from_millis(250))
 }
 
+/// When a lease whose local deadline is `deadline` is given up: `margin` before it.
+fn stop_at(deadline: Instant, margin: Duration) -> Instant {
+    deadline.checked_sub(margin).unwrap_or(deadline)
+}
+
 /// Renews `owner`'s lease (its grant with `fence`) every third of its length, and never later than
 /// halfway through the time it has left, until aborted. Reports loss through `tx`: a refused
 /// renewal, or renewals failing until [`stop_margin`] before the local deadline.
@@ -95,8 +100,7 @@ pub(crate) fn spawn_renewer(
                 // A renewal would not extend the lease (a deadline lease at its end): none is
                 // sent; the lease is reported lost as it runs out - unless the holder renewed it
                 // meanwhile (`LockGuard::renew`).
-                let stop = deadline.checked_sub(margin).unwrap_or(deadline);
-                tokio::time::sleep_until(stop.into()).await;
+                tokio::time::sleep_until(stop_at(deadline, margin).into()).await;
                 if tx.borrow().local_deadline > deadline {
                     continue;
                 }
@@ -105,10 +109,7 @@ pub(crate) fn spawn_renewer(
                 return;
             }
             loop {
-                let stop = {
-                    let deadline = tx.borrow().local_deadline;
-                    deadline.checked_sub(margin).unwrap_or(deadline)
-                };
+                let stop = stop_at(tx.borrow().local_deadline, margin);
                 let renewed = tokio::time::timeout_at(
                     stop.into(),
                     renew_once(&client, length.now(), &resource, &owner, Some(fence), &tx),
