@@ -257,6 +257,14 @@ class DynamoDbLock:
                            limit=self._limit, holder=self._holder, **self._hooks())
             return got is not None
 
+    def _end_lease(self) -> None:
+        """Stops the auto-renew thread and ends the lease's reporting (``lost`` is not set after)."""
+        if self._renewer is not None:
+            self._renewer.stop()
+            self._renewer = None
+        if self._lease is not None:
+            self._lease.end()
+
     def _hooks(self) -> Dict[str, Any]:
         """``take`` and ``forget`` for a wait: ``forget`` undoes a (partial) :meth:`_take` of the
         grant its wait gave up (and releases) after all, back to what the object showed before."""
@@ -265,11 +273,7 @@ class DynamoDbLock:
         def forget(grant: Grant) -> None:
             if self._grant is not grant:
                 return  # not recorded (yet): nothing to undo
-            if self._renewer is not None:
-                self._renewer.stop()
-                self._renewer = None
-            if self._lease is not None and self._lease is not before[1]:
-                self._lease.end()
+            self._end_lease()
             self._owner = None
             self._grant, self._lease, self._last_release = before
 
@@ -347,13 +351,9 @@ class DynamoDbLock:
             if self._owner is None or self._grant is None:
                 raise LockNotAcquiredError("Cannot release a lock that was never acquired")
             grant = self._grant
-            if self._renewer is not None:
-                self._renewer.stop()
-                self._renewer = None
-            if self._lease is not None:
-                # From here on a renewal still on its way reports nothing (it may be refused
-                # because of this very release).
-                self._lease.end()
+            # From here on a renewal still on its way reports nothing (it may be refused because
+            # of this very release).
+            self._end_lease()
             outcome = self._fn.release(self._resource_id, grant.owner, grant.fence)
             self._owner = None
             self._last_release = outcome
